@@ -1,0 +1,64 @@
+// The crypto interface: the only way the codec and the engine touch cryptography or randomness.
+// One object per node, created once with the node's keys and reused for every packet (per-packet
+// context creation costs 2-4x here). Backends: nomq::OpenSslCrypto (Linux); tests may supply a
+// deterministic one. No OS headers, no exceptions.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "nomq/bytes.hpp"
+
+namespace nomq {
+
+inline constexpr std::size_t kKeySize = 32;
+inline constexpr std::size_t kBlockSize = 16;
+inline constexpr std::size_t kIvSize = 16;
+inline constexpr std::size_t kDigestSize = 32;
+
+using Key = std::array<std::uint8_t, kKeySize>;
+using Iv = std::array<std::uint8_t, kIvSize>;
+using Digest = std::array<std::uint8_t, kDigestSize>;
+
+// Constant-time equality of two equal-length byte strings. The codec compares MACs with this
+// and nothing else (backends route it to CRYPTO_memcmp or an equivalent).
+bool constant_time_equal(Bytes a, Bytes b) noexcept;
+
+class Crypto {
+ public:
+  virtual ~Crypto() = default;
+
+  // AES-256-CBC with the node's encryption key, NO padding: `in.size()` must be a non-zero
+  // multiple of 16 and `out.size() >= in.size()`; `out` may alias `in` exactly (in place).
+  // The codec adds and checks PKCS#7 itself so that it can name each failure.
+  // Returns false only on a backend failure or a precondition violation.
+  virtual bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept = 0;
+  virtual bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept = 0;
+
+  // RFC 2104 HMAC-SHA256 keyed with the node's hmac key (wire v2).
+  virtual Digest hmac_sha256(Bytes data) noexcept = 0;
+
+  // The original's keyed hash: SHA-256(data || hmac_key) (wire v1). Not an HMAC.
+  virtual Digest keyed_sha256(Bytes data) noexcept = 0;
+
+  // Plain SHA-256 (channel ids).
+  virtual Digest sha256(Bytes data) noexcept = 0;
+
+  // Unpredictable bytes (IVs, session ids, message ids, jitter). Backends use a CSPRNG; test
+  // backends may be seeded and deterministic.
+  virtual void random_bytes(MutableBytes out) noexcept = 0;
+
+  // Compares two MACs in constant time. The default routes to constant_time_equal(); a
+  // backend may override it with its library's own routine (OpenSSL: CRYPTO_memcmp).
+  virtual bool mac_equal(Bytes a, Bytes b) noexcept { return constant_time_equal(a, b); }
+
+  // Convenience.
+  std::uint32_t random_u32() noexcept {
+    std::array<std::uint8_t, 4> b{};
+    random_bytes(b);
+    return load_be32(b.data());
+  }
+};
+
+}  // namespace nomq

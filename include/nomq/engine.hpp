@@ -1,0 +1,212 @@
+// The protocol engine: one object per node, sans-I/O. Bytes and time in; datagrams to send,
+// events and the next deadline out. No sockets, no clock, no global state, no exceptions, and no
+// heap allocation after construction (every table is sized from EngineLimits up front).
+//
+//   nomq::Engine engine{config, crypto, now};
+//   engine.subscribe("plant/line1/temp", 0, now);
+//   engine.handle_datagram(from, bytes, now);               // hostile input is counted, never thrown
+//   while (auto tx = engine.poll_transmit(now, buffer)) send(tx->to_group ? group : tx->to, ...);
+//   while (auto ev = engine.poll_event()) std::visit(handler, *ev);
+//   if (auto d = engine.next_deadline()) arm_timer(*d);     // then engine.handle_timeout(now)
+//
+// Not thread-safe: the runtime serialises calls.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <variant>
+
+#include "nomq/bytes.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/endpoint.hpp"
+#include "nomq/error.hpp"
+#include "nomq/time.hpp"
+#include "nomq/wire.hpp"
+
+namespace nomq {
+
+using namespace std::chrono_literals;
+
+using MessageId = std::uint32_t;
+
+// Bounds on every table. Defaults follow the original (50 pending, 20 channels, 1024-byte
+// messages, 5 retained per channel); the rest are ours. Exceeding one is an error to the caller
+// (API) or a counted drop (network input), never a silent loss.
+struct EngineLimits {
+  std::size_t max_pending = 50;              // QoS 1/2 publishes awaiting acknowledgement
+  std::size_t max_channels = 20;             // this node's subscriptions
+  std::size_t max_message_size = 1024;       // bytes of one message
+  std::size_t max_retained_per_channel = 5;  // publisher-side retained store depth
+  std::size_t max_retained_channels = 20;    // channels with retained messages (both roles)
+  std::size_t max_peers = 64;                // discovery table: remote node sessions
+  std::size_t max_peer_subscriptions = 512;  // (peer, channel) pairs known
+  std::size_t max_senders = 128;             // replay windows (one per sender session)
+  std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
+  std::size_t max_inbox = 256;               // received messages not yet polled
+  std::size_t max_outbox = 512;              // datagrams not yet polled
+};
+
+struct EngineTimers {
+  Duration heartbeat_interval = 30s;          // re-announce subscriptions (v2)
+  Duration session_timeout = 300s;            // a silent peer is forgotten
+  Duration retransmit_initial = 200ms;        // first retransmission timeout, doubling
+  Duration retransmit_max = 60s;              // backoff cap
+  Duration session_lifetime = 24h;            // renew the session id after this
+  Duration retained_answer_max_delay = 250ms; // subscribers' retained answers: random delay
+  Duration inbound_state_lifetime = 600s;     // QoS 2 receiver state without PUBREL expires
+};
+
+struct EngineConfig {
+  WireVersion wire = WireVersion::v2;
+  std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
+  std::uint32_t timestamp_window_s = 30;
+  std::uint32_t replay_window = 1024;               // sequence numbers per sender session (v2)
+  std::size_t v1_nonce_cache = 1024;                // inner-nonce replay cache (v1; original: 100)
+  wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
+  std::uint16_t default_ttl_s = 3600;
+  std::uint32_t max_retries = 0;                    // 0: until acknowledged or TTL expiry
+  EngineLimits limits;
+  EngineTimers timers;
+};
+
+struct PublishOptions {
+  Qos qos = Qos::at_most_once;
+  bool retain = false;
+  std::uint16_t ttl_s = 0;                  // 0: config default_ttl_s
+  std::uint8_t priority = 0;                // 0..15, higher leaves first
+  std::optional<Endpoint> destination;      // unicast; none: the group / every known subscriber
+  std::optional<Duration> wait_for_subscribers;  // QoS 1/2 to the group with no subscriber known
+                                            // yet: how long to wait (none: until TTL expiry)
+};
+
+// A datagram the caller must send now.
+struct Transmit {
+  bool to_group = false;  // true: the configured group destination (broadcast/multicast)
+  Endpoint to;            // unicast destination when !to_group
+  std::size_t size = 0;   // bytes written at the start of the caller's buffer
+  std::uint8_t priority = 0;
+};
+
+// A received message. Views stay valid until the next call on the engine.
+struct MessageEvent {
+  std::string_view channel;  // v2: the name from the packet; v1: the subscribed name it matched
+  Bytes message;
+  Qos qos = Qos::at_most_once;
+  bool retain = false;
+  std::uint8_t priority = 0;
+  Endpoint from;
+  std::uint32_t sender_session = 0;
+  MessageId message_id = 0;  // v2 message id; v1 inner nonce
+};
+
+enum class RecipientState : std::uint8_t {
+  pending,       // no answer yet (only while the publish is in flight)
+  acknowledged,  // QoS 1 ACK / QoS 2 PUBCOMP received
+  received,      // QoS 2 PUBREC received, PUBCOMP never came: delivered, handshake incomplete
+  unconfirmed,   // v1 device dropped a repeated nonce silently: may or may not have it
+  failed,        // never answered before TTL expiry / retry limit / close
+};
+std::string_view to_string(RecipientState s) noexcept;
+
+struct Recipient {
+  Endpoint endpoint;
+  std::uint32_t session_id = 0;  // 0 for an explicit destination never heard from
+  RecipientState state = RecipientState::pending;
+  std::uint32_t transmissions = 0;
+};
+
+// The end of a QoS 1/2 publish: who acknowledged, who did not. `reason` is ok when every
+// recipient acknowledged; otherwise expired (TTL), timed_out (retry limit), no_subscribers
+// (nobody appeared within the wait), closed (engine closed first).
+struct DeliveryReport {
+  MessageId message_id = 0;
+  std::string_view channel;
+  Qos qos = Qos::at_least_once;
+  Errc reason = Errc::ok;
+  std::span<const Recipient> recipients;  // valid until the next call on the engine
+  bool all_acknowledged() const noexcept { return reason == Errc::ok; }
+};
+
+struct PeerEvent {
+  enum class Kind : std::uint8_t { joined, left, restarted };
+  Kind kind = Kind::joined;
+  Endpoint endpoint;
+  std::uint32_t session_id = 0;
+};
+
+using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
+
+struct EngineStats {
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t messages_published = 0;
+  std::uint64_t messages_delivered = 0;
+  std::uint64_t retransmissions = 0;
+  std::uint64_t duplicates_suppressed = 0;
+  std::uint64_t dropped_total = 0;
+  std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
+  std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
+};
+
+class Engine {
+ public:
+  // Allocates every table (sized from config.limits) here and never again. Draws the session id
+  // from crypto.random_bytes(). `now`: current time (microseconds since the Unix epoch).
+  Engine(const EngineConfig& config, Crypto& crypto, Time now);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Subscribes and (v2) announces it to the group. Errors: invalid_argument (empty name),
+  // channel_name_too_long, too_many_channels, already_subscribed (priority is updated).
+  Result<void> subscribe(std::string_view channel, std::uint8_t priority, Time now);
+  // Errors: not_subscribed.
+  Result<void> unsubscribe(std::string_view channel, Time now);
+
+  // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
+  // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
+  // Errors: invalid_argument, channel_name_too_long, message_too_large, too_many_pending,
+  // too_many_retained, queue_full, no_subscribers (v1 QoS 1/2 without a destination).
+  Result<MessageId> publish(std::string_view channel, Bytes message, const PublishOptions& options,
+                            Time now);
+
+  // Feeds one received datagram. Never fails: rejections are counted in stats().dropped.
+  void handle_datagram(const Endpoint& from, Bytes datagram, Time now);
+
+  // Runs timers (retransmissions, heartbeats, expiry). Call when next_deadline() has passed;
+  // calling it early is harmless.
+  void handle_timeout(Time now);
+
+  // The next datagram to send, highest priority first then FIFO, written into `buffer` (give it
+  // at least wire::kMaxDatagram bytes). nullopt when nothing is queued.
+  std::optional<Transmit> poll_transmit(Time now, MutableBytes buffer);
+
+  // The next event: received messages (highest priority first within what has arrived),
+  // delivery reports, peer changes. Views stay valid until the next call on the engine.
+  std::optional<Event> poll_event();
+
+  // When handle_timeout() next has work; nullopt when nothing is scheduled.
+  std::optional<Time> next_deadline() const;
+
+  // Announces unsubscription of every channel (v2) and ends every pending publish with a
+  // DeliveryReport (reason closed). The engine accepts no publish afterwards.
+  void close(Time now);
+
+  std::uint32_t session_id() const noexcept;
+  std::size_t pending_count() const noexcept;
+  const EngineStats& stats() const noexcept;
+  const EngineConfig& config() const noexcept;
+  // Bytes of state this engine holds (all tables at their configured capacity).
+  std::size_t state_bytes() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nomq

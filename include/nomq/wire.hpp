@@ -1,0 +1,150 @@
+// The wire codec, v1 (byte-exact with the MicroPython original) and v2 (secure, default).
+// Bytes <-> structs, no I/O, no allocation, no exceptions, no OS headers. docs/protocol.md is the
+// normative byte-level description; this header is its API.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "nomq/bytes.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/error.hpp"
+#include "nomq/time.hpp"
+
+namespace nomq {
+
+enum class WireVersion : std::uint8_t { v1 = 1, v2 = 2 };
+
+enum class Qos : std::uint8_t { at_most_once = 0, at_least_once = 1, exactly_once = 2 };
+
+std::string_view to_string(WireVersion v) noexcept;  // "v1", "v2"
+
+namespace wire {
+
+inline constexpr std::uint16_t kMagic = 0x4E4D;  // "NM"
+inline constexpr std::size_t kHeaderSize = 53;    // control 15 + security 20 + data header 18
+inline constexpr std::size_t kMacSize = 32;
+inline constexpr std::size_t kV1MinDatagram = 85;   // the original receiver's floor
+inline constexpr std::size_t kV2MinDatagram = 101;  // header + one cipher block + MAC
+inline constexpr std::size_t kMaxDatagram = 2048;   // the original's receive buffer
+inline constexpr std::size_t kMaxChannelName = 255; // v2 carries the name with a 1-byte length
+inline constexpr std::uint16_t kV1DefaultTtl = 3600;
+
+enum class PacketType : std::uint8_t {
+  publish = 0x01,
+  subscribe = 0x02,
+  ack = 0x03,
+  unsubscribe = 0x04,
+  heartbeat = 0x05,
+  pubrec = 0x06,
+  pubrel = 0x07,
+  pubcomp = 0x08,
+};
+std::string_view to_string(PacketType t) noexcept;  // "PUBLISH", "SUBSCRIBE", ...
+constexpr bool is_ack_type(PacketType t) noexcept {
+  return t == PacketType::ack || t == PacketType::pubrec || t == PacketType::pubrel ||
+         t == PacketType::pubcomp;
+}
+
+using ChannelId = std::array<std::uint8_t, 16>;
+
+// SHA-256(UTF-8 name)[0:16], the channel id of both versions.
+ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept;
+
+// --- flags byte
+constexpr std::uint8_t flags_qos(std::uint8_t f) noexcept { return f & 0x03; }
+constexpr bool flags_retain(std::uint8_t f) noexcept { return (f & 0x04) != 0; }
+constexpr std::uint8_t flags_priority(std::uint8_t f) noexcept { return f >> 4; }
+// v2 SUBSCRIBE: bit 3 asks peers for retained messages (a fresh subscription, not a re-announce).
+constexpr bool flags_want_retained(std::uint8_t f) noexcept { return (f & 0x08) != 0; }
+inline constexpr std::uint8_t kFlagWantRetained = 0x08;
+
+// PUBLISH flags: (qos & 3) | retain << 2 | clamp(priority, 0, 15) << 4 (both versions; the v2
+// SUBSCRIBE uses the same priority position).
+constexpr std::uint8_t publish_flags(int qos, bool retain, int priority) noexcept {
+  const int p = priority < 0 ? 0 : (priority > 15 ? 15 : priority);
+  return static_cast<std::uint8_t>((qos & 3) | (retain ? 0x04 : 0) | (p << 4));
+}
+// v1 SUBSCRIBE quirk: priority & 0x0F in the LOW nibble, neither clamped nor shifted.
+constexpr std::uint8_t v1_subscribe_flags(int priority) noexcept {
+  return static_cast<std::uint8_t>(priority & 0x0F);
+}
+
+// Which inner layout a v1 PUBLISH uses (LEGACY-WIRE-FORMAT.md §7).
+enum class V1Layout : std::uint8_t {
+  gap20,     // 16-byte inner header, 4 zero bytes, message at 20: read intact since ea96327
+  device16,  // the original sender's layout, message at 16
+};
+std::string_view to_string(V1Layout l) noexcept;  // "gap20", "device16"
+
+// The type-specific content of a packet (the plaintext, parsed). Which fields matter:
+//   PUBLISH     v2: message_id, channel (name), message.
+//               v1: message_id (= the inner nonce), inner_timestamp, v1_layout, message.
+//   SUBSCRIBE, UNSUBSCRIBE: channel (name), both versions.
+//   ACK, PUBREC, PUBREL, PUBCOMP: acked_id (v2: the message id; v1: the publish's packet_id).
+//   HEARTBEAT: nothing (v2 body is empty; v1 plaintext is empty).
+struct Body {
+  std::uint32_t message_id = 0;
+  std::uint64_t inner_timestamp = 0;
+  V1Layout v1_layout = V1Layout::gap20;
+  std::string_view channel;
+  Bytes message;
+  std::uint32_t acked_id = 0;
+};
+
+// A whole packet. For encode, the caller fills every field (iv included: the caller draws it,
+// which is what makes known-answer tests possible). For decode, views point into the datagram
+// and into the caller's scratch buffer and stay valid as long as both do.
+struct Packet {
+  WireVersion version = WireVersion::v2;
+  PacketType type = PacketType::publish;
+  std::uint8_t flags = 0;
+  std::uint32_t packet_id = 0;   // v2: per-transmission sequence number; v1: as the original
+  std::uint32_t session_id = 0;
+  std::uint16_t ttl = 0;
+  Iv iv{};                       // v1: header copy (decryption uses the payload copy)
+  std::uint32_t timestamp = 0;   // wire seconds under the configured epoch
+  ChannelId channel_id{};
+  Body body;
+  Bytes plaintext;               // decode only: the unpadded plaintext
+
+  std::uint8_t qos() const noexcept { return flags_qos(flags); }
+  bool retain() const noexcept { return flags_retain(flags); }
+  std::uint8_t priority() const noexcept { return flags_priority(flags); }
+};
+
+// Upper bound of the encoded size of `p` (exact for v1 and v2). Use it to size buffers.
+std::size_t encoded_size(const Packet& p) noexcept;
+
+// Encodes, encrypts and MACs `p` into `out`. Returns the datagram length.
+// Errors: buffer_too_small (out too small: grow it), channel_name_too_long (v2 name > 255 bytes),
+// message_too_large (datagram would exceed kMaxDatagram), invalid_argument (type/version),
+// crypto_failure (backend failed).
+Result<std::size_t> encode(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
+
+struct DecodeOptions {
+  WireVersion version = WireVersion::v2;  // the version this node speaks; the other is bad_version
+  Time now{0};                             // receiver clock for the timestamp window
+  std::uint32_t epoch_offset = 0;          // 0 (Unix) or kEpoch2000Offset
+  std::uint32_t timestamp_window_s = 30;   // |now - timestamp| > window -> stale_timestamp
+  bool check_timestamp = true;
+};
+
+// Verifies and decodes one datagram. `scratch` receives the plaintext and must be at least
+// datagram.size() bytes (else buffer_too_small). Stateless: verdicts that need receiver state
+// (unknown channel, replay) belong to the engine.
+// v2 check order: too_short, bad_magic, bad_version, bad_type, bad_length, bad_block_size,
+//   bad_mac (constant time, before any decryption), stale_timestamp, bad_padding, bad_body.
+// v1 check order (the original's verdicts; docs/protocol.md): too_short, bad_magic, bad_version,
+//   bad_length, bad_mac, stale_timestamp, bad_block_size, empty_plaintext, bad_padding, bad_type,
+//   then publish_payload_short / publish_bad_msg_len / publish_bad_utf8, bad_body.
+Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& options,
+                      MutableBytes scratch) noexcept;
+
+// Reads the version byte of a datagram without verifying anything (0 if too short or no magic).
+std::uint8_t peek_version(Bytes datagram) noexcept;
+
+}  // namespace wire
+}  // namespace nomq

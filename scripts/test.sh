@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 2: installs what is needed, builds, and runs every test under CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+cd "${BUILD_DIR:-build}"
+ctest --output-on-failure -j "$(nproc)" "$@"
