@@ -3,11 +3,15 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "nomq/crypto.hpp"
 #include "nomq/error.hpp"
 
 namespace nomq {
+
+// The OpenSSL version string the backend runs on, e.g. "OpenSSL 3.0.19 ...".
+std::string_view openssl_version() noexcept;
 
 class OpenSslCrypto final : public Crypto {
  public:

@@ -1,0 +1,56 @@
+// Names of the error codes (stable: they appear in logs, stats and `nomq sub -d`).
+#include "nomq/error.hpp"
+
+namespace nomq {
+
+std::string_view to_string(Errc e) noexcept {
+  switch (e) {
+    case Errc::ok: return "ok";
+    case Errc::too_short: return "too_short";
+    case Errc::bad_magic: return "bad_magic";
+    case Errc::bad_version: return "bad_version";
+    case Errc::bad_type: return "bad_type";
+    case Errc::bad_length: return "bad_length";
+    case Errc::bad_mac: return "bad_mac";
+    case Errc::bad_block_size: return "bad_block_size";
+    case Errc::bad_padding: return "bad_padding";
+    case Errc::empty_plaintext: return "empty_plaintext";
+    case Errc::stale_timestamp: return "stale_timestamp";
+    case Errc::publish_payload_short: return "publish_payload_short";
+    case Errc::publish_bad_msg_len: return "publish_bad_msg_len";
+    case Errc::publish_bad_utf8: return "publish_bad_utf8";
+    case Errc::bad_body: return "bad_body";
+    case Errc::unknown_channel: return "unknown_channel";
+    case Errc::replayed: return "replayed";
+    case Errc::replay_window_old: return "replay_window_old";
+    case Errc::duplicate: return "duplicate";
+    case Errc::expired: return "expired";
+    case Errc::unexpected_packet: return "unexpected_packet";
+    case Errc::own_packet: return "own_packet";
+    case Errc::sender_table_full: return "sender_table_full";
+    case Errc::inbox_full: return "inbox_full";
+    case Errc::wrong_wire_version: return "wrong_wire_version";
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::channel_name_too_long: return "channel_name_too_long";
+    case Errc::message_too_large: return "message_too_large";
+    case Errc::buffer_too_small: return "buffer_too_small";
+    case Errc::too_many_pending: return "too_many_pending";
+    case Errc::too_many_channels: return "too_many_channels";
+    case Errc::too_many_retained: return "too_many_retained";
+    case Errc::peer_table_full: return "peer_table_full";
+    case Errc::not_subscribed: return "not_subscribed";
+    case Errc::already_subscribed: return "already_subscribed";
+    case Errc::queue_full: return "queue_full";
+    case Errc::no_subscribers: return "no_subscribers";
+    case Errc::closed: return "closed";
+    case Errc::crypto_failure: return "crypto_failure";
+    case Errc::io_error: return "io_error";
+    case Errc::timed_out: return "timed_out";
+    case Errc::config_unreadable: return "config_unreadable";
+    case Errc::config_bad_format: return "config_bad_format";
+    case Errc::config_bad_field: return "config_bad_field";
+  }
+  return "unknown_error";
+}
+
+}  // namespace nomq
