@@ -153,3 +153,66 @@ inline std::vector<std::uint8_t> pkcs7(std::vector<std::uint8_t> pt) {
 }
 
 }  // namespace nomq::test
+
+namespace nomq::test {
+
+inline constexpr std::uint32_t kT0 = 1700000000;  // a wire timestamp (Unix epoch)
+inline constexpr std::string_view kChannel = "sensors/temp";
+inline constexpr std::string_view kMessage = "temperature=21.5";
+
+inline constexpr wire::PacketType kAllTypes[] = {
+    wire::PacketType::publish,   wire::PacketType::subscribe, wire::PacketType::ack,
+    wire::PacketType::unsubscribe, wire::PacketType::heartbeat, wire::PacketType::pubrec,
+    wire::PacketType::pubrel,    wire::PacketType::pubcomp};
+
+// A valid packet of `type` for `version`; views point to static storage.
+inline wire::Packet sample_packet(Crypto& crypto, WireVersion version, wire::PacketType type) {
+  wire::Packet p;
+  p.version = version;
+  p.type = type;
+  p.packet_id = 0x01020304;
+  p.session_id = 0xA1B2C3D4;
+  p.ttl = wire::kV1DefaultTtl;
+  p.iv = array_from_hex<Iv>("628a92814655afdac82bf62075fce018");
+  p.timestamp = kT0;
+  p.channel_id = wire::channel_id(crypto, kChannel);
+  switch (type) {
+    case wire::PacketType::publish:
+      p.flags = wire::publish_flags(1, true, 5);
+      p.body.message_id = 0x20f48b26;
+      p.body.inner_timestamp = kT0;
+      p.body.channel = kChannel;
+      p.body.message = as_bytes(kMessage);
+      break;
+    case wire::PacketType::subscribe:
+    case wire::PacketType::unsubscribe:
+      p.body.channel = kChannel;
+      break;
+    case wire::PacketType::heartbeat:
+      p.channel_id = {};
+      break;
+    default:
+      p.body.acked_id = 0xaa4668cf;
+      break;
+  }
+  return p;
+}
+
+inline std::vector<std::uint8_t> encode_or_die(const wire::Packet& p, Crypto& crypto) {
+  std::vector<std::uint8_t> out(wire::encoded_size(p));
+  const auto n = wire::encode(p, crypto, out);
+  if (!n.ok()) return {};
+  out.resize(*n);
+  return out;
+}
+
+inline wire::DecodeOptions options_for(WireVersion v, std::uint32_t ts = kT0,
+                                       std::uint32_t epoch_offset = 0) {
+  wire::DecodeOptions o;
+  o.version = v;
+  o.now = Time{(static_cast<std::int64_t>(ts) + epoch_offset) * 1'000'000};
+  o.epoch_offset = epoch_offset;
+  return o;
+}
+
+}  // namespace nomq::test
