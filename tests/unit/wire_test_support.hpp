@@ -10,10 +10,7 @@
 #include <vector>
 
 #include "nomq/crypto.hpp"
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+#include "nomq/openssl_crypto.hpp"
 #include "nomq/time.hpp"
 #include "nomq/wire.hpp"
 
@@ -61,55 +58,10 @@ inline Time clock_at(double unix_seconds) {
   return Time{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))};
 }
 
-// Stop-gap reference backend (one-shot EVP calls) until OpenSslCrypto lands from `crypto`.
-class RefCrypto final : public Crypto {
- public:
-  RefCrypto(const Key& e, const Key& h) : enc_(e), mac_(h) {}
-  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return run(iv, in, out, 1);
-  }
-  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return run(iv, in, out, 0);
-  }
-  Digest hmac_sha256(Bytes data) noexcept override {
-    Digest d{};
-    unsigned len = 0;
-    HMAC(EVP_sha256(), mac_.data(), static_cast<int>(mac_.size()), data.data(), data.size(),
-         d.data(), &len);
-    return d;
-  }
-  Digest keyed_sha256(Bytes data) noexcept override {
-    std::vector<std::uint8_t> v(data.begin(), data.end());
-    v.insert(v.end(), mac_.begin(), mac_.end());
-    return sha256(v);
-  }
-  Digest sha256(Bytes data) noexcept override {
-    Digest d{};
-    SHA256(data.data(), data.size(), d.data());
-    return d;
-  }
-  void random_bytes(MutableBytes out) noexcept override {
-    RAND_bytes(out.data(), static_cast<int>(out.size()));
-  }
-
- private:
-  bool run(const Iv& iv, Bytes in, MutableBytes out, int enc) noexcept {
-    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-    int l1 = 0;
-    int l2 = 0;
-    bool ok = EVP_CipherInit_ex(c, EVP_aes_256_cbc(), nullptr, enc_.data(), iv.data(), enc) == 1 &&
-              EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-              EVP_CipherUpdate(c, out.data(), &l1, in.data(), static_cast<int>(in.size())) == 1 &&
-              EVP_CipherFinal_ex(c, out.data() + l1, &l2) == 1;
-    EVP_CIPHER_CTX_free(c);
-    return ok;
-  }
-  Key enc_;
-  Key mac_;
-};
-
 inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
-  return std::make_unique<RefCrypto>(encryption_key, hmac_key);
+  auto r = OpenSslCrypto::create(encryption_key, hmac_key);
+  if (!r.ok()) return nullptr;
+  return std::move(*r);
 }
 
 inline Key key_from_hex(std::string_view hex) { return array_from_hex<Key>(hex); }
