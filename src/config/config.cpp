@@ -78,8 +78,9 @@ struct UintField {
   }
 
 // Bounds keep the engine's up-front allocation sane and the timers meaningful; docs/config.md
-// repeats them. max_message_size stays below the 2048-byte datagram minus header, MAC, the
-// channel name and padding.
+// repeats them. max_message_size: the largest message that fits a 2048-byte datagram whatever
+// the channel name: v2 = 2048 - 53 header - 32 MAC, rounded down to whole cipher blocks (1952),
+// minus one padding byte, the 5-byte body prefix and a 255-byte name: 1691 (v1 allows more).
 const std::array<UintField, 25> kUintFields{{
     NOMQ_UINT_FIELD("port", port, 0, 65535),
     NOMQ_UINT_FIELD("unicast_port", unicast_port, 0, 65535),
@@ -90,7 +91,7 @@ const std::array<UintField, 25> kUintFields{{
     NOMQ_UINT_FIELD("v1_nonce_cache", v1_nonce_cache, 1, 1048576),
     NOMQ_UINT_FIELD("max_pending", limits.max_pending, 1, 65535),
     NOMQ_UINT_FIELD("max_channels", limits.max_channels, 1, 4096),
-    NOMQ_UINT_FIELD("max_message_size", limits.max_message_size, 1, 1800),
+    NOMQ_UINT_FIELD("max_message_size", limits.max_message_size, 1, 1691),
     NOMQ_UINT_FIELD("max_retained_per_channel", limits.max_retained_per_channel, 1, 1000),
     NOMQ_UINT_FIELD("max_retained_channels", limits.max_retained_channels, 1, 4096),
     NOMQ_UINT_FIELD("max_peers", limits.max_peers, 1, 65535),
