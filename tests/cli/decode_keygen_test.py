@@ -301,6 +301,16 @@ def case_keygen():
         check(rc1 == 0 and rc2 == 0 and json.loads(a)["hmac_key"] != json.loads(b)["hmac_key"],
               "keygen to stdout twice gives fresh keys")
 
+        # Redirected to a file the shell made under its umask: the keys land, with a warning.
+        redirected = os.path.join(d, "redirected.json")
+        with open(os.open(redirected, os.O_WRONLY | os.O_CREAT, 0o644), "w") as f:
+            os.chmod(redirected, 0o644)
+            p = subprocess.run([NOMQ, "keygen"], stdout=f, stderr=subprocess.PIPE, text=True)
+        check(p.returncode == 0 and "hmac_key" in json.load(open(redirected)) and
+              p.stderr == "WARNING: stdout is a file accessible by group or others (mode 0644); "
+              "keys should be private: use -o FILE, or chmod 600 it\n",
+              "keygen > file: %d %r" % (p.returncode, p.stderr))
+
         # No overwrite without --force; with --force the file is replaced and stays 0600.
         before = open(j).read()
         rc, out, err = run("keygen", "-o", j)
