@@ -384,14 +384,16 @@ Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
       return fail("group", nlohmann::json(c.group).dump() +
                                " is not an IPv6 multicast address (ff00::/8)");
     }
+    // Linux allows more bytes in interface names, but no real one needs them, and printable
+    // ASCII keeps messages and the JSON writer safe.
     if (c.group_interface.size() >= IF_NAMESIZE ||
         std::any_of(c.group_interface.begin(), c.group_interface.end(), [](char ch) {
-          return ch == '/' || std::isspace(static_cast<unsigned char>(ch)) != 0 ||
-                 std::iscntrl(static_cast<unsigned char>(ch)) != 0;
+          const auto u = static_cast<unsigned char>(ch);
+          return u > 0x7e || ch == '/' || std::isgraph(u) == 0;
         })) {
       return fail("group_interface", "must be a network interface name (at most " +
                                          std::to_string(IF_NAMESIZE - 1) +
-                                         " characters, no '/' or spaces), got " +
+                                         " printable ASCII characters, no '/' or spaces), got " +
                                          nlohmann::json(c.group_interface).dump());
     }
     if (c.unicast_port != 0 && c.unicast_port == c.port) {
@@ -432,13 +434,15 @@ std::string to_json_text(const NodeConfig& c) {
   for (const auto& f : detail::kUintFields) {
     if (std::string_view{f.name} != "port") j[f.name] = f.get(c);
   }
-  return j.dump(2) + "\n";
+  // Fields reach here validated, but a config built in code may hold any bytes: replace
+  // invalid UTF-8 rather than throw.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string to_legacy_json_text(const NodeConfig& c) {
   // CPython's json.dumps(dict) with default separators, keys in insertion order.
   using nlohmann::json;
-  return "{\"ip\": " + json(c.ip).dump(-1, ' ', /*ensure_ascii=*/true) +
+  return "{\"ip\": " + json(c.ip).dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace) +
          ", \"port\": " + std::to_string(c.port) +
          ", \"use_ipv6\": " + (c.use_ipv6 ? "true" : "false") + ", \"encryption_key\": \"" +
          detail::hex_encode(c.encryption_key) + "\", \"hmac_key\": \"" +

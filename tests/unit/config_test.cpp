@@ -261,6 +261,12 @@ TEST(ConfigJson, DefaultsFromAFileWithOnlyTheKeys) {
   EXPECT_EQ(c.hmac_key, sample_config().hmac_key);  // upper-case hex accepted
 }
 
+TEST(ConfigJson, ByteOrderMarkIsSkipped) {
+  const auto loaded = parse_config("\xEF\xBB\xBF" + to_json_text(sample_config()), "nomq.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.message;
+  EXPECT_EQ(loaded.format, ConfigFormat::json);
+}
+
 TEST(ConfigJson, Ipv6WithoutGroupUsesTheAllNodesGroup) {
   NodeConfig c = sample_config();
   json j = json::parse(to_json_text(c));
@@ -303,8 +309,8 @@ TEST(ConfigJson, EveryBadFieldIsNamed) {
        "nomq.json: group: must be an IPv4 broadcast or multicast address or an IPv6 multicast "
        "address, got \"example.com\""},
       {"group_interface", "a/b",
-       "nomq.json: group_interface: must be a network interface name (at most 15 characters, "
-       "no '/' or spaces), got \"a/b\""},
+       "nomq.json: group_interface: must be a network interface name (at most 15 printable "
+       "ASCII characters, no '/' or spaces), got \"a/b\""},
       {"unicast_port", 8888,
        "nomq.json: unicast_port: must differ from port (8888): the group socket already binds "
        "it"},
