@@ -132,6 +132,15 @@ std::string shown(const json& v) {
   return s;
 }
 
+// A key as it can appear in a one-line message: as is when plain, else JSON-quoted.
+std::string printable_key(const std::string& key) {
+  const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u < 0x7f && std::isgraph(u) != 0;
+  });
+  return plain ? key : json(key).dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
 std::string range_text(std::uint64_t lo, std::uint64_t hi) {
   return std::to_string(lo) + ".." + std::to_string(hi);
 }
@@ -249,7 +258,7 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
       if (!seen.empty()) seen.pop_back();
     } else if (event == json::parse_event_t::key && !seen.empty()) {
       const auto key = parsed.get<std::string>();
-      if (!seen.back().insert(key).second && duplicate.empty()) duplicate = key;
+      if (!seen.back().insert(key).second && duplicate.empty()) duplicate = printable_key(key);
     }
     return true;
   };
@@ -280,10 +289,10 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
 FieldsRead read_fields(const json& object, KeySet keys, NodeConfig& c) {
   Reader r{object, {}};
   for (const auto& item : object.items()) {
-    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(item.key());
+    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(printable_key(item.key()));
   }
   if (keys == KeySet::all && !r.result.unknown_keys.empty()) {
-    r.fail(r.result.unknown_keys.front(), "unknown key");
+    r.fail(r.result.unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
     return r.result;
   }
 
