@@ -954,6 +954,11 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         ++t.phase_tx;
         t.next = now + retransmit_timeout(cfg.timers.retransmit_initial,
                                           cfg.timers.retransmit_max, t.phase_tx);
+        if (!v2() && t.phase == 0 && pending.value(it.pending).qos == Qos::exactly_once) {
+          // End of the same-nonce window: decide there rather than at the next backoff step.
+          const Time window_end = t.first_tx + std::chrono::seconds(cfg.timestamp_window_s);
+          if (t.next > window_end) t.next = window_end;
+        }
       };
       if (it.recipient == kAllRecipients) {
         for (std::uint32_t k = 0; k < pending.value(it.pending).count; ++k) sent(k);
