@@ -1244,7 +1244,11 @@ std::optional<Time> Engine::next_deadline() const {
   };
   if (m.v2() && !m.closed) {
     consider(m.next_heartbeat);
-    consider(m.session_start + m.cfg.timers.session_lifetime);
+    // A renewal deferred by a QoS 2 publish in flight is retried at the next timer that
+    // fires; a deadline already past would make the caller spin.
+    if (const Time renew = m.session_start + m.cfg.timers.session_lifetime; renew > m.last_now) {
+      consider(renew);
+    }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
   }
