@@ -712,6 +712,47 @@ TEST(Engine, RenewalWaitsForQos2PublishesAwaitingPubrec) {
   EXPECT_EQ(f.sub(0).received.size(), 1u);
 }
 
+TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
+  const std::uint64_t seed = 4242;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  Fixture f(1);
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  f.net.pump();
+  std::vector<Datagram> captured = f.net.log;
+  ASSERT_FALSE(captured.empty());
+  Node& victim = f.sub(0);
+  const auto before = victim.engine.stats();
+  SeededTestCrypto rng(seed);
+  std::size_t fed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Datagram d = captured[rng.random_u32() % captured.size()];
+    const std::uint32_t r = rng.random_u32();
+    switch (r % 3) {
+      case 0: d.bytes[(r >> 8) % d.bytes.size()] ^= static_cast<std::uint8_t>(1u << ((r >> 4) % 8)); break;
+      case 1: d.bytes.resize((r >> 8) % d.bytes.size()); break;
+      default: d.bytes.push_back(static_cast<std::uint8_t>(r >> 8)); break;
+    }
+    victim.engine.handle_datagram(f.pub().endpoint, d.bytes, f.net.now);
+    ++fed;
+  }
+  const auto& after = victim.engine.stats();
+  EXPECT_EQ(after.dropped_total - before.dropped_total, fed);
+  EXPECT_EQ(after.dropped_by(Errc::bad_mac) + after.dropped_by(Errc::too_short) +
+                after.dropped_by(Errc::bad_length) + after.dropped_by(Errc::bad_magic) +
+                after.dropped_by(Errc::bad_version) + after.dropped_by(Errc::wrong_wire_version) +
+                after.dropped_by(Errc::bad_type) + after.dropped_by(Errc::bad_block_size) -
+                (before.dropped_by(Errc::bad_mac) + before.dropped_by(Errc::too_short) +
+                 before.dropped_by(Errc::bad_length) + before.dropped_by(Errc::bad_magic) +
+                 before.dropped_by(Errc::bad_version) + before.dropped_by(Errc::wrong_wire_version) +
+                 before.dropped_by(Errc::bad_type) + before.dropped_by(Errc::bad_block_size)),
+            fed);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  EXPECT_FALSE(victim.engine.poll_transmit(f.net.now, buf));
+  EXPECT_FALSE(victim.engine.poll_event());
+}
+
 // --- v1 between engines
 
 TEST(EngineV1, Qos1ToAnExplicitDestination) {
