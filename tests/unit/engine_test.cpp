@@ -569,6 +569,50 @@ TEST(Engine, LimitsAreErrorsToTheCaller) {
   EXPECT_EQ(e.publish("a", bytes_of("x"), {}, net.now).error(), Errc::queue_full);
 }
 
+TEST(Engine, FreshSubscriberDoesNotReceiveAnEarlierInFlightPublish) {
+  Fixture f(1);
+  f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("before"), o, f.net.now));
+  f.net.pump();
+  Node& late = f.net.add(v2_config(), 77);
+  ASSERT_TRUE(late.engine.subscribe("plant/temp", 0, f.net.now));
+  f.net.run_for(2s);
+  EXPECT_TRUE(late.received.empty());
+}
+
+TEST(Engine, UndiscoveredSubscriberJoinsAnInFlightPublishOnItsReAnnouncement) {
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 2s;
+  TestNet net;
+  Node& pub = net.add(cfg, 1);
+  Node& s1 = net.add(cfg, 2);
+  Node& s2 = net.add(cfg, 3);
+  net.filter = [](const Datagram& d) { return !(d.from == 2 && d.type == PacketType::subscribe); };
+  ASSERT_TRUE(s1.engine.subscribe("c", 0, net.now));
+  ASSERT_TRUE(s2.engine.subscribe("c", 0, net.now));
+  net.pump();  // the publisher knows s1 only
+  s2.up = false;  // and s2 misses the group transmission
+  net.filter = [](const Datagram& d) {
+    return d.type != PacketType::ack && !(d.from == 2 && d.type == PacketType::subscribe);
+  };
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(pub.engine.publish("c", bytes_of("m"), o, net.now));
+  net.pump();
+  s2.up = true;
+  net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
+  net.run_for(3s);  // s2's first re-announcement: added to the publish still in flight
+  EXPECT_EQ(s2.received.size(), 1u);
+  net.filter = nullptr;
+  net.run_for(5s);
+  ASSERT_EQ(s2.received.size(), 1u);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::ok);
+  EXPECT_EQ(pub.reports[0].recipients.size(), 2u);
+}
+
 TEST(Engine, MessageThatCannotFitADatagramIsRefusedAtPublish) {
   EngineConfig cfg;
   cfg.limits.max_message_size = 4000;  // configured above what one datagram carries
