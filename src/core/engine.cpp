@@ -671,7 +671,13 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
     if (recipient(slot, k).endpoint == from) i = k;
   }
-  if (i == kNoSlot && !v2() && e.count == 1) i = 0;  // v1: matched by packet id alone
+  // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first
+  // answer binds it (the node may answer from another port than the one addressed, e.g. when
+  // the destination was its group port).
+  if (i == kNoSlot && !e.group && e.count == 1 &&
+      (!v2() || recipient(slot, 0).session_id == 0)) {
+    i = 0;
+  }
   if (i == kNoSlot) {
     // A subscriber we did not know heard the group transmission and answered: count it in.
     if (!e.group || p.type == PacketType::pubcomp) return drop(Errc::unexpected_packet);
@@ -685,6 +691,8 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   Recipient& r = recipient(slot, i);
   Track& t = track(slot, i);
   if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  // Further packets (PUBREL, retransmissions) go where the answer came from.
+  r.endpoint = from;
   switch (p.type) {
     case PacketType::ack:
       if (t.terminal) return drop(Errc::duplicate);

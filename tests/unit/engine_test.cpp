@@ -613,6 +613,30 @@ TEST(Engine, UndiscoveredSubscriberJoinsAnInFlightPublishOnItsReAnnouncement) {
   EXPECT_EQ(pub.reports[0].recipients.size(), 2u);
 }
 
+TEST(Engine, ExplicitDestinationAnsweringFromAnotherPortIsBoundByItsFirstAnswer) {
+  TestNet net;
+  Node& pub = net.add(v2_config(), 1);
+  Node& sub = net.add(v2_config(), 2);
+  ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
+  net.pump();
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  // Addressed at another port of the subscriber's host (its group port, say): the datagram is
+  // handed to it by hand, its answers come from its own endpoint.
+  o.destination = Endpoint::v4(127, 0, 0, 1, 8888);
+  ASSERT_TRUE(pub.engine.publish("c", bytes_of("x"), o, net.now));
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  auto tx = pub.engine.poll_transmit(net.now, buf);
+  ASSERT_TRUE(tx);
+  EXPECT_EQ(tx->to.port, 8888);
+  sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now);
+  net.run_for(1s);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::ok);
+  EXPECT_EQ(pub.reports[0].recipients[0].session_id, sub.engine.session_id());
+  EXPECT_EQ(sub.received.size(), 1u);
+}
+
 TEST(Engine, MessageThatCannotFitADatagramIsRefusedAtPublish) {
   EngineConfig cfg;
   cfg.limits.max_message_size = 4000;  // configured above what one datagram carries
