@@ -305,13 +305,17 @@ void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport
 }
 
 void Runner::finish() {
+  r_.delivered_by_node.assign(o_.nodes, 0);
   for (std::uint64_t i = 0; i < o_.messages; ++i) {
     const MessageRecord& msg = msgs_[i];
     if (!msg.published) continue;
     bool lost = false;
     for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
       const PairRecord& pr = pair(i, s);
-      if (pr.delivered) ++r_.delivered;
+      if (pr.delivered) {
+        ++r_.delivered;
+        ++r_.delivered_by_node[s];
+      }
       if (pr.reported_failed) {
         ++r_.failed_recipients;
         if (pr.delivered) ++r_.failed_but_delivered;
@@ -385,6 +389,29 @@ std::optional<std::uint64_t> parse_scenario_payload(Bytes payload) {
 
 ScenarioResult run_scenario(const ScenarioOptions& options) { return Runner{options}.run(); }
 
+std::string command_line(const ScenarioOptions& o) {
+  std::ostringstream s;
+  auto ms = [](Duration d) { return static_cast<double>(d.count()) / 1e3; };
+  auto sec = [](Duration d) { return static_cast<double>(d.count()) / 1e6; };
+  s << "nomq sim --seed " << o.seed << " --nodes " << o.nodes << " --publishers " << o.publishers
+    << " --messages " << o.messages << " --qos " << static_cast<int>(o.qos) << " --loss " << o.loss
+    << " --dup " << o.duplicate << " --reorder " << o.reorder << " --delay " << ms(o.delay)
+    << " --jitter " << ms(o.jitter) << " --reorder-delay " << ms(o.reorder_delay) << " --ttl "
+    << o.ttl_s << " --wire " << to_string(o.wire) << " --rate " << o.rate << " --payload-size "
+    << o.payload_size << " --warmup " << sec(o.warmup) << " --heartbeat " << sec(o.heartbeat)
+    << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending;
+  for (const auto& w : o.partitions) {
+    s << " --partition " << sec(w.start) << ":" << sec(w.end);
+    for (std::size_t i = 0; i < w.nodes.size(); ++i) s << (i == 0 ? ":" : ",") << w.nodes[i];
+  }
+  for (auto t : o.subscriber_restarts) s << " --restart-subscriber-at " << sec(t);
+  if (o.mixed_priority) s << " --mixed-priority";
+  if (o.max_retries != 0) s << "  # max_retries " << o.max_retries << " (no CLI option)";
+  if (o.channel != "sim/data") s << "  # channel " << o.channel << " (no CLI option)";
+  s << " --json";
+  return s.str();
+}
+
 std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
   using nlohmann::ordered_json;
   ordered_json j;
@@ -409,6 +436,7 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
   j["acked_not_delivered"] = r.acked_not_delivered;
   j["delivered_after_expiry"] = r.delivered_after_expiry;
   j["redelivered_new_session"] = r.redelivered_new_session;
+  j["delivered_by_node"] = r.delivered_by_node;
   j["deliveries"] = r.deliveries;
   j["reports"] = r.reports;
   j["virtual_seconds"] = r.virtual_seconds;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,7 @@ struct ScenarioResult {
   std::uint64_t published = 0;            // messages the engine accepted
   std::uint64_t expected_deliveries = 0;  // published * subscribers
   std::uint64_t delivered = 0;            // pairs delivered at least once
+  std::vector<std::uint64_t> delivered_by_node;  // pairs delivered, per node (publishers: 0)
   std::uint64_t deliveries = 0;           // MessageEvents on the channel, repeats included
   std::uint64_t duplicates = 0;           // repeat deliveries to the same subscriber session
   std::uint64_t redelivered_new_session = 0;  // delivered again to a restarted subscriber
@@ -104,6 +106,9 @@ ScenarioResult run_scenario(const ScenarioOptions& options);
 std::string to_json(const ScenarioOptions& options, const ScenarioResult& result);
 // A few readable lines.
 std::string to_summary(const ScenarioOptions& options, const ScenarioResult& result);
+
+// The `nomq sim` command line that reruns these options (for failure messages and docs).
+std::string command_line(const ScenarioOptions& options);
 
 // The payload the scenario publishes for message `index` ("m<index>:" padded with '.'), and
 // its inverse (nullopt if `payload` is not one).
