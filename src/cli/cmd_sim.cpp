@@ -34,8 +34,8 @@ struct SimArgs {
   std::vector<double> restarts;
   double rate = 100.0;
   std::size_t payload_size = 32;
-  double warmup_s = 30.0;
-  double heartbeat_s = 5.0;
+  double warmup_s = 60.0;
+  double heartbeat_s = 2.0;
   double retransmit_ms = 200.0;
   std::size_t max_pending = 50;
   bool mixed_priority = false;

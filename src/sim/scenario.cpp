@@ -175,8 +175,16 @@ ScenarioResult Runner::run() {
   // left in flight, within a TTL (plus slack) of the last publish.
   const Time forever{std::numeric_limits<std::int64_t>::max() / 2};
   sim_->run_until([this] { return publishers_done_ == o_.publishers; }, forever);
-  const Time limit = sim_->now() + std::chrono::seconds(o_.ttl_s) + 120s;
-  sim_->run_until([this] { return outstanding_.empty() && !sim_->datagrams_in_flight(); }, limit);
+  // The run also lasts until every scripted restart and partition end has happened.
+  Time scripted = sim_->now();
+  for (const auto& w : o_.partitions) scripted = std::max(scripted, pub_start_ + w.end);
+  for (auto t : o_.subscriber_restarts) scripted = std::max(scripted, pub_start_ + t);
+  const Time limit = std::max(sim_->now(), scripted) + std::chrono::seconds(o_.ttl_s) + 120s;
+  sim_->run_until(
+      [this, scripted] {
+        return sim_->now() >= scripted && outstanding_.empty() && !sim_->datagrams_in_flight();
+      },
+      limit);
   finish();
   return std::move(r_);
 }

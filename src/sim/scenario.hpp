@@ -45,8 +45,8 @@ struct ScenarioOptions {
   std::vector<Duration> subscriber_restarts;  // the last node crashes and restarts (new session)
   double rate = 100.0;                        // messages per second, per publisher
   std::size_t payload_size = 32;              // bytes, at least the sequence number's text
-  Duration warmup = 30s;
-  Duration heartbeat = 5s;
+  Duration warmup = 60s;
+  Duration heartbeat = 2s;
   Duration retransmit_initial = 200ms;
   bool mixed_priority = false;                // priority = (message index * 7) % 16, else 0
   std::uint32_t max_retries = 0;              // engine setting; 0: until acknowledged or TTL

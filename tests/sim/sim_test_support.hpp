@@ -20,14 +20,14 @@ inline ScenarioOptions lossy_base(std::uint64_t seed) {
   o.seed = seed;
   o.nodes = 3 + seed % 3;       // 3..5 nodes
   o.publishers = 1 + seed % 2;  // 1 or 2 of them publish
-  o.messages = 24;
+  o.messages = 100;
   o.loss = 0.3;
   o.duplicate = 0.1;
   o.reorder = 0.1;
   o.delay = std::chrono::milliseconds(5);
   o.jitter = std::chrono::milliseconds(3);
   o.ttl_s = 300;
-  o.rate = 20;
+  o.rate = 50;
   o.warmup = std::chrono::seconds(60);
   o.heartbeat = std::chrono::seconds(2);
   return o;
