@@ -20,6 +20,8 @@ constexpr std::uint32_t kNoGeneration = std::numeric_limits<std::uint32_t>::max(
 
 struct MessageRecord {
   Time published_at{-1};
+  Errc report = Errc::ok;
+  bool reported = false;
   bool published = false;
   bool report_not_ok = false;
   bool report_expired = false;
@@ -27,6 +29,7 @@ struct MessageRecord {
 
 struct PairRecord {
   std::uint32_t last_generation = kNoGeneration;
+  bool named = false;
   bool delivered = false;
   bool reported_acked = false;
   bool reported_failed = false;
@@ -299,10 +302,13 @@ void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport
   ++r_.reports[std::string(to_string(rep.reason))];
   MessageRecord& msg = msgs_[index];
   if (rep.reason == Errc::expired) msg.report_expired = true;
+  if (!msg.reported || rep.reason != Errc::ok) msg.report = rep.reason;
+  msg.reported = true;
   for (const Recipient& rc : rep.recipients) {
     const auto n = sim_->node_of(rc.endpoint);
     if (!n || *n < o_.publishers) continue;
     PairRecord& pr = pair(index, *n);
+    pr.named = true;
     if (rc.state == RecipientState::acknowledged) {
       pr.reported_acked = true;
     } else {
@@ -332,6 +338,16 @@ void Runner::finish() {
       if (!pr.delivered && !pr.reported_failed) {
         ++r_.lost_deliveries;
         lost = true;
+        if (r_.lost_examples.size() < 10) {
+          LostDelivery ld;
+          ld.message = i;
+          ld.publisher = i % o_.publishers;
+          ld.subscriber = s;
+          ld.published_at_s = static_cast<double>((msg.published_at - pub_start_).count()) / 1e6;
+          ld.report = msg.reported ? std::string(to_string(msg.report)) : "none";
+          ld.named = pr.named;
+          r_.lost_examples.push_back(std::move(ld));
+        }
       }
     }
     if (lost) ++r_.lost;
@@ -436,6 +452,15 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
   j["duplicates"] = r.duplicates;
   j["lost"] = r.lost;
   j["lost_deliveries"] = r.lost_deliveries;
+  ordered_json examples = ordered_json::array();
+  for (const auto& l : r.lost_examples)
+    examples.push_back({{"message", l.message},
+                        {"publisher", l.publisher},
+                        {"subscriber", l.subscriber},
+                        {"published_at_s", l.published_at_s},
+                        {"report", l.report},
+                        {"named", l.named}});
+  j["lost_examples"] = examples;
   j["reported_failed"] = r.reported_failed;
   j["failed_recipients"] = r.failed_recipients;
   j["failed_but_delivered"] = r.failed_but_delivered;

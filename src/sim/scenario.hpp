@@ -54,6 +54,17 @@ struct ScenarioOptions {
   std::string channel = "sim/data";
 };
 
+// One (message, subscriber) pair that was neither delivered nor reported failed: the first few
+// are kept so that a failing seed can be investigated.
+struct LostDelivery {
+  std::uint64_t message = 0;    // index, as in the payload "m<index>:"
+  std::size_t publisher = 0;
+  std::size_t subscriber = 0;
+  double published_at_s = 0;    // seconds after publishing started
+  std::string report;           // reason of the publisher's report, or "none"
+  bool named = false;           // the report listed this subscriber (acknowledged, then)
+};
+
 // What became of the messages. A "delivery" is a (message, subscriber node) pair.
 struct ScenarioResult {
   std::uint64_t subscribers = 0;
@@ -68,6 +79,7 @@ struct ScenarioResult {
   // At QoS 0 nothing is reported, so every message a subscriber missed counts here.
   std::uint64_t lost = 0;
   std::uint64_t lost_deliveries = 0;      // the pairs behind `lost`
+  std::vector<LostDelivery> lost_examples;  // the first 10 of them
   std::uint64_t reported_failed = 0;      // messages whose report names a recipient not acknowledged
   std::uint64_t failed_recipients = 0;    // pairs so reported
   std::uint64_t failed_but_delivered = 0; // of which the subscriber had the message after all
