@@ -40,6 +40,7 @@ struct SimArgs {
   std::size_t max_pending = 50;
   bool mixed_priority = false;
   bool json = false;
+  bool trace = false;
 };
 
 int usage(const std::string& message) {
@@ -128,6 +129,9 @@ int run_sim(const SimArgs& a) {
   o.retransmit_initial = from_ms(a.retransmit_ms);
   o.max_pending = a.max_pending;
   o.mixed_priority = a.mixed_priority;
+  if (a.trace) {
+    o.trace = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  }
 
   sim::ScenarioResult r;
   try {
@@ -202,6 +206,9 @@ std::function<int()> setup_sim(CLI::App& app) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->capture_default_str();
   app.add_flag("--mixed-priority", a->mixed_priority, "Give messages priorities 0-15 in turn");
+  app.add_flag("--trace", a->trace,
+               "Print peer changes, restarts, partitions and incomplete delivery reports to "
+               "stderr, with virtual time relative to the start of publishing");
   app.add_flag("--json", a->json, "Print one JSON object instead of a summary");
   return [a] { return run_sim(*a); };
 }

@@ -55,6 +55,18 @@ class Runner {
   void on_message(std::size_t node, std::uint32_t gen, const MessageEvent& m, Time now);
   void on_report(std::size_t node, std::uint32_t gen, const DeliveryReport& r, Time now);
   void finish();
+  void trace(Time t, const std::string& line) {
+    if (!o_.trace) return;
+    char stamp[32];
+    std::snprintf(stamp, sizeof stamp, "%+.6f ",
+                  static_cast<double>((t - pub_start_).count()) / 1e6);
+    o_.trace(stamp + line);
+  }
+  static std::string hex32(std::uint32_t v) {
+    char b[12];
+    std::snprintf(b, sizeof b, "%08x", v);
+    return b;
+  }
   PairRecord& pair(std::uint64_t index, std::size_t node) {
     return pairs_[index * subscribers_ + (node - o_.publishers)];
   }
@@ -137,6 +149,15 @@ ScenarioResult Runner::run() {
   hooks.on_report = [this](std::size_t n, std::uint32_t g, const DeliveryReport& rep, Time t) {
     on_report(n, g, rep, t);
   };
+  if (o_.trace) {
+    hooks.on_peer = [this](std::size_t n, std::uint32_t, const PeerEvent& pe, Time t) {
+      static constexpr const char* kinds[] = {"joined", "left", "restarted"};
+      const auto who = sim_->node_of(pe.endpoint);
+      trace(t, "node " + std::to_string(n) + ": peer " + kinds[static_cast<int>(pe.kind)] +
+                   " node " + (who ? std::to_string(*who) : std::string("?")) + " session " +
+                   hex32(pe.session_id));
+    };
+  }
   sim_->set_hooks(std::move(hooks));
 
   const std::size_t last = o_.nodes - 1;
@@ -152,12 +173,20 @@ ScenarioResult Runner::run() {
     p.start = pub_start_ + w.start;
     p.end = pub_start_ + w.end;
     p.nodes = w.nodes.empty() ? std::vector<std::size_t>{last} : w.nodes;
+    if (o_.trace) {
+      std::string names;
+      for (auto n : p.nodes) names += " " + std::to_string(n);
+      sim_->at(p.start, [this, names] { trace(sim_->now(), "partition begins: cut off" + names); });
+      sim_->at(p.end, [this, names] { trace(sim_->now(), "partition ends:" + names); });
+    }
     sim_->add_partition(std::move(p));
   }
   for (auto t : o_.subscriber_restarts) {
     sim_->at(pub_start_ + t, [this, last] {
       sim_->restart(last);
       ++r_.restarts;
+      trace(sim_->now(), "node " + std::to_string(last) + " restarted: session " +
+                             hex32(sim_->engine(last).session_id()));
       auto res = sim_->subscribe(last, o_.channel, 0);
       if (!res) throw std::runtime_error("subscribe failed: " + std::string(to_string(res.error())));
     });
@@ -291,13 +320,26 @@ void Runner::on_message(std::size_t node, std::uint32_t gen, const MessageEvent&
   if (m.qos != o_.qos) ++r_.qos_mismatch;
 }
 
-void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport& rep, Time) {
+void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport& rep, Time now) {
   auto it = outstanding_.find(report_key(node, gen, rep.message_id));
   if (it == outstanding_.end()) {
     ++r_.unknown_reports;
+    trace(now, "node " + std::to_string(node) + ": report for unknown message id " +
+                   std::to_string(rep.message_id));
     return;
   }
   const std::uint64_t index = it->second;
+  if (o_.trace && (rep.reason != Errc::ok ||
+                   (o_.wire == WireVersion::v2 && rep.recipients.size() != subscribers_))) {
+    std::string line = "node " + std::to_string(node) + ": report m" + std::to_string(index) +
+                       " " + std::string(to_string(rep.reason)) + ":";
+    for (const Recipient& rc : rep.recipients) {
+      const auto n = sim_->node_of(rc.endpoint);
+      line += " node " + (n ? std::to_string(*n) : std::string("?")) + "/" +
+              hex32(rc.session_id) + "=" + std::string(to_string(rc.state));
+    }
+    trace(now, line);
+  }
   outstanding_.erase(it);
   ++r_.reports[std::string(to_string(rep.reason))];
   MessageRecord& msg = msgs_[index];

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,9 @@ struct ScenarioOptions {
   std::uint32_t max_retries = 0;              // engine setting; 0: until acknowledged or TTL
   std::size_t max_pending = 50;               // engine setting
   std::string channel = "sim/data";
+  // When set, called with one line per notable event (peer changes, restarts, partitions,
+  // delivery reports that are not ok or leave a subscriber out), for investigating a seed.
+  std::function<void(const std::string&)> trace;
 };
 
 // One (message, subscriber) pair that was neither delivered nor reported failed: the first few
