@@ -88,30 +88,34 @@ class Runner {
 
 void check_options(const ScenarioOptions& o) {
   auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
-  if (o.nodes < 2 || o.nodes > 250) bad("nodes must be 2..250");
-  if (o.publishers < 1 || o.publishers >= o.nodes) bad("publishers must be 1..nodes-1");
+  if (o.nodes < 2 || o.nodes > 250) bad("--nodes must be 2..250, got " + std::to_string(o.nodes));
+  if (o.publishers < 1 || o.publishers >= o.nodes) bad("--publishers must be 1.." + std::to_string(o.nodes - 1) + " with " + std::to_string(o.nodes) +
+        " nodes (a node either publishes or subscribes), got " + std::to_string(o.publishers));
   auto prob = [&](double p, const char* name) {
-    if (!(p >= 0.0 && p <= 1.0)) bad(std::string(name) + " must be a probability in [0, 1]");
+    if (!(p >= 0.0 && p <= 1.0)) bad("--" + std::string(name) + " must be a probability in [0, 1]");
   };
   prob(o.loss, "loss");
   prob(o.duplicate, "dup");
   prob(o.reorder, "reorder");
-  if (o.loss >= 1.0 && o.qos != Qos::at_most_once) bad("loss 1 leaves QoS 1/2 nothing to do");
+  if (o.loss >= 1.0 && o.qos != Qos::at_most_once) bad("--loss 1 drops everything: QoS 1/2 could only expire");
   if (o.delay.count() < 0 || o.jitter.count() < 0 || o.reorder_delay.count() < 0)
     bad("delay, jitter and reorder delay must not be negative");
-  if (o.ttl_s == 0) bad("ttl must be at least 1 second");
-  if (!(o.rate > 0.0 && o.rate <= 1e6)) bad("rate must be in (0, 1000000] messages/s");
+  if (o.ttl_s == 0) bad("--ttl must be at least 1 second");
+  if (!(o.rate > 0.0 && o.rate <= 1e6)) bad("--rate must be in (0, 1000000] messages/s");
   const std::string widest = scenario_payload(o.messages, 0);
   if (o.payload_size < widest.size())
-    bad("payload size must be at least " + std::to_string(widest.size()) + " bytes");
-  if (o.heartbeat.count() <= 0) bad("heartbeat must be positive");
+    bad("--payload-size must be at least " + std::to_string(widest.size()) +
+        " bytes to carry the message number");
+  if (o.heartbeat.count() <= 0) bad("--heartbeat must be positive");
   for (const auto& w : o.partitions) {
-    if (w.start.count() < 0 || w.end <= w.start) bad("a partition needs 0 <= START < END");
+    if (w.start.count() < 0 || w.end <= w.start) bad("--partition needs 0 <= START < END");
     for (auto n : w.nodes)
-      if (n >= o.nodes) bad("a partition names a node that does not exist");
+      if (n >= o.nodes)
+        bad("--partition names node " + std::to_string(n) + "; nodes are 0.." +
+            std::to_string(o.nodes - 1));
   }
   for (auto t : o.subscriber_restarts)
-    if (t.count() < 0) bad("a restart time must not be negative");
+    if (t.count() < 0) bad("--restart-subscriber-at must not be negative");
 }
 
 ScenarioResult Runner::run() {
