@@ -39,6 +39,7 @@ struct SimArgs {
   double retransmit_ms = 200.0;
   std::size_t max_pending = 50;
   bool mixed_priority = false;
+  bool unicast = false;
   bool json = false;
   bool trace = false;
 };
@@ -129,6 +130,7 @@ int run_sim(const SimArgs& a) {
   o.retransmit_initial = from_ms(a.retransmit_ms);
   o.max_pending = a.max_pending;
   o.mixed_priority = a.mixed_priority;
+  o.unicast = a.unicast;
   if (a.trace) {
     o.trace = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   }
@@ -206,6 +208,9 @@ std::function<int()> setup_sim(CLI::App& app) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->capture_default_str();
   app.add_flag("--mixed-priority", a->mixed_priority, "Give messages priorities 0-15 in turn");
+  app.add_flag("--unicast", a->unicast,
+               "Publish each message to every subscriber's endpoint instead of the group "
+               "(always so in v1 at QoS 1/2)");
   app.add_flag("--trace", a->trace,
                "Print peer changes, restarts, partitions and incomplete delivery reports to "
                "stderr, with virtual time relative to the start of publishing");

@@ -229,8 +229,10 @@ void Runner::publish_next(std::size_t p) {
   PublisherState& st = pubs_[p];
   const std::uint64_t index = st.next_k * o_.publishers + p;
   const Time now = sim_->now();
-  const bool explicit_targets = o_.wire == WireVersion::v1 && o_.qos != Qos::at_most_once;
-  const std::size_t needed = explicit_targets ? subscribers_ : (o_.qos == Qos::at_most_once ? 0 : 1);
+  const bool explicit_targets =
+      o_.unicast || (o_.wire == WireVersion::v1 && o_.qos != Qos::at_most_once);
+  const std::size_t needed =
+      o_.qos == Qos::at_most_once ? 0 : (explicit_targets ? subscribers_ : 1);
 
   auto advance = [&] {
     st.deferred_since = Time{-1};
@@ -476,6 +478,7 @@ std::string command_line(const ScenarioOptions& o) {
   }
   for (auto t : o.subscriber_restarts) s << " --restart-subscriber-at " << sec(t);
   if (o.mixed_priority) s << " --mixed-priority";
+  if (o.unicast) s << " --unicast";
   if (o.max_retries != 0) s << "  # max_retries " << o.max_retries << " (no CLI option)";
   if (o.channel != "sim/data") s << "  # channel " << o.channel << " (no CLI option)";
   s << " --json";
@@ -558,6 +561,7 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
                  {"retransmit_initial_ms", to_ms(o.retransmit_initial)},
                  {"max_pending", o.max_pending},
                  {"mixed_priority", o.mixed_priority},
+                 {"unicast", o.unicast},
                  {"partitions", parts},
                  {"restart_subscriber_at_s", restarts}};
   return j.dump(2) + "\n";

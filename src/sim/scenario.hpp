@@ -50,6 +50,9 @@ struct ScenarioOptions {
   Duration heartbeat = 2s;
   Duration retransmit_initial = 200ms;
   bool mixed_priority = false;                // priority = (message index * 7) % 16, else 0
+  // Publish every message once per subscriber to its endpoint (PublishOptions::destination)
+  // instead of to the group. Always so in v1 at QoS 1/2 (no announcements to learn from).
+  bool unicast = false;
   std::uint32_t max_retries = 0;              // engine setting; 0: until acknowledged or TTL
   std::size_t max_pending = 50;               // engine setting
   std::string channel = "sim/data";

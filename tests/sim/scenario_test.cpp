@@ -60,6 +60,25 @@ TEST(SimLossy, Qos2LosesNothingAndDuplicatesNothing) {
   }
 }
 
+// v2 with explicit destinations: each message published once per subscriber endpoint.
+TEST(SimLossy, UnicastQos1And2LoseNothing) {
+  int failed = 0;
+  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    ScenarioOptions o = lossy_base(seed);
+    o.qos = seed % 2 ? Qos::at_least_once : Qos::exactly_once;
+    o.unicast = true;
+    SCOPED_TRACE(trace(o));
+    const ScenarioResult r = run_scenario(o);
+    EXPECT_EQ(r.published, o.messages);
+    EXPECT_EQ(r.lost, 0u);
+    if (o.qos == Qos::exactly_once) {
+      EXPECT_EQ(r.duplicates, 0u);
+    }
+    expect_no_violations(r);
+    if (too_many_failures(failed)) break;
+  }
+}
+
 TEST(SimLossy, Qos0SurvivesAndNeverDuplicates) {
   int failed = 0;
   std::uint64_t delivered = 0, expected = 0;
@@ -215,6 +234,8 @@ TEST_P(SimV1, ExplicitDestinationsUnderLoss) {
     ScenarioOptions o = lossy_base(seed);
     o.wire = WireVersion::v1;
     o.qos = GetParam();
+    // QoS 1/2 always go to each subscriber's endpoint; QoS 0 alternates group and unicast.
+    o.unicast = seed % 2 == 0;
     SCOPED_TRACE(trace(o));
     const ScenarioResult r = run_scenario(o);
     EXPECT_EQ(r.published, o.messages);
