@@ -580,6 +580,179 @@ TEST(Engine, StateBytesAtDefaultLimits) {
   EXPECT_LT(s.state_bytes(), bytes);
 }
 
+TEST(Engine, OnlyOneSubscriberAnswersANewcomerTheOthersAreSuppressed) {
+  TestNet net;
+  Node& pub = net.add(v2_config(), 1);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(net.add(v2_config(), 10 + i).engine.subscribe("s", 0, net.now));
+  net.pump();
+  PublishOptions o;
+  o.retain = true;
+  ASSERT_TRUE(pub.engine.publish("s", bytes_of("v"), o, net.now));
+  net.run_for(1s);
+  pub.up = false;
+  const std::size_t before = net.log.size();
+  Node& late = net.add(v2_config(), 99);
+  ASSERT_TRUE(late.engine.subscribe("s", 0, net.now));
+  net.run_for(1s, 1ms);
+  std::size_t answers = 0;
+  for (std::size_t i = before; i < net.log.size(); ++i) {
+    if (net.log[i].type == PacketType::publish) ++answers;
+  }
+  EXPECT_EQ(answers, 1u);
+  ASSERT_EQ(late.received.size(), 1u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(net.nodes[1 + i]->received.size(), 1u);
+}
+
+TEST(Engine, FullInboxRefusesWithoutAcknowledgingSoNothingIsLost) {
+  EngineConfig cfg;
+  cfg.limits.max_inbox = 2;
+  TestNet net;
+  Node& pub = net.add(cfg, 1);
+  Node& sub = net.add(cfg, 2);
+  ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
+  net.pump();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::to_string(i)), o, net.now));
+  // Move datagrams without polling the subscriber's events.
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  while (auto tx = pub.engine.poll_transmit(net.now, buf)) {
+    sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now);
+  }
+  EXPECT_EQ(sub.engine.stats().dropped_by(Errc::inbox_full), 2u);
+  net.run_for(2s);  // the subscriber polls now; the refused two are retransmitted
+  ASSERT_EQ(sub.received.size(), 4u);
+  ASSERT_EQ(pub.reports.size(), 4u);
+  for (const auto& r : pub.reports) EXPECT_EQ(r.reason, Errc::ok);
+}
+
+TEST(Engine, SenderTableFullDropsANewSessionWhileOthersAreFresh) {
+  EngineConfig cfg;
+  cfg.limits.max_senders = 1;
+  cfg.timers.heartbeat_interval = 3600s;  // no heartbeat refreshes a in the meantime
+  TestNet net;
+  Node& a = net.add(cfg, 1);
+  Node& b = net.add(cfg, 2);
+  Node& sub = net.add(cfg, 3);
+  ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
+  net.pump();
+  ASSERT_TRUE(a.engine.publish("c", bytes_of("a"), {}, net.now));
+  net.pump();
+  ASSERT_TRUE(b.engine.publish("c", bytes_of("b"), {}, net.now));
+  net.pump();
+  EXPECT_EQ(sub.received.size(), 1u);
+  EXPECT_EQ(sub.engine.stats().dropped_by(Errc::sender_table_full), 1u);
+  net.run_for(31s, 1s);  // a's traffic is now outside the timestamp window: evictable
+  ASSERT_TRUE(b.engine.publish("c", bytes_of("b2"), {}, net.now));
+  net.pump();
+  ASSERT_EQ(sub.received.size(), 2u);
+  EXPECT_EQ(sub.received[1].message, "b2");
+}
+
+TEST(Engine, PeerTableFullIsCounted) {
+  EngineConfig cfg;
+  cfg.limits.max_peers = 1;
+  TestNet net;
+  Node& a = net.add(cfg, 1);
+  ASSERT_TRUE(net.add(cfg, 2).engine.subscribe("c", 0, net.now));
+  ASSERT_TRUE(net.add(cfg, 3).engine.subscribe("c", 0, net.now));
+  net.pump();
+  EXPECT_EQ(a.peers.size(), 1u);
+  EXPECT_EQ(a.engine.stats().dropped_by(Errc::peer_table_full), 1u);
+}
+
+TEST(Engine, OtherWireVersionIsCountedAsWrongWireVersion) {
+  TestNet net;
+  Node& v2n = net.add(v2_config(), 1);
+  Node& v1n = net.add(v1_config(), 2);
+  ASSERT_TRUE(v2n.engine.subscribe("c", 0, net.now));
+  net.pump();
+  ASSERT_TRUE(v1n.engine.publish("c", bytes_of("x"), {}, net.now));
+  net.pump();
+  EXPECT_EQ(v2n.engine.stats().dropped_by(Errc::wrong_wire_version), 1u);
+  EXPECT_EQ(v1n.engine.stats().dropped_by(Errc::wrong_wire_version), 1u);  // the SUBSCRIBE
+}
+
+TEST(Engine, SessionRenewsAfterItsLifetimeAndDeliveryContinues) {
+  EngineConfig cfg;
+  cfg.timers.session_lifetime = 60s;
+  Fixture f(1, cfg);
+  const std::uint32_t first = f.pub().engine.session_id();
+  const std::uint32_t sub_first = f.sub(0).engine.session_id();
+  f.net.run_for(61s, 1s);
+  EXPECT_NE(f.pub().engine.session_id(), first);
+  EXPECT_NE(f.sub(0).engine.session_id(), sub_first);
+  // The publisher saw the subscriber's renewal as a restart and re-learnt its subscription.
+  ASSERT_FALSE(f.pub().peers.empty());
+  EXPECT_EQ(f.pub().peers.back().kind, PeerEvent::Kind::restarted);
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("after"), o, f.net.now));
+  f.net.run_for(1s);
+  ASSERT_EQ(f.sub(0).received.size(), 1u);
+  ASSERT_EQ(f.pub().reports.size(), 1u);
+  EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
+}
+
+TEST(Engine, RenewalWaitsForQos2PublishesAwaitingPubrec) {
+  EngineConfig cfg;
+  cfg.timers.session_lifetime = 10s;
+  Fixture f(1, cfg);
+  f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubrec; };
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  o.ttl_s = 30;
+  const std::uint32_t first = f.pub().engine.session_id();
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  f.net.run_for(20s, 100ms);
+  EXPECT_EQ(f.pub().engine.session_id(), first);  // deferred while PUBREC is awaited
+  f.net.filter = nullptr;
+  f.net.run_for(40s, 100ms);
+  EXPECT_NE(f.pub().engine.session_id(), first);
+  EXPECT_EQ(f.sub(0).received.size(), 1u);
+}
+
+TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
+  const std::uint64_t seed = 4242;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  Fixture f(1);
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  f.net.pump();
+  std::vector<Datagram> captured = f.net.log;
+  ASSERT_FALSE(captured.empty());
+  Node& victim = f.sub(0);
+  const auto before = victim.engine.stats();
+  SeededTestCrypto rng(seed);
+  std::size_t fed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Datagram d = captured[rng.random_u32() % captured.size()];
+    const std::uint32_t r = rng.random_u32();
+    switch (r % 3) {
+      case 0: d.bytes[(r >> 8) % d.bytes.size()] ^= static_cast<std::uint8_t>(1u << ((r >> 4) % 8)); break;
+      case 1: d.bytes.resize((r >> 8) % d.bytes.size()); break;
+      default: d.bytes.push_back(static_cast<std::uint8_t>(r >> 8)); break;
+    }
+    victim.engine.handle_datagram(f.pub().endpoint, d.bytes, f.net.now);
+    ++fed;
+  }
+  const auto& after = victim.engine.stats();
+  EXPECT_EQ(after.dropped_total - before.dropped_total, fed);
+  EXPECT_EQ(after.dropped_by(Errc::bad_mac) + after.dropped_by(Errc::too_short) +
+                after.dropped_by(Errc::bad_length) + after.dropped_by(Errc::bad_magic) +
+                after.dropped_by(Errc::bad_version) + after.dropped_by(Errc::wrong_wire_version) +
+                after.dropped_by(Errc::bad_type) + after.dropped_by(Errc::bad_block_size) -
+                (before.dropped_by(Errc::bad_mac) + before.dropped_by(Errc::too_short) +
+                 before.dropped_by(Errc::bad_length) + before.dropped_by(Errc::bad_magic) +
+                 before.dropped_by(Errc::bad_version) + before.dropped_by(Errc::wrong_wire_version) +
+                 before.dropped_by(Errc::bad_type) + before.dropped_by(Errc::bad_block_size)),
+            fed);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  EXPECT_FALSE(victim.engine.poll_transmit(f.net.now, buf));
+  EXPECT_FALSE(victim.engine.poll_event());
+}
+
 // --- v1 between engines
 
 TEST(EngineV1, Qos1ToAnExplicitDestination) {
