@@ -37,6 +37,7 @@ struct SimArgs {
   double warmup_s = 60.0;
   double heartbeat_s = 2.0;
   double retransmit_ms = 200.0;
+  double session_lifetime_s = 86400.0;
   std::size_t max_pending = 50;
   bool mixed_priority = false;
   bool unicast = false;
@@ -128,6 +129,8 @@ int run_sim(const SimArgs& a) {
   o.warmup = from_s(a.warmup_s);
   o.heartbeat = from_s(a.heartbeat_s);
   o.retransmit_initial = from_ms(a.retransmit_ms);
+  if (a.session_lifetime_s <= 0) return usage("--session-lifetime needs more than 0 seconds");
+  o.session_lifetime = from_s(a.session_lifetime_s);
   o.max_pending = a.max_pending;
   o.mixed_priority = a.mixed_priority;
   o.unicast = a.unicast;
@@ -203,6 +206,9 @@ std::function<int()> setup_sim(CLI::App& app) {
   app.add_option("--heartbeat", a->heartbeat_s, "Engine heartbeat interval, seconds")
       ->capture_default_str();
   app.add_option("--retransmit", a->retransmit_ms, "First retransmission timeout, milliseconds")
+      ->capture_default_str();
+  app.add_option("--session-lifetime", a->session_lifetime_s,
+                 "Engine session lifetime, seconds: every node renews its session id after it")
       ->capture_default_str();
   app.add_option("--max-pending", a->max_pending, "Engine limit on QoS 1/2 messages in flight")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))

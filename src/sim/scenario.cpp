@@ -107,6 +107,7 @@ void check_options(const ScenarioOptions& o) {
     bad("--payload-size must be at least " + std::to_string(widest.size()) +
         " bytes to carry the message number");
   if (o.heartbeat.count() <= 0) bad("--heartbeat must be positive");
+  if (o.session_lifetime.count() <= 0) bad("--session-lifetime must be positive");
   for (const auto& w : o.partitions) {
     if (w.start.count() < 0 || w.end <= w.start) bad("--partition needs 0 <= START < END");
     for (auto n : w.nodes)
@@ -144,6 +145,7 @@ ScenarioResult Runner::run() {
   cfg.limits.max_pending = o_.max_pending;
   cfg.timers.heartbeat_interval = o_.heartbeat;
   cfg.timers.retransmit_initial = o_.retransmit_initial;
+  cfg.timers.session_lifetime = o_.session_lifetime;
   for (std::size_t i = 0; i < o_.nodes; ++i) sim_->add_node(cfg);
 
   SimHooks hooks;
@@ -471,7 +473,8 @@ std::string command_line(const ScenarioOptions& o) {
     << " --jitter " << ms(o.jitter) << " --reorder-delay " << ms(o.reorder_delay) << " --ttl "
     << o.ttl_s << " --wire " << to_string(o.wire) << " --rate " << o.rate << " --payload-size "
     << o.payload_size << " --warmup " << sec(o.warmup) << " --heartbeat " << sec(o.heartbeat)
-    << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending;
+    << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending
+    << " --session-lifetime " << sec(o.session_lifetime);
   for (const auto& w : o.partitions) {
     s << " --partition " << sec(w.start) << ":" << sec(w.end);
     for (std::size_t i = 0; i < w.nodes.size(); ++i) s << (i == 0 ? ":" : ",") << w.nodes[i];
@@ -559,6 +562,7 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
                  {"warmup_s", to_s(o.warmup)},
                  {"heartbeat_s", to_s(o.heartbeat)},
                  {"retransmit_initial_ms", to_ms(o.retransmit_initial)},
+                 {"session_lifetime_s", to_s(o.session_lifetime)},
                  {"max_pending", o.max_pending},
                  {"mixed_priority", o.mixed_priority},
                  {"unicast", o.unicast},

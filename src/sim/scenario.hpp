@@ -49,6 +49,7 @@ struct ScenarioOptions {
   Duration warmup = 60s;
   Duration heartbeat = 2s;
   Duration retransmit_initial = 200ms;
+  Duration session_lifetime = 24h;            // engine setting: renew the session id after this
   bool mixed_priority = false;                // priority = (message index * 7) % 16, else 0
   // Publish every message once per subscriber to its endpoint (PublishOptions::destination)
   // instead of to the group. Always so in v1 at QoS 1/2 (no announcements to learn from).

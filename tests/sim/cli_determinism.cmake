@@ -21,3 +21,10 @@ string(FIND "${out_a}" "\"published\": 300" found)
 if(found EQUAL -1)
   message(FATAL_ERROR "unexpected output:\n${out_a}")
 endif()
+
+# A bad option is one "Error:" line and exit code 2.
+execute_process(COMMAND ${NOMQ} sim --partition 5:3 OUTPUT_VARIABLE out_bad ERROR_VARIABLE err_bad
+  RESULT_VARIABLE rc_bad)
+if(NOT rc_bad EQUAL 2 OR NOT err_bad MATCHES "^Error: --partition needs START:END")
+  message(FATAL_ERROR "bad --partition: exit ${rc_bad}, stderr: ${err_bad}")
+endif()
