@@ -273,12 +273,15 @@ void Runner::publish_next(std::size_t p) {
   opts.priority = o_.mixed_priority ? static_cast<std::uint8_t>((index * 7) % 16) : 0;
   const std::uint32_t gen = sim_->generation(p);
   bool any = false;
-  auto attempt = [&](std::optional<Endpoint> dest) -> bool {
+  // `target`: the subscriber node a destination belongs to (an error is reported to the
+  // application for that subscriber), or o_.nodes for the group.
+  auto attempt = [&](std::optional<Endpoint> dest, std::size_t target) -> bool {
     opts.destination = dest;
     auto res = sim_->publish(p, o_.channel, as_bytes(payload_), opts);
     if (!res) {
       if (res.error() == Errc::too_many_pending || res.error() == Errc::queue_full) return false;
       ++r_.publish_errors[std::string(to_string(res.error()))];
+      if (target < o_.nodes) pair(index, target).reported_failed = true;
       return true;
     }
     any = true;
@@ -287,13 +290,15 @@ void Runner::publish_next(std::size_t p) {
   };
   if (explicit_targets) {
     for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
-      if (!attempt(sim_->endpoint(s))) {
-        // Checked pending_count() above, so only queue_full lands here: count it as an error
-        // rather than publish the message twice to the recipients already done.
+      if (!attempt(sim_->endpoint(s), s)) {
+        // Checked pending_count() above, so only queue_full lands here. The application was
+        // told (an error is a failure report), and retrying would publish the message twice
+        // to the recipients already done.
         ++r_.publish_errors["queue_full"];
+        pair(index, s).reported_failed = true;
       }
     }
-  } else if (!attempt(std::nullopt)) {
+  } else if (!attempt(std::nullopt, o_.nodes)) {
     if (!any) {
       defer();
       return;
