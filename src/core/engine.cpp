@@ -14,6 +14,7 @@
 #include "core/retained_store.hpp"
 #include "core/retransmit.hpp"
 #include "core/sender_table.hpp"
+#include "wire/utf8.hpp"
 
 namespace nomq {
 
@@ -1004,6 +1005,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   if (m.closed) return Errc::closed;
   if (channel.empty()) return Errc::invalid_argument;
   if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;  // v2 receivers refuse it
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(m.crypto, channel);
   std::uint32_t s = m.subs.find(id);
@@ -1067,7 +1069,17 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   }
   if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
   if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;
   if (message.size() > m.cfg.limits.max_message_size) return Errc::message_too_large;
+  {
+    // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
+    wire::Packet probe;
+    probe.version = m.cfg.wire;
+    probe.type = PacketType::publish;
+    probe.body.channel = channel;
+    probe.body.message = message;
+    if (wire::encoded_size(probe) > wire::kMaxDatagram) return Errc::message_too_large;
+  }
   const bool tracked = options.qos != Qos::at_most_once;
   if (tracked && !m.v2() && !options.destination) return Errc::no_subscribers;
   if (tracked && m.pending.full()) return Errc::too_many_pending;

@@ -550,6 +550,8 @@ TEST(Engine, LimitsAreErrorsToTheCaller) {
   EXPECT_EQ(e.unsubscribe("zz", net.now).error(), Errc::not_subscribed);
   net.pump();
   EXPECT_EQ(e.publish("a", bytes_of("123456789"), {}, net.now).error(), Errc::message_too_large);
+  EXPECT_EQ(e.publish("\xff", bytes_of("x"), {}, net.now).error(), Errc::invalid_argument);
+  EXPECT_EQ(e.subscribe("\xc0\x80", 0, net.now).error(), Errc::invalid_argument);
   PublishOptions bad;
   bad.priority = 16;
   EXPECT_EQ(e.publish("a", bytes_of("x"), bad, net.now).error(), Errc::invalid_argument);
@@ -565,6 +567,19 @@ TEST(Engine, LimitsAreErrorsToTheCaller) {
   EXPECT_EQ(e.publish("a", bytes_of("3"), q, net.now).error(), Errc::too_many_pending);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(e.publish("a", bytes_of("x"), {}, net.now));
   EXPECT_EQ(e.publish("a", bytes_of("x"), {}, net.now).error(), Errc::queue_full);
+}
+
+TEST(Engine, MessageThatCannotFitADatagramIsRefusedAtPublish) {
+  EngineConfig cfg;
+  cfg.limits.max_message_size = 4000;  // configured above what one datagram carries
+  TestNet net;
+  Node& n = net.add(cfg, 1);
+  const std::string big(2000, 'x');
+  EXPECT_EQ(n.engine.publish("c", bytes_of(big), {}, net.now).error(), Errc::message_too_large);
+  const std::string fits(1900, 'x');
+  EXPECT_TRUE(n.engine.publish("c", bytes_of(fits), {}, net.now));
+  net.pump();
+  EXPECT_EQ(n.engine.stats().dropped_total, 1u);  // its own group loopback only
 }
 
 TEST(Engine, StateBytesAtDefaultLimits) {
