@@ -3,6 +3,7 @@
 // restarted subscriber still gets its messages or a report; short TTLs expire and are reported.
 #include <gtest/gtest.h>
 
+#include "sim/prng.hpp"
 #include "sim/scenario.hpp"
 #include "sim_test_support.hpp"
 
@@ -313,6 +314,57 @@ TEST(SimScenario, ImpossibleOptionsAreRejected) {
   o = ScenarioOptions{};
   o.partitions.push_back({5s, 5s, {}});
   EXPECT_THROW(run_scenario(o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace nomq::sim
+
+namespace nomq::sim {
+namespace {
+
+// Everything at once, varied by seed: wire version, QoS, unicast, mixed priorities, restarts,
+// partitions of either side, session renewal every few seconds, short TTLs, heavy duplication
+// and long reordering. Asserts what must hold whatever the timing: nothing acknowledged that
+// was not delivered, every QoS 1/2 publish reported, no QoS 2 duplicate to one session, no
+// delivery of something never published, nothing abandoned. (Whether everything arrives is the
+// other tests' business; here discovery windows after restarts and renewals are expected.)
+TEST(SimChaos, InvariantsHoldUnderEverythingAtOnce) {
+  int failed = 0;
+  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    Prng rng{derive_seed(seed, 0xc4a05)};
+    ScenarioOptions o = lossy_base(seed);
+    o.messages = 60;
+    o.wire = rng.chance(0.25) ? WireVersion::v1 : WireVersion::v2;
+    o.qos = static_cast<Qos>(rng.below(3));
+    o.unicast = rng.chance(0.3);
+    o.mixed_priority = rng.chance(0.5);
+    o.loss = static_cast<double>(rng.below(40)) / 100.0;
+    o.duplicate = static_cast<double>(rng.below(30)) / 100.0;
+    o.reorder = static_cast<double>(rng.below(30)) / 100.0;
+    o.reorder_delay = std::chrono::milliseconds(rng.between(10, 400));
+    o.ttl_s = static_cast<std::uint16_t>(rng.between(3, 120));
+    o.rate = static_cast<double>(rng.between(5, 200));
+    if (rng.chance(0.5)) o.subscriber_restarts.push_back(std::chrono::milliseconds(rng.between(0, 3000)));
+    if (rng.chance(0.5)) {
+      const auto start = std::chrono::milliseconds(rng.between(0, 3000));
+      const auto len = std::chrono::milliseconds(rng.between(100, 20000));
+      o.partitions.push_back({start, start + len, {rng.below(o.nodes)}});
+    }
+    if (rng.chance(0.3)) o.session_lifetime = std::chrono::seconds(rng.between(3, 30));
+    SCOPED_TRACE(trace(o));
+    const ScenarioResult r = run_scenario(o);
+    EXPECT_EQ(r.acked_not_delivered, 0u);
+    EXPECT_EQ(r.unreported, 0u);
+    EXPECT_EQ(r.unknown_reports, 0u);
+    EXPECT_EQ(r.foreign_deliveries, 0u);
+    EXPECT_EQ(r.publish_abandoned, 0u);
+    EXPECT_EQ(r.qos_mismatch, 0u);
+    EXPECT_LE(r.delivered, r.expected_deliveries);
+    if (o.qos == Qos::exactly_once) {
+      EXPECT_EQ(r.duplicates, 0u);
+    }
+    if (too_many_failures(failed)) break;
+  }
 }
 
 }  // namespace
