@@ -77,8 +77,7 @@ class Prng {
     return lo + static_cast<std::int64_t>(span == 0 ? next() : below(span));
   }
 
-  // True with probability p. Always consumes one draw, so that changing p does not shift the
-  // rest of the stream.
+  // True with probability p. Always consumes exactly one draw (also for p <= 0 or p >= 1).
   constexpr bool chance(double p) noexcept { return uniform01() < p; }
 
  private:

@@ -190,8 +190,8 @@ void Simulator::send(std::size_t from, const Transmit& tx, const std::uint8_t* d
 void Simulator::send_copy(std::size_t from, std::size_t to, const std::uint8_t* data,
                           std::size_t size) {
   const LinkModel& l = link(from, to);
-  // Every decision draws from the stream whatever the outcome, so that one run's draws line
-  // up with another's when only a probability differs.
+  // Every copy draws its duplication, loss and reorder decisions whatever the outcome, so a
+  // partition (decided without drawing) does not shift the draws of later datagrams.
   const bool duplicated = link_rng_.chance(l.duplicate);
   const int copies = duplicated ? 2 : 1;
   if (duplicated) ++net_.duplicated;
