@@ -901,6 +901,293 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LossySeeds, ::testing::Range(1, 101));
 
+// --- start-up discovery solicitation (docs/engine.md §3)
+
+bool is_solicitation(const Datagram& d) {
+  return d.type == PacketType::heartbeat && (d.bytes[4] & wire::kFlagSolicit) != 0;
+}
+
+// Three subscribers running (their own start-up over, no heartbeat due for 30 s), then a fresh
+// publisher that publishes QoS 1 in the same instant it is constructed.
+struct FreshPublisher {
+  explicit FreshPublisher(EngineConfig cfg = v2_config()) : cfg_(cfg) {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(net.add(cfg, 100 + static_cast<std::uint64_t>(i)).engine.subscribe("plant/temp", 0, net.now));
+    }
+    net.run_for(3s, 1ms);
+    subs_started = kT0;
+  }
+  Node& start_publisher() {
+    const std::size_t first = net.log.size();
+    Node& p = net.add(cfg_, 7);
+    log_from = first;
+    return p;
+  }
+  EngineConfig cfg_;
+  TestNet net;
+  Time subs_started{0};
+  std::size_t log_from = 0;
+};
+
+TEST(EngineDiscovery, FreshPublisherReachesEveryRunningSubscriberWithItsFirstQos1Publish) {
+  FreshPublisher f;
+  Node& pub = f.start_publisher();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  const Time t0 = f.net.now;
+  ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("first"), o, t0));
+  f.net.run_for(1400ms, 1ms);
+  // All three answered and acknowledged, but the publish is held to the end of the period.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(f.net.nodes[static_cast<std::size_t>(i)]->received.size(), 1u);
+  EXPECT_TRUE(pub.reports.empty());
+  f.net.run_for(200ms, 1ms);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::ok);
+  ASSERT_EQ(pub.reports[0].recipients.size(), 3u);
+  for (const auto& r : pub.reports[0].recipients) EXPECT_EQ(r.state, RecipientState::acknowledged);
+  // No subscriber heartbeat passed: everything the publisher learnt came from answers, each a
+  // unicast SUBSCRIBE to it with want-retained clear.
+  EXPECT_LT(f.net.now - f.subs_started, 30s);
+  std::size_t answers = 0;
+  for (std::size_t k = f.log_from; k < f.net.log.size(); ++k) {
+    const Datagram& d = f.net.log[k];
+    if (d.from == 3) continue;
+    EXPECT_NE(d.type, PacketType::heartbeat) << "a subscriber sent a heartbeat";
+    if (d.type != PacketType::subscribe) continue;
+    EXPECT_FALSE(d.to_group);
+    EXPECT_EQ(d.to, pub.endpoint);
+    EXPECT_EQ(d.bytes[4] & wire::kFlagWantRetained, 0);
+    ++answers;
+  }
+  EXPECT_GE(answers, 3u);
+  EXPECT_GE(pub.engine.stats().solicitations_sent, 2u);
+}
+
+TEST(EngineDiscovery, FirstSolicitationLostTheRepeatsFindEverySubscriber) {
+  FreshPublisher f;
+  bool dropped = false;
+  f.net.filter = [&dropped](const Datagram& d) {
+    if (d.from != 3 || !is_solicitation(d) || dropped) return true;
+    dropped = true;
+    return false;
+  };
+  Node& pub = f.start_publisher();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("first"), o, f.net.now));
+  f.net.run_for(1600ms, 1ms);
+  EXPECT_TRUE(dropped);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::ok);
+  EXPECT_EQ(pub.reports[0].recipients.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(f.net.nodes[static_cast<std::size_t>(i)]->received.size(), 1u);
+}
+
+TEST(EngineDiscovery, SolicitationScheduleIsDoublingWithinThePeriod) {
+  TestNet net;
+  Node& n = net.add(v2_config(), 1);
+  net.run_for(3s, 1ms);
+  std::vector<Duration> at;
+  for (const auto& d : net.log) {
+    if (is_solicitation(d)) at.push_back(d.at - kT0);
+  }
+  // base = 1500 ms / 256 = 5859 us; offsets base * (2^k - 1) while offset + 250 ms <= 1500 ms:
+  // 0, 5.9, 17.6, 41.0, 87.9, 181.6, 369.1, 744.1 ms (the next, 1488 ms, would not fit).
+  std::vector<Duration> want;
+  for (std::int64_t k = 0; k < 8; ++k) want.push_back(Duration{5859 * ((std::int64_t{1} << k) - 1)});
+  ASSERT_EQ(at.size(), want.size());
+  for (std::size_t k = 0; k < at.size(); ++k) {
+    // The test clock steps 1 ms: a round leaves at the first step at or after its offset.
+    EXPECT_GE(at[k], want[k]) << k;
+    EXPECT_LT(at[k], want[k] + 1ms) << k;
+  }
+  EXPECT_EQ(n.engine.stats().solicitations_sent, want.size());
+}
+
+TEST(EngineDiscovery, AnswersAreUnicastDelayedWithinTheBoundAndSpread) {
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 3600s;  // only answers leave the subscriber below
+  TestNet net;
+  Node& sub = net.add(cfg, 1);
+  ASSERT_TRUE(sub.engine.subscribe("a", 0, net.now));
+  ASSERT_TRUE(sub.engine.subscribe("b", 0, net.now));
+  net.run_for(3s, 1ms);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  std::vector<Duration> delays;
+  for (std::uint64_t k = 0; k < 40; ++k) {
+    // A fresh solicitor each time: its first datagram is its solicitation.
+    SeededTestCrypto c(1000 + k);
+    Engine solicitor(v2_config(), c, net.now);
+    auto tx = solicitor.poll_transmit(net.now, buf);
+    ASSERT_TRUE(tx);
+    const Endpoint from = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(50000 + k));
+    const Time t = net.now;
+    sub.engine.handle_datagram(from, Bytes{buf.data(), tx->size}, t);
+    std::size_t got = 0;
+    for (Time now = t; now <= t + 300ms; now += 1ms) {
+      if (auto dl = sub.engine.next_deadline(); dl && *dl <= now) sub.engine.handle_timeout(now);
+      while (auto a = sub.engine.poll_transmit(now, buf)) {
+        ASSERT_EQ(static_cast<PacketType>(buf[3]), PacketType::subscribe);
+        EXPECT_FALSE(a->to_group);
+        EXPECT_EQ(a->to, from);
+        EXPECT_EQ(buf[4] & wire::kFlagWantRetained, 0);
+        if (got++ == 0) delays.push_back(now - t);
+      }
+    }
+    EXPECT_EQ(got, 2u);  // one SUBSCRIBE per subscribed channel
+    net.now += 1s;
+  }
+  ASSERT_EQ(delays.size(), 40u);
+  const auto [lo, hi] = std::minmax_element(delays.begin(), delays.end());
+  EXPECT_GE(*lo, 0ms);
+  EXPECT_LE(*hi, 250ms);  // retained_answer_max_delay
+  EXPECT_GT(*hi - *lo, 100ms) << "answers are not spread";
+  EXPECT_EQ(sub.engine.stats().solicitations_answered, 40u);
+}
+
+TEST(EngineDiscovery, AnswersToOneSolicitorSessionAreRateLimited) {
+  // A key holder floods solicitations under one session id: a burst of 16 is answered, then
+  // one per solicit_answer_interval; the rest is counted as suppressed.
+  TestNet net;
+  Node& sub = net.add(v2_config(), 1);
+  ASSERT_TRUE(sub.engine.subscribe("a", 0, net.now));
+  net.run_for(3s, 1ms);
+  SeededTestCrypto c(77);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  const Endpoint from = Endpoint::v4(127, 0, 0, 1, 50000);
+  std::uint32_t seq = 1;
+  auto solicit = [&](Time now) {
+    wire::Packet p;
+    p.type = PacketType::heartbeat;
+    p.flags = wire::kFlagSolicit;
+    p.packet_id = seq++;
+    p.session_id = 0x5011C170;
+    p.timestamp = wire_seconds(now, 0);
+    c.random_bytes(p.iv);
+    auto n = wire::encode(p, c, buf);
+    ASSERT_TRUE(n);
+    sub.engine.handle_datagram(from, Bytes{buf.data(), *n}, now);
+  };
+  auto drain = [&](Time until) -> std::size_t {
+    std::size_t sent = 0;
+    for (Time now = net.now; now <= until; now += 1ms) {
+      if (auto dl = sub.engine.next_deadline(); dl && *dl <= now) sub.engine.handle_timeout(now);
+      while (sub.engine.poll_transmit(now, buf)) ++sent;
+    }
+    net.now = until;
+    return sent;
+  };
+  for (int i = 0; i < 100; ++i) {
+    solicit(net.now);
+    net.now += 10ms;  // 100 solicitations per second
+  }
+  const Time flood_end = net.now;
+  EXPECT_EQ(drain(flood_end + 300ms), 16u);
+  const auto& st = sub.engine.stats();
+  EXPECT_EQ(st.solicitations_answered, 16u);
+  EXPECT_EQ(st.solicitations_suppressed, 84u);
+  // The bucket refills at one per second: a flood lasting 5 s more gets about 5 answers.
+  for (int i = 0; i < 500; ++i) {
+    solicit(net.now);
+    net.now += 10ms;
+  }
+  const std::size_t more = drain(net.now + 300ms);
+  EXPECT_GE(more, 5u);
+  EXPECT_LE(more, 7u);
+  EXPECT_EQ(st.solicitations_answered + st.solicitations_suppressed, 600u);
+}
+
+TEST(EngineDiscovery, WaitingPublishKeepsSolicitingWithBackoff) {
+  EngineConfig cfg;
+  cfg.timers.retransmit_initial = 1s;
+  cfg.timers.retransmit_max = 8s;
+  TestNet net;
+  Node& pub = net.add(cfg, 1);
+  net.run_for(5s, 10ms);  // the start-up schedule is over
+  const std::size_t before = net.log.size();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  o.wait_for_subscribers = 40s;
+  const Time t0 = net.now;
+  ASSERT_TRUE(pub.engine.publish("later", bytes_of("x"), o, t0));
+  net.run_for(30s, 10ms);
+  std::vector<Duration> at;
+  for (std::size_t k = before; k < net.log.size(); ++k) {
+    if (is_solicitation(net.log[k])) at.push_back(net.log[k].at - t0);
+  }
+  const std::vector<Duration> want{0s, 1s, 3s, 7s, 15s, 23s};
+  EXPECT_EQ(at, want);
+  // A subscriber appears: it is found by the next solicitation (no heartbeat of its own due:
+  // its start-up SUBSCRIBE is lost), the publish is delivered and soliciting stops.
+  Node& late = net.add(cfg, 2);
+  net.filter = [](const Datagram& d) { return d.from != 1 || d.type != PacketType::subscribe || !d.to_group; };
+  ASSERT_TRUE(late.engine.subscribe("later", 0, net.now));
+  net.run_for(10s, 10ms);
+  ASSERT_EQ(late.received.size(), 1u);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::ok);
+  const std::uint64_t sent = pub.engine.stats().solicitations_sent;
+  net.run_for(60s, 100ms);
+  EXPECT_EQ(pub.engine.stats().solicitations_sent, sent);
+}
+
+TEST(EngineDiscovery, PublishMadeInThePeriodWithNobodyWaitsForThePeriodEvenWithZeroWait) {
+  TestNet net;
+  Node& pub = net.add(v2_config(), 1);
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  o.wait_for_subscribers = 0s;
+  ASSERT_TRUE(pub.engine.publish("nobody", bytes_of("x"), o, net.now));
+  net.run_for(1490ms, 1ms);
+  EXPECT_TRUE(pub.reports.empty());
+  net.run_for(20ms, 1ms);
+  ASSERT_EQ(pub.reports.size(), 1u);
+  EXPECT_EQ(pub.reports[0].reason, Errc::no_subscribers);
+  // After the period, wait 0 reports at once as before.
+  ASSERT_TRUE(pub.engine.publish("nobody", bytes_of("y"), o, net.now));
+  net.pump();
+  EXPECT_EQ(pub.reports.size(), 2u);
+}
+
+class FreshPublisherLossySeeds : public ::testing::TestWithParam<int> {};
+
+// 20% loss on every datagram, each way: a fresh publisher's QoS 1 and QoS 2 publishes made at
+// start reach every running subscriber (docs/engine.md §3: a subscriber stays unknown after the
+// eight rounds with probability 0.36^8 = 2.8e-4).
+TEST_P(FreshPublisherLossySeeds, Qos1AndQos2MadeAtStartReachEverySubscriber) {
+  const auto seed = static_cast<std::uint64_t>(GetParam());
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  TestNet net;
+  auto rng = std::make_shared<SeededTestCrypto>(seed);
+  net.filter = [rng](const Datagram&) { return rng->random_u32() % 100 >= 20; };
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(net.add(v2_config(), seed * 10 + 2 + static_cast<std::uint64_t>(i)).engine.subscribe("t", 0, net.now));
+  }
+  net.run_for(3s, 5ms);
+  Node& pub = net.add(v2_config(), seed * 10 + 1);
+  PublishOptions o1;
+  o1.qos = Qos::at_least_once;
+  PublishOptions o2;
+  o2.qos = Qos::exactly_once;
+  ASSERT_TRUE(pub.engine.publish("t", bytes_of("q1"), o1, net.now));
+  ASSERT_TRUE(pub.engine.publish("t", bytes_of("q2"), o2, net.now));
+  net.run_for(2s, 1ms);
+  net.run_for(600s, 250ms);
+  ASSERT_EQ(pub.reports.size(), 2u);
+  for (const auto& r : pub.reports) {
+    EXPECT_EQ(r.reason, Errc::ok) << r.channel;
+    EXPECT_EQ(r.recipients.size(), 3u);
+  }
+  for (int s = 0; s < 3; ++s) {
+    std::map<std::string, int> got;
+    for (const auto& m : net.nodes[static_cast<std::size_t>(s)]->received) ++got[m.message];
+    EXPECT_GE(got["q1"], 1) << "subscriber " << s;
+    EXPECT_EQ(got["q2"], 1) << "subscriber " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, FreshPublisherLossySeeds, ::testing::Range(1, 101));
+
 // --- v1 between engines
 
 TEST(EngineV1, Qos1ToAnExplicitDestination) {
