@@ -942,6 +942,14 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
 }
 
 void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  if (p.type == PacketType::heartbeat && discovery.would_replace(p.session_id, from)) {
+    // A restarted node's start-up solicitation leaves before its SUBSCRIBEs. Replacing the old
+    // session on it would drop that endpoint's subscriptions until a SUBSCRIBE arrives (lost:
+    // a heartbeat interval later), and publishes made meanwhile would not name it at all. The
+    // restart is taken from its SUBSCRIBE, which replaces and re-adds in one step.
+    if (wire::flags_solicit(p.flags)) on_solicit(p.session_id, from, now);
+    return;
+  }
   const auto seen = discovery.announce(p.session_id, from, now);
   switch (seen.kind) {
     case DiscoveryTable::Seen::full:
