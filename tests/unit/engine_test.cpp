@@ -901,6 +901,70 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LossySeeds, ::testing::Range(1, 101));
 
+// --- known channels handed to decode
+
+class HashCountingCrypto final : public Crypto {
+ public:
+  explicit HashCountingCrypto(std::uint64_t seed) : inner_(seed) {}
+  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override { return inner_.cbc_encrypt(iv, in, out); }
+  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override { return inner_.cbc_decrypt(iv, in, out); }
+  Digest hmac_sha256(Bytes d) noexcept override { return inner_.hmac_sha256(d); }
+  Digest keyed_sha256(Bytes d) noexcept override { return inner_.keyed_sha256(d); }
+  Digest sha256(Bytes d) noexcept override {
+    ++sha256_calls;
+    return inner_.sha256(d);
+  }
+  void random_bytes(MutableBytes out) noexcept override { inner_.random_bytes(out); }
+  int sha256_calls = 0;
+
+ private:
+  SeededTestCrypto inner_;
+};
+
+TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
+  HashCountingCrypto hc(5);
+  Engine sub(v2_config(), hc, kT0);
+  SeededTestCrypto pc(6);
+  Engine pub(v2_config(), pc, kT0);
+  const Endpoint from = Endpoint::v4(127, 0, 0, 1, 40001);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  auto feed = [&](std::string_view channel, std::string_view name_in_body) {
+    // Encoded by hand so the body name can differ from the header's channel id.
+    wire::Packet p;
+    p.type = PacketType::publish;
+    p.flags = wire::publish_flags(0, false, 0);
+    static std::uint32_t seq = 1;
+    p.packet_id = seq++;
+    p.session_id = pub.session_id();
+    p.ttl = 60;
+    p.timestamp = wire_seconds(kT0, 0);
+    pc.random_bytes(p.iv);
+    p.channel_id = wire::channel_id(pc, channel);
+    p.body.message_id = p.packet_id;
+    p.body.channel = name_in_body;
+    p.body.message = bytes_of("x");
+    auto n = wire::encode(p, pc, buf);
+    ASSERT_TRUE(n);
+    sub.handle_datagram(from, Bytes{buf.data(), *n}, kT0);
+  };
+  ASSERT_TRUE(sub.subscribe("a", 0, kT0));
+  ASSERT_TRUE(sub.subscribe("b", 0, kT0));
+  hc.sha256_calls = 0;
+  feed("a", "a");
+  feed("b", "b");
+  EXPECT_EQ(hc.sha256_calls, 0);  // both names known: no hashing
+  ASSERT_TRUE(sub.unsubscribe("a", kT0));
+  hc.sha256_calls = 0;
+  feed("a", "a");  // no longer known: hashed, then dropped by the engine
+  EXPECT_EQ(hc.sha256_calls, 1);
+  EXPECT_EQ(sub.stats().dropped_by(Errc::unknown_channel), 1u);
+  feed("b", "c");  // a known id with another name: same verdict as without the list
+  EXPECT_EQ(sub.stats().dropped_by(Errc::bad_body), 1u);
+  std::size_t delivered = 0;
+  while (auto ev = sub.poll_event()) delivered += std::holds_alternative<MessageEvent>(*ev) ? 1 : 0;
+  EXPECT_EQ(delivered, 2u);
+}
+
 // --- start-up discovery solicitation (docs/engine.md §3)
 
 bool is_solicitation(const Datagram& d) {
