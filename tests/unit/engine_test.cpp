@@ -901,6 +901,42 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, LossySeeds, ::testing::Range(1, 101));
 
+TEST(Engine, RestartedSubscriberWhoseSubscribeIsLostStaysARecipientAtItsEndpoint) {
+  // The restarted node's start-up solicitation arrives, its SUBSCRIBE is lost: the publisher
+  // keeps the old session's subscription at that endpoint (a HEARTBEAT does not replace a
+  // session), so a publish names it and unicast retransmissions reach the new engine.
+  Fixture f(2);
+  Node& old = f.sub(1);
+  old.up = false;
+  Node& again = f.net.add(v2_config(), 555);
+  again.endpoint = old.endpoint;
+  const std::size_t idx = f.net.nodes.size() - 1;
+  f.net.filter = [idx](const Datagram& d) {
+    return d.from != idx || d.type != PacketType::subscribe;  // all its SUBSCRIBEs are lost
+  };
+  ASSERT_TRUE(again.engine.subscribe("plant/temp", 0, f.net.now));
+  f.net.pump();
+  for (const auto& pe : f.pub().peers) EXPECT_NE(pe.kind, PeerEvent::Kind::restarted);
+  // The first (group) transmission is lost for everyone.
+  bool first = true;
+  f.net.filter = [idx, &first](const Datagram& d) {
+    if (d.from == idx && d.type == PacketType::subscribe) return false;
+    if (d.type == PacketType::publish && first) {
+      first = false;
+      return false;
+    }
+    return true;
+  };
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("after restart"), o, f.net.now));
+  f.net.run_for(1s);
+  ASSERT_EQ(again.received.size(), 1u);
+  ASSERT_EQ(f.pub().reports.size(), 1u);
+  EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
+  EXPECT_EQ(f.pub().reports[0].recipients.size(), 2u);
+}
+
 // --- known channels handed to decode
 
 class HashCountingCrypto final : public Crypto {
