@@ -22,7 +22,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 }
 
-Process Process::spawn(const std::vector<std::string>& argv, const std::optional<std::string>& stdin_text) {
+Process Process::spawn(const std::vector<std::string>& argv, const std::optional<std::string>& stdin_text,
+                       bool keep_stdin_open) {
   int out[2], err[2], in[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
@@ -46,8 +47,11 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::optional
     // Small inputs only (tests): fits the pipe buffer, so this cannot block.
     [[maybe_unused]] auto w = ::write(in[1], stdin_text->data(), stdin_text->size());
   }
-  ::close(in[1]);
   Process p;
+  if (keep_stdin_open)
+    p.in_fd_ = in[1];
+  else
+    ::close(in[1]);
   p.pid_ = pid;
   p.out_fd_ = out[0];
   p.err_fd_ = err[0];
@@ -59,10 +63,22 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::optional
 
 Process::Process(Process&& o) noexcept { *this = std::move(o); }
 
+void Process::write_stdin(const std::string& text) {
+  if (in_fd_ >= 0) {
+    [[maybe_unused]] auto w = ::write(in_fd_, text.data(), text.size());
+  }
+}
+
+void Process::close_stdin() {
+  if (in_fd_ >= 0) ::close(in_fd_);
+  in_fd_ = -1;
+}
+
 Process& Process::operator=(Process&& o) noexcept {
   std::swap(pid_, o.pid_);
   std::swap(out_fd_, o.out_fd_);
   std::swap(err_fd_, o.err_fd_);
+  std::swap(in_fd_, o.in_fd_);
   std::swap(out_, o.out_);
   std::swap(err_, o.err_);
   std::swap(status_, o.status_);
@@ -77,6 +93,7 @@ Process::~Process() {
   }
   if (out_fd_ >= 0) ::close(out_fd_);
   if (err_fd_ >= 0) ::close(err_fd_);
+  if (in_fd_ >= 0) ::close(in_fd_);
 }
 
 void Process::pump(Millis timeout) {

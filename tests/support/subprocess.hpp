@@ -19,8 +19,12 @@ class Process {
 
   // argv[0] is the program path (no PATH lookup). `stdin_text`: written, then stdin closed;
   // nullopt: stdin is /dev/null.
+  // `keep_stdin_open`: stdin stays a pipe for write_stdin()/close_stdin().
   static Process spawn(const std::vector<std::string>& argv,
-                       const std::optional<std::string>& stdin_text = std::nullopt);
+                       const std::optional<std::string>& stdin_text = std::nullopt,
+                       bool keep_stdin_open = false);
+  void write_stdin(const std::string& text);
+  void close_stdin();
   Process() = default;
   Process(Process&& o) noexcept;
   Process& operator=(Process&& o) noexcept;
@@ -52,6 +56,7 @@ class Process {
   int pid_ = -1;
   int out_fd_ = -1;
   int err_fd_ = -1;
+  int in_fd_ = -1;
   std::string out_, err_;
   std::optional<int> status_;
   std::string argv0_;
