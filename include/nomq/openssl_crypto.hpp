@@ -41,7 +41,8 @@ class OpenSslCrypto final : public Crypto {
   Digest keyed_sha256(Bytes data) noexcept override;
   Digest sha256(Bytes data) noexcept override;
   // A per-object CSPRNG: AES-256-CTR keystream keyed from RAND_bytes, re-keyed from RAND_bytes
-  // every 1 MiB of output and after fork() (getpid() changed); see docs/crypto.md for why and
+  // every 1 MiB of output and in a fork()ed child (its state page is MADV_WIPEONFORK; where
+  // the kernel lacks that, getpid() is compared per call); see docs/crypto.md for why and
   // what it costs. If RAND_bytes fails when re-keying (the OS entropy source is gone) the
   // process is aborted with a message on stderr: no unpredictable bytes can be returned and
   // the interface has no way to report it.

@@ -3,11 +3,14 @@
 // what makes them 2-4x cheaper than building contexts per packet (docs/crypto.md has figures).
 #include "nomq/openssl_crypto.hpp"
 
+#include "crypto/openssl_crypto_testing.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,6 +23,9 @@
 
 namespace nomq {
 namespace detail {
+
+bool rng_fork_check_by_getpid_only = false;
+
 namespace {
 
 // Keystream served per refill. Large enough that the AES call and the fast-key-erasure re-key
@@ -31,6 +37,26 @@ constexpr std::size_t kRngSeed = kKeySize + kIvSize;
 constexpr std::uint64_t kRngReseedBytes = std::uint64_t{1} << 20;
 
 constexpr std::array<std::uint8_t, kRngBlock> kZeros{};
+
+}  // namespace
+
+// The CSPRNG's mutable state. Zero-initialised means "not seeded": that is what a child sees
+// after fork() when the kernel wipes the page (MADV_WIPEONFORK).
+struct RngState {
+  std::array<std::uint8_t, kRngBlock> buf;  // buf[pos..] is unserved keystream
+  std::size_t pos;
+  std::uint64_t since_seed;  // bytes served since the last RAND_bytes seed
+  pid_t pid;                 // the process that seeded
+  std::uint8_t seeded;
+};
+
+namespace {
+
+std::size_t rng_state_mapping_size() noexcept {
+  const long page = sysconf(_SC_PAGESIZE);
+  const std::size_t p = page > 0 ? static_cast<std::size_t>(page) : 4096;
+  return (sizeof(RngState) + p - 1) / p * p;
+}
 
 [[noreturn]] void die_no_entropy() noexcept {
   // The only abort in the library: without the OS entropy source there are no unpredictable
@@ -57,12 +83,13 @@ struct OpenSslCrypto::Impl {
   std::unique_ptr<std::uint8_t[]> hmac_key;
   std::size_t hmac_key_size = 0;
 
-  // CSPRNG state: rng_buf[rng_pos..] is unserved keystream; served bytes are wiped at once so
-  // that a later memory disclosure does not reveal IVs or ids already handed out.
-  std::array<std::uint8_t, detail::kRngBlock> rng_buf{};
-  std::size_t rng_pos = detail::kRngBlock;
-  std::uint64_t rng_since_seed = 0;
-  pid_t rng_pid = -1;
+  // CSPRNG state, kept in its own mmap'd page marked MADV_WIPEONFORK where the kernel offers
+  // it (Linux >= 4.14): a fork()ed child then finds it zeroed (seeded == 0) and re-seeds, at no
+  // cost per call. Without it, getpid() is compared on every call instead (~150 ns here, as
+  // much as the rest of a 16-byte draw; see docs/crypto.md).
+  detail::RngState* st = nullptr;
+  bool st_mapped = false;      // st is an mmap'd page (else a heap object)
+  bool st_wipes_on_fork = false;
 
   std::uint64_t failures = 0;
 
@@ -80,7 +107,34 @@ struct OpenSslCrypto::Impl {
     EVP_CIPHER_free(ctr);
     EVP_CIPHER_free(cbc);
     if (hmac_key) OPENSSL_cleanse(hmac_key.get(), hmac_key_size);
-    OPENSSL_cleanse(rng_buf.data(), rng_buf.size());
+    if (st != nullptr) {
+      OPENSSL_cleanse(st, sizeof(*st));
+      if (st_mapped) {
+        munmap(st, detail::rng_state_mapping_size());
+      } else {
+        delete st;
+      }
+    }
+  }
+
+  bool allocate_rng_state() noexcept {
+    void* page = mmap(nullptr, detail::rng_state_mapping_size(), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED) {
+      st = new (page) detail::RngState{};
+      st_mapped = true;
+#ifdef MADV_WIPEONFORK
+      st_wipes_on_fork = !detail::rng_fork_check_by_getpid_only &&
+                         madvise(page, detail::rng_state_mapping_size(), MADV_WIPEONFORK) == 0;
+#endif
+#ifdef MADV_DONTDUMP
+      // Keystream not yet served has no business in a core dump; best effort.
+      (void)madvise(page, detail::rng_state_mapping_size(), MADV_DONTDUMP);
+#endif
+      return true;
+    }
+    st = new (std::nothrow) detail::RngState{};
+    return st != nullptr;
   }
 
   // Keys the CTR generator with 48 fresh bytes from RAND_bytes (OpenSSL's DRBG, itself seeded
@@ -91,49 +145,57 @@ struct OpenSslCrypto::Impl {
                     EVP_EncryptInit_ex2(rng, ctr, seed.data(), seed.data() + kKeySize,
                                         nullptr) == 1;
     OPENSSL_cleanse(seed.data(), seed.size());
-    OPENSSL_cleanse(rng_buf.data(), rng_buf.size());
-    rng_pos = rng_buf.size();
-    rng_since_seed = 0;
-    rng_pid = getpid();
+    OPENSSL_cleanse(st->buf.data(), st->buf.size());
+    st->pos = st->buf.size();
+    st->since_seed = 0;
+    st->pid = getpid();
+    st->seeded = ok ? 1 : 0;
     return ok;
   }
 
-  // Fills rng_buf with keystream, then re-keys the generator from the block's first 48 bytes
-  // ("fast key erasure"): the key that produced bytes already served no longer exists, so a
-  // later state compromise cannot reconstruct them. False on an OpenSSL failure.
+  // Fills the buffer with keystream, then re-keys the generator from the block's first 48
+  // bytes ("fast key erasure"): the key that produced bytes already served no longer exists,
+  // so a later state compromise cannot reconstruct them. False on an OpenSSL failure.
   bool refill() noexcept {
     int len = 0;
-    if (EVP_EncryptUpdate(rng, rng_buf.data(), &len, detail::kZeros.data(),
+    if (EVP_EncryptUpdate(rng, st->buf.data(), &len, detail::kZeros.data(),
                           static_cast<int>(detail::kZeros.size())) != 1 ||
-        len != static_cast<int>(rng_buf.size())) {
+        len != static_cast<int>(st->buf.size())) {
       return false;
     }
-    const bool ok = EVP_EncryptInit_ex2(rng, nullptr, rng_buf.data(),
-                                        rng_buf.data() + kKeySize, nullptr) == 1;
-    OPENSSL_cleanse(rng_buf.data(), detail::kRngSeed);
-    rng_pos = detail::kRngSeed;
+    const bool ok = EVP_EncryptInit_ex2(rng, nullptr, st->buf.data(),
+                                        st->buf.data() + kKeySize, nullptr) == 1;
+    OPENSSL_cleanse(st->buf.data(), detail::kRngSeed);
+    st->pos = detail::kRngSeed;
     return ok;
+  }
+
+  // True if this process is not the one that seeded the generator (we are a fork()ed child
+  // holding a copy of the parent's state: serving it would repeat the parent's IVs and ids).
+  bool forked() const noexcept {
+    if (st->seeded == 0) return true;  // never seeded, or wiped by the kernel on fork
+    return !st_wipes_on_fork && getpid() != st->pid;
   }
 
   void random_bytes(MutableBytes out) noexcept {
-    // getpid() per call: after fork() parent and child would otherwise serve the same buffered
-    // keystream (identical IVs and ids). It is a cheap syscall next to RAND_bytes.
-    if (getpid() != rng_pid && !reseed()) detail::die_no_entropy();
+    if (forked() && !reseed()) detail::die_no_entropy();
     std::size_t done = 0;
     while (done < out.size()) {
-      if (rng_since_seed >= detail::kRngReseedBytes && !reseed()) detail::die_no_entropy();
-      if (rng_pos == rng_buf.size() && !refill()) {
-        // OpenSSL failed on a context that worked before: start over from fresh entropy.
-        ++failures;
-        if (!reseed() || !refill()) detail::die_no_entropy();
+      if (st->since_seed >= detail::kRngReseedBytes && !reseed()) detail::die_no_entropy();
+      if (st->pos == st->buf.size()) {
+        if (!refill()) {
+          // OpenSSL failed on a context that worked before: start over from fresh entropy.
+          ++failures;
+          if (!reseed() || !refill()) detail::die_no_entropy();
+        }
       }
-      std::size_t n = rng_buf.size() - rng_pos;
+      std::size_t n = st->buf.size() - st->pos;
       if (n > out.size() - done) n = out.size() - done;
-      std::memcpy(out.data() + done, rng_buf.data() + rng_pos, n);
-      std::memset(rng_buf.data() + rng_pos, 0, n);
-      rng_pos += n;
+      std::memcpy(out.data() + done, st->buf.data() + st->pos, n);
+      std::memset(st->buf.data() + st->pos, 0, n);
+      st->pos += n;
       done += n;
-      rng_since_seed += n;
+      st->since_seed += n;
     }
   }
 
@@ -218,7 +280,7 @@ struct OpenSslCrypto::Impl {
       return false;
     }
     mac = EVP_MAC_CTX_new(hmac);
-    if (mac == nullptr) return false;
+    if (mac == nullptr || !allocate_rng_state()) return false;
 
     char digest_name[] = "SHA256";
     const OSSL_PARAM params[] = {

@@ -10,10 +10,7 @@
 #include <vector>
 
 #include "nomq/crypto.hpp"
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+#include "nomq/openssl_crypto.hpp"
 #include "nomq/time.hpp"
 #include "nomq/wire.hpp"
 
@@ -61,55 +58,10 @@ inline Time clock_at(double unix_seconds) {
   return Time{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))};
 }
 
-// Stop-gap reference backend (one-shot EVP calls) until OpenSslCrypto lands from `crypto`.
-class RefCrypto final : public Crypto {
- public:
-  RefCrypto(const Key& e, const Key& h) : enc_(e), mac_(h) {}
-  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return run(iv, in, out, 1);
-  }
-  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return run(iv, in, out, 0);
-  }
-  Digest hmac_sha256(Bytes data) noexcept override {
-    Digest d{};
-    unsigned len = 0;
-    HMAC(EVP_sha256(), mac_.data(), static_cast<int>(mac_.size()), data.data(), data.size(),
-         d.data(), &len);
-    return d;
-  }
-  Digest keyed_sha256(Bytes data) noexcept override {
-    std::vector<std::uint8_t> v(data.begin(), data.end());
-    v.insert(v.end(), mac_.begin(), mac_.end());
-    return sha256(v);
-  }
-  Digest sha256(Bytes data) noexcept override {
-    Digest d{};
-    SHA256(data.data(), data.size(), d.data());
-    return d;
-  }
-  void random_bytes(MutableBytes out) noexcept override {
-    RAND_bytes(out.data(), static_cast<int>(out.size()));
-  }
-
- private:
-  bool run(const Iv& iv, Bytes in, MutableBytes out, int enc) noexcept {
-    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-    int l1 = 0;
-    int l2 = 0;
-    bool ok = EVP_CipherInit_ex(c, EVP_aes_256_cbc(), nullptr, enc_.data(), iv.data(), enc) == 1 &&
-              EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-              EVP_CipherUpdate(c, out.data(), &l1, in.data(), static_cast<int>(in.size())) == 1 &&
-              EVP_CipherFinal_ex(c, out.data() + l1, &l2) == 1;
-    EVP_CIPHER_CTX_free(c);
-    return ok;
-  }
-  Key enc_;
-  Key mac_;
-};
-
 inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
-  return std::make_unique<RefCrypto>(encryption_key, hmac_key);
+  auto r = OpenSslCrypto::create(encryption_key, hmac_key);
+  if (!r.ok()) return nullptr;
+  return std::move(*r);
 }
 
 inline Key key_from_hex(std::string_view hex) { return array_from_hex<Key>(hex); }
@@ -150,6 +102,69 @@ inline std::vector<std::uint8_t> pkcs7(std::vector<std::uint8_t> pt) {
   const std::size_t pad = kBlockSize - pt.size() % kBlockSize;
   pt.insert(pt.end(), pad, static_cast<std::uint8_t>(pad));
   return pt;
+}
+
+}  // namespace nomq::test
+
+namespace nomq::test {
+
+inline constexpr std::uint32_t kT0 = 1700000000;  // a wire timestamp (Unix epoch)
+inline constexpr std::string_view kChannel = "sensors/temp";
+inline constexpr std::string_view kMessage = "temperature=21.5";
+
+inline constexpr wire::PacketType kAllTypes[] = {
+    wire::PacketType::publish,   wire::PacketType::subscribe, wire::PacketType::ack,
+    wire::PacketType::unsubscribe, wire::PacketType::heartbeat, wire::PacketType::pubrec,
+    wire::PacketType::pubrel,    wire::PacketType::pubcomp};
+
+// A valid packet of `type` for `version`; views point to static storage.
+inline wire::Packet sample_packet(Crypto& crypto, WireVersion version, wire::PacketType type) {
+  wire::Packet p;
+  p.version = version;
+  p.type = type;
+  p.packet_id = 0x01020304;
+  p.session_id = 0xA1B2C3D4;
+  p.ttl = wire::kV1DefaultTtl;
+  p.iv = array_from_hex<Iv>("628a92814655afdac82bf62075fce018");
+  p.timestamp = kT0;
+  p.channel_id = wire::channel_id(crypto, kChannel);
+  switch (type) {
+    case wire::PacketType::publish:
+      p.flags = wire::publish_flags(1, true, 5);
+      p.body.message_id = 0x20f48b26;
+      p.body.inner_timestamp = kT0;
+      p.body.channel = kChannel;
+      p.body.message = as_bytes(kMessage);
+      break;
+    case wire::PacketType::subscribe:
+    case wire::PacketType::unsubscribe:
+      p.body.channel = kChannel;
+      break;
+    case wire::PacketType::heartbeat:
+      p.channel_id = {};
+      break;
+    default:
+      p.body.acked_id = 0xaa4668cf;
+      break;
+  }
+  return p;
+}
+
+inline std::vector<std::uint8_t> encode_or_die(const wire::Packet& p, Crypto& crypto) {
+  std::vector<std::uint8_t> out(wire::encoded_size(p));
+  const auto n = wire::encode(p, crypto, out);
+  if (!n.ok()) return {};
+  out.resize(*n);
+  return out;
+}
+
+inline wire::DecodeOptions options_for(WireVersion v, std::uint32_t ts = kT0,
+                                       std::uint32_t epoch_offset = 0) {
+  wire::DecodeOptions o;
+  o.version = v;
+  o.now = Time{(static_cast<std::int64_t>(ts) + epoch_offset) * 1'000'000};
+  o.epoch_offset = epoch_offset;
+  return o;
 }
 
 }  // namespace nomq::test
