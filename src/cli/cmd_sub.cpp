@@ -141,7 +141,10 @@ int run_sub(const SubArgs& a) {
     if (a.count > 0 && received >= a.count) break;
     const auto now = Clock::now();
     if (now >= deadline) {
-      std::fprintf(stderr, "Timed out after %g s with %d of %d message(s)\n", a.timeout, received, a.count);
+      if (a.count > 0)
+        std::fprintf(stderr, "Timed out after %g s with %d of %d message(s)\n", a.timeout, received, a.count);
+      else
+        std::fprintf(stderr, "Timed out after %g s (%d message(s))\n", a.timeout, received);
       exit_code = kExitTimeout;
       break;
     }
