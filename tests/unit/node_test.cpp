@@ -265,5 +265,25 @@ TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {
   }
 }
 
+TEST(Node, MessagesArrivingTogetherAreDeliveredHighestPriorityFirst) {
+  auto options = loopback_options();
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("prio").ok());
+  // Neither loop runs: publish() sends at once (loopback delivers into the subscriber's socket
+  // buffer before sendmmsg returns), so all three wait there and one turn reads them together.
+  for (auto [text, priority] : {std::pair{"low", 1}, std::pair{"high", 14}, std::pair{"mid", 7}}) {
+    PublishOptions o;
+    o.priority = static_cast<std::uint8_t>(priority);
+    ASSERT_TRUE(pub->publish("prio", text, o).ok());
+  }
+  ASSERT_TRUE(sub->run_once(1s).ok());
+  std::vector<std::string> order;
+  while (auto m = inbox.next()) order.push_back(m->message + "/" + std::to_string(m->priority));
+  EXPECT_EQ(order, (std::vector<std::string>{"high/14", "mid/7", "low/1"}));
+}
+
 }  // namespace
 }  // namespace nomq
