@@ -855,6 +855,8 @@ def cmd_pub(args) -> int:
             emit(e)
             if e["event"] == "drop":
                 dropped.append(e["reason"])
+                if args.stop_on_drop:
+                    stop_now["yes"] = True
 
     if args.subscribe_self:
         for e in node.subscribe(args.topic, args.priority):
@@ -869,8 +871,10 @@ def cmd_pub(args) -> int:
         emit(e)
     entry = node.pending.get(packet_id)
 
+    stop_now = {"yes": False}
+
     def finished():
-        return entry is None or entry.done
+        return entry is None or entry.done or stop_now["yes"]
 
     if args.qos in (1, 2):
         serve(node, sock, time.monotonic() + args.wait, finished, args.original_pacing, on_events)
@@ -963,6 +967,8 @@ def parser() -> argparse.ArgumentParser:
                    help="subscribe to the channel first, so that replies are not dropped")
     u.add_argument("--wait", type=float, default=3.0,
                    help="seconds to wait for the QoS handshake (default 3)")
+    u.add_argument("--stop-on-drop", action="store_true",
+                   help="stop waiting at the first reply this node drops (it will not complete)")
     u.set_defaults(func=cmd_pub)
 
     m = sub.add_parser("mkconfig", help="write a config file in the original's format")
