@@ -25,36 +25,42 @@ class LineProcess:
         self.name = name or os.path.basename(cmd[1] if cmd[0] == sys.executable else cmd[0])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True, env=env)
-        self.lines = queue.Queue()
-        self.seen = []
-        self.stderr_lines = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
+        self.queues = {"stdout": queue.Queue(), "stderr": queue.Queue()}
+        self.seen = []          # stdout lines consumed so far
+        self.stderr_lines = []  # every stderr line
+        self.stderr_seen = []   # stderr lines consumed by wait_line(stream="stderr")
+        threading.Thread(target=self._pump, args=(self.proc.stdout, "stdout"), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, "stderr"), daemon=True).start()
 
-    @staticmethod
-    def _pump(stream, q):
-        for line in stream:
-            q.put(line.rstrip("\n"))
-        q.put(None)
+    def _pump(self, stream, name):
+        try:
+            for line in stream:
+                line = line.rstrip("\n")
+                if name == "stderr":
+                    self.stderr_lines.append(line)
+                self.queues[name].put(line)
+        except (ValueError, OSError):
+            pass  # closed by stop()
+        self.queues[name].put(None)
 
-    def _pump_err(self):
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line.rstrip("\n"))
-
-    def wait_line(self, pred, timeout=DEFAULT_TIMEOUT, what="a matching line"):
+    def wait_line(self, pred, timeout=DEFAULT_TIMEOUT, what="a matching line", stream="stdout"):
+        q = self.queues[stream]
+        seen = self.seen if stream == "stdout" else self.stderr_seen
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(self._report(f"timeout after {timeout}s waiting for {what}"))
+                raise AssertionError(self._report(f"timeout after {timeout}s waiting for {what} "
+                                                  f"on {stream}"))
             try:
-                line = self.lines.get(timeout=remaining)
+                line = q.get(timeout=remaining)
             except queue.Empty:
                 continue
             if line is None:
-                self.lines.put(None)  # keep the end marker for later waits
-                raise AssertionError(self._report(f"process ended while waiting for {what}"))
-            self.seen.append(line)
+                q.put(None)  # keep the end marker for later waits
+                raise AssertionError(self._report(f"process ended (rc {self.proc.poll()}) while "
+                                                  f"waiting for {what} on {stream}"))
+            seen.append(line)
             if pred(line):
                 return line
 
@@ -66,11 +72,11 @@ class LineProcess:
         # Drain what is left so callers can inspect every line.
         while True:
             try:
-                line = self.lines.get(timeout=timeout)
+                line = self.queues["stdout"].get(timeout=timeout)
             except queue.Empty:
                 break
             if line is None:
-                self.lines.put(None)
+                self.queues["stdout"].put(None)
                 break
             self.seen.append(line)
         return rc
