@@ -93,7 +93,11 @@ REASONS = {
     "replay_nonce": "Replay attack detected",
 }
 
-REVISIONS = ("head", "ea96327")
+# head: 1662f8a..8c6e21b (offset 20, length check). ea96327: ea96327..1f97757 (offset 20, no length
+# check). 4336f1a: the first revision with today's header, reading the message at offset 16; only
+# the two outcomes of section 7's table are documented for it, so its mode reproduces exactly
+# those (no length check; the short-payload check of the later revisions is kept).
+REVISIONS = ("head", "ea96327", "4336f1a")
 
 
 class Drop(Exception):
@@ -221,7 +225,8 @@ def read_publish(plaintext: bytes, revision: str) -> tuple[int, str]:
     if len(plaintext) < 20:
         raise Drop("publish_payload_short")
     _, nonce, msg_len = struct.unpack(">QII", plaintext[:16])
-    raw = plaintext[20:20 + msg_len]
+    start = 16 if revision == "4336f1a" else 20
+    raw = plaintext[start:start + msg_len]
     if revision == "head" and len(raw) < msg_len:
         raise Drop("publish_bad_msg_len")
     try:
@@ -314,6 +319,8 @@ class Node:
         default_factory=collections.OrderedDict)
     retained: dict = field(default_factory=dict)  # channel -> [(datagram, timestamp, ttl)]
     untracked: int = 0
+    # Not the original: replies to leave unsent, as if the network lost them (loss tests).
+    lose_replies: int = 0
 
     def __post_init__(self):
         if self.revision not in REVISIONS:
@@ -407,6 +414,10 @@ class Node:
     def _reply(self, ptype: int, packet_id: int, chan_id: bytes, addr: tuple, now: float) -> dict:
         datagram = self._packet(ptype, 1 if ptype == ACK else 0, packet_id, DEFAULT_TTL, chan_id,
                                 struct.pack(">I", packet_id), now)
+        if self.lose_replies > 0:
+            self.lose_replies -= 1
+            return {"event": "reply_lost", "type": TYPE_NAMES[ptype], "packet_id": packet_id,
+                    "to": f"{addr[0]}:{addr[1]}"}
         self.send(datagram, addr)
         return {"event": "sent", "type": TYPE_NAMES[ptype], "packet_id": packet_id,
                 "to": f"{addr[0]}:{addr[1]}"}
@@ -776,7 +787,8 @@ def make_cli_node(args, sock: socket.socket, enc: bytes, mac: bytes) -> Node:
             emit({"event": "send_error", "error": str(e), "to": f"{addr[0]}:{addr[1]}"})
 
     return Node(enc, mac, sock.getsockname()[:2], clock=lambda: time.time() + offset,
-                send=send, revision=args.revision, epoch=args.epoch)
+                send=send, revision=args.revision, epoch=args.epoch,
+                lose_replies=args.lose_replies)
 
 
 def serve(node: Node, sock: socket.socket, deadline: float, stop: Callable[[], bool],
@@ -933,13 +945,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=int, choices=(1970, 2000), default=1970,
                    help="clock epoch: 2000 as ESP32/ESP8266 MicroPython (default 1970)")
     p.add_argument("--revision", choices=REVISIONS, default="head",
-                   help="receiver revision: head (8c6e21b..1662f8a, length check) or ea96327 "
-                        "(ea96327..1f97757, no length check) (default head)")
+                   help="receiver revision: head (1662f8a..8c6e21b, offset 20, length check), "
+                        "ea96327 (ea96327..1f97757, offset 20, no length check) or 4336f1a "
+                        "(offset 16) (default head)")
     p.add_argument("--clock-offset", type=float, default=0.0,
                    help="seconds added to this peer's clock, to test skew (default 0)")
     p.add_argument("--bind", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--original-pacing", action="store_true",
                    help="sleep 0.1 s after every received packet, as the original's loop does")
+    p.add_argument("--lose-replies", type=int, default=0, metavar="N",
+                   help="NOT the original: leave this node's first N replies unsent, as if the "
+                        "network lost them (default 0)")
     p.add_argument("--namespace-test", action="store_true",
                    help="allow non-loopback addresses (only inside namespaces a test created)")
     sub = p.add_subparsers(dest="command", required=True)

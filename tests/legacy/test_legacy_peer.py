@@ -102,15 +102,25 @@ class RevisionTests(unittest.TestCase):
         self.assertEqual(drops(events), ["publish_bad_msg_len"])
         self.assertEqual(sent, [])
 
-    def test_both_revisions_deliver_gap20_intact(self):
-        for revision in peer.REVISIONS:
+    def test_revisions_since_ea96327_deliver_gap20_intact(self):
+        for revision in ("head", "ea96327"):
             with self.subTest(revision=revision):
                 node, _, _ = publish_node(revision=revision, t=1700000001.75)
                 events = node.receive(bytes.fromhex(BY_NAME["publish_gap20_q1_p5"]["packet"]),
                                       ("127.0.0.1", 9))
                 self.assertEqual(messages(events), ["temperature=21.5"])
 
-    def test_short_message_fails_with_invalid_payload_in_both(self):
+    def test_4336f1a_reads_offset_16(self):
+        # Section 7's table: device16 intact; gap20 as the 4 filler bytes + message[:-4].
+        node, _, _ = publish_node(revision="4336f1a", t=1700000001.75)
+        events = node.receive(bytes.fromhex(BY_NAME["publish_q1_p5"]["packet"]), ("127.0.0.1", 9))
+        self.assertEqual(messages(events), ["temperature=21.5"])
+        node, _, _ = publish_node(revision="4336f1a", t=1700000001.75)
+        events = node.receive(bytes.fromhex(BY_NAME["publish_gap20_q1_p5"]["packet"]),
+                              ("127.0.0.1", 9))
+        self.assertEqual(messages(events), ["\0\0\0\0temperature="])
+
+    def test_short_message_fails_with_invalid_payload_in_every_revision(self):
         for revision in peer.REVISIONS:
             with self.subTest(revision=revision):
                 sender, _, sent = publish_node()
@@ -255,6 +265,17 @@ class ReceiverStateTests(unittest.TestCase):
         self.assertEqual(b.receive(asent[-1][0], ("127.0.0.1", 1))[0]["event"], "no_effect")
         self.assertEqual(len(bsent), before)
 
+    def test_lost_reply_leaves_the_repeat_unanswered(self):
+        # With the first reply lost, a same-nonce repeat is dropped as a replay: no answer.
+        a, _, asent = publish_node()
+        b, _, bsent = publish_node()
+        b.lose_replies = 1
+        a.publish("sensors/temp", "1234valve", qos=2, dest=("127.0.0.1", 2), inner_layout="gap20")
+        ev = b.receive(asent[-1][0], ("127.0.0.1", 1))
+        self.assertEqual([e["event"] for e in ev], ["message", "reply_lost"])
+        self.assertEqual(drops(b.receive(asent[-1][0], ("127.0.0.1", 1))), ["replay_nonce"])
+        self.assertEqual(bsent, [])
+
     def test_message_limit_is_characters(self):
         node, _, _ = publish_node()
         node.publish("sensors/temp", "\u00e9" * 1024, dest=("127.0.0.1", 9))
@@ -322,7 +343,8 @@ class CommandLineTests(unittest.TestCase):
                             self.assertEqual(final["complete"], qos == 0)
                         else:
                             msg = sub.wait_event("message")
-                            self.assertEqual(msg["message"], "erature=21.5")
+                            self.assertEqual(msg["message"], "erature=21.5" if revision ==
+                                             "ea96327" else "temperature=21.5")
                             self.assertTrue(final["complete"], pub.stdout)
                             self.assertEqual(pub.returncode, 0)
                             if qos == 2:
