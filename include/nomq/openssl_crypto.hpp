@@ -1,10 +1,12 @@
 // The OpenSSL 3 backend of nomq::Crypto (Linux). One object per node: EVP contexts and the
-// HMAC key are set up once and reused for every packet.
+// HMAC key are set up once and reused for every packet. See docs/crypto.md.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
+#include "nomq/bytes.hpp"
 #include "nomq/crypto.hpp"
 #include "nomq/error.hpp"
 
@@ -13,26 +15,47 @@ namespace nomq {
 // The OpenSSL version string the backend runs on, e.g. "OpenSSL 3.0.19 ...".
 std::string_view openssl_version() noexcept;
 
+// Not thread-safe: one object per node, used by one thread at a time (the engine's), as the
+// EVP contexts and the CSPRNG state are shared by every call.
 class OpenSslCrypto final : public Crypto {
  public:
-  // Keys are copied. Returns crypto_failure if OpenSSL cannot set up its contexts.
+  // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
+  // non-empty (any length: HMAC hashes long keys; the v1 keyed hash appends it as is), else
+  // invalid_argument. Returns crypto_failure if OpenSSL cannot fetch its algorithms, set up
+  // its contexts or seed the CSPRNG from RAND_bytes; the caller cannot run a node then.
+  static Result<std::unique_ptr<OpenSslCrypto>> create(Bytes encryption_key,
+                                                      Bytes hmac_key) noexcept;
+  // The usual case: two 32-byte keys from a config file.
   static Result<std::unique_ptr<OpenSslCrypto>> create(const Key& encryption_key,
                                                       const Key& hmac_key) noexcept;
   ~OpenSslCrypto() override;
+  OpenSslCrypto(const OpenSslCrypto&) = delete;
+  OpenSslCrypto& operator=(const OpenSslCrypto&) = delete;
 
   bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override;
   bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override;
+  // The digest calls cannot report failure through the interface. OpenSSL does not fail on a
+  // context set up by create() short of memory corruption; should it fail anyway, the result
+  // is filled with CSPRNG bytes (so it matches no attacker-chosen MAC) and failures() grows.
   Digest hmac_sha256(Bytes data) noexcept override;
   Digest keyed_sha256(Bytes data) noexcept override;
   Digest sha256(Bytes data) noexcept override;
   // A per-object CSPRNG: AES-256-CTR keystream keyed from RAND_bytes, re-keyed from RAND_bytes
-  // every 1 MiB of output and after fork(); see docs/crypto.md for why and what it costs.
+  // every 1 MiB of output and in a fork()ed child (its state page is MADV_WIPEONFORK; where
+  // the kernel lacks that, getpid() is compared per call); see docs/crypto.md for why and
+  // what it costs. If RAND_bytes fails when re-keying (the OS entropy source is gone) the
+  // process is aborted with a message on stderr: no unpredictable bytes can be returned and
+  // the interface has no way to report it.
   void random_bytes(MutableBytes out) noexcept override;
-  // CRYPTO_memcmp.
+  // CRYPTO_memcmp (false if the lengths differ).
   bool mac_equal(Bytes a, Bytes b) noexcept override;
 
+  // How many OpenSSL calls failed after create() (cipher calls return false as well). Zero
+  // in a healthy process; anything else is worth a log line.
+  std::uint64_t failures() const noexcept;
+
  private:
-  OpenSslCrypto();
+  OpenSslCrypto() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

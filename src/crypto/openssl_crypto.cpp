@@ -1,0 +1,342 @@
+// The OpenSSL 3 backend of nomq::Crypto. Everything OpenSSL needs is fetched and set up once in
+// create(); the per-packet calls only reset an IV or re-initialise a keyed context, which is
+// what makes them 2-4x cheaper than building contexts per packet (docs/crypto.md has figures).
+#include "nomq/openssl_crypto.hpp"
+
+#include "crypto/openssl_crypto_testing.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <array>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <cstdint>
+
+namespace nomq {
+namespace detail {
+
+bool rng_fork_check_by_getpid_only = false;
+
+namespace {
+
+// Keystream served per refill. Large enough that the AES call and the fast-key-erasure re-key
+// are amortised over many 16-byte IVs, small enough to stay in L1.
+constexpr std::size_t kRngBlock = 1024;
+// Key and IV of the CTR generator.
+constexpr std::size_t kRngSeed = kKeySize + kIvSize;
+// Output after which the generator is re-seeded from RAND_bytes (fresh OS entropy).
+constexpr std::uint64_t kRngReseedBytes = std::uint64_t{1} << 20;
+
+constexpr std::array<std::uint8_t, kRngBlock> kZeros{};
+
+}  // namespace
+
+// The CSPRNG's mutable state. Zero-initialised means "not seeded": that is what a child sees
+// after fork() when the kernel wipes the page (MADV_WIPEONFORK).
+struct RngState {
+  std::array<std::uint8_t, kRngBlock> buf;  // buf[pos..] is unserved keystream
+  std::size_t pos;
+  std::uint64_t since_seed;  // bytes served since the last RAND_bytes seed
+  pid_t pid;                 // the process that seeded
+  std::uint8_t seeded;
+};
+
+namespace {
+
+std::size_t rng_state_mapping_size() noexcept {
+  const long page = sysconf(_SC_PAGESIZE);
+  const std::size_t p = page > 0 ? static_cast<std::size_t>(page) : 4096;
+  return (sizeof(RngState) + p - 1) / p * p;
+}
+
+[[noreturn]] void die_no_entropy() noexcept {
+  // The only abort in the library: without the OS entropy source there are no unpredictable
+  // IVs or ids, and Crypto::random_bytes has no way to say so. Continuing would be worse.
+  std::fputs("nomq: RAND_bytes failed: the OS entropy source is unavailable; aborting\n", stderr);
+  std::abort();
+}
+
+}  // namespace
+}  // namespace detail
+
+struct OpenSslCrypto::Impl {
+  EVP_CIPHER* cbc = nullptr;
+  EVP_CIPHER* ctr = nullptr;
+  EVP_MD* sha = nullptr;
+  EVP_MAC* hmac = nullptr;
+  EVP_CIPHER_CTX* enc = nullptr;
+  EVP_CIPHER_CTX* dec = nullptr;
+  EVP_CIPHER_CTX* rng = nullptr;
+  EVP_MD_CTX* md = nullptr;
+  EVP_MAC_CTX* mac = nullptr;
+
+  // The v1 keyed hash appends the key itself, so a copy is kept (cleansed on destruction).
+  std::unique_ptr<std::uint8_t[]> hmac_key;
+  std::size_t hmac_key_size = 0;
+
+  // CSPRNG state, kept in its own mmap'd page marked MADV_WIPEONFORK where the kernel offers
+  // it (Linux >= 4.14): a fork()ed child then finds it zeroed (seeded == 0) and re-seeds, at no
+  // cost per call. Without it, getpid() is compared on every call instead (~150 ns here, as
+  // much as the rest of a 16-byte draw; see docs/crypto.md).
+  detail::RngState* st = nullptr;
+  bool st_mapped = false;      // st is an mmap'd page (else a heap object)
+  bool st_wipes_on_fork = false;
+
+  std::uint64_t failures = 0;
+
+  Impl() noexcept = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    EVP_MAC_CTX_free(mac);
+    EVP_MD_CTX_free(md);
+    EVP_CIPHER_CTX_free(rng);
+    EVP_CIPHER_CTX_free(dec);
+    EVP_CIPHER_CTX_free(enc);
+    EVP_MAC_free(hmac);
+    EVP_MD_free(sha);
+    EVP_CIPHER_free(ctr);
+    EVP_CIPHER_free(cbc);
+    if (hmac_key) OPENSSL_cleanse(hmac_key.get(), hmac_key_size);
+    if (st != nullptr) {
+      OPENSSL_cleanse(st, sizeof(*st));
+      if (st_mapped) {
+        munmap(st, detail::rng_state_mapping_size());
+      } else {
+        delete st;
+      }
+    }
+  }
+
+  bool allocate_rng_state() noexcept {
+    void* page = mmap(nullptr, detail::rng_state_mapping_size(), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED) {
+      st = new (page) detail::RngState{};
+      st_mapped = true;
+#ifdef MADV_WIPEONFORK
+      st_wipes_on_fork = !detail::rng_fork_check_by_getpid_only &&
+                         madvise(page, detail::rng_state_mapping_size(), MADV_WIPEONFORK) == 0;
+#endif
+#ifdef MADV_DONTDUMP
+      // Keystream not yet served has no business in a core dump; best effort.
+      (void)madvise(page, detail::rng_state_mapping_size(), MADV_DONTDUMP);
+#endif
+      return true;
+    }
+    st = new (std::nothrow) detail::RngState{};
+    return st != nullptr;
+  }
+
+  // Keys the CTR generator with 48 fresh bytes from RAND_bytes (OpenSSL's DRBG, itself seeded
+  // from getrandom()) and drops any buffered keystream. False only if RAND_bytes fails.
+  bool reseed() noexcept {
+    std::array<std::uint8_t, detail::kRngSeed> seed{};
+    const bool ok = RAND_bytes(seed.data(), static_cast<int>(seed.size())) == 1 &&
+                    EVP_EncryptInit_ex2(rng, ctr, seed.data(), seed.data() + kKeySize,
+                                        nullptr) == 1;
+    OPENSSL_cleanse(seed.data(), seed.size());
+    OPENSSL_cleanse(st->buf.data(), st->buf.size());
+    st->pos = st->buf.size();
+    st->since_seed = 0;
+    st->pid = getpid();
+    st->seeded = ok ? 1 : 0;
+    return ok;
+  }
+
+  // Fills the buffer with keystream, then re-keys the generator from the block's first 48
+  // bytes ("fast key erasure"): the key that produced bytes already served no longer exists,
+  // so a later state compromise cannot reconstruct them. False on an OpenSSL failure.
+  bool refill() noexcept {
+    int len = 0;
+    if (EVP_EncryptUpdate(rng, st->buf.data(), &len, detail::kZeros.data(),
+                          static_cast<int>(detail::kZeros.size())) != 1 ||
+        len != static_cast<int>(st->buf.size())) {
+      return false;
+    }
+    const bool ok = EVP_EncryptInit_ex2(rng, nullptr, st->buf.data(),
+                                        st->buf.data() + kKeySize, nullptr) == 1;
+    OPENSSL_cleanse(st->buf.data(), detail::kRngSeed);
+    st->pos = detail::kRngSeed;
+    return ok;
+  }
+
+  // True if this process is not the one that seeded the generator (we are a fork()ed child
+  // holding a copy of the parent's state: serving it would repeat the parent's IVs and ids).
+  bool forked() const noexcept {
+    if (st->seeded == 0) return true;  // never seeded, or wiped by the kernel on fork
+    return !st_wipes_on_fork && getpid() != st->pid;
+  }
+
+  void random_bytes(MutableBytes out) noexcept {
+    if (forked() && !reseed()) detail::die_no_entropy();
+    std::size_t done = 0;
+    while (done < out.size()) {
+      if (st->since_seed >= detail::kRngReseedBytes && !reseed()) detail::die_no_entropy();
+      if (st->pos == st->buf.size()) {
+        if (!refill()) {
+          // OpenSSL failed on a context that worked before: start over from fresh entropy.
+          ++failures;
+          if (!reseed() || !refill()) detail::die_no_entropy();
+        }
+      }
+      std::size_t n = st->buf.size() - st->pos;
+      if (n > out.size() - done) n = out.size() - done;
+      std::memcpy(out.data() + done, st->buf.data() + st->pos, n);
+      std::memset(st->buf.data() + st->pos, 0, n);
+      st->pos += n;
+      done += n;
+      st->since_seed += n;
+    }
+  }
+
+  bool run_cbc(EVP_CIPHER_CTX* ctx, bool encrypt, const Iv& iv, Bytes in, MutableBytes out) noexcept {
+    if (in.empty() || in.size() % kBlockSize != 0 || out.size() < in.size() ||
+        in.size() > static_cast<std::size_t>(INT_MAX)) {
+      return false;
+    }
+    // Exact aliasing (in place) is fine for OpenSSL; partial overlap is not.
+    const auto in_at = reinterpret_cast<std::uintptr_t>(in.data());
+    const auto out_at = reinterpret_cast<std::uintptr_t>(out.data());
+    if (in_at != out_at && in_at < out_at + in.size() && out_at < in_at + in.size()) return false;
+    // Only the IV changes: the key schedule and the disabled padding stay in the context.
+    const int init = encrypt ? EVP_EncryptInit_ex2(ctx, nullptr, nullptr, iv.data(), nullptr)
+                             : EVP_DecryptInit_ex2(ctx, nullptr, nullptr, iv.data(), nullptr);
+    int len = 0;
+    const int update =
+        init == 1 ? (encrypt ? EVP_EncryptUpdate(ctx, out.data(), &len, in.data(),
+                                                 static_cast<int>(in.size()))
+                             : EVP_DecryptUpdate(ctx, out.data(), &len, in.data(),
+                                                 static_cast<int>(in.size())))
+                  : 0;
+    // No Final call: without padding it would emit nothing for whole blocks, and the next
+    // call's IV reset starts a new message anyway.
+    if (update != 1 || len != static_cast<int>(in.size())) {
+      ++failures;
+      return false;
+    }
+    return true;
+  }
+
+  // A digest that cannot be computed must not come out as a predictable value (all zeros
+  // would be a MAC an attacker can forge), so it is replaced by CSPRNG bytes.
+  Digest failed_digest() noexcept {
+    ++failures;
+    Digest d{};
+    random_bytes(d);
+    return d;
+  }
+
+  Digest hmac_sha256(Bytes data) noexcept {
+    Digest d{};
+    std::size_t len = 0;
+    // A NULL key re-initialises the context with the key given at create().
+    if (EVP_MAC_init(mac, nullptr, 0, nullptr) != 1 ||
+        EVP_MAC_update(mac, data.data(), data.size()) != 1 ||
+        EVP_MAC_final(mac, d.data(), &len, d.size()) != 1 || len != d.size()) {
+      return failed_digest();
+    }
+    return d;
+  }
+
+  Digest sha256(Bytes data, Bytes suffix) noexcept {
+    Digest d{};
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex2(md, sha, nullptr) != 1 ||
+        EVP_DigestUpdate(md, data.data(), data.size()) != 1 ||
+        (!suffix.empty() && EVP_DigestUpdate(md, suffix.data(), suffix.size()) != 1) ||
+        EVP_DigestFinal_ex(md, d.data(), &len) != 1 || len != d.size()) {
+      return failed_digest();
+    }
+    return d;
+  }
+
+  // Fetches every algorithm once and builds the contexts. False on any OpenSSL failure.
+  bool setup(Bytes encryption_key, Bytes key) noexcept {
+    hmac_key.reset(new (std::nothrow) std::uint8_t[key.size()]);
+    if (!hmac_key) return false;
+    std::memcpy(hmac_key.get(), key.data(), key.size());
+    hmac_key_size = key.size();
+
+    cbc = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    ctr = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
+    sha = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    enc = EVP_CIPHER_CTX_new();
+    dec = EVP_CIPHER_CTX_new();
+    rng = EVP_CIPHER_CTX_new();
+    md = EVP_MD_CTX_new();
+    if (cbc == nullptr || ctr == nullptr || sha == nullptr || hmac == nullptr || enc == nullptr ||
+        dec == nullptr || rng == nullptr || md == nullptr) {
+      return false;
+    }
+    mac = EVP_MAC_CTX_new(hmac);
+    if (mac == nullptr || !allocate_rng_state()) return false;
+
+    char digest_name[] = "SHA256";
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end()};
+    return EVP_EncryptInit_ex2(enc, cbc, encryption_key.data(), nullptr, nullptr) == 1 &&
+           EVP_CIPHER_CTX_set_padding(enc, 0) == 1 &&
+           EVP_DecryptInit_ex2(dec, cbc, encryption_key.data(), nullptr, nullptr) == 1 &&
+           EVP_CIPHER_CTX_set_padding(dec, 0) == 1 &&
+           EVP_MAC_init(mac, hmac_key.get(), hmac_key_size, params) == 1 && reseed();
+  }
+};
+
+OpenSslCrypto::OpenSslCrypto() noexcept = default;
+OpenSslCrypto::~OpenSslCrypto() = default;
+
+Result<std::unique_ptr<OpenSslCrypto>> OpenSslCrypto::create(Bytes encryption_key,
+                                                             Bytes hmac_key) noexcept {
+  if (encryption_key.size() != kKeySize || hmac_key.empty()) return Errc::invalid_argument;
+  std::unique_ptr<OpenSslCrypto> crypto(new (std::nothrow) OpenSslCrypto());
+  if (!crypto) return Errc::crypto_failure;
+  crypto->impl_.reset(new (std::nothrow) Impl());
+  if (!crypto->impl_ || !crypto->impl_->setup(encryption_key, hmac_key)) {
+    return Errc::crypto_failure;
+  }
+  return crypto;
+}
+
+Result<std::unique_ptr<OpenSslCrypto>> OpenSslCrypto::create(const Key& encryption_key,
+                                                             const Key& hmac_key) noexcept {
+  return create(Bytes{encryption_key}, Bytes{hmac_key});
+}
+
+bool OpenSslCrypto::cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept {
+  return impl_->run_cbc(impl_->enc, true, iv, in, out);
+}
+
+bool OpenSslCrypto::cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept {
+  return impl_->run_cbc(impl_->dec, false, iv, in, out);
+}
+
+Digest OpenSslCrypto::hmac_sha256(Bytes data) noexcept { return impl_->hmac_sha256(data); }
+
+Digest OpenSslCrypto::keyed_sha256(Bytes data) noexcept {
+  return impl_->sha256(data, Bytes{impl_->hmac_key.get(), impl_->hmac_key_size});
+}
+
+Digest OpenSslCrypto::sha256(Bytes data) noexcept { return impl_->sha256(data, Bytes{}); }
+
+void OpenSslCrypto::random_bytes(MutableBytes out) noexcept { impl_->random_bytes(out); }
+
+bool OpenSslCrypto::mac_equal(Bytes a, Bytes b) noexcept {
+  // Lengths are public (fixed MAC sizes); only the contents must not leak through timing.
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::uint64_t OpenSslCrypto::failures() const noexcept { return impl_->failures; }
+
+}  // namespace nomq
