@@ -233,8 +233,9 @@ class E2E(unittest.TestCase):
         dev, dev_port = self.device_sub(cfg, ["sensors/temp"], count=2,
                                         extra=["--lose-replies", "1"])
         out = self.nomq_pub(cfg, dev_port, "sensors/temp", "temperature=21.5", 1)
-        dev.wait_event("reply_lost", type="ACK")
+        # In order: delivered, ACK lost, delivered again (fresh nonce), ACK sent.
         self.assertEqual(dev.wait_event("message")["message"], "temperature=21.5")
+        dev.wait_event("reply_lost", type="ACK")
         self.assertEqual(dev.wait_event("message")["message"], "temperature=21.5")
         dev.wait_event("sent", type="ACK")
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
