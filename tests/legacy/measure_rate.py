@@ -70,6 +70,8 @@ def main():
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         delivered = 0
         last = start
+        pub_end = None
+        pub_seconds = None
         try:
             while delivered < a.count:
                 dev.wait_line(lambda l: (parse_json(l) or {}).get("event") in ("message", "timeout"),
@@ -79,6 +81,8 @@ def main():
                     break
                 delivered += 1
                 last = time.monotonic()
+                if not a.raw_sender and pub_end is None and pub.poll() is not None:
+                    pub_end = last  # nomq pub had exited by this delivery (upper bound)
         except AssertionError as e:
             print(str(e).splitlines()[0], file=sys.stderr)
         if not a.raw_sender:
@@ -88,6 +92,7 @@ def main():
                 pub.kill()
                 _, err = pub.communicate()
             pub_rc = pub.returncode
+            pub_seconds = time.monotonic() - start if pub_end is None else pub_end - start
             sys.stderr.write(err[-2000:])
         elapsed = last - start
         drops = {}
@@ -100,7 +105,7 @@ def main():
                           "msgs_per_s": round(delivered / elapsed, 1) if elapsed > 0 else None,
                           "original_pacing": a.original_pacing, "revision": a.revision,
                           "sender": "raw" if a.raw_sender else "nomq",
-                          "pub_exit": pub_rc, "device_drops": drops}))
+                          "pub_exit": pub_rc, "pub_seconds_upper_bound": pub_seconds and round(pub_seconds, 3), "device_drops": drops}))
     finally:
         dev.stop()
 

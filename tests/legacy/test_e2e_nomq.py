@@ -223,6 +223,38 @@ class E2E(unittest.TestCase):
         self.assertEqual(dev.wait_event("message")["message"], "\0\0\0\0temperature=")
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
+    def json_config_from(self, legacy_cfg, **overrides):
+        """nomq's own JSON config (from `nomq keygen --wire v1`) with the device's keys."""
+        import nomq_legacy_peer as peer
+        path = os.path.join(self.dir, "nomq.json")
+        kg = subprocess.run([NOMQ, "keygen", "--wire", "v1", "-o", path], capture_output=True,
+                            text=True, timeout=30)
+        self.assertEqual(kg.returncode, 0, kg.stderr)
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+        with open(legacy_cfg, encoding="ascii") as f:
+            keys = peer.read_config_text(f.read())
+        cfg.update(encryption_key=keys["encryption_key"], hmac_key=keys["hmac_key"],
+                   ip="127.0.0.1", **overrides)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        return path
+
+    def test_device16_layout_setting_for_4336f1a_devices(self):
+        # v1_publish_layout "device16": what a 4336f1a receiver reads intact, and what a HEAD
+        # receiver rejects (the original's own sender layout).
+        port = free_udp_port()
+        legacy = self.device_config(port)
+        cfg = self.json_config_from(legacy, v1_publish_layout="device16")
+        dev, dev_port = self.device_sub(legacy, ["sensors/temp"], revision="4336f1a", count=1)
+        out = self.nomq_pub(cfg, dev_port, "sensors/temp", "temperature=21.5", 1)
+        self.assertEqual(dev.wait_event("message")["message"], "temperature=21.5")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        head, head_port = self.device_sub(legacy, ["sensors/temp"], revision="head")
+        out = self.nomq_pub(cfg, head_port, "sensors/temp", "temperature=21.5", 0)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        head.wait_event("drop", reason="publish_bad_msg_len")
+
     # --- loss: what the original's semantics allow ---------------------------------------------
     def test_qos1_lost_ack_is_retransmitted_and_delivered_again(self):
         # The device's first ACK is lost. nomq retransmits with a fresh nonce (a same-nonce
