@@ -255,6 +255,33 @@ class E2E(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         head.wait_event("drop", reason="publish_bad_msg_len")
 
+    def test_device_message_over_1024_bytes(self):
+        # The original limits messages to 1024 *characters*: 600 two-byte characters are 1200
+        # bytes.  nomq's default limit is 1024 bytes, so it drops them (reason
+        # message_too_large, counted); a gateway for such devices raises max_message_size.
+        port = free_udp_port()
+        legacy = self.device_config(port)
+        text = "\u00e9" * 600
+        for limit, delivered in ((None, False), (1691, True)):
+            with self.subTest(max_message_size=limit):
+                cfg = legacy if limit is None else self.json_config_from(
+                    legacy, max_message_size=limit)
+                cmd = [NOMQ, "sub", "-c", cfg, "-p", str(port), "--json", "-d", "-C", "1",
+                       "-W", "3" if not delivered else str(DEFAULT_TIMEOUT), "--wire", "v1",
+                       "-t", "sensors/temp"]
+                sub = LineProcess(cmd, name="nomq sub")
+                self.procs.append(sub)
+                sub.wait_line(lambda l: "ready on" in l, stream="stderr", what="ready line")
+                rc, events, out = self.device_pub(legacy, "sensors/temp", text, 0, port)
+                self.assertEqual(rc, 0, out.stdout + out.stderr)
+                if delivered:
+                    self.assertEqual(self.wait_nomq_message(sub)["message"], text)
+                    self.assertEqual(sub.wait_exit(), 0)
+                else:
+                    sub.wait_line(lambda l: "message_too_large" in l, stream="stderr",
+                                  what="the message_too_large drop")
+                    self.assertEqual(sub.wait_exit(), 3)
+
     # --- loss: what the original's semantics allow ---------------------------------------------
     def test_qos1_lost_ack_is_retransmitted_and_delivered_again(self):
         # The device's first ACK is lost. nomq retransmits with a fresh nonce (a same-nonce
