@@ -321,6 +321,7 @@ class Node:
     untracked: int = 0
     # Not the original: replies to leave unsent, as if the network lost them (loss tests).
     lose_replies: int = 0
+    lose_types: list = field(default_factory=list)  # lose the first reply of each type listed
 
     def __post_init__(self):
         if self.revision not in REVISIONS:
@@ -414,8 +415,11 @@ class Node:
     def _reply(self, ptype: int, packet_id: int, chan_id: bytes, addr: tuple, now: float) -> dict:
         datagram = self._packet(ptype, 1 if ptype == ACK else 0, packet_id, DEFAULT_TTL, chan_id,
                                 struct.pack(">I", packet_id), now)
-        if self.lose_replies > 0:
-            self.lose_replies -= 1
+        if self.lose_replies > 0 or TYPE_NAMES[ptype] in self.lose_types:
+            if TYPE_NAMES[ptype] in self.lose_types:
+                self.lose_types.remove(TYPE_NAMES[ptype])
+            else:
+                self.lose_replies -= 1
             return {"event": "reply_lost", "type": TYPE_NAMES[ptype], "packet_id": packet_id,
                     "to": f"{addr[0]}:{addr[1]}"}
         self.send(datagram, addr)
@@ -788,7 +792,7 @@ def make_cli_node(args, sock: socket.socket, enc: bytes, mac: bytes) -> Node:
 
     return Node(enc, mac, sock.getsockname()[:2], clock=lambda: time.time() + offset,
                 send=send, revision=args.revision, epoch=args.epoch,
-                lose_replies=args.lose_replies)
+                lose_replies=args.lose_replies, lose_types=list(args.lose_type))
 
 
 def serve(node: Node, sock: socket.socket, deadline: float, stop: Callable[[], bool],
@@ -956,6 +960,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lose-replies", type=int, default=0, metavar="N",
                    help="NOT the original: leave this node's first N replies unsent, as if the "
                         "network lost them (default 0)")
+    p.add_argument("--lose-type", action="append", default=[], metavar="TYPE",
+                   choices=("ACK", "PUBREC", "PUBREL", "PUBCOMP"),
+                   help="NOT the original: leave the first reply of this type unsent (repeatable)")
     p.add_argument("--namespace-test", action="store_true",
                    help="allow non-loopback addresses (only inside namespaces a test created)")
     sub = p.add_subparsers(dest="command", required=True)

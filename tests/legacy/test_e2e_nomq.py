@@ -316,6 +316,22 @@ class E2E(unittest.TestCase):
         self.assertEqual([r["state"] for r in report["recipients"]], ["unconfirmed"])
         self.assertEqual(len(dev.events("message")), 1)
 
+    def test_qos2_lost_pubcomp_is_reported_received(self):
+        # The device's PUBCOMP is lost. It has already forgotten the handshake, so nomq's
+        # repeated PUBREL is ignored: nomq reports the message delivered ("received") but the
+        # handshake incomplete, and exits 1.
+        port = free_udp_port()
+        cfg = self.device_config(port)
+        dev, dev_port = self.device_sub(cfg, ["sensors/temp"], extra=["--lose-type", "PUBCOMP"])
+        out = self.nomq_pub(cfg, dev_port, "sensors/temp", "valve=closed", 2, ttl=3)
+        self.assertEqual(dev.wait_event("message")["message"], "valve=closed")
+        dev.wait_event("reply_lost", type="PUBCOMP")
+        dev.wait_event("no_effect", type="PUBREL")
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        report = [parse_json(l) for l in out.stdout.splitlines()][-1]
+        self.assertEqual([r["state"] for r in report["recipients"]], ["received"])
+        self.assertEqual(len(dev.events("message")), 1)
+
     # --- what cannot work, and must be reported rather than lost silently ----------------------
     def test_epoch_mismatch_is_dropped_and_reported(self):
         port = free_udp_port()
