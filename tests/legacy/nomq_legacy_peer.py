@@ -42,7 +42,7 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -735,7 +735,7 @@ def emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def fail_usage(msg: str) -> "NoReturn":  # noqa: F821
+def fail_usage(msg: str) -> NoReturn:
     sys.stderr.write(f"nomq_legacy_peer: {msg}\n")
     sys.exit(2)
 
@@ -1013,8 +1013,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "sample_keys", False) is None:
-        args.sample_keys = False
     return args.func(args)
 
 
