@@ -2,12 +2,15 @@
 // the seeds (legacy-v1.json packets, negative and quirk vectors) reach every check behind the
 // MAC. Property: whatever decodes re-encodes (with the payload IV) into a datagram that decodes
 // to the same fields. v1 has no canonical encoding (two IV copies, ignored trailing plaintext),
-// so the round trip is checked on the decoded fields, not on the bytes.
+// so the round trip is checked on the decoded fields, not on the bytes. As in the v2 target,
+// each input is decoded as it is, with its keyed hash recomputed, and with the region after the
+// payload IV encrypted in place first (the fuzzer then writes v1 plaintexts directly).
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "fuzz_support.hpp"
 #include "nomq/wire.hpp"
@@ -18,11 +21,15 @@ bool same_bytes(nomq::Bytes a, nomq::Bytes b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-}  // namespace
+using namespace nomq;
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace nomq;
-  static fuzz::FuzzCrypto crypto{fuzz::kV1EncKey, fuzz::kV1HmacKey};
+fuzz::FuzzCrypto& group_crypto() {
+  static fuzz::FuzzCrypto c{fuzz::kV1EncKey, fuzz::kV1HmacKey};
+  return c;
+}
+
+void check_one(const std::uint8_t* data, std::size_t size) {
+  fuzz::FuzzCrypto& crypto = group_crypto();
   static std::array<std::uint8_t, 65536 + 128> scratch;
   static std::array<std::uint8_t, 65536 + 128> scratch2;
   static std::array<std::uint8_t, wire::kMaxDatagram> out;
@@ -34,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!r.ok()) {
     NOMQ_FUZZ_CHECK(r.error() != Errc::ok && r.error() != Errc::crypto_failure &&
                     r.error() != Errc::buffer_too_small);
-    return 0;
+    return;
   }
   wire::Packet p = *r;
   NOMQ_FUZZ_CHECK(p.version == WireVersion::v1);
@@ -44,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Only a message longer than a sender may produce (v1 decode has no size cap of its own;
     // the engine drops datagrams above kMaxDatagram first).
     NOMQ_FUZZ_CHECK(n.error() == Errc::message_too_large && size > wire::kMaxDatagram);
-    return 0;
+    return;
   }
   const Result<wire::Packet> again =
       wire::decode(Bytes{out.data(), *n}, crypto, options, scratch2);
@@ -70,5 +77,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       NOMQ_FUZZ_CHECK(q.body.acked_id == p.body.acked_id);
       break;
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static std::vector<std::uint8_t> copy;
+  check_one(data, size);
+  if (size < wire::kHeaderSize + kIvSize + wire::kMacSize) return 0;
+  const std::size_t mac_at = size - wire::kMacSize;
+  copy.assign(data, data + size);
+  Digest mac = group_crypto().keyed_sha256(Bytes{copy.data(), mac_at});
+  std::copy(mac.begin(), mac.end(), copy.begin() + static_cast<std::ptrdiff_t>(mac_at));
+  check_one(copy.data(), copy.size());
+  const std::size_t ct_at = wire::kHeaderSize + kIvSize;
+  const std::size_t body = mac_at - ct_at;
+  if (body == 0 || body % kBlockSize != 0) return 0;
+  Iv iv;
+  std::copy_n(copy.begin() + static_cast<std::ptrdiff_t>(wire::kHeaderSize), kIvSize, iv.begin());
+  MutableBytes region{copy.data() + ct_at, body};
+  if (!group_crypto().cbc_encrypt(iv, region, region)) return 0;
+  mac = group_crypto().keyed_sha256(Bytes{copy.data(), mac_at});
+  std::copy(mac.begin(), mac.end(), copy.begin() + static_cast<std::ptrdiff_t>(mac_at));
+  check_one(copy.data(), copy.size());
   return 0;
 }
