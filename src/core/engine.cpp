@@ -184,6 +184,8 @@ struct Engine::Impl {
   FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs;
   std::vector<char> sub_names;
   std::size_t active_subs = 0;
+  std::vector<wire::KnownChannel> known;  // active subscriptions, handed to decode (v2)
+  void rebuild_known() noexcept;
   FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending;
   std::vector<std::uint32_t> pending_gen;
   std::vector<Recipient> recipients;
@@ -227,6 +229,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   inbox_stride = wire::kMaxChannelName + cfg.limits.max_message_size;
   max_recipients = at_least_one(cfg.limits.max_peers);
   sub_names.assign(subs.capacity() * wire::kMaxChannelName, 0);
+  known.reserve(subs.capacity());
   pending_gen.assign(pending.capacity(), 0);
   recipients.resize(pending.capacity() * max_recipients);
   tracks.resize(pending.capacity() * max_recipients);
@@ -249,6 +252,17 @@ void Engine::Impl::begin_call(Time now) noexcept {
     ++pending_gen[p];
     pending.erase_slot(p);
   }
+}
+
+void Engine::Impl::rebuild_known() noexcept {
+  // Capacity was reserved for every subscription slot: push_back never reallocates here.
+  known.clear();
+  subs.for_each([&](std::uint32_t s) {
+    const OwnSub& o = subs.value(s);
+    if (!o.active || known.size() == known.capacity()) return;
+    known.push_back(wire::KnownChannel{
+        subs.key(s), std::string_view{&sub_names[s * wire::kMaxChannelName], o.name_size}});
+  });
 }
 
 // --- outbox
@@ -954,6 +968,11 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         ++t.phase_tx;
         t.next = now + retransmit_timeout(cfg.timers.retransmit_initial,
                                           cfg.timers.retransmit_max, t.phase_tx);
+        if (!v2() && t.phase == 0 && pending.value(it.pending).qos == Qos::exactly_once) {
+          // End of the same-nonce window: decide there rather than at the next backoff step.
+          const Time window_end = t.first_tx + std::chrono::seconds(cfg.timestamp_window_s);
+          if (t.next > window_end) t.next = window_end;
+        }
       };
       if (it.recipient == kAllRecipients) {
         for (std::uint32_t k = 0; k < pending.value(it.pending).count; ++k) sent(k);
@@ -1003,6 +1022,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   o.active = true;
   o.priority = prio;
   ++m.active_subs;
+  m.rebuild_known();
   if (m.v2()) {
     o.want_retained_left = kWantRetainedAnnouncements - 1;
     m.announce_subscription(s, true);
@@ -1021,6 +1041,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
   OwnSub& o = m.subs.value(s);
   o.active = false;
   --m.active_subs;
+  m.rebuild_known();
   m.retained.drop_copy(id);
   if (m.v2() && !m.closed) {
     OutItem it;
@@ -1132,6 +1153,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
   opt.now = now;
   opt.epoch_offset = m.cfg.epoch_offset;
   opt.timestamp_window_s = m.cfg.timestamp_window_s;
+  opt.known_channels = m.known;
   const Result<wire::Packet> r = wire::decode(datagram, m.crypto, opt, m.scratch);
   if (!r) return m.drop(r.error());
   const wire::Packet& p = *r;
@@ -1239,7 +1261,11 @@ std::optional<Time> Engine::next_deadline() const {
   };
   if (m.v2() && !m.closed) {
     consider(m.next_heartbeat);
-    consider(m.session_start + m.cfg.timers.session_lifetime);
+    // A renewal deferred by a QoS 2 publish in flight is retried at the next timer that
+    // fires; a deadline already past would make the caller spin.
+    if (const Time renew = m.session_start + m.cfg.timers.session_lifetime; renew > m.last_now) {
+      consider(renew);
+    }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
   }
@@ -1291,6 +1317,7 @@ std::size_t Engine::state_bytes() const noexcept {
   return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.retained.state_bytes() +
          m.senders.state_bytes() + m.discovery.state_bytes() + m.inbound.state_bytes() +
          m.nonces.state_bytes() + m.subs.state_bytes() + m.sub_names.capacity() +
+         m.known.capacity() * sizeof(wire::KnownChannel) +
          m.pending.state_bytes() + m.pending_gen.capacity() * sizeof(std::uint32_t) +
          m.recipients.capacity() * sizeof(Recipient) + m.tracks.capacity() * sizeof(Track) +
          m.outbox.state_bytes() + m.inbox.state_bytes() + m.inbox_bytes.capacity() +
