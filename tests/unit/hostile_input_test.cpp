@@ -57,7 +57,6 @@ const auto* const kSummary = ::testing::AddGlobalTestEnvironment(new SummaryPrin
 
 Time at_seconds(std::int64_t s) { return Time{s * 1'000'000}; }
 
-constexpr std::uint32_t kPeerSession = 0xA1B2C3D4;  // sample_packet()'s session
 const Endpoint kPeer = Endpoint::v4(127, 0, 0, 2, 40000);
 
 // What feeding one datagram did.
