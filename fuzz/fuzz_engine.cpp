@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -460,6 +461,7 @@ class Harness {
     while (auto ev = engine_->poll_event()) {
       if (const auto* m = std::get_if<MessageEvent>(&*ev)) {
         ++messages;
+        ++delivered_;
         NOMQ_FUZZ_CHECK(m->message.size() <= cfg_.limits.max_message_size);
         NOMQ_FUZZ_CHECK(std::find(kChannels.begin(), kChannels.begin() + kSubscribable,
                                   m->channel) != kChannels.begin() + kSubscribable);
@@ -470,6 +472,7 @@ class Harness {
         NOMQ_FUZZ_CHECK(it->reports == 0);
         NOMQ_FUZZ_CHECK(it->qos == r->qos);
         ++it->reports;
+        ++reports_[static_cast<std::size_t>(r->reason)];
         NOMQ_FUZZ_CHECK(r->reason == Errc::ok || r->reason == Errc::expired ||
                         r->reason == Errc::timed_out || r->reason == Errc::no_subscribers ||
                         r->reason == Errc::closed);
@@ -512,6 +515,33 @@ class Harness {
     drain_events();
     for (const Tracked& t : tracked_) NOMQ_FUZZ_CHECK(t.reports == 1);
     check_stats();
+    if (trace()) print_trace();
+  }
+
+  // NOMQ_FUZZ_TRACE=1 (replay binary): one line per script saying how deep it went.
+  static bool trace() {
+    static const bool on = std::getenv("NOMQ_FUZZ_TRACE") != nullptr;
+    return on;
+  }
+  void print_trace() const {
+    const EngineStats& s = engine_->stats();
+    std::fprintf(stderr, "engine %s: delivered %d, reports", std::string(to_string(version_)).c_str(),
+                 delivered_);
+    for (std::size_t e = 0; e < kErrcCount; ++e) {
+      if (reports_[e] != 0) {
+        std::fprintf(stderr, " %s=%d", std::string(to_string(static_cast<Errc>(e))).c_str(),
+                     reports_[e]);
+      }
+    }
+    std::fprintf(stderr, ", sent %llu, drops",
+                 static_cast<unsigned long long>(s.datagrams_sent));
+    for (std::size_t e = 0; e < kErrcCount; ++e) {
+      if (s.dropped[e] != 0) {
+        std::fprintf(stderr, " %s=%llu", std::string(to_string(static_cast<Errc>(e))).c_str(),
+                     static_cast<unsigned long long>(s.dropped[e]));
+      }
+    }
+    std::fprintf(stderr, "\n");
   }
 
   WireVersion version_;
@@ -527,6 +557,8 @@ class Harness {
   std::vector<MessageId> peer_ids_;
   std::vector<Tracked> tracked_;
   std::array<std::uint8_t, wire::kMaxDatagram> scratch_{};
+  int delivered_ = 0;
+  std::array<int, kErrcCount> reports_{};
 };
 
 }  // namespace
