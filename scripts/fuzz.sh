@@ -31,7 +31,11 @@ if [[ ! -f $build/build.ninja ]]; then
     -DNOMQ_FUZZ=ON -DNOMQ_BUILD_TESTS=OFF -DNOMQ_BUILD_CLI=OFF -DNOMQ_BUILD_BENCH=OFF \
     -DNOMQ_INSTALL=OFF >/dev/null
 fi
-cmake --build $build -j"${FUZZ_JOBS:-2}" --target "fuzz_$target" >/dev/null
+if ! cmake --build $build -j"${FUZZ_JOBS:-2}" --target "fuzz_$target" >$build/build_$target.log 2>&1; then
+  tail -n 40 $build/build_$target.log >&2
+  echo "fuzz.sh: building fuzz_$target failed" >&2
+  exit 1
+fi
 
 work=$build/corpus/$target
 artifacts=$build/artifacts/$target
