@@ -1,0 +1,575 @@
+// libFuzzer target: the engine driven by a script. The input is a wire-version byte followed by
+// ops (op byte % kOpCount, then that op's argument bytes; reads past the end yield zero):
+//
+//   0 AUTH      a datagram built and sealed here with the fixed keys, from one of four peers:
+//               type flags peer seq channel ttl ts_offset id_sel acked_sel len message... hold
+//   1 RAW       raw bytes: len_hi len_lo bytes...
+//   2 ADVANCE   time step: b<128: b*10 ms; b<200: (b-127) s; else (b-199) min; then timers
+//   3 SUBSCRIBE channel priority
+//   4 UNSUB     channel
+//   5 PUBLISH   channel qos opts ttl priority len message...
+//   6 POLL      drain datagrams to send, run timers
+//   7 REPLAY    idx: re-deliver a datagram delivered earlier, byte for byte
+//   8 ECHO      idx peer: feed a datagram the engine sent back to it, as if from a peer
+//   9 RESTART   peer: the peer takes its other session id (at most 8 sessions in all)
+//  10 TAMPER    idx pos_hi pos_lo xor: re-deliver an earlier datagram with one byte changed
+//  11 CLOSE
+//  12 RESPOND   peer: the peer answers the engine's last tracked datagram (ACK / PUBREC for a
+//               QoS 1/2 PUBLISH, PUBCOMP for a PUBREL) as an honest peer would
+//
+// Authentic datagrams reach every engine state; the checks below are the invariants that hold
+// whatever the script (see docs/security.md, "Fuzzing"):
+//  - no crash, no sanitizer report, no exception;
+//  - stats: dropped_total is the sum of the per-reason counters; pending_count() <= max_pending;
+//  - a datagram that cannot be authentic (RAW, TAMPER with a non-zero xor) is counted as exactly
+//    one drop and delivers nothing;
+//  - v2: a byte-identical replay of a datagram that passed the replay check is dropped as
+//    replayed / replay_window_old / stale_timestamp, and delivers nothing;
+//  - a datagram stamped outside the timestamp window is dropped as stale_timestamp;
+//  - every datagram the engine emits fits kMaxDatagram and decodes with the group keys;
+//  - every message delivered is on a subscribable channel and within max_message_size;
+//  - every accepted QoS 1/2 publish ends with exactly one DeliveryReport (its own id and QoS,
+//    a documented reason) once its TTL has passed and timers ran, or at close(); no report for
+//    anything else.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "fuzz_support.hpp"
+#include "nomq/engine.hpp"
+#include "nomq/wire.hpp"
+
+namespace {
+
+using namespace nomq;
+using wire::PacketType;
+
+constexpr int kOpCount = 13;
+constexpr std::size_t kPeers = 4;
+constexpr std::array<std::string_view, 5> kChannels = {"a", "sensors/temp", "plant/line1/t",
+                                                       "x/y/z", "never/subscribed"};
+constexpr std::size_t kSubscribable = 4;  // kChannels[4] is never subscribed
+constexpr std::size_t kRing = 16;
+
+struct Record {
+  std::vector<std::uint8_t> bytes;
+  bool passed_replay_check = false;  // v2: its first delivery got past the replay window
+};
+
+struct Tracked {
+  MessageId id = 0;
+  Qos qos = Qos::at_least_once;
+  Time deadline{0};  // publish time + TTL
+  int reports = 0;
+};
+
+// The Errc values that mean "rejected before the replay window accepted it".
+bool pre_accept(Errc e) {
+  const auto v = static_cast<std::uint8_t>(e);
+  return (v >= static_cast<std::uint8_t>(Errc::too_short) &&
+          v <= static_cast<std::uint8_t>(Errc::bad_body)) ||
+         e == Errc::replayed || e == Errc::replay_window_old || e == Errc::own_packet ||
+         e == Errc::sender_table_full || e == Errc::wrong_wire_version;
+}
+
+class Harness {
+ public:
+  // `crypto` is shared across inputs (setting up OpenSSL contexts per input would dominate the
+  // run time); it is reseeded here, so each input still sees the same random stream.
+  Harness(WireVersion version, fuzz::FuzzCrypto& crypto, std::uint64_t seed)
+      : version_(version), crypto_(crypto), now_(Time{std::int64_t{fuzz::kCorpusTime} * 1'000'000}) {
+    crypto_.reseed(seed);
+    cfg_.wire = version;
+    cfg_.default_ttl_s = 60;
+    cfg_.v1_nonce_cache = 16;
+    auto& l = cfg_.limits;
+    l.max_pending = 4;
+    l.max_channels = 3;
+    l.max_message_size = 64;
+    l.max_retained_per_channel = 2;
+    l.max_retained_channels = 3;
+    l.max_peers = 4;
+    l.max_peer_subscriptions = 8;
+    l.max_senders = 2 * kPeers;  // every session the script can make: no eviction by size
+    l.max_inbound_qos = 8;
+    l.max_inbox = 8;
+    l.max_outbox = 16;
+    l.max_queued_messages = 4;
+    engine_.emplace(cfg_, crypto_, now_);
+    for (std::size_t i = 0; i < kPeers; ++i) {
+      peers_[i].ep = Endpoint::v4(127, 0, 0, static_cast<std::uint8_t>(2 + i),
+                                  static_cast<std::uint16_t>(40000 + i));
+      peers_[i].session[0] = 0x51000000u + static_cast<std::uint32_t>(i);
+      peers_[i].session[1] = 0x52000000u + static_cast<std::uint32_t>(i);
+    }
+    for (std::size_t i = 0; i < kChannels.size(); ++i) {
+      ids_[i] = wire::channel_id(crypto_, kChannels[i]);
+    }
+  }
+
+  void run(fuzz::Reader& in) {
+    int steps = 0;
+    while (!in.empty() && steps++ < 2000) {
+      const int op = in.u8() % kOpCount;
+      switch (op) {
+        case 0: op_auth(in); break;
+        case 1: op_raw(in); break;
+        case 2: op_advance(in); break;
+        case 3: {
+          const auto& ch = kChannels[in.u8() % kSubscribable];
+          (void)engine_->subscribe(ch, static_cast<std::uint8_t>(in.u8() % 16), now_);
+          drain_events();
+          break;
+        }
+        case 4:
+          (void)engine_->unsubscribe(kChannels[in.u8() % kSubscribable], now_);
+          drain_events();
+          break;
+        case 5: op_publish(in); break;
+        case 6:
+          drain_transmits();
+          run_timers();
+          break;
+        case 7: op_replay(in); break;
+        case 8: op_echo(in); break;
+        case 9: {
+          Peer& p = peers_[in.u8() % kPeers];
+          p.current ^= 1;
+          p.seq = 0;
+          break;
+        }
+        case 10: op_tamper(in); break;
+        case 11:
+          engine_->close(now_);
+          drain_events();
+          for (const Tracked& t : tracked_) NOMQ_FUZZ_CHECK(t.reports == 1);
+          break;
+        case 12: op_respond(in); break;
+        default: break;
+      }
+      check_stats();
+    }
+    finish();
+  }
+
+ private:
+  struct Peer {
+    Endpoint ep;
+    std::array<std::uint32_t, 2> session{};
+    int current = 0;
+    std::uint32_t seq = 0;
+    std::uint32_t sid() const { return session[static_cast<std::size_t>(current)]; }
+  };
+
+  // --- building authentic datagrams
+
+  std::vector<std::uint8_t> seal(const wire::Packet& p) {
+    std::vector<std::uint8_t> out(wire::kMaxDatagram);
+    const Result<std::size_t> n = wire::encode(p, crypto_, out);
+    if (!n.ok()) return {};
+    out.resize(*n);
+    return out;
+  }
+
+  wire::Packet header(PacketType type, Peer& peer) {
+    wire::Packet p;
+    p.version = version_;
+    p.type = type;
+    p.session_id = peer.sid();
+    p.packet_id = ++peer.seq;
+    p.ttl = 60;
+    crypto_.random_bytes(p.iv);
+    p.timestamp = wire_seconds(now_, cfg_.epoch_offset);
+    return p;
+  }
+
+  void op_auth(fuzz::Reader& in) {
+    const auto type = static_cast<PacketType>(1 + in.u8() % 8);
+    const std::uint8_t flags = in.u8();
+    Peer& peer = peers_[in.u8() % kPeers];
+    const std::uint8_t seq_sel = in.u8();
+    const std::uint8_t chan = in.u8();
+    const std::uint8_t ttl = in.u8();
+    const auto ts_off = static_cast<std::int8_t>(in.u8());
+    const std::uint8_t id_sel = in.u8();
+    const std::uint8_t acked_sel = in.u8();
+    const std::uint32_t acked_raw = acked_sel % 3 == 2 ? in.u32() : 0;
+    const Bytes raw_msg = in.take(in.u8() % 65);
+    const bool hold = (in.u8() & 1) != 0;
+
+    wire::Packet p = header(type, peer);
+    if (seq_sel >= 240) {
+      peer.seq += static_cast<std::uint32_t>(seq_sel - 239) * 600;  // jump past the window
+      p.packet_id = peer.seq;
+    } else if (seq_sel >= 200) {
+      p.packet_id = peer.seq - static_cast<std::uint32_t>(seq_sel - 200);  // old or repeated
+    }
+    p.flags = flags;
+    p.ttl = ttl;
+    const int off = std::clamp<int>(ts_off, -60, 60);
+    p.timestamp = static_cast<std::uint32_t>(static_cast<std::int64_t>(p.timestamp) + off);
+    const std::size_t c = (chan & 0x7F) % kChannels.size();
+    if (type != PacketType::heartbeat) p.channel_id = ids_[c];
+    if ((chan & 0x80) != 0) p.channel_id[0] ^= 0x01;  // name and id disagree: bad_body (v2)
+    p.body.channel = kChannels[c];
+    p.body.message_id = id_sel >= 240 && !our_ids_.empty()
+                            ? our_ids_[id_sel % our_ids_.size()]
+                            : 1u + id_sel % 16;
+    p.body.inner_timestamp = p.timestamp;
+    p.body.v1_layout = (flags & 0x08) != 0 ? wire::V1Layout::device16 : wire::V1Layout::gap20;
+    if (acked_sel % 3 == 0 && !our_ids_.empty()) {
+      p.body.acked_id = our_ids_[(acked_sel / 3) % our_ids_.size()];
+    } else if (acked_sel % 3 == 1 && !peer_ids_.empty()) {
+      p.body.acked_id = peer_ids_[(acked_sel / 3) % peer_ids_.size()];
+    } else {
+      p.body.acked_id = acked_raw;
+    }
+    std::array<std::uint8_t, 64> msg{};
+    for (std::size_t i = 0; i < raw_msg.size(); ++i) {
+      // v1 encode refuses non-UTF-8 (no original receiver accepts it): keep it ASCII there.
+      msg[i] = version_ == WireVersion::v1 ? static_cast<std::uint8_t>(0x20 + raw_msg[i] % 0x5F)
+                                           : raw_msg[i];
+    }
+    p.body.message = Bytes{msg.data(), raw_msg.size()};
+    if (type == PacketType::publish) {
+      remember(peer_ids_, version_ == WireVersion::v2 ? p.body.message_id : p.packet_id);
+    }
+    const std::vector<std::uint8_t> d = seal(p);
+    if (d.empty()) return;
+    const bool stale = std::abs(off) > static_cast<int>(cfg_.timestamp_window_s);
+    deliver_new(peer.ep, d, hold, stale);
+  }
+
+  void remember(std::vector<MessageId>& ids, MessageId id) {
+    if (ids.size() == 4) ids.erase(ids.begin());
+    ids.push_back(id);
+  }
+
+  // --- delivering
+
+  struct Outcome {
+    std::uint64_t dropped = 0;
+    std::uint64_t pre_accept_drops = 0;
+    std::uint64_t replay_drops = 0;
+    std::uint64_t stale_drops = 0;
+    int messages = 0;
+  };
+
+  Outcome deliver(const Endpoint& from, Bytes d, bool hold) {
+    drain_events();
+    const EngineStats before = engine_->stats();
+    engine_->handle_datagram(from, d, now_);
+    const EngineStats& after = engine_->stats();
+    Outcome o;
+    o.dropped = after.dropped_total - before.dropped_total;
+    for (std::size_t e = 0; e < kErrcCount; ++e) {
+      if (pre_accept(static_cast<Errc>(e))) o.pre_accept_drops += after.dropped[e] - before.dropped[e];
+    }
+    o.replay_drops = (after.dropped_by(Errc::replayed) - before.dropped_by(Errc::replayed)) +
+                     (after.dropped_by(Errc::replay_window_old) -
+                      before.dropped_by(Errc::replay_window_old));
+    o.stale_drops = after.dropped_by(Errc::stale_timestamp) - before.dropped_by(Errc::stale_timestamp);
+    NOMQ_FUZZ_CHECK(after.datagrams_received == before.datagrams_received + 1);
+    if (!hold) o.messages = drain_events();
+    return o;
+  }
+
+  void deliver_new(const Endpoint& from, const std::vector<std::uint8_t>& d, bool hold,
+                   bool stale) {
+    const Outcome o = deliver(from, d, hold);
+    if (stale) {
+      NOMQ_FUZZ_CHECK(o.stale_drops == 1 && o.messages == 0);
+    }
+    Record r;
+    r.bytes = d;
+    r.passed_replay_check = o.pre_accept_drops == 0;
+    if (sent_.size() == kRing) sent_.erase(sent_.begin());
+    sent_.push_back(std::move(r));
+  }
+
+  void deliver_forged(const Endpoint& from, Bytes d) {
+    const Outcome o = deliver(from, d, false);
+    NOMQ_FUZZ_CHECK(o.dropped == 1);
+    NOMQ_FUZZ_CHECK(o.messages == 0);
+  }
+
+  void op_raw(fuzz::Reader& in) {
+    const std::size_t len = in.u16() % 2200;
+    const Bytes b = in.take(len);
+    deliver_forged(peers_[0].ep, b);
+  }
+
+  void op_replay(fuzz::Reader& in) {
+    const std::uint8_t idx = in.u8();
+    if (sent_.empty()) return;
+    const Record& r = sent_[idx % sent_.size()];
+    const std::vector<std::uint8_t> copy = r.bytes;
+    const bool passed = r.passed_replay_check;
+    const Outcome o = deliver(peers_[idx % kPeers].ep, copy, false);
+    if (version_ == WireVersion::v2 && passed) {
+      NOMQ_FUZZ_CHECK(o.dropped == 1 && o.replay_drops + o.stale_drops == 1);
+      NOMQ_FUZZ_CHECK(o.messages == 0);
+    }
+  }
+
+  void op_tamper(fuzz::Reader& in) {
+    const std::uint8_t idx = in.u8();
+    const std::uint16_t pos = in.u16();
+    const std::uint8_t x = in.u8();
+    if (sent_.empty()) return;
+    std::vector<std::uint8_t> copy = sent_[idx % sent_.size()].bytes;
+    copy[pos % copy.size()] ^= x;
+    if (x == 0) {
+      (void)deliver(peers_[idx % kPeers].ep, copy, false);
+    } else {
+      deliver_forged(peers_[idx % kPeers].ep, copy);
+    }
+  }
+
+  void op_echo(fuzz::Reader& in) {
+    const std::uint8_t idx = in.u8();
+    const std::uint8_t peer = in.u8();
+    if (emitted_.empty()) return;
+    const std::vector<std::uint8_t> copy = emitted_[idx % emitted_.size()];
+    (void)deliver(peers_[peer % kPeers].ep, copy, false);
+  }
+
+  void op_respond(fuzz::Reader& in) {
+    Peer& peer = peers_[in.u8() % kPeers];
+    // The newest tracked datagram the engine emitted.
+    for (auto it = emitted_.rbegin(); it != emitted_.rend(); ++it) {
+      wire::DecodeOptions opt;
+      opt.version = version_;
+      opt.check_timestamp = false;
+      const Result<wire::Packet> r = wire::decode(*it, crypto_, opt, scratch_);
+      if (!r.ok()) continue;
+      PacketType reply{};
+      std::uint32_t acked = 0;
+      if (r->type == PacketType::publish && r->qos() != 0) {
+        reply = r->qos() == 1 ? PacketType::ack : PacketType::pubrec;
+        acked = version_ == WireVersion::v2 ? r->body.message_id : r->packet_id;
+      } else if (r->type == PacketType::pubrel) {
+        reply = PacketType::pubcomp;
+        acked = r->body.acked_id;
+      } else {
+        continue;
+      }
+      wire::Packet p = header(reply, peer);
+      p.channel_id = r->channel_id;
+      p.flags = r->flags;
+      p.body.acked_id = acked;
+      const std::vector<std::uint8_t> d = seal(p);
+      if (!d.empty()) deliver_new(peer.ep, d, false, false);
+      return;
+    }
+  }
+
+  // --- API calls
+
+  void op_publish(fuzz::Reader& in) {
+    const auto& ch = kChannels[in.u8() % kChannels.size()];
+    const auto qos = static_cast<Qos>(in.u8() % 3);
+    const std::uint8_t opts = in.u8();
+    const std::uint8_t ttl = in.u8();
+    const std::uint8_t prio = in.u8();
+    const Bytes raw_msg = in.take(in.u8() % 80);  // > max_message_size sometimes
+    std::array<std::uint8_t, 80> msg{};
+    for (std::size_t i = 0; i < raw_msg.size(); ++i) {
+      msg[i] = version_ == WireVersion::v1 ? static_cast<std::uint8_t>(0x20 + raw_msg[i] % 0x5F)
+                                           : raw_msg[i];
+    }
+    PublishOptions o;
+    o.qos = qos;
+    o.retain = (opts & 1) != 0;
+    o.ttl_s = static_cast<std::uint16_t>(ttl % 120);
+    o.priority = static_cast<std::uint8_t>(prio % 17);  // 16: invalid_argument
+    const int dest = (opts >> 1) & 7;
+    if (dest >= 4) o.destination = peers_[static_cast<std::size_t>(dest - 4)].ep;
+    if ((opts & 0x10) != 0) o.wait_for_subscribers = std::chrono::seconds(1 + (opts >> 5));
+    const Result<MessageId> r = engine_->publish(ch, Bytes{msg.data(), raw_msg.size()}, o, now_);
+    if (r.ok()) {
+      remember(our_ids_, *r);
+      if (qos != Qos::at_most_once) {
+        Tracked t;
+        t.id = *r;
+        t.qos = qos;
+        t.deadline = now_ + std::chrono::seconds(o.ttl_s == 0 ? cfg_.default_ttl_s : o.ttl_s);
+        tracked_.push_back(t);
+      }
+    }
+    drain_events();
+  }
+
+  // --- time
+
+  void op_advance(fuzz::Reader& in) {
+    const std::uint8_t b = in.u8();
+    Duration step{0};
+    if (b < 128) {
+      step = std::chrono::milliseconds(10 * b);
+    } else if (b < 200) {
+      step = std::chrono::seconds(b - 127);
+    } else {
+      step = std::chrono::minutes(b - 199);
+    }
+    now_ += step;
+    run_timers();
+  }
+
+  void run_timers() {
+    engine_->handle_timeout(now_);
+    drain_events();
+    // Every tracked publish whose TTL has passed (with a second's slack for whole-second
+    // arithmetic) has had its report by now.
+    for (const Tracked& t : tracked_) {
+      if (now_ > t.deadline + std::chrono::seconds(1)) NOMQ_FUZZ_CHECK(t.reports == 1);
+    }
+  }
+
+  // --- outputs
+
+  void drain_transmits() {
+    std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+    int n = 0;
+    while (auto tx = engine_->poll_transmit(now_, buf)) {
+      NOMQ_FUZZ_CHECK(tx->size > 0 && tx->size <= wire::kMaxDatagram);
+      NOMQ_FUZZ_CHECK(tx->to_group || tx->to.valid());
+      const Bytes d{buf.data(), tx->size};
+      wire::DecodeOptions opt;
+      opt.version = version_;
+      opt.now = now_;
+      const Result<wire::Packet> r = wire::decode(d, crypto_, opt, scratch_);
+      NOMQ_FUZZ_CHECK(r.ok());
+      if (emitted_.size() == kRing) emitted_.erase(emitted_.begin());
+      emitted_.emplace_back(d.begin(), d.end());
+      NOMQ_FUZZ_CHECK(++n <= 100000);
+    }
+  }
+
+  // Returns the number of MessageEvents polled.
+  int drain_events() {
+    int messages = 0;
+    while (auto ev = engine_->poll_event()) {
+      if (const auto* m = std::get_if<MessageEvent>(&*ev)) {
+        ++messages;
+        ++delivered_;
+        NOMQ_FUZZ_CHECK(m->message.size() <= cfg_.limits.max_message_size);
+        NOMQ_FUZZ_CHECK(std::find(kChannels.begin(), kChannels.begin() + kSubscribable,
+                                  m->channel) != kChannels.begin() + kSubscribable);
+      } else if (const auto* r = std::get_if<DeliveryReport>(&*ev)) {
+        auto it = std::find_if(tracked_.begin(), tracked_.end(),
+                               [&](const Tracked& t) { return t.id == r->message_id; });
+        NOMQ_FUZZ_CHECK(it != tracked_.end());
+        NOMQ_FUZZ_CHECK(it->reports == 0);
+        NOMQ_FUZZ_CHECK(it->qos == r->qos);
+        ++it->reports;
+        ++reports_[static_cast<std::size_t>(r->reason)];
+        NOMQ_FUZZ_CHECK(r->reason == Errc::ok || r->reason == Errc::expired ||
+                        r->reason == Errc::timed_out || r->reason == Errc::no_subscribers ||
+                        r->reason == Errc::closed);
+        if (r->reason == Errc::ok) {
+          for (const Recipient& rc : r->recipients) {
+            NOMQ_FUZZ_CHECK(rc.state == RecipientState::acknowledged);
+          }
+        }
+      }
+    }
+    return messages;
+  }
+
+  void check_stats() {
+    const EngineStats& s = engine_->stats();
+    std::uint64_t sum = 0;
+    for (const auto v : s.dropped) sum += v;
+    NOMQ_FUZZ_CHECK(sum == s.dropped_total);
+    NOMQ_FUZZ_CHECK(engine_->pending_count() <= cfg_.limits.max_pending);
+  }
+
+  // Lets every timer run until all TTLs have passed; then each tracked publish has its report.
+  void finish() {
+    drain_transmits();
+    drain_events();
+    Time end = now_;
+    for (const Tracked& t : tracked_) end = std::max(end, t.deadline + std::chrono::seconds(2));
+    int iterations = 0;
+    while (auto d = engine_->next_deadline()) {
+      if (*d > end) break;
+      NOMQ_FUZZ_CHECK(++iterations < 100000);  // a deadline that never moves on: a livelock
+      now_ = std::max(now_, *d);
+      engine_->handle_timeout(now_);
+      drain_transmits();
+      drain_events();
+    }
+    now_ = end;
+    run_timers();
+    drain_transmits();
+    drain_events();
+    for (const Tracked& t : tracked_) NOMQ_FUZZ_CHECK(t.reports == 1);
+    check_stats();
+    if (trace()) print_trace();
+  }
+
+  // NOMQ_FUZZ_TRACE=1 (replay binary): one line per script saying how deep it went.
+  static bool trace() {
+    static const bool on = std::getenv("NOMQ_FUZZ_TRACE") != nullptr;
+    return on;
+  }
+  void print_trace() const {
+    const EngineStats& s = engine_->stats();
+    std::fprintf(stderr, "engine %s: delivered %d, reports", std::string(to_string(version_)).c_str(),
+                 delivered_);
+    for (std::size_t e = 0; e < kErrcCount; ++e) {
+      if (reports_[e] != 0) {
+        std::fprintf(stderr, " %s=%d", std::string(to_string(static_cast<Errc>(e))).c_str(),
+                     reports_[e]);
+      }
+    }
+    std::fprintf(stderr, ", sent %llu, drops",
+                 static_cast<unsigned long long>(s.datagrams_sent));
+    for (std::size_t e = 0; e < kErrcCount; ++e) {
+      if (s.dropped[e] != 0) {
+        std::fprintf(stderr, " %s=%llu", std::string(to_string(static_cast<Errc>(e))).c_str(),
+                     static_cast<unsigned long long>(s.dropped[e]));
+      }
+    }
+    std::fprintf(stderr, "\n");
+  }
+
+  WireVersion version_;
+  fuzz::FuzzCrypto& crypto_;
+  Time now_;
+  EngineConfig cfg_;
+  std::optional<Engine> engine_;
+  std::array<Peer, kPeers> peers_{};
+  std::array<wire::ChannelId, kChannels.size()> ids_{};
+  std::vector<Record> sent_;
+  std::vector<std::vector<std::uint8_t>> emitted_;
+  std::vector<MessageId> our_ids_;
+  std::vector<MessageId> peer_ids_;
+  std::vector<Tracked> tracked_;
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch_{};
+  int delivered_ = 0;
+  std::array<int, kErrcCount> reports_{};
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::Reader in{data, size};
+  // Byte 0: bit 0..2 == 7 selects wire v1 (one script in eight), the rest seeds the RNG.
+  const std::uint8_t mode = in.u8();
+  const WireVersion v = (mode & 7) == 7 ? WireVersion::v1 : WireVersion::v2;
+  static fuzz::FuzzCrypto v1_crypto{fuzz::kV1EncKey, fuzz::kV1HmacKey};
+  static fuzz::FuzzCrypto v2_crypto{fuzz::kV2EncKey, fuzz::kV2HmacKey};
+  Harness h{v, v == WireVersion::v1 ? v1_crypto : v2_crypto, mode};
+  h.run(in);
+  return 0;
+}

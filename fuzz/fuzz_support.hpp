@@ -1,0 +1,113 @@
+// Shared by the fuzz targets: a crypto backend with fixed keys and deterministic randomness, the
+// fixed clock the seed corpus was made for, and a check that aborts with a message (libFuzzer
+// and the replay main both report an abort as a failing input).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "nomq/crypto.hpp"
+#include "nomq/openssl_crypto.hpp"
+#include "nomq/time.hpp"
+
+// A property violation: print where and why, then abort so the input is kept as a crash.
+#define NOMQ_FUZZ_CHECK(cond)                                                          \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      std::fprintf(stderr, "fuzz property violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                    \
+    }                                                                                  \
+  } while (0)
+
+namespace nomq::fuzz {
+
+// The keys of the corpora: v1 seeds come from legacy-v1.json (the original's sample keys),
+// v2 seeds from v2-kat.json. Anything the fuzzer builds "authentically" uses the same keys.
+inline constexpr Key kV1EncKey = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45,
+                                  0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+                                  0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+inline constexpr Key kV1HmacKey = {0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+                                   0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45,
+                                   0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89};
+inline constexpr Key kV2EncKey = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+                                  0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+                                  0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+inline constexpr Key kV2HmacKey = {0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a,
+                                   0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95,
+                                   0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f};
+
+// Every corpus packet carries a timestamp within a few seconds of this (Unix seconds).
+inline constexpr std::uint32_t kCorpusTime = 1700000000;
+inline constexpr Time kFixedNow{(std::int64_t{kCorpusTime} + 1) * 1'000'000};
+
+// OpenSslCrypto with fixed keys, except that random_bytes() is a seeded SplitMix64 stream, so
+// that an engine run (session ids, IVs, jitter) is a pure function of the fuzz input.
+class FuzzCrypto final : public Crypto {
+ public:
+  FuzzCrypto(const Key& enc, const Key& mac) {
+    auto r = OpenSslCrypto::create(enc, mac);
+    if (!r.ok()) {
+      std::fprintf(stderr, "FuzzCrypto: OpenSslCrypto::create failed\n");
+      std::abort();
+    }
+    inner_ = std::move(*r);
+  }
+  void reseed(std::uint64_t seed) noexcept { state_ = seed; }
+
+  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return inner_->cbc_encrypt(iv, in, out);
+  }
+  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return inner_->cbc_decrypt(iv, in, out);
+  }
+  Digest hmac_sha256(Bytes data) noexcept override { return inner_->hmac_sha256(data); }
+  Digest keyed_sha256(Bytes data) noexcept override { return inner_->keyed_sha256(data); }
+  Digest sha256(Bytes data) noexcept override { return inner_->sha256(data); }
+  bool mac_equal(Bytes a, Bytes b) noexcept override { return inner_->mac_equal(a, b); }
+  void random_bytes(MutableBytes out) noexcept override {
+    for (auto& b : out) {
+      state_ += 0x9E3779B97F4A7C15ull;
+      std::uint64_t z = state_;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      b = static_cast<std::uint8_t>(z ^ (z >> 31));
+    }
+  }
+
+ private:
+  std::unique_ptr<OpenSslCrypto> inner_;
+  std::uint64_t state_ = 1;
+};
+
+// Reads the fuzz input front to back; past the end every read yields zero.
+class Reader {
+ public:
+  Reader(const std::uint8_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  bool empty() const noexcept { return pos_ >= size_; }
+  std::size_t left() const noexcept { return pos_ < size_ ? size_ - pos_ : 0; }
+  std::uint8_t u8() noexcept { return pos_ < size_ ? data_[pos_++] : 0; }
+  std::uint16_t u16() noexcept {
+    const auto hi = u8();
+    return static_cast<std::uint16_t>((hi << 8) | u8());
+  }
+  std::uint32_t u32() noexcept {
+    const std::uint32_t hi = u16();
+    return (hi << 16) | u16();
+  }
+  // Up to n bytes (fewer at the end of the input).
+  Bytes take(std::size_t n) noexcept {
+    const std::size_t k = n < left() ? n : left();
+    Bytes b{data_ + pos_, k};
+    pos_ += k;
+    return b;
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace nomq::fuzz
