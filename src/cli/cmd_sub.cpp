@@ -95,14 +95,9 @@ int run_sub(const SubArgs& a) {
   if (a.json && (a.verbose || a.format)) return usage_error("sub", "--json cannot be combined with -v or -F");
   NodeConfig config;
   int code = 0;
-  // A publisher that starts after us learns of our subscriptions only from our next
-  // announcement: the engine announces on subscribe and then every heartbeat_interval (30 s by
-  // default), and does not answer a newcomer. So that `nomq pub` started a moment later finds
-  // us at once, as with mosquitto, the tool re-announces every second. One small datagram per
-  // channel per second; library users choose their own interval in the config.
-  auto node = make_node("sub", a.node, config, code, [](NodeOptions& o) {
-    o.engine.timers.heartbeat_interval = std::min<Duration>(o.engine.timers.heartbeat_interval, std::chrono::seconds{1});
-  });
+  // A publisher that starts after us finds us at once: a fresh node solicits announcements
+  // (engine discovery, docs/engine.md), so the default heartbeat interval is kept.
+  auto node = make_node("sub", a.node, config, code);
   if (!node) return code;
 
   struct sigaction sa{};
