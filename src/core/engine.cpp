@@ -1362,7 +1362,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
     e.wait_until = std::min(std::max(until, e.hold_until), e.expires);
     if (e.wait_until <= now) {
       m.finish(p, Errc::no_subscribers);
-    } else if (!m.solicit_armed) {
+    } else if (m.v2() && !m.solicit_armed) {
       m.queue_solicit();
       m.start_solicit_backoff(now);
     }
