@@ -216,6 +216,12 @@ class Engine {
 
   std::uint32_t session_id() const noexcept;
   std::size_t pending_count() const noexcept;
+  // QoS 2 messages received (PUBLISH delivered, PUBREC sent) whose PUBREL has not arrived yet,
+  // i.e. handshakes this node still owes a PUBCOMP for. A receiver about to exit should keep
+  // running (handling datagrams and timeouts) until this is 0, or its publishers retransmit
+  // PUBREL in vain and report the recipient as only `received`. States expire after
+  // inbound_state_lifetime. v1 and v2.
+  std::size_t inbound_qos2_open() const noexcept;
   const EngineStats& stats() const noexcept;
   const EngineConfig& config() const noexcept;
   // Bytes of state this engine holds (all tables at their configured capacity).

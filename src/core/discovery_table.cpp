@@ -6,7 +6,7 @@ DiscoveryTable::DiscoveryTable(std::size_t max_peers, std::size_t max_subscripti
     : peers_(max_peers), subs_(max_subscriptions) {}
 
 DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const Endpoint& from,
-                                                    Time now) noexcept {
+                                                    Time now, Time tentative_until) noexcept {
   const std::uint32_t p = peers_.find(session);
   if (p != kNoSlot) {
     Peer& peer = peers_.value(p);
@@ -22,13 +22,67 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
   SeenResult result{Seen::joined, 0};
   if (old != kNoSlot) {
     result = {Seen::restarted, peers_.key(old)};
-    drop_subscriptions_of(result.replaced_session);
     peers_.erase_slot(old);
   }
   const std::uint32_t s = peers_.insert(session);
-  if (s == kNoSlot) return {Seen::full, 0};
-  peers_.value(s) = Peer{session, from, now};
+  if (s == kNoSlot) {
+    // Only when nothing was replaced (a replacement frees the slot it takes).
+    return {Seen::full, 0};
+  }
+  peers_.value(s) = Peer{session, from, now, tentative_until, false};
+  if (result.kind == Seen::restarted) {
+    // The same node under a new session most likely still subscribes to what it did: it stays
+    // a recipient of those channels until its own SUBSCRIBEs confirm them or the bound passes.
+    // Its SUBSCRIBE may arrive after its HEARTBEAT, or be lost; dropping the subscriptions here
+    // would leave publishes made meanwhile without the node as a tracked recipient.
+    // Re-keyed one by one: an erase frees the slot the insert takes, so this cannot fail.
+    const std::uint32_t prev = result.replaced_session;
+    bool any = false;
+    subs_.for_each([&](std::uint32_t k) {
+      if (subs_.key(k).session_id != prev) return;
+      const wire::ChannelId ch = subs_.key(k).channel;
+      subs_.erase_slot(k);
+      const std::uint32_t n = subs_.insert(PeerSubKey{session, ch});
+      if (n != kNoSlot) {
+        subs_.value(n) = kTentative;
+        any = true;
+      }
+    });
+    peers_.value(s).has_tentative = any;
+  }
   return result;
+}
+
+bool DiscoveryTable::is_tentative(std::uint32_t session,
+                                  const wire::ChannelId& channel) const noexcept {
+  const std::uint32_t k = subs_.find(PeerSubKey{session, channel});
+  return k != kNoSlot && subs_.value(k) == kTentative;
+}
+
+std::optional<PeerSubKey> DiscoveryTable::expire_tentative(Time now) noexcept {
+  std::optional<PeerSubKey> gone;
+  peers_.for_each([&](std::uint32_t p) {
+    Peer& peer = peers_.value(p);
+    if (gone || !peer.has_tentative || now < peer.tentative_until) return;
+    subs_.for_each([&](std::uint32_t k) {
+      if (gone || subs_.key(k).session_id != peer.session_id || subs_.value(k) != kTentative) {
+        return;
+      }
+      gone = subs_.key(k);
+      subs_.erase_slot(k);
+    });
+    if (!gone) peer.has_tentative = false;
+  });
+  return gone;
+}
+
+std::optional<Time> DiscoveryTable::next_tentative_expiry() const noexcept {
+  std::optional<Time> t;
+  peers_.for_each([&](std::uint32_t p) {
+    const Peer& peer = peers_.value(p);
+    if (peer.has_tentative && (!t || peer.tentative_until < *t)) t = peer.tentative_until;
+  });
+  return t;
 }
 
 bool DiscoveryTable::would_replace(std::uint32_t session, const Endpoint& from) const noexcept {
@@ -54,8 +108,15 @@ DiscoveryTable::Added DiscoveryTable::add_subscription(std::uint32_t session,
                                                        const wire::ChannelId& channel) noexcept {
   if (peers_.find(session) == kNoSlot) return Added::unknown_peer;
   const PeerSubKey k{session, channel};
-  if (subs_.find(k) != kNoSlot) return Added::existing;
-  return subs_.insert(k) == kNoSlot ? Added::full : Added::added;
+  if (const std::uint32_t found = subs_.find(k); found != kNoSlot) {
+    if (subs_.value(found) != kTentative) return Added::existing;
+    subs_.value(found) = kConfirmed;
+    return Added::confirmed;
+  }
+  const std::uint32_t n = subs_.insert(k);
+  if (n == kNoSlot) return Added::full;
+  subs_.value(n) = kConfirmed;
+  return Added::added;
 }
 
 bool DiscoveryTable::remove_subscription(std::uint32_t session,

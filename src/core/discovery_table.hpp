@@ -19,6 +19,10 @@ struct Peer {
   std::uint32_t session_id = 0;
   Endpoint endpoint;
   Time last_heard{0};
+  // Subscriptions inherited from a previous session at this endpoint (restart or renewal) and
+  // not yet confirmed by this session's own SUBSCRIBE are dropped at this time.
+  Time tentative_until{0};
+  bool has_tentative = false;
 };
 
 struct PeerSubKey {
@@ -51,9 +55,11 @@ class DiscoveryTable {
     std::uint32_t replaced_session = 0;  // restarted: the session the endpoint had before
   };
   // Records an announcement from `session` at `from`. A new session from an endpoint that is in
-  // the table under another session replaces it (restarted; the old session's subscriptions
-  // are dropped). full: the peer table is full (count peer_table_full; nothing recorded).
-  SeenResult announce(std::uint32_t session, const Endpoint& from, Time now) noexcept;
+  // the table under another session replaces it (restarted): the new session inherits the old
+  // one's subscriptions as tentative, until `tentative_until` (see add_subscription and
+  // expire_tentative). full: the peer table is full (count peer_table_full; nothing recorded).
+  SeenResult announce(std::uint32_t session, const Endpoint& from, Time now,
+                      Time tentative_until) noexcept;
 
   // Refreshes last_heard of a known session (any authenticated packet counts as a sign of life).
   void heard(std::uint32_t session, Time now) noexcept;
@@ -63,8 +69,16 @@ class DiscoveryTable {
   // restarted or renewed its session).
   bool would_replace(std::uint32_t session, const Endpoint& from) const noexcept;
 
-  enum class Added : std::uint8_t { added, existing, full, unknown_peer };
+  // confirmed: the subscription was a tentative one inherited from the session's predecessor
+  // and is now the session's own.
+  enum class Added : std::uint8_t { added, existing, confirmed, full, unknown_peer };
   Added add_subscription(std::uint32_t session, const wire::ChannelId& channel) noexcept;
+  bool is_tentative(std::uint32_t session, const wire::ChannelId& channel) const noexcept;
+  // Removes one tentative subscription whose bound passed at `now` and returns it (call until
+  // nullopt; the caller ends whatever waited on it).
+  std::optional<PeerSubKey> expire_tentative(Time now) noexcept;
+  // When the next tentative subscription is dropped; nullopt with none.
+  std::optional<Time> next_tentative_expiry() const noexcept;
   bool remove_subscription(std::uint32_t session, const wire::ChannelId& channel) noexcept;
   bool is_subscribed(std::uint32_t session, const wire::ChannelId& channel) const noexcept;
 
@@ -96,6 +110,8 @@ class DiscoveryTable {
   void drop_subscriptions_of(std::uint32_t session) noexcept;
 
   FixedMap<std::uint32_t, Peer, U32Hash, U32Eq> peers_;
+  static constexpr std::uint8_t kConfirmed = 0;
+  static constexpr std::uint8_t kTentative = 1;
   FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;
 };
 

@@ -171,6 +171,14 @@ struct Engine::Impl {
   void on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
   void on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
   void on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void rename_recipients(std::uint32_t old_sess, std::uint32_t new_sess,
+                         const Endpoint& at) noexcept;
+  // How long subscriptions inherited by a restarted/renewed session stay without its own
+  // SUBSCRIBE: two re-announcement rounds (one may be lost) plus half a round for jitter and
+  // transit (docs/engine.md §3).
+  Duration tentative_bound() const noexcept {
+    return 2 * cfg.timers.heartbeat_interval + cfg.timers.heartbeat_interval / 2;
+  }
   void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
                          bool established, Time now) noexcept;
   void replay_retained(const wire::ChannelId& ch, const Endpoint& to, std::uint32_t session,
@@ -727,7 +735,13 @@ void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Ti
   if (qos > 2) return drop(Errc::unexpected_packet);
   if (p.ttl == 0) return drop(Errc::expired);
   if (p.body.message.size() > cfg.limits.max_message_size) return drop(Errc::message_too_large);
-  const Time expires = now + std::chrono::seconds(p.ttl);
+  // The message expires ttl seconds after it was sent. The sender's timestamp is truncated to
+  // the second, so it was sent before timestamp + 1 s; under the clock agreement the timestamp
+  // window already assumes, timestamp + 1 s + ttl bounds the expiry however long the datagram
+  // travelled (arrival + ttl alone would not count the transit time).
+  const Time sent_by = std::chrono::seconds(std::int64_t{p.timestamp} + cfg.epoch_offset + 1);
+  const Time expires = std::min(now, sent_by) + std::chrono::seconds(p.ttl);
+  if (now > expires) return drop(Errc::expired);
   const std::uint32_t id = p.body.message_id;
   const std::uint8_t prio = p.priority();
   if (qos >= 1) {
@@ -846,6 +860,11 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   Recipient& r = recipient(slot, i);
   Track& t = track(slot, i);
   if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  // A node answers a PUBLISH only on a channel it subscribes to: that confirms a subscription
+  // it inherited from its previous session as well as its own SUBSCRIBE would.
+  if (v2() && e.group && discovery.is_tentative(p.session_id, p.channel_id)) {
+    (void)discovery.add_subscription(p.session_id, p.channel_id);
+  }
   // Further packets (PUBREL, retransmissions) go where the answer came from.
   r.endpoint = from;
   switch (p.type) {
@@ -913,6 +932,21 @@ void Engine::Impl::replay_retained(const wire::ChannelId& ch, const Endpoint& to
   });
 }
 
+void Engine::Impl::rename_recipients(std::uint32_t old_sess, std::uint32_t new_sess,
+                                     const Endpoint& at) noexcept {
+  // The same node under a new session stays one recipient of the publishes in flight (its
+  // answers carry the new session; an UNSUBSCRIBE or a tentative subscription's expiry names
+  // the new session too).
+  pending.for_each([&](std::uint32_t p) {
+    Pending& e = pending.value(p);
+    if (e.finished || !e.group) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      Recipient& r = recipient(p, i);
+      if (r.session_id == old_sess && r.endpoint == at) r.session_id = new_sess;
+    }
+  });
+}
+
 void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
                                      const wire::ChannelId& ch, bool established,
                                      Time now) noexcept {
@@ -942,15 +976,11 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
 }
 
 void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
-  if (p.type == PacketType::heartbeat && discovery.would_replace(p.session_id, from)) {
-    // A restarted node's start-up solicitation leaves before its SUBSCRIBEs. Replacing the old
-    // session on it would drop that endpoint's subscriptions until a SUBSCRIBE arrives (lost:
-    // a heartbeat interval later), and publishes made meanwhile would not name it at all. The
-    // restart is taken from its SUBSCRIBE, which replaces and re-adds in one step.
-    if (wire::flags_solicit(p.flags)) on_solicit(p.session_id, from, now);
-    return;
-  }
-  const auto seen = discovery.announce(p.session_id, from, now);
+  // A restarted node's start-up solicitation leaves before its SUBSCRIBEs, and any of them may
+  // be lost: the new session inherits the old one's subscriptions as tentative (it stays a
+  // tracked recipient at this endpoint) until its SUBSCRIBEs confirm them, an UNSUBSCRIBE
+  // removes one, or two re-announcement rounds pass without confirmation.
+  const auto seen = discovery.announce(p.session_id, from, now, now + tentative_bound());
   switch (seen.kind) {
     case DiscoveryTable::Seen::full:
       return drop(Errc::peer_table_full);
@@ -959,6 +989,7 @@ void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time
       break;
     case DiscoveryTable::Seen::restarted:
       push_peer_event(PeerEvent::Kind::restarted, from, p.session_id);
+      rename_recipients(seen.replaced_session, p.session_id, from);
       break;
     case DiscoveryTable::Seen::known:
       break;
@@ -975,7 +1006,7 @@ void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time
   const auto added = discovery.add_subscription(p.session_id, p.channel_id);
   if (added == DiscoveryTable::Added::full) return drop(Errc::peer_table_full);
   const bool want = wire::flags_want_retained(p.flags);
-  if (added == DiscoveryTable::Added::added) {
+  if (added == DiscoveryTable::Added::added || added == DiscoveryTable::Added::confirmed) {
     on_new_subscriber(p.session_id, from, p.channel_id, !want, now);
   } else if (want) {
     replay_retained(p.channel_id, from, p.session_id, now);
@@ -1145,7 +1176,9 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         Recipient& rc = recipient(it.pending, k);
         if (!t.queued || t.terminal) return;
         t.queued = false;
-        if (rc.transmissions > 0) ++stats.retransmissions;
+        // A resend of what this recipient already got in this phase (PUBLISH, or PUBREL);
+        // the first PUBREL is a new datagram, not a retransmission.
+        if (t.phase_tx > 0) ++stats.retransmissions;
         if (rc.transmissions == 0) t.first_tx = now;
         ++rc.transmissions;
         ++t.phase_tx;
@@ -1384,6 +1417,11 @@ void Engine::handle_timeout(Time now) {
       m.push_peer_event(PeerEvent::Kind::left, gone->endpoint, gone->session_id);
       m.fail_recipients_of(gone->session_id, nullptr);
     }
+    // An inherited subscription never confirmed: whatever still waits on it ends, reported
+    // failed (never silently ok).
+    while (auto k = m.discovery.expire_tentative(now)) {
+      m.fail_recipients_of(k->session_id, &k->channel);
+    }
     m.run_solicit(now);
     m.send_due_answers(now);
     while (auto ch = m.retained.pop_due_answer(now)) {
@@ -1469,6 +1507,7 @@ std::optional<Time> Engine::next_deadline() const {
       consider(renew);
     }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
+    if (auto d = m.discovery.next_tentative_expiry()) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
     if (m.solicit_armed) consider(m.next_solicit);
     for (const SolicitAnswer& a : m.answers) {
@@ -1515,6 +1554,11 @@ void Engine::close(Time now) {
 }
 
 std::uint32_t Engine::session_id() const noexcept { return impl_->session; }
+std::size_t Engine::inbound_qos2_open() const noexcept {
+  const Impl& m = *impl_;
+  return m.inbound.count(InboundState::awaiting_pubrel, m.last_now);
+}
+
 std::size_t Engine::pending_count() const noexcept { return impl_->pending_open; }
 const EngineStats& Engine::stats() const noexcept { return impl_->stats; }
 const EngineConfig& Engine::config() const noexcept { return impl_->cfg; }

@@ -58,6 +58,16 @@ class InboundQosTable {
     });
   }
 
+  // Live entries (not yet expired at `now`) in `state`.
+  std::size_t count(InboundState state, Time now) const noexcept {
+    std::size_t n = 0;
+    map_.for_each([&](std::uint32_t s) {
+      const InboundEntry& e = map_.value(s);
+      if (e.state == state && e.expires > now) ++n;
+    });
+    return n;
+  }
+
   std::size_t size() const noexcept { return map_.size(); }
   std::size_t capacity() const noexcept { return map_.capacity(); }
   std::size_t state_bytes() const noexcept { return map_.state_bytes(); }

@@ -19,9 +19,9 @@ wire::ChannelId ch(std::uint8_t b) {
 
 TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
   DiscoveryTable t(4, 8);
-  EXPECT_EQ(t.announce(1, kA, Time{0s}).kind, Seen::joined);
-  EXPECT_EQ(t.announce(1, kA, Time{1s}).kind, Seen::known);
-  EXPECT_EQ(t.announce(2, kB, Time{1s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(1, kA, Time{0s}, Time{75s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(1, kA, Time{1s}, Time{76s}).kind, Seen::known);
+  EXPECT_EQ(t.announce(2, kB, Time{1s}, Time{76s}).kind, Seen::joined);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::existing);
   EXPECT_EQ(t.add_subscription(2, ch(1)), Added::added);
@@ -35,20 +35,52 @@ TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
 
 TEST(DiscoveryTable, NewSessionFromTheSameEndpointIsARestart) {
   DiscoveryTable t(4, 8);
-  t.announce(1, kA, Time{0s});
+  t.announce(1, kA, Time{0s}, Time{75s});
   t.add_subscription(1, ch(1));
-  const auto r = t.announce(7, kA, Time{5s});
+  const auto r = t.announce(7, kA, Time{5s}, Time{80s});
   EXPECT_EQ(r.kind, Seen::restarted);
   EXPECT_EQ(r.replaced_session, 1u);
   EXPECT_EQ(t.find(1), nullptr);
-  EXPECT_EQ(t.subscriber_count(ch(1)), 0u);  // the old session's subscriptions are gone
   EXPECT_EQ(t.peer_count(), 1u);
+  // The new session inherits the subscription, tentatively.
+  EXPECT_EQ(t.subscriber_count(ch(1)), 1u);
+  EXPECT_FALSE(t.is_subscribed(1, ch(1)));
+  EXPECT_TRUE(t.is_tentative(7, ch(1)));
+}
+
+TEST(DiscoveryTable, InheritedSubscriptionsAreConfirmedOrExpire) {
+  DiscoveryTable t(4, 8);
+  t.announce(1, kA, Time{0s}, Time{75s});
+  t.add_subscription(1, ch(1));
+  t.add_subscription(1, ch(2));
+  t.add_subscription(1, ch(3));
+  t.announce(2, kB, Time{0s}, Time{75s});
+  t.add_subscription(2, ch(1));
+  EXPECT_FALSE(t.next_tentative_expiry());
+  EXPECT_EQ(t.announce(7, kA, Time{10s}, Time{85s}).kind, Seen::restarted);
+  EXPECT_EQ(t.subscription_count(), 4u);
+  EXPECT_EQ(t.next_tentative_expiry(), Time{85s});
+  // Its own SUBSCRIBE confirms one; an UNSUBSCRIBE removes another.
+  EXPECT_EQ(t.add_subscription(7, ch(1)), Added::confirmed);
+  EXPECT_EQ(t.add_subscription(7, ch(1)), Added::existing);
+  EXPECT_FALSE(t.is_tentative(7, ch(1)));
+  EXPECT_TRUE(t.remove_subscription(7, ch(3)));
+  EXPECT_FALSE(t.expire_tentative(Time{84s}));
+  const auto gone = t.expire_tentative(Time{85s});
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->session_id, 7u);
+  EXPECT_EQ(gone->channel, ch(2));
+  EXPECT_FALSE(t.expire_tentative(Time{85s}));
+  EXPECT_FALSE(t.next_tentative_expiry());
+  EXPECT_TRUE(t.is_subscribed(7, ch(1)));
+  EXPECT_TRUE(t.is_subscribed(2, ch(1)));  // another node's subscriptions are untouched
+  EXPECT_EQ(t.subscription_count(), 2u);
 }
 
 TEST(DiscoveryTable, SilentPeerTimesOut) {
   DiscoveryTable t(4, 8);
-  t.announce(1, kA, Time{0s});
-  t.announce(2, kB, Time{0s});
+  t.announce(1, kA, Time{0s}, Time{75s});
+  t.announce(2, kB, Time{0s}, Time{75s});
   t.add_subscription(1, ch(1));
   t.heard(2, Time{200s});
   EXPECT_EQ(t.next_expiry(300s), Time{300s});
@@ -63,8 +95,8 @@ TEST(DiscoveryTable, SilentPeerTimesOut) {
 
 TEST(DiscoveryTable, BoundsAreReported) {
   DiscoveryTable t(1, 1);
-  EXPECT_EQ(t.announce(1, kA, Time{0s}).kind, Seen::joined);
-  EXPECT_EQ(t.announce(2, kB, Time{0s}).kind, Seen::full);
+  EXPECT_EQ(t.announce(1, kA, Time{0s}, Time{75s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(2, kB, Time{0s}, Time{75s}).kind, Seen::full);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
   EXPECT_EQ(t.add_subscription(1, ch(2)), Added::full);
 }

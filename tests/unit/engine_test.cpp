@@ -251,6 +251,75 @@ TEST(Engine, Qos2PubrecWithoutPubcompEndsReceived) {
   EXPECT_EQ(f.sub(0).received.size(), 1u);
 }
 
+TEST(Engine, FirstPubrelIsNotCountedAsARetransmission) {
+  // Loss-free QoS 2: one PUBLISH and one PUBREL per message, no retransmission.
+  Fixture f(1);
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
+  }
+  f.net.run_for(1s);
+  ASSERT_EQ(f.pub().reports.size(), 10u);
+  EXPECT_EQ(count_type(f.net, PacketType::pubrel), 10u);
+  EXPECT_EQ(f.pub().engine.stats().retransmissions, 0u);
+}
+
+TEST(Engine, ResentPubrelAndPublishAreCountedAsRetransmissions) {
+  Fixture f(1);
+  auto lost_publish = drop_first(PacketType::publish);
+  auto lost_pubrel = drop_first(PacketType::pubrel);
+  f.net.filter = [=](const Datagram& d) { return lost_publish(d) && lost_pubrel(d); };
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
+  f.net.run_for(2s);
+  ASSERT_EQ(f.pub().reports.size(), 1u);
+  EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
+  EXPECT_EQ(count_type(f.net, PacketType::publish), 2u);
+  EXPECT_EQ(count_type(f.net, PacketType::pubrel), 2u);
+  EXPECT_EQ(f.pub().engine.stats().retransmissions, 2u);  // one PUBLISH, one PUBREL
+}
+
+TEST(Engine, InboundQos2OpenCountsHandshakesAwaitingPubrel) {
+  Fixture f(1);
+  bool pass_pubrel = false;
+  f.net.filter = [&pass_pubrel](const Datagram& d) {
+    return d.type != PacketType::pubrel || pass_pubrel;
+  };
+  EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 0u);
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now));
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("b"), o, f.net.now));
+  o.qos = Qos::at_least_once;  // QoS 1 owes nothing after its ACK
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("c"), o, f.net.now));
+  f.net.pump();
+  EXPECT_EQ(f.sub(0).received.size(), 3u);
+  EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 2u);
+  EXPECT_EQ(f.pub().engine.inbound_qos2_open(), 0u);
+  pass_pubrel = true;
+  f.net.run_for(1s);  // the PUBRELs are resent and now arrive
+  EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 0u);
+  ASSERT_EQ(f.pub().reports.size(), 3u);
+  for (const auto& r : f.pub().reports) EXPECT_EQ(r.reason, Errc::ok);
+}
+
+TEST(Engine, InboundQos2OpenDropsWhenTheStateExpires) {
+  EngineConfig cfg;
+  cfg.timers.inbound_state_lifetime = 5s;
+  Fixture f(1, cfg);
+  f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubrel; };
+  PublishOptions o;
+  o.qos = Qos::exactly_once;
+  o.ttl_s = 2;
+  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now));
+  f.net.pump();
+  EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 1u);
+  f.net.run_for(6s);
+  EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 0u);
+}
+
 TEST(Engine, PublishWithNoSubscriberWaitsAndDeliversToALateJoiner) {
   TestNet net;
   Node& pub = net.add(v2_config(), 1);
@@ -368,6 +437,47 @@ TEST(Engine, TtlExpiredMessageIsNeitherDeliveredNorRetransmitted) {
   EXPECT_TRUE(f.sub(0).received.empty());
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::expired);
+}
+
+// Captures the first PUBLISH (dropping it) and hands it to the subscriber `transit` later,
+// returning whether it was delivered.
+bool delivered_after_transit(Duration transit, Duration phase) {
+  Fixture f(1);
+  // Sent `phase` into a wire second: the sender's timestamp is truncated to the second.
+  const Duration into = f.net.now - std::chrono::duration_cast<std::chrono::seconds>(f.net.now);
+  const Duration wait = phase >= into ? phase - into : Duration{1s} + phase - into;
+  if (wait > Duration{0}) f.net.run_for(wait, wait);
+  std::vector<std::uint8_t> captured;
+  f.net.filter = [&captured](const Datagram& d) {
+    if (d.type != PacketType::publish) return true;
+    if (captured.empty()) captured = d.bytes;
+    return false;
+  };
+  PublishOptions o;
+  o.ttl_s = 1;
+  EXPECT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  f.net.pump();
+  EXPECT_FALSE(captured.empty());
+  const Time at = f.net.now + transit;
+  f.sub(0).engine.handle_datagram(f.pub().endpoint, Bytes{captured.data(), captured.size()}, at);
+  f.sub(0).drain_events();
+  const bool got = !f.sub(0).received.empty();
+  EXPECT_EQ(f.sub(0).engine.stats().dropped_by(Errc::expired), got ? 0u : 1u);
+  return got;
+}
+
+TEST(Engine, DatagramSlowerThanItsTtlIsExpiredNotDelivered) {
+  // ttl 1 s, 1.5 s in transit, sent at the start of a wire second: past timestamp + ttl + 1 s
+  // is 2 s after the timestamp, so 1.5 s is still inside the truncation allowance...
+  EXPECT_TRUE(delivered_after_transit(1500ms, 0ms));
+  // ...but 2.5 s in transit is past it wherever in the second it was sent.
+  EXPECT_FALSE(delivered_after_transit(2500ms, 0ms));
+  EXPECT_FALSE(delivered_after_transit(2100ms, 900ms));
+  // Sent late in a second, 1.5 s in transit: past timestamp + 1 s + ttl.
+  EXPECT_FALSE(delivered_after_transit(1500ms, 900ms));
+  // Within the ttl: delivered.
+  EXPECT_TRUE(delivered_after_transit(900ms, 900ms));
+  EXPECT_TRUE(delivered_after_transit(10ms, 0ms));
 }
 
 TEST(Engine, WireTtlIsTheRemainingTime) {
@@ -902,9 +1012,9 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
 INSTANTIATE_TEST_SUITE_P(Seeds, LossySeeds, ::testing::Range(1, 101));
 
 TEST(Engine, RestartedSubscriberWhoseSubscribeIsLostStaysARecipientAtItsEndpoint) {
-  // The restarted node's start-up solicitation arrives, its SUBSCRIBE is lost: the publisher
-  // keeps the old session's subscription at that endpoint (a HEARTBEAT does not replace a
-  // session), so a publish names it and unicast retransmissions reach the new engine.
+  // The restarted node's start-up solicitation arrives, its SUBSCRIBE is lost: the new
+  // session inherits the old one's subscription at that endpoint (tentatively), so a publish
+  // names it and unicast retransmissions reach the new engine.
   Fixture f(2);
   Node& old = f.sub(1);
   old.up = false;
@@ -916,7 +1026,9 @@ TEST(Engine, RestartedSubscriberWhoseSubscribeIsLostStaysARecipientAtItsEndpoint
   };
   ASSERT_TRUE(again.engine.subscribe("plant/temp", 0, f.net.now));
   f.net.pump();
-  for (const auto& pe : f.pub().peers) EXPECT_NE(pe.kind, PeerEvent::Kind::restarted);
+  ASSERT_FALSE(f.pub().peers.empty());
+  EXPECT_EQ(f.pub().peers.back().kind, PeerEvent::Kind::restarted);
+  EXPECT_EQ(f.pub().peers.back().session_id, again.engine.session_id());
   // The first (group) transmission is lost for everyone.
   bool first = true;
   f.net.filter = [idx, &first](const Datagram& d) {
@@ -935,6 +1047,119 @@ TEST(Engine, RestartedSubscriberWhoseSubscribeIsLostStaysARecipientAtItsEndpoint
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
   EXPECT_EQ(f.pub().reports[0].recipients.size(), 2u);
+}
+
+// A subscriber restarted at the same endpoint; its HEARTBEAT reached the publisher, its
+// SUBSCRIBEs pass only while `subscribes_pass` is true.
+struct RestartFixture {
+  explicit RestartFixture(EngineConfig cfg = v2_config()) : f(2, cfg) {
+    Node& old = f.sub(1);
+    old.up = false;
+    Node& n = f.net.add(cfg, 555);
+    n.endpoint = old.endpoint;
+    idx = f.net.nodes.size() - 1;
+    f.net.filter = [this](const Datagram& d) {
+      return subscribes_pass || d.from != idx || d.type != PacketType::subscribe;
+    };
+  }
+  Node& again() { return *f.net.nodes[idx]; }
+  Fixture f;
+  std::size_t idx = 0;
+  bool subscribes_pass = false;
+};
+
+TEST(Engine, UnconfirmedInheritedSubscriptionEndsItsPublishAsFailedNotSilently) {
+  // The restarted node no longer subscribes (and its HEARTBEATs keep it alive): once the
+  // tentative bound (2.5 heartbeat intervals) passes, the publish ends and names it failed.
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 4s;
+  RestartFixture r(cfg);
+  r.f.net.pump();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  o.ttl_s = 60;
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
+  r.f.net.run_for(9s);
+  EXPECT_TRUE(r.f.pub().reports.empty());  // still retransmitting to the tentative recipient
+  r.f.net.run_for(2s);
+  ASSERT_EQ(r.f.pub().reports.size(), 1u);
+  const Report& rep = r.f.pub().reports[0];
+  EXPECT_EQ(rep.reason, Errc::no_subscribers);
+  ASSERT_EQ(rep.recipients.size(), 2u);
+  int failed = 0;
+  for (const auto& rc : rep.recipients) {
+    if (rc.state == RecipientState::failed) {
+      ++failed;
+      EXPECT_EQ(rc.session_id, r.again().engine.session_id());
+    }
+  }
+  EXPECT_EQ(failed, 1);
+  // Later publishes no longer name it.
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("y"), o, r.f.net.now));
+  r.f.net.run_for(1s);
+  ASSERT_EQ(r.f.pub().reports.size(), 2u);
+  EXPECT_EQ(r.f.pub().reports[1].reason, Errc::ok);
+  EXPECT_EQ(r.f.pub().reports[1].recipients.size(), 1u);
+}
+
+TEST(Engine, InheritedSubscriptionConfirmedByALateSubscribeStays) {
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 4s;
+  RestartFixture r(cfg);
+  ASSERT_TRUE(r.again().engine.subscribe("plant/temp", 0, r.f.net.now));
+  r.f.net.pump();
+  r.subscribes_pass = true;  // its next re-announcement gets through
+  r.f.net.run_for(30s);
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
+  r.f.net.run_for(1s);
+  ASSERT_EQ(r.f.pub().reports.size(), 1u);
+  EXPECT_EQ(r.f.pub().reports[0].reason, Errc::ok);
+  EXPECT_EQ(r.f.pub().reports[0].recipients.size(), 2u);
+  EXPECT_EQ(r.again().received.size(), 1u);
+}
+
+TEST(Engine, AnswerOnTheChannelConfirmsAnInheritedSubscription) {
+  // All its SUBSCRIBEs are lost, but it acknowledges a publish on the channel: that is as
+  // good a sign of the subscription as a SUBSCRIBE, so it is kept past the bound.
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 4s;
+  RestartFixture r(cfg);
+  ASSERT_TRUE(r.again().engine.subscribe("plant/temp", 0, r.f.net.now));
+  r.f.net.pump();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
+  r.f.net.run_for(30s);
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("y"), o, r.f.net.now));
+  r.f.net.run_for(1s);
+  ASSERT_EQ(r.f.pub().reports.size(), 2u);
+  for (const auto& rep : r.f.pub().reports) {
+    EXPECT_EQ(rep.reason, Errc::ok);
+    EXPECT_EQ(rep.recipients.size(), 2u);
+  }
+  EXPECT_EQ(r.again().received.size(), 2u);
+}
+
+TEST(Engine, UnsubscribeFromTheNewSessionRemovesAnInheritedSubscription) {
+  RestartFixture r;
+  ASSERT_TRUE(r.again().engine.subscribe("plant/temp", 0, r.f.net.now));
+  r.f.net.pump();
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  r.f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack || d.from != 3; };
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
+  r.f.net.pump();
+  ASSERT_TRUE(r.again().engine.unsubscribe("plant/temp", r.f.net.now));
+  r.f.net.pump();
+  ASSERT_EQ(r.f.pub().reports.size(), 1u);
+  EXPECT_EQ(r.f.pub().reports[0].reason, Errc::no_subscribers);
+  int failed = 0;
+  for (const auto& rc : r.f.pub().reports[0].recipients) {
+    if (rc.state == RecipientState::failed) ++failed;
+  }
+  EXPECT_EQ(failed, 1);
 }
 
 // --- known channels handed to decode
