@@ -109,6 +109,8 @@ struct NodeStats {
                                          // (replies, handshakes), as opposed to group traffic
   std::uint64_t batches_received = 0;    // recvmmsg calls that returned datagrams
   std::uint64_t batches_sent = 0;        // sendmmsg calls
+  std::size_t inbound_qos2_open = 0;     // QoS 2 messages delivered here whose handshake still
+                                         // awaits the publisher's PUBREL (Engine::inbound_qos2_open)
 };
 
 class Node;

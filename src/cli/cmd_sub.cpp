@@ -159,13 +159,18 @@ int run_sub(const SubArgs& a) {
   }
 
   if (exit_code == kExitOk && owes_answers && !g_stop.load()) {
-    // A QoS 1/2 message is handed over on PUBLISH; if our ACK/PUBREC is lost the publisher
-    // retransmits, and a QoS 2 PUBREL still needs our PUBCOMP. Leaving at once would withdraw
-    // the subscription and the publisher's report would say "failed" or "received" for a
-    // message we printed. The engine does not expose how many answers are still owed, so keep
-    // answering until our socket has been quiet for a second (bounded by 5 s).
-    // Handshake packets come to our own socket; group traffic (other nodes' announcements)
-    // does not count.
+    // A QoS 2 message is handed over on PUBLISH, but the handshake we owe ends only when the
+    // publisher's PUBREL has been answered with PUBCOMP: leaving earlier would make its report
+    // say "received" instead of "acknowledged". Wait until the engine holds no open QoS 2
+    // receiver state (bounded by the publisher's backoff cap, 60 s, so a vanished publisher
+    // cannot hold us forever).
+    const auto qos2_limit = Clock::now() + std::chrono::seconds{60};
+    while (!g_stop.load() && node->stats().inbound_qos2_open > 0 && Clock::now() < qos2_limit)
+      (void)listener.next(std::chrono::milliseconds{50});
+    // A lost ACK/PUBREC brings a retransmission that must be answered again, or the report says
+    // "failed" for a message we printed. No state tells us when the publisher has its answer,
+    // so keep answering until our own socket (replies and handshakes; group traffic does not
+    // count) has been quiet for a second, at most 5 s.
     auto foreign = [&] { return node->stats().unicast_received; };
     auto last = foreign();
     auto quiet_since = Clock::now();

@@ -746,6 +746,7 @@ NodeStats Node::stats() const {
   std::lock_guard lk(core_->m);
   NodeStats s = core_->counters;
   s.engine = core_->engine->stats();
+  s.inbound_qos2_open = core_->engine->inbound_qos2_open();
   return s;
 }
 
