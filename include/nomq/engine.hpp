@@ -49,6 +49,7 @@ struct EngineLimits {
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
   std::size_t max_outbox = 512;              // datagrams not yet polled
+  std::size_t max_queued_messages = 64;      // QoS 0 publishes copied, waiting in the outbox
 };
 
 struct EngineTimers {

@@ -1,0 +1,156 @@
+// Node configuration files (Linux runtime): the original's obfuscated file and our plain JSON file.
+//
+//   auto loaded = nomq::load_config("nomq.json");
+//   if (!loaded) { std::fprintf(stderr, "%s\n", loaded.message.c_str()); return 2; }
+//   if (!loaded.warning.empty()) std::fprintf(stderr, "%s\n", loaded.warning.c_str());
+//   nomq::EngineConfig engine_config = nomq::to_engine_config(loaded.config);
+//
+// Two formats, told apart automatically (docs/config.md):
+//  - JSON (ours): an object with the original's keys (ip, port, use_ipv6, encryption_key,
+//    hmac_key) plus ours (wire, epoch, group, limits, timers...). Unknown keys are rejected.
+//  - legacy (the original's `nomq_config.json`): base64(IV || AES-256-CBC(SHA-256("nomq_config_key"),
+//    PKCS#7(JSON))) + "\n". It holds only the original's five keys and implies wire v1.
+//
+// No call here throws: every failure comes back as an error code plus one human-readable line
+// that names the file and the field.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nomq/crypto.hpp"
+#include "nomq/engine.hpp"
+#include "nomq/error.hpp"
+#include "nomq/wire.hpp"
+
+namespace nomq {
+
+// The clock epoch of wire timestamps: Unix (1970) or the ESP32/ESP8266 MicroPython epoch (2000).
+enum class Epoch : std::uint8_t { e1970, e2000 };
+std::string_view to_string(Epoch e) noexcept;  // "1970", "2000"
+constexpr std::uint32_t epoch_offset(Epoch e) noexcept {
+  return e == Epoch::e2000 ? kEpoch2000Offset : 0u;
+}
+
+enum class LogLevel : std::uint8_t { debug, info, warning, error, off };
+std::string_view to_string(LogLevel l) noexcept;  // "debug", "info", "warning", "error", "off"
+
+inline constexpr std::string_view kDefaultGroupV4 = "255.255.255.255";  // the seed's broadcast
+inline constexpr std::string_view kDefaultGroupV6 = "ff02::1";          // all nodes, link-local
+
+enum class ConfigFormat : std::uint8_t { json, legacy };
+std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
+
+// Everything a node reads from its config file. Defaults are the original's where it had one
+// (ip, port, limits) and the engine's otherwise; docs/config.md lists every key with its range.
+struct NodeConfig {
+  // --- the original's keys (both formats)
+  std::string ip = "0.0.0.0";  // local bind address (IPv4 literal, or IPv6 when use_ipv6)
+  std::uint16_t port = 8888;   // the well-known group port (0: any, for tests)
+  bool use_ipv6 = false;
+  Key encryption_key{};        // AES-256 key, 64 hex digits in files
+  Key hmac_key{};              // MAC key, 64 hex digits in files
+
+  // --- ours (JSON format only; a legacy file yields these defaults with wire = v1)
+  WireVersion wire = WireVersion::v2;
+  Epoch epoch = Epoch::e1970;
+  // Where group traffic goes: IPv4 broadcast (limited or subnet), an IPv4 multicast group
+  // (e.g. 239.1.2.3) or, with use_ipv6, an IPv6 multicast group. The loaders default it to
+  // kDefaultGroupV6 when use_ipv6 is set and the file names no group.
+  std::string group{kDefaultGroupV4};
+  std::string group_interface;   // network interface for multicast (empty: the system's choice)
+  std::uint16_t unicast_port = 0;  // this node's own socket (0: any free port)
+  LogLevel log_level = LogLevel::warning;
+
+  // --- engine limits, timers and protocol knobs (units in the names, as in the JSON keys)
+  EngineLimits limits;
+  std::uint32_t heartbeat_interval_s = 30;
+  std::uint32_t session_timeout_s = 300;
+  std::uint32_t retransmit_initial_ms = 200;
+  std::uint32_t retransmit_max_s = 60;
+  std::uint32_t session_lifetime_s = 86400;
+  std::uint32_t retained_answer_max_delay_ms = 250;
+  std::uint32_t inbound_state_lifetime_s = 600;
+  std::uint32_t timestamp_window_s = 30;
+  std::uint32_t replay_window = 1024;
+  std::size_t v1_nonce_cache = 1024;
+  wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
+  std::uint16_t default_ttl_s = 3600;
+  std::uint32_t max_retries = 0;  // 0: until acknowledged or TTL expiry
+};
+
+// The engine's view of a node config (wire, epoch offset, limits, timers, knobs).
+EngineConfig to_engine_config(const NodeConfig& config) noexcept;
+
+// The outcome of loading a config. On failure `error` is config_unreadable (cannot open/read),
+// config_bad_format (not JSON, not base64, bad length, bad padding...) or config_bad_field (a key
+// is missing, unknown or out of range), and `message` is one line such as
+//   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
+// The caller prints `message` and refuses to start. On success `warning` may hold one line the
+// caller should print (file readable by group/others; unknown keys in a legacy file).
+struct ConfigLoad {
+  Errc error = Errc::ok;
+  std::string message;
+  std::string warning;
+  ConfigFormat format = ConfigFormat::json;
+  NodeConfig config;
+
+  bool ok() const noexcept { return error == Errc::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+// Reads, autodetects (first non-space character '{' -> JSON, else legacy), validates. `path` is
+// used as given in messages. Also checks the file's permissions (see ConfigLoad::warning).
+ConfigLoad load_config(const std::string& path) noexcept;
+
+// The same on text already in memory; `name` stands for the file in messages. No permission check.
+ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept;
+
+// Checks every field's range and the cross-field rules (family of ip/group vs use_ipv6,
+// unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). On failure returns
+// config_bad_field and sets `message` to "<field>: <reason>" (no file name).
+Errc validate_config(const NodeConfig& config, std::string& message) noexcept;
+
+// The outcome of a write.
+struct ConfigStatus {
+  Errc error = Errc::ok;   // config_bad_field (config invalid), io_error, crypto_failure
+  std::string message;     // one line naming the file (and field) on failure
+  bool ok() const noexcept { return error == Errc::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+// Our JSON format: pretty-printed, every key, ending with "\n". Keys are written as hex.
+std::string to_json_text(const NodeConfig& config);
+
+// The original's JSON text (the plaintext of a legacy file): exactly CPython's json.dumps of
+// {ip, port, use_ipv6, encryption_key, hmac_key} in that order, separators ", " and ": ".
+std::string to_legacy_json_text(const NodeConfig& config);
+
+// The legacy file text: base64(iv || AES-256-CBC(config key, iv, PKCS#7(legacy JSON))) + "\n".
+// `iv`: nullopt draws a fresh one from RAND_bytes (pass one only to rebuild known answers).
+// Only the five original keys are stored: a loader reads the rest as defaults with wire v1.
+// Errors: crypto_failure (OpenSSL failed; `message` says so).
+ConfigStatus to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv,
+                            std::string& out) noexcept;
+
+struct SaveOptions {
+  bool overwrite = false;        // false: fail with io_error if the file exists (O_EXCL)
+  std::optional<Iv> legacy_iv;   // legacy format only, see to_legacy_text
+};
+
+// Validates and writes `config` to `path` in `format`, creating the file with mode 0600 (the
+// mode is given to open(), so there is no window in which the keys are readable by others; an
+// existing file being overwritten is chmod-ed to 0600 too). Errors: config_bad_field (invalid
+// config, nothing written), io_error (exists without overwrite, permission, disk full),
+// crypto_failure.
+ConfigStatus save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+                         const SaveOptions& options = {}) noexcept;
+
+// A config with fresh random keys (RAND_bytes) and every other field at its default.
+// Errors: crypto_failure.
+Result<NodeConfig> generate_config() noexcept;
+
+}  // namespace nomq

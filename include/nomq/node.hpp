@@ -1,0 +1,238 @@
+// The Linux runtime: a NoMQ node with its UDP sockets, event loop and a thread-safe API around
+// the sans-I/O engine (nomq/engine.hpp). This is what an application includes.
+//
+//   auto node = nomq::Node::create(options);            // or nomq::Node::load("nomq.json")
+//   (*node)->start();                                   // background thread (or run_once())
+//   (*node)->subscribe("plant/line1/temp");
+//   auto listener = (*node)->listen();
+//   auto sent = (*node)->publish("plant/line1/temp", "21.5", {.qos = nomq::Qos::exactly_once});
+//   if (auto msg = listener.next(2s)) std::cout << msg->channel << " " << msg->message << "\n";
+//   nomq::Delivery report = sent->wait();               // who acknowledged, who did not
+//
+// Threading: every member function may be called from any thread, except run_once(), which
+// must not run concurrently with itself or with start(). Callbacks run on the thread that drives
+// the loop (the background thread, or the caller of run_once / Listener::next /
+// PublishHandle::wait) without the node's lock held, so they may call publish().
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nomq/bytes.hpp"
+#include "nomq/config.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/endpoint.hpp"
+#include "nomq/engine.hpp"
+#include "nomq/error.hpp"
+#include "nomq/time.hpp"
+
+namespace nomq {
+
+// Where and how the node talks. The group is where discovery and group publishes go: an IPv4
+// broadcast address (255.255.255.255, a subnet broadcast, 127.255.255.255 on loopback) or an
+// IPv4/IPv6 multicast group; its port is the well-known group port every node binds.
+struct NetworkOptions {
+  Endpoint group = Endpoint::v4(255, 255, 255, 255, 8888);
+  // Multicast: the interface to join on and send from ("lo", "eth0"); empty: the kernel's
+  // choice (IPv4) / the default multicast route (IPv6). Broadcast ignores it.
+  std::string interface_name;
+  // The node's own (unicast) socket: address and port. Unset: the wildcard address of the
+  // group's family and an ephemeral port. Replies (acks, QoS 2 handshake) come back here.
+  std::optional<Endpoint> unicast_bind;
+  // Bind the group port and hear group traffic (discovery, group publishes). A node that only
+  // publishes to explicit destinations may turn it off.
+  bool listen_group = true;
+  // Socket re-initialisation after a failure (interface gone): first delay, doubling, capped.
+  Duration reinit_initial = std::chrono::milliseconds{100};
+  Duration reinit_max = std::chrono::seconds{30};
+  // Messages buffered per listener before the oldest is dropped (counted in NodeStats).
+  std::size_t listener_capacity = 4096;
+};
+
+struct NodeOptions {
+  Key encryption_key{};
+  Key hmac_key{};
+  EngineConfig engine;
+  NetworkOptions network;
+};
+
+// A received message, owned (copied out of the engine's views).
+struct Message {
+  std::string channel;
+  std::string message;  // the bytes as sent; UTF-8 text in practice, binary allowed
+  Qos qos = Qos::at_most_once;
+  bool retain = false;
+  std::uint8_t priority = 0;
+  Endpoint from;
+  std::uint32_t sender_session = 0;
+  MessageId message_id = 0;
+};
+
+// The end of a publish, owned. QoS 0 publishes end at once with reason ok and no recipients
+// (nothing is acknowledged at QoS 0). For QoS 1/2 see DeliveryReport in engine.hpp.
+struct Delivery {
+  MessageId message_id = 0;
+  std::string channel;
+  Qos qos = Qos::at_most_once;
+  Errc reason = Errc::ok;
+  std::vector<Recipient> recipients;
+  bool all_acknowledged() const noexcept { return reason == Errc::ok; }
+};
+
+// Sets the level of the "nomq" logger (spdlog, to stderr). Off by default: a library stays
+// quiet inside applications until asked.
+void set_log_level(LogLevel level);
+// Parses "debug", "info", "warning", "error", "off".
+std::optional<LogLevel> parse_log_level(std::string_view text);
+
+// The node's settings from a config file's contents (nomq/config.hpp): the group from `group`
+// and `port` (port 0: an ephemeral group port, for tests), the unicast socket from `ip` and
+// `unicast_port`, the multicast interface from `group_interface`, the engine's from
+// to_engine_config(). Errors: config_bad_field, with `message` naming the field.
+Result<NodeOptions> to_node_options(const NodeConfig& config, std::string& message);
+
+struct NodeStats {
+  EngineStats engine;
+  std::uint64_t send_errors = 0;         // datagrams the kernel refused (counted, not retried here;
+                                         // the engine retransmits QoS 1/2)
+  std::uint64_t receive_errors = 0;
+  std::uint64_t socket_reinits = 0;      // successful socket re-initialisations
+  std::uint64_t listener_overflows = 0;  // messages dropped because a listener was full
+  std::uint64_t batches_received = 0;    // recvmmsg calls that returned datagrams
+  std::uint64_t batches_sent = 0;        // sendmmsg calls
+};
+
+class Node;
+namespace detail {
+struct NodeCore;
+struct ListenerQueue;
+struct DeliveryState;
+}  // namespace detail
+
+// The delivery report of one publish, ready when the engine ends it. Valid after the node is
+// closed (close() ends every pending publish).
+class PublishHandle {
+ public:
+  PublishHandle() = default;  // empty: ready() is false, wait_for() returns nullopt
+  MessageId message_id() const noexcept { return id_; }
+  // True once the report is ready.
+  bool ready() const;
+  // Waits up to `timeout` for the report; nullopt if it is not ready by then. If no thread runs
+  // the node's loop (start() was not called), this drives it.
+  std::optional<Delivery> wait_for(Duration timeout) const;
+  // Waits until the report is ready (at the latest at TTL expiry or close()). Precondition: not
+  // an empty handle.
+  Delivery wait() const;
+
+ private:
+  friend class Node;
+  PublishHandle(std::shared_ptr<detail::NodeCore> core, std::shared_ptr<detail::DeliveryState> s,
+                MessageId id)
+      : core_(std::move(core)), state_(std::move(s)), id_(id) {}
+  std::shared_ptr<detail::NodeCore> core_;
+  std::shared_ptr<detail::DeliveryState> state_;
+  MessageId id_ = 0;
+};
+
+// The original's listen(): a queue of received messages. Every live listener gets every
+// message received after it was created.
+class Listener {
+ public:
+  ~Listener();
+  Listener(Listener&&) noexcept;
+  Listener& operator=(Listener&&) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  // The next message, waiting up to `timeout` (zero: don't wait; the original's mssg()).
+  // nullopt on timeout or once the node is closed and the queue is empty. If no thread runs
+  // the node's loop, this drives it.
+  std::optional<Message> next(Duration timeout = Duration::zero());
+  std::size_t size() const;
+
+ private:
+  friend class Node;
+  Listener(std::shared_ptr<detail::NodeCore> core, std::shared_ptr<detail::ListenerQueue> q);
+  std::shared_ptr<detail::NodeCore> core_;
+  std::shared_ptr<detail::ListenerQueue> queue_;
+};
+
+class Node {
+ public:
+  // Opens the sockets and creates the engine. Errors: crypto_failure (OpenSSL), io_error
+  // (socket/bind/multicast join failed: the log says which call and why; a port in use by a
+  // non-NoMQ program or a missing interface are the usual causes), invalid_argument (group
+  // address of no family).
+  static Result<std::unique_ptr<Node>> create(const NodeOptions& options);
+  // Loads a config file (plain JSON or the original's obfuscated format; nomq/config.hpp) and
+  // creates the node. Errors: those of the config loader (config_unreadable, config_bad_format,
+  // config_bad_field) and of create().
+  // The loader's one-line message (naming file and field) goes to the log at error level; call
+  // load_config() yourself to show it another way. Also applies the file's log_level.
+  static Result<std::unique_ptr<Node>> load(const std::string& config_file);
+
+  ~Node();  // close() if not closed yet
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Subscribes and announces it. Errors: see Engine::subscribe; closed.
+  Result<void> subscribe(std::string_view channel, std::uint8_t priority = 0);
+  // Errors: not_subscribed, closed.
+  Result<void> unsubscribe(std::string_view channel);
+  // Queues a publish; the returned handle gives its delivery report. Thread-safe.
+  // Errors: see Engine::publish (invalid_argument, channel_name_too_long, message_too_large,
+  // too_many_pending: wait for a report and retry, too_many_retained, queue_full,
+  // no_subscribers), closed.
+  Result<PublishHandle> publish(std::string_view channel, std::string_view message,
+                                const PublishOptions& options = {});
+
+  Listener listen();
+  // Called for every received message (on the loop's thread, lock not held). One callback; a
+  // new one replaces the old; an empty function removes it.
+  void on_message(std::function<void(const Message&)> callback);
+  // Called for peers joining, leaving, restarting (v2 discovery).
+  void on_peer(std::function<void(const PeerEvent&)> callback);
+
+  // The original's gen_signature/authenticate: a MAC of `message` under the shared hmac key.
+  // v2: HMAC-SHA256; v1: the original's keyed hash SHA-256(message || hmac_key).
+  Digest gen_signature(std::string_view message) const;
+  // Constant-time check of a signature from gen_signature. False for a wrong length.
+  bool authenticate(Bytes signature, std::string_view message) const;
+
+  // Runs the loop on a background thread. Errors: invalid_argument (already started), closed.
+  Result<void> start();
+  // Runs the loop once from the caller's thread: waits up to `timeout` for a datagram or the
+  // engine's next deadline, then handles what arrived, runs timers, sends, dispatches events.
+  // Errors: invalid_argument (a background thread runs the loop), closed.
+  Result<void> run_once(Duration timeout);
+  // For the caller's own poll/epoll: a file descriptor that becomes readable when run_once has
+  // work (it is an epoll fd over the sockets and the wakeup eventfd), and how long until the
+  // engine's next timer (nullopt: none).
+  int fd() const noexcept;
+  std::optional<Duration> next_timeout() const;
+
+  // Stops the loop, announces unsubscription, ends every pending publish (reason closed, unless
+  // it completes within `linger`) and returns the reports of those not fully acknowledged.
+  // Idempotent; later calls return an empty list.
+  std::vector<Delivery> close(Duration linger = Duration::zero());
+
+  NodeStats stats() const;
+  std::uint32_t session_id() const;
+  std::size_t pending_count() const;
+  // The unicast socket's bound address (port resolved), and the group destination.
+  Endpoint local_endpoint() const;
+  Endpoint group() const;
+  WireVersion wire() const;
+
+ private:
+  explicit Node(std::shared_ptr<detail::NodeCore> core);
+  std::shared_ptr<detail::NodeCore> core_;
+};
+
+}  // namespace nomq

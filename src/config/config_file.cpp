@@ -1,0 +1,226 @@
+// Config files on disk: read with format detection and a permission check, write with mode 0600.
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "config/config_internal.hpp"
+
+namespace nomq {
+namespace {
+
+constexpr std::size_t kMaxConfigFile = 1 << 20;  // a config is a few hundred bytes
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string mode_text(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777u);
+  return buf;
+}
+
+// ssh's rule: a file holding secrets must not be accessible to group or others.
+std::string permission_warning(const std::string& path, unsigned mode) {
+  if ((mode & 077u) == 0) return {};
+  const char* who = (mode & 004u) != 0   ? "readable by others"
+                    : (mode & 040u) != 0 ? "readable by group"
+                                         : "accessible by group or others";
+  return "WARNING: " + path + " is " + who + " (mode " + mode_text(mode) +
+         "); keys should be private: chmod 600 " + path;
+}
+
+ConfigLoad failed(Errc e, std::string message) {
+  ConfigLoad r;
+  r.error = e;
+  r.message = std::move(message);
+  return r;
+}
+
+ConfigLoad parse_impl(std::string_view text, std::string_view name) {
+  const std::string file{name};
+  std::size_t first = 0;
+  while (first < text.size() && std::isspace(static_cast<unsigned char>(text[first])) != 0)
+    ++first;
+  if (first == text.size()) return failed(Errc::config_bad_format, file + ": empty file");
+
+  ConfigLoad r;
+  std::string plain;
+  std::string message;
+  if (text[first] == '{') {
+    r.format = ConfigFormat::json;
+    plain.assign(text);
+  } else {
+    r.format = ConfigFormat::legacy;
+    r.config.wire = WireVersion::v1;  // the original speaks only v1
+    const Errc e = detail::legacy_unwrap(text, plain, message);
+    if (e != Errc::ok) return failed(e, file + ": " + message);
+  }
+  auto object = detail::parse_json_object(plain, message);
+  if (!object) {
+    return failed(Errc::config_bad_format,
+                  file + ": " + (r.format == ConfigFormat::legacy ? "decrypted config is " : "") +
+                      message);
+  }
+  const auto read = detail::read_fields(
+      *object, r.format == ConfigFormat::json ? detail::KeySet::all : detail::KeySet::legacy,
+      r.config);
+  if (read.error != Errc::ok) return failed(read.error, file + ": " + read.message);
+  if (!read.unknown_keys.empty()) {
+    // The original ignores keys it does not know; so do we, but not silently.
+    std::string keys;
+    for (const auto& k : read.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
+    r.warning = "WARNING: " + file + ": ignoring keys the original's format does not define: " +
+                keys;
+  }
+  return r;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept {
+  try {
+    return parse_impl(text, name);
+  } catch (const std::exception& e) {
+    return failed(Errc::config_bad_format, std::string{name} + ": " + e.what());
+  } catch (...) {
+    return failed(Errc::config_bad_format, std::string{name} + ": cannot parse");
+  }
+}
+
+ConfigLoad load_config(const std::string& path) noexcept {
+  try {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return failed(Errc::config_unreadable, path + ": " + errno_text(errno));
+    struct stat st {};
+    std::string text;
+    int err = 0;
+    if (::fstat(fd, &st) != 0) {
+      err = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return failed(Errc::config_unreadable, path + ": not a regular file");
+    } else if (static_cast<std::size_t>(st.st_size) > kMaxConfigFile) {
+      ::close(fd);
+      return failed(Errc::config_bad_format, path + ": too large for a config (" +
+                                                 std::to_string(st.st_size) + " bytes)");
+    } else {
+      char buf[4096];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) err = errno;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > kMaxConfigFile) break;
+      }
+    }
+    ::close(fd);
+    if (err != 0) return failed(Errc::config_unreadable, path + ": " + errno_text(err));
+    ConfigLoad r = parse_impl(text, path);
+    if (r.ok()) {
+      std::string perm = permission_warning(path, static_cast<unsigned>(st.st_mode));
+      if (!perm.empty()) r.warning = r.warning.empty() ? perm : perm + "\n" + r.warning;
+    }
+    return r;
+  } catch (const std::exception& e) {
+    return failed(Errc::config_unreadable, path + ": " + e.what());
+  }
+}
+
+ConfigStatus to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv,
+                            std::string& out) noexcept {
+  ConfigStatus s;
+  try {
+    Iv use{};
+    if (iv) {
+      use = *iv;
+    } else if (RAND_bytes(use.data(), static_cast<int>(use.size())) != 1) {
+      s.error = Errc::crypto_failure;
+      s.message = "RAND_bytes failed";
+      return s;
+    }
+    s.error = detail::legacy_wrap(to_legacy_json_text(config), use, out, s.message);
+  } catch (const std::exception& e) {
+    s.error = Errc::crypto_failure;
+    s.message = e.what();
+  }
+  return s;
+}
+
+ConfigStatus save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+                         const SaveOptions& options) noexcept {
+  ConfigStatus s;
+  try {
+    std::string message;
+    if (validate_config(config, message) != Errc::ok) {
+      s.error = Errc::config_bad_field;
+      s.message = path + ": " + message;
+      return s;
+    }
+    std::string text;
+    if (format == ConfigFormat::json) {
+      text = to_json_text(config);
+    } else {
+      s = to_legacy_text(config, options.legacy_iv, text);
+      if (!s.ok()) {
+        s.message = path + ": " + s.message;
+        return s;
+      }
+    }
+    // The mode goes to open() itself: the keys are never readable by others, not even briefly.
+    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.overwrite ? O_TRUNC : O_EXCL);
+    const int fd = ::open(path.c_str(), flags, 0600);
+    if (fd < 0) {
+      s.error = Errc::io_error;
+      s.message = errno == EEXIST ? path + ": already exists (use --force to overwrite)"
+                                  : path + ": " + errno_text(errno);
+      return s;
+    }
+    int err = 0;
+    // An existing file keeps its old mode under O_TRUNC: tighten it before writing any key.
+    if (::fchmod(fd, 0600) != 0 || !write_all(fd, text) || ::fsync(fd) != 0) err = errno;
+    if (::close(fd) != 0 && err == 0) err = errno;
+    if (err != 0) {
+      s.error = Errc::io_error;
+      s.message = path + ": " + errno_text(err);
+    }
+    return s;
+  } catch (const std::exception& e) {
+    s.error = Errc::io_error;
+    s.message = path + ": " + e.what();
+    return s;
+  }
+}
+
+Result<NodeConfig> generate_config() noexcept {
+  try {
+    NodeConfig c;
+    if (RAND_bytes(c.encryption_key.data(), static_cast<int>(c.encryption_key.size())) != 1 ||
+        RAND_bytes(c.hmac_key.data(), static_cast<int>(c.hmac_key.size())) != 1) {
+      return Errc::crypto_failure;
+    }
+    return c;
+  } catch (...) {
+    return Errc::crypto_failure;
+  }
+}
+
+}  // namespace nomq

@@ -1,0 +1,1300 @@
+// The protocol engine (docs/engine.md is the normative description of its behaviour).
+// Every table is sized in the constructor; no member function below allocates.
+#include "nomq/engine.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/discovery_table.hpp"
+#include "core/fixed_map.hpp"
+#include "core/inbound_qos.hpp"
+#include "core/message_pool.hpp"
+#include "core/nonce_cache.hpp"
+#include "core/priority_queue.hpp"
+#include "core/retained_store.hpp"
+#include "core/retransmit.hpp"
+#include "core/sender_table.hpp"
+
+namespace nomq {
+
+std::string_view to_string(RecipientState s) noexcept {
+  switch (s) {
+    case RecipientState::pending: return "pending";
+    case RecipientState::acknowledged: return "acknowledged";
+    case RecipientState::received: return "received";
+    case RecipientState::unconfirmed: return "unconfirmed";
+    case RecipientState::failed: return "failed";
+  }
+  return "unknown";
+}
+
+namespace detail {
+namespace {
+
+using wire::PacketType;
+
+// A v2 session is renewed before its sequence numbers come near the 32-bit wrap.
+constexpr std::uint32_t kSeqRenewSoft = 0xF0000000u;  // renew at the next quiet moment
+constexpr std::uint32_t kSeqRenewHard = 0xFFFF0000u;  // renew now
+// A fresh subscription asks for retained messages on its first announcements until one arrives.
+constexpr std::uint8_t kWantRetainedAnnouncements = 3;
+constexpr std::uint16_t kAllRecipients = 0xFFFF;
+
+struct OwnSub {
+  std::uint8_t name_size = 0;
+  std::uint8_t priority = 0;
+  bool active = false;
+  std::uint8_t want_retained_left = 0;
+  std::uint32_t refs = 0;  // outbox items naming this subscription
+};
+
+struct OutItem {
+  PacketType type = PacketType::heartbeat;
+  std::uint8_t flags = 0;
+  bool to_group = false;
+  Endpoint to;
+  std::uint32_t msg = kNoSlot;      // message pool slot (reference held): PUBLISH
+  std::uint32_t pending = kNoSlot;  // tracked QoS 1/2 transmission
+  std::uint32_t pending_gen = 0;
+  std::uint16_t recipient = 0;      // or kAllRecipients (first transmission to the group)
+  std::uint32_t sub = kNoSlot;      // own subscription slot (reference held): SUBSCRIBE/UNSUB
+  std::uint32_t acked_id = 0;       // ACK, PUBREC, PUBREL, PUBCOMP
+  wire::ChannelId channel_id{};
+  bool counted = false;             // a QoS 0 publish counted against max_queued_messages
+};
+
+struct InboxItem {
+  std::uint16_t size = 0;
+  std::uint8_t name_size = 0;
+  std::uint8_t flags = 0;
+  Endpoint from;
+  std::uint32_t session = 0;
+  std::uint32_t message_id = 0;
+  Time expires{0};
+};
+
+struct Track {
+  Time next{0};
+  Time first_tx{0};
+  std::uint32_t phase_tx = 0;  // transmissions in the current phase (backoff exponent)
+  std::uint8_t phase = 0;      // 0: PUBLISH, 1: PUBREL (QoS 2)
+  bool queued = false;
+  bool terminal = false;
+};
+
+struct Pending {
+  bool finished = false;  // report queued; the slot is freed once the report was polled
+  std::uint32_t msg = kNoSlot;
+  Qos qos = Qos::at_least_once;
+  std::uint8_t priority = 0;
+  bool group = false;     // no explicit destination: recipients come from discovery
+  bool late_join = false; // subscribers appearing later are added (waited, or retained)
+  Time expires{0};
+  Time wait_until{0};
+  Errc reason = Errc::ok;
+  std::uint16_t count = 0;
+};
+
+struct ControlEvent {
+  bool is_report = false;
+  std::uint32_t pending = kNoSlot;
+  PeerEvent peer;
+};
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+struct Engine::Impl {
+  Impl(const EngineConfig& c, Crypto& cr, Time now);
+
+  // --- helpers
+  void drop(Errc e) noexcept {
+    ++stats.dropped[static_cast<std::size_t>(e)];
+    ++stats.dropped_total;
+  }
+  void begin_call(Time now) noexcept;
+  bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
+  std::uint32_t draw_nonzero() noexcept {
+    std::uint32_t v = 0;
+    while (v == 0) v = crypto.random_u32();
+    return v;
+  }
+  bool enqueue(std::uint8_t priority, const OutItem& item) noexcept;
+  void release(const OutItem& item) noexcept;
+  void send_reply(PacketType type, std::uint32_t acked_id, const wire::ChannelId& channel,
+                  const Endpoint& to, std::uint8_t priority) noexcept;
+  void announce_subscription(std::uint32_t sub_slot, bool want_retained) noexcept;
+  void announce_all(Time now) noexcept;
+  void renew_session(Time now) noexcept;
+  bool qos2_publish_in_flight() const noexcept;
+
+  // --- pending publishes
+  Recipient& recipient(std::uint32_t p, std::uint32_t i) noexcept { return recipients[p * max_recipients + i]; }
+  Track& track(std::uint32_t p, std::uint32_t i) noexcept { return tracks[p * max_recipients + i]; }
+  std::uint16_t add_recipient(std::uint32_t p, const Endpoint& ep, std::uint32_t session) noexcept;
+  void make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s, Errc why) noexcept;
+  void check_complete(std::uint32_t p) noexcept;
+  void finish(std::uint32_t p, Errc reason) noexcept;
+  void end_recipient_at_close(std::uint32_t p, std::uint32_t i, Errc why) noexcept;
+  bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
+  void run_pending_timers(Time now) noexcept;
+  void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept;
+
+  // --- inbound
+  void on_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
+                         Time now) noexcept;
+  void replay_retained(const wire::ChannelId& ch, const Endpoint& to, std::uint32_t session,
+                       Time now) noexcept;
+  bool push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+                  Time expires) noexcept;
+  void keep_retained_copy(const wire::Packet& p, Time expires) noexcept;
+  void push_peer_event(PeerEvent::Kind kind, const Endpoint& ep, std::uint32_t session) noexcept;
+
+  std::optional<Transmit> transmit(Time now, MutableBytes buffer) noexcept;
+
+  EngineConfig cfg;
+  Crypto& crypto;
+  EngineStats stats;
+  std::uint32_t session = 0;
+  std::uint32_t prev_session = 0;
+  Time session_start{0};
+  std::uint32_t next_seq = 1;
+  std::uint32_t next_message_id = 1;
+  Time next_heartbeat{0};
+  Time last_now{0};
+  bool closed = false;
+  std::size_t max_recipients = 1;
+  std::size_t queued_qos0 = 0;
+
+  MessagePool pool;
+  RetainedStore retained;
+  SenderTable senders;
+  DiscoveryTable discovery;
+  InboundQosTable inbound;
+  NonceCache nonces;
+  FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs;
+  std::vector<char> sub_names;
+  std::size_t active_subs = 0;
+  FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending;
+  std::vector<std::uint32_t> pending_gen;
+  std::vector<Recipient> recipients;
+  std::vector<Track> tracks;
+  std::size_t pending_open = 0;  // unfinished pending publishes
+  PriorityQueue<OutItem> outbox;
+  PriorityQueue<InboxItem> inbox;
+  std::vector<std::uint8_t> inbox_bytes;
+  std::size_t inbox_stride;
+  std::vector<ControlEvent> control;
+  std::size_t control_head = 0;
+  std::size_t control_count = 0;
+  std::uint32_t deferred_free = kNoSlot;  // pending slot whose report was just polled
+  std::vector<std::uint8_t> scratch;
+};
+
+namespace {
+std::size_t at_least_one(std::size_t n) { return n == 0 ? 1 : n; }
+}  // namespace
+
+Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
+    : cfg(c),
+      crypto(cr),
+      pool(at_least_one(c.limits.max_pending + c.limits.max_queued_messages +
+                        c.limits.max_retained_channels * (c.limits.max_retained_per_channel + 1) +
+                        c.limits.max_channels),
+           c.limits.max_message_size),
+      retained(pool, at_least_one(c.limits.max_retained_channels),
+               c.limits.max_retained_per_channel),
+      senders(at_least_one(c.limits.max_senders), c.replay_window, c.timestamp_window_s),
+      discovery(at_least_one(c.limits.max_peers), at_least_one(c.limits.max_peer_subscriptions)),
+      inbound(at_least_one(c.limits.max_inbound_qos)),
+      nonces(c.wire == WireVersion::v1 ? c.v1_nonce_cache : 1,
+             std::chrono::seconds(2 * std::uint64_t{c.timestamp_window_s} + 1)),
+      subs(at_least_one(2 * c.limits.max_channels)),
+      pending(at_least_one(c.limits.max_pending)),
+      outbox(at_least_one(c.limits.max_outbox)),
+      inbox(at_least_one(c.limits.max_inbox)),
+      inbox_stride(wire::kMaxChannelName + c.limits.max_message_size) {
+  if (cfg.limits.max_message_size > 65535) cfg.limits.max_message_size = 65535;
+  inbox_stride = wire::kMaxChannelName + cfg.limits.max_message_size;
+  max_recipients = at_least_one(cfg.limits.max_peers);
+  sub_names.assign(subs.capacity() * wire::kMaxChannelName, 0);
+  pending_gen.assign(pending.capacity(), 0);
+  recipients.resize(pending.capacity() * max_recipients);
+  tracks.resize(pending.capacity() * max_recipients);
+  inbox_bytes.assign(inbox.capacity() * inbox_stride, 0);
+  control.resize(pending.capacity() + 2 * max_recipients + 8);
+  scratch.assign(wire::kMaxDatagram, 0);
+  session = draw_nonzero();
+  next_message_id = draw_nonzero();
+  session_start = now;
+  last_now = now;
+  next_heartbeat = now + cfg.timers.heartbeat_interval;
+}
+
+void Engine::Impl::begin_call(Time now) noexcept {
+  if (now > last_now) last_now = now;
+  if (deferred_free != kNoSlot) {
+    const std::uint32_t p = deferred_free;
+    deferred_free = kNoSlot;
+    pool.unref(pending.value(p).msg);
+    ++pending_gen[p];
+    pending.erase_slot(p);
+  }
+}
+
+// --- outbox
+
+bool Engine::Impl::enqueue(std::uint8_t priority, const OutItem& item) noexcept {
+  if (outbox.push(priority, item) == PriorityQueue<OutItem>::npos) {
+    release(item);
+    return false;
+  }
+  return true;
+}
+
+void Engine::Impl::release(const OutItem& item) noexcept {
+  if (item.counted && queued_qos0 > 0) --queued_qos0;
+  if (item.msg != kNoSlot) pool.unref(item.msg);
+  if (item.sub != kNoSlot) {
+    OwnSub& s = subs.value(item.sub);
+    if (s.refs > 0) --s.refs;
+    if (!s.active && s.refs == 0) subs.erase_slot(item.sub);
+  }
+}
+
+void Engine::Impl::send_reply(PacketType type, std::uint32_t acked_id,
+                              const wire::ChannelId& channel, const Endpoint& to,
+                              std::uint8_t priority) noexcept {
+  OutItem it;
+  it.type = type;
+  // v1 flags are fixed by the original (ACK carries QoS 1, the others 0); v2 carries priority.
+  if (v2()) {
+    it.flags = static_cast<std::uint8_t>(priority << 4);
+  } else {
+    it.flags = type == PacketType::ack ? 1 : 0;
+  }
+  it.to = to;
+  it.acked_id = acked_id;
+  it.channel_id = channel;
+  if (!enqueue(priority, it)) drop(Errc::queue_full);
+}
+
+void Engine::Impl::announce_subscription(std::uint32_t slot, bool want_retained) noexcept {
+  OwnSub& s = subs.value(slot);
+  OutItem it;
+  it.type = PacketType::subscribe;
+  it.flags = static_cast<std::uint8_t>((s.priority << 4) | (want_retained ? wire::kFlagWantRetained : 0));
+  it.to_group = true;
+  it.sub = slot;
+  it.channel_id = subs.key(slot);
+  ++s.refs;
+  if (!enqueue(s.priority, it)) drop(Errc::queue_full);
+}
+
+void Engine::Impl::announce_all(Time now) noexcept {
+  (void)now;
+  subs.for_each([&](std::uint32_t s) {
+    OwnSub& o = subs.value(s);
+    if (!o.active) return;
+    const bool want = o.want_retained_left > 0;
+    if (want) --o.want_retained_left;
+    announce_subscription(s, want);
+  });
+  OutItem hb;
+  hb.type = PacketType::heartbeat;
+  hb.to_group = true;
+  if (!enqueue(0, hb)) drop(Errc::queue_full);
+}
+
+bool Engine::Impl::qos2_publish_in_flight() const noexcept {
+  bool any = false;
+  pending.for_each([&](std::uint32_t p) {
+    const Pending& e = pending.value(p);
+    if (e.finished || e.qos != Qos::exactly_once) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      const Track& t = tracks[p * max_recipients + i];
+      if (!t.terminal && t.phase == 0) any = true;
+    }
+  });
+  return any;
+}
+
+void Engine::Impl::renew_session(Time now) noexcept {
+  prev_session = session;
+  do {
+    session = draw_nonzero();
+  } while (session == prev_session);
+  next_seq = 1;
+  session_start = now;
+  // Peers learn the new session at once (they see it as a restart of this endpoint).
+  if (v2() && !closed) announce_all(now);
+}
+
+// --- pending publishes
+
+std::uint16_t Engine::Impl::add_recipient(std::uint32_t p, const Endpoint& ep,
+                                          std::uint32_t sess) noexcept {
+  Pending& e = pending.value(p);
+  if (e.count >= max_recipients) return kAllRecipients;
+  const std::uint16_t i = e.count++;
+  recipient(p, i) = Recipient{ep, sess, RecipientState::pending, 0};
+  track(p, i) = Track{};
+  return i;
+}
+
+void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s,
+                                 Errc why) noexcept {
+  Track& t = track(p, i);
+  if (t.terminal) return;
+  t.terminal = true;
+  recipient(p, i).state = s;
+  Pending& e = pending.value(p);
+  if (why != Errc::ok && e.reason == Errc::ok) e.reason = why;
+}
+
+void Engine::Impl::check_complete(std::uint32_t p) noexcept {
+  Pending& e = pending.value(p);
+  if (e.finished || e.count == 0) return;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    if (!track(p, i).terminal) return;
+  }
+  finish(p, e.reason);
+}
+
+void Engine::Impl::finish(std::uint32_t p, Errc reason) noexcept {
+  Pending& e = pending.value(p);
+  if (e.finished) return;
+  bool all_ack = e.count > 0;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
+  }
+  e.reason = all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+  e.finished = true;
+  --pending_open;
+  // The control ring is sized for one report per pending slot plus peer events.
+  ControlEvent ev;
+  ev.is_report = true;
+  ev.pending = p;
+  if (control_count == control.size()) {
+    // Make room by dropping the oldest peer event (reports are never dropped).
+    for (std::size_t k = 0; k < control_count; ++k) {
+      ControlEvent& c = control[(control_head + k) % control.size()];
+      if (!c.is_report) {
+        for (std::size_t m = k; m + 1 < control_count; ++m) {
+          control[(control_head + m) % control.size()] =
+              control[(control_head + m + 1) % control.size()];
+        }
+        --control_count;
+        drop(Errc::inbox_full);
+        break;
+      }
+    }
+  }
+  control[(control_head + control_count) % control.size()] = ev;
+  ++control_count;
+}
+
+void Engine::Impl::end_recipient_at_close(std::uint32_t p, std::uint32_t i, Errc why) noexcept {
+  const Pending& e = pending.value(p);
+  const Track& t = track(p, i);
+  if (t.terminal) return;
+  if (t.phase == 1) {
+    make_terminal(p, i, RecipientState::received, why);
+  } else if (!v2() && e.qos == Qos::exactly_once && recipient(p, i).transmissions >= 2) {
+    // A v1 device drops a repeated nonce without answering: it may hold the message.
+    make_terminal(p, i, RecipientState::unconfirmed, why);
+  } else {
+    make_terminal(p, i, RecipientState::failed, why);
+  }
+}
+
+bool Engine::Impl::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
+  Pending& e = pending.value(p);
+  OutItem it;
+  it.type = PacketType::publish;
+  it.flags = pool.meta(e.msg).flags;
+  it.msg = e.msg;
+  it.pending = p;
+  it.pending_gen = pending_gen[p];
+  it.recipient = i;
+  if (i == kAllRecipients) {
+    it.to_group = true;
+  } else {
+    it.to = recipient(p, i).endpoint;
+    if (track(p, i).phase == 1) {
+      it.type = PacketType::pubrel;
+      it.msg = kNoSlot;
+      it.acked_id = pool.meta(e.msg).message_id;
+      it.channel_id = pool.meta(e.msg).channel_id;
+      it.flags = v2() ? static_cast<std::uint8_t>(e.priority << 4) : 0;
+    }
+  }
+  if (it.msg != kNoSlot) pool.ref(it.msg);
+  if (outbox.push(e.priority, it) == PriorityQueue<OutItem>::npos) {
+    if (it.msg != kNoSlot) pool.unref(it.msg);
+    return false;
+  }
+  if (i == kAllRecipients) {
+    for (std::uint32_t k = 0; k < e.count; ++k) track(p, k).queued = true;
+  } else {
+    track(p, i).queued = true;
+  }
+  return true;
+}
+
+void Engine::Impl::fail_recipients_of(std::uint32_t sess, const wire::ChannelId* channel) noexcept {
+  pending.for_each([&](std::uint32_t p) {
+    Pending& e = pending.value(p);
+    if (e.finished || !e.group) return;
+    if (channel != nullptr && pool.meta(e.msg).channel_id != *channel) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      if (recipient(p, i).session_id == sess && !track(p, i).terminal) {
+        end_recipient_at_close(p, i, Errc::no_subscribers);
+      }
+    }
+    check_complete(p);
+  });
+}
+
+void Engine::Impl::run_pending_timers(Time now) noexcept {
+  const auto& t = cfg.timers;
+  pending.for_each([&](std::uint32_t p) {
+    Pending& e = pending.value(p);
+    if (e.finished) return;
+    if (now >= e.expires) {
+      for (std::uint32_t i = 0; i < e.count; ++i) end_recipient_at_close(p, i, Errc::expired);
+      finish(p, e.count == 0 ? Errc::no_subscribers : Errc::expired);
+      return;
+    }
+    if (e.count == 0) {
+      if (now >= e.wait_until) finish(p, Errc::no_subscribers);
+      return;
+    }
+    for (std::uint16_t i = 0; i < e.count; ++i) {
+      Track& tr = track(p, i);
+      if (tr.terminal || tr.queued || now < tr.next) continue;
+      const Recipient& r = recipient(p, i);
+      if (cfg.max_retries != 0 && tr.phase_tx >= cfg.max_retries + 1) {
+        end_recipient_at_close(p, i, Errc::timed_out);
+        continue;
+      }
+      if (!v2() && e.qos == Qos::exactly_once && tr.phase == 0 && r.transmissions > 0 &&
+          now - tr.first_tx >= std::chrono::seconds(cfg.timestamp_window_s)) {
+        // Past the device's nonce lifetime a same-nonce retransmission would be delivered
+        // again: stop, and say we cannot know (docs/engine.md, "v1 retransmission").
+        make_terminal(p, i, RecipientState::unconfirmed, Errc::timed_out);
+        continue;
+      }
+      if (!queue_publish_to(p, i)) tr.next = now + t.retransmit_initial;
+    }
+    check_complete(p);
+  });
+}
+
+// --- inbound
+
+void Engine::Impl::push_peer_event(PeerEvent::Kind kind, const Endpoint& ep,
+                                   std::uint32_t sess) noexcept {
+  // Peer events never displace delivery reports: at most size - max_pending of them wait.
+  std::size_t peers_waiting = 0;
+  for (std::size_t k = 0; k < control_count; ++k) {
+    if (!control[(control_head + k) % control.size()].is_report) ++peers_waiting;
+  }
+  if (peers_waiting + pending.capacity() >= control.size()) {
+    drop(Errc::inbox_full);
+    return;
+  }
+  ControlEvent ev;
+  ev.peer = PeerEvent{kind, ep, sess};
+  control[(control_head + control_count) % control.size()] = ev;
+  ++control_count;
+}
+
+bool Engine::Impl::push_inbox(const wire::Packet& p, std::string_view channel,
+                              const Endpoint& from, Time expires) noexcept {
+  InboxItem item;
+  item.size = static_cast<std::uint16_t>(p.body.message.size());
+  item.name_size = static_cast<std::uint8_t>(channel.size());
+  item.flags = p.flags;
+  item.from = from;
+  item.session = p.session_id;
+  item.message_id = p.body.message_id;
+  item.expires = expires;
+  const std::uint32_t n = inbox.push(p.priority(), item);
+  if (n == PriorityQueue<InboxItem>::npos) return false;
+  std::uint8_t* at = inbox_bytes.data() + n * inbox_stride;
+  if (!channel.empty()) std::memcpy(at, channel.data(), channel.size());
+  if (!p.body.message.empty()) {
+    std::memcpy(at + wire::kMaxChannelName, p.body.message.data(), p.body.message.size());
+  }
+  return true;
+}
+
+void Engine::Impl::keep_retained_copy(const wire::Packet& p, Time expires) noexcept {
+  const std::uint32_t s = pool.alloc();
+  if (s == kNoSlot) return;
+  MessageMeta& m = pool.meta(s);
+  m.channel_id = p.channel_id;
+  m.message_id = p.body.message_id;
+  m.origin_session = p.session_id;
+  m.expires = expires;
+  m.flags = p.flags;
+  pool.set(s, p.body.channel, p.body.message);
+  retained.set_copy(s, last_now);
+  pool.unref(s);
+}
+
+void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const std::uint32_t sub = subs.find(p.channel_id);
+  if (sub == kNoSlot || !subs.value(sub).active) return drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return drop(Errc::unexpected_packet);
+  if (p.ttl == 0) return drop(Errc::expired);
+  if (p.body.message.size() > cfg.limits.max_message_size) return drop(Errc::message_too_large);
+  const Time expires = now + std::chrono::seconds(p.ttl);
+  const std::uint32_t id = p.body.message_id;
+  const std::uint8_t prio = p.priority();
+  if (qos >= 1) {
+    if (InboundEntry* e = inbound.find(p.session_id, id, now)) {
+      (void)e;
+      send_reply(qos == 1 ? PacketType::ack : PacketType::pubrec, id, p.channel_id, from, prio);
+      ++stats.duplicates_suppressed;
+      return drop(Errc::duplicate);
+    }
+  }
+  if (p.retain()) {
+    // Another node answered (or the publisher replayed): ours is no longer needed.
+    retained.cancel_answer(p.channel_id);
+    if (qos == 0) {
+      const std::uint32_t c = retained.copy(p.channel_id, now);
+      if (c != kNoSlot && pool.meta(c).message_id == id) {
+        const Bytes held = pool.message(c);
+        if (held.size() == p.body.message.size() &&
+            std::equal(held.begin(), held.end(), p.body.message.begin())) {
+          ++stats.duplicates_suppressed;
+          return drop(Errc::duplicate);
+        }
+      }
+    }
+  }
+  if (inbox.full()) return drop(Errc::inbox_full);
+  if (qos >= 1) {
+    const Duration life = cfg.timers.inbound_state_lifetime;
+    const Time until = qos == 2 ? now + life : std::min(expires, now + life);
+    if (inbound.insert(p.session_id, id, qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now, until) == nullptr) {
+      return drop(Errc::inbox_full);
+    }
+    if (qos == 2) {
+      if (SenderInfo* s = senders.find(p.session_id)) ++s->qos2_states;
+    }
+  }
+  push_inbox(p, p.body.channel, from, expires);
+  if (p.retain()) {
+    keep_retained_copy(p, expires);
+    subs.value(sub).want_retained_left = 0;
+  }
+  if (qos == 1) send_reply(PacketType::ack, id, p.channel_id, from, prio);
+  if (qos == 2) send_reply(PacketType::pubrec, id, p.channel_id, from, prio);
+}
+
+void Engine::Impl::on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const std::uint32_t sub = subs.find(p.channel_id);
+  if (sub == kNoSlot || !subs.value(sub).active) return drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return drop(Errc::unexpected_packet);
+  if (p.body.message.size() > cfg.limits.max_message_size) return drop(Errc::message_too_large);
+  const std::uint32_t nonce = p.body.message_id;
+  const std::uint8_t prio = p.priority();
+  const PacketType answer = qos == 1 ? PacketType::ack : PacketType::pubrec;
+  // Our own v1 senders keep the packet id across retransmissions (a QoS 1 one with a fresh
+  // nonce), so (session, packet id) catches what the nonce cache cannot.
+  if (qos >= 1 && inbound.find(p.session_id, p.packet_id, now) != nullptr) {
+    send_reply(answer, p.packet_id, p.channel_id, from, prio);
+    ++stats.duplicates_suppressed;
+    return drop(Errc::duplicate);
+  }
+  if (nonces.contains(nonce, now)) {
+    if (qos == 0) return drop(Errc::replayed);
+    send_reply(answer, p.packet_id, p.channel_id, from, prio);
+    ++stats.duplicates_suppressed;
+    return drop(Errc::duplicate);
+  }
+  if (inbox.full()) return drop(Errc::inbox_full);
+  if (qos >= 1) {
+    const Time until = now + cfg.timers.inbound_state_lifetime;
+    if (inbound.insert(p.session_id, p.packet_id,
+                       qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
+                       until) == nullptr) {
+      return drop(Errc::inbox_full);
+    }
+  }
+  nonces.insert(nonce, now);
+  const std::string_view name{&sub_names[sub * wire::kMaxChannelName], subs.value(sub).name_size};
+  // v1 receivers do not apply the ttl (the original never checks it); the inbox keeps the
+  // message until polled.
+  push_inbox(p, name, from, Time::max());
+  if (qos >= 1) send_reply(answer, p.packet_id, p.channel_id, from, prio);
+}
+
+void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  (void)now;
+  const std::uint32_t id = p.body.acked_id;
+  const std::uint32_t slot = pending.find(id);
+  if (slot == kNoSlot || pending.value(slot).finished) return drop(Errc::unexpected_packet);
+  Pending& e = pending.value(slot);
+  const bool qos2 = e.qos == Qos::exactly_once;
+  if ((p.type == PacketType::ack) == qos2) return drop(Errc::unexpected_packet);
+  std::uint32_t i = kNoSlot;
+  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
+    if (recipient(slot, k).session_id != 0 && recipient(slot, k).session_id == p.session_id) i = k;
+  }
+  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
+    if (recipient(slot, k).endpoint == from) i = k;
+  }
+  if (i == kNoSlot && !v2() && e.count == 1) i = 0;  // v1: matched by packet id alone
+  if (i == kNoSlot) {
+    // A subscriber we did not know heard the group transmission and answered: count it in.
+    if (!e.group || p.type == PacketType::pubcomp) return drop(Errc::unexpected_packet);
+    const std::uint16_t added = add_recipient(slot, from, p.session_id);
+    if (added == kAllRecipients) return drop(Errc::unexpected_packet);
+    recipient(slot, added).transmissions = 1;
+    track(slot, added).phase_tx = 1;
+    track(slot, added).first_tx = now;
+    i = added;
+  }
+  Recipient& r = recipient(slot, i);
+  Track& t = track(slot, i);
+  if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  switch (p.type) {
+    case PacketType::ack:
+      if (t.terminal) return drop(Errc::duplicate);
+      make_terminal(slot, i, RecipientState::acknowledged, Errc::ok);
+      break;
+    case PacketType::pubrec:
+      if (t.terminal || t.phase == 1) return drop(Errc::duplicate);
+      t.phase = 1;
+      t.phase_tx = 0;
+      t.next = now;
+      r.state = RecipientState::received;
+      if (!t.queued && !queue_publish_to(slot, static_cast<std::uint16_t>(i))) {
+        t.next = now + cfg.timers.retransmit_initial;
+      }
+      break;
+    case PacketType::pubcomp:
+      if (t.terminal || t.phase != 1) return drop(Errc::duplicate);
+      make_terminal(slot, i, RecipientState::acknowledged, Errc::ok);
+      break;
+    default:
+      return drop(Errc::unexpected_packet);
+  }
+  check_complete(slot);
+}
+
+void Engine::Impl::on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const std::uint32_t id = p.body.acked_id;
+  InboundEntry* e = inbound.find(p.session_id, id, now);
+  if (e != nullptr && e->state == InboundState::awaiting_pubrel) {
+    e->state = InboundState::released;
+    if (SenderInfo* s = senders.find(p.session_id); s != nullptr && s->qos2_states > 0) {
+      --s->qos2_states;
+    }
+  } else if (e != nullptr && e->state == InboundState::released) {
+    ++stats.duplicates_suppressed;
+    drop(Errc::duplicate);
+  }
+  // Answered even without state (it expired, or our PUBCOMP was lost after we released it):
+  // the publisher needs the PUBCOMP to finish.
+  send_reply(PacketType::pubcomp, id, p.channel_id, from, p.priority());
+}
+
+void Engine::Impl::replay_retained(const wire::ChannelId& ch, const Endpoint& to,
+                                   std::uint32_t sess, Time now) noexcept {
+  retained.for_each_published(ch, now, [&](std::uint32_t s) {
+    // A retained publish still in flight reaches the newcomer through its pending entry.
+    bool tracked = false;
+    pending.for_each([&](std::uint32_t p) {
+      const Pending& e = pending.value(p);
+      if (e.finished || e.msg != s) return;
+      for (std::uint32_t i = 0; i < e.count; ++i) {
+        if (recipient(p, i).session_id == sess) tracked = true;
+      }
+    });
+    if (tracked) return;
+    OutItem it;
+    it.type = PacketType::publish;
+    it.flags = wire::publish_flags(0, true, wire::flags_priority(pool.meta(s).flags));
+    it.to = to;
+    it.msg = s;
+    pool.ref(s);
+    if (!enqueue(wire::flags_priority(it.flags), it)) drop(Errc::queue_full);
+  });
+}
+
+void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
+                                     const wire::ChannelId& ch, Time now) noexcept {
+  pending.for_each([&](std::uint32_t p) {
+    Pending& e = pending.value(p);
+    if (e.finished || !e.group || !e.late_join || pool.meta(e.msg).channel_id != ch) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      if (recipient(p, i).session_id == sess) return;
+    }
+    const std::uint16_t i = add_recipient(p, from, sess);
+    if (i == kAllRecipients) return;
+    track(p, i).next = now;
+    if (!queue_publish_to(p, i)) track(p, i).next = now + cfg.timers.retransmit_initial;
+  });
+  replay_retained(ch, from, sess, now);
+}
+
+void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const auto seen = discovery.announce(p.session_id, from, now);
+  switch (seen.kind) {
+    case DiscoveryTable::Seen::full:
+      return drop(Errc::peer_table_full);
+    case DiscoveryTable::Seen::joined:
+      push_peer_event(PeerEvent::Kind::joined, from, p.session_id);
+      break;
+    case DiscoveryTable::Seen::restarted:
+      push_peer_event(PeerEvent::Kind::restarted, from, p.session_id);
+      break;
+    case DiscoveryTable::Seen::known:
+      break;
+  }
+  if (p.type == PacketType::heartbeat) return;
+  if (p.type == PacketType::unsubscribe) {
+    discovery.remove_subscription(p.session_id, p.channel_id);
+    fail_recipients_of(p.session_id, &p.channel_id);
+    return;
+  }
+  const auto added = discovery.add_subscription(p.session_id, p.channel_id);
+  if (added == DiscoveryTable::Added::full) return drop(Errc::peer_table_full);
+  const bool want = wire::flags_want_retained(p.flags);
+  if (added == DiscoveryTable::Added::added) {
+    on_new_subscriber(p.session_id, from, p.channel_id, now);
+  } else if (want) {
+    replay_retained(p.channel_id, from, p.session_id, now);
+  }
+  if (want) {
+    const std::uint32_t sub = subs.find(p.channel_id);
+    if (sub != kNoSlot && subs.value(sub).active && !retained.has_published(p.channel_id, now) &&
+        retained.copy(p.channel_id, now) != kNoSlot) {
+      const auto max_us = cfg.timers.retained_answer_max_delay.count();
+      const auto delay = max_us > 0 ? static_cast<std::int64_t>(crypto.random_u32() % static_cast<std::uint64_t>(max_us + 1)) : 0;
+      retained.schedule_answer(p.channel_id, now + Duration{delay});
+    }
+  }
+}
+
+void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  SenderInfo* s = senders.find_or_insert(p.session_id, wire_seconds(now, cfg.epoch_offset));
+  if (s == nullptr) return drop(Errc::sender_table_full);
+  if (const Errc v = senders.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
+    return drop(v);
+  }
+  discovery.heard(p.session_id, now);
+  switch (p.type) {
+    case PacketType::publish: return on_publish_v2(p, from, now);
+    case PacketType::subscribe:
+    case PacketType::unsubscribe:
+    case PacketType::heartbeat: return on_announce(p, from, now);
+    case PacketType::ack:
+    case PacketType::pubrec:
+    case PacketType::pubcomp: return on_reply(p, from, now);
+    case PacketType::pubrel: return on_pubrel(p, from, now);
+  }
+}
+
+void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  switch (p.type) {
+    case PacketType::publish: return on_publish_v1(p, from, now);
+    case PacketType::ack:
+    case PacketType::pubrec:
+    case PacketType::pubcomp: return on_reply(p, from, now);
+    case PacketType::pubrel: return on_pubrel(p, from, now);
+    case PacketType::subscribe:
+    case PacketType::unsubscribe:
+    case PacketType::heartbeat: {
+      // As the original: only a subscribed channel gets past the channel check, and then
+      // nothing happens (v1 has no discovery). A heartbeat's zero channel never matches.
+      const std::uint32_t sub = subs.find(p.channel_id);
+      if (sub == kNoSlot || !subs.value(sub).active) drop(Errc::unknown_channel);
+      return;
+    }
+  }
+}
+
+// --- transmit
+
+std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) noexcept {
+  while (!outbox.empty()) {
+    const std::uint32_t n = outbox.front();
+    const std::uint8_t prio = outbox.front_priority();
+    const OutItem it = outbox.at(n);
+    outbox.pop();
+    // A tracked item is still wanted only if its recipient still waits for exactly this.
+    bool wanted = true;
+    if (it.pending != kNoSlot) {
+      if (!pending.used(it.pending) || pending_gen[it.pending] != it.pending_gen ||
+          pending.value(it.pending).finished) {
+        wanted = false;
+      } else if (it.recipient == kAllRecipients) {
+        const Pending& e = pending.value(it.pending);
+        bool any = false;
+        for (std::uint32_t k = 0; k < e.count; ++k) {
+          Track& t = track(it.pending, k);
+          if (t.queued && !t.terminal && t.phase == 0) any = true;
+        }
+        wanted = any;
+      } else {
+        Track& t = track(it.pending, it.recipient);
+        const bool phase_ok = (it.type == PacketType::pubrel) == (t.phase == 1);
+        wanted = t.queued && !t.terminal && phase_ok;
+        if (!phase_ok) wanted = false;
+      }
+    }
+    std::uint16_t ttl = wire::kV1DefaultTtl;
+    if (it.msg != kNoSlot) {
+      ttl = remaining_ttl(pool.meta(it.msg).expires, now);
+      if (ttl == 0) wanted = false;  // expired: never sent (the pending timer reports it)
+    }
+    if (!wanted) {
+      if (it.pending != kNoSlot && pending.used(it.pending) &&
+          pending_gen[it.pending] == it.pending_gen) {
+        const Pending& e = pending.value(it.pending);
+        if (it.recipient == kAllRecipients) {
+          for (std::uint32_t k = 0; k < e.count; ++k) track(it.pending, k).queued = false;
+        } else if (it.recipient < e.count) {
+          track(it.pending, it.recipient).queued = false;
+        }
+      }
+      release(it);
+      continue;
+    }
+    if (v2() && next_seq >= kSeqRenewHard) renew_session(now);
+
+    wire::Packet p;
+    p.version = cfg.wire;
+    p.type = it.type;
+    p.flags = it.flags;
+    p.session_id = session;
+    p.ttl = ttl;
+    p.timestamp = wire_seconds(now, cfg.epoch_offset);
+    crypto.random_bytes(p.iv);
+    switch (it.type) {
+      case PacketType::publish: {
+        const MessageMeta& m = pool.meta(it.msg);
+        p.channel_id = m.channel_id;
+        p.body.channel = pool.name(it.msg);
+        p.body.message = pool.message(it.msg);
+        if (v2()) {
+          p.body.message_id = m.message_id;
+        } else {
+          p.packet_id = m.message_id;
+          // QoS 1 retransmissions carry a fresh nonce, QoS 0/2 the publish's own
+          // (docs/engine.md, "v1 retransmission").
+          p.body.message_id = wire::flags_qos(m.flags) == 1 ? draw_nonzero() : m.nonce;
+          p.body.inner_timestamp = p.timestamp;
+          p.body.v1_layout = cfg.v1_publish_layout;
+        }
+        break;
+      }
+      case PacketType::subscribe:
+      case PacketType::unsubscribe: {
+        p.channel_id = subs.key(it.sub);
+        p.body.channel = std::string_view{&sub_names[it.sub * wire::kMaxChannelName],
+                                          subs.value(it.sub).name_size};
+        if (!v2()) p.packet_id = crypto.random_u32();
+        break;
+      }
+      case PacketType::heartbeat:
+        if (!v2()) p.packet_id = crypto.random_u32();
+        break;
+      default:
+        p.channel_id = it.channel_id;
+        p.body.acked_id = it.acked_id;
+        if (!v2()) p.packet_id = it.acked_id;
+        break;
+    }
+    if (v2()) p.packet_id = next_seq++;
+    const Result<std::size_t> r = wire::encode(p, crypto, buffer);
+    if (!r) {
+      drop(r.error());
+      if (it.pending != kNoSlot) {
+        if (it.recipient == kAllRecipients) {
+          for (std::uint32_t k = 0; k < pending.value(it.pending).count; ++k) {
+            track(it.pending, k).queued = false;
+            track(it.pending, k).next = now + cfg.timers.retransmit_initial;
+          }
+        } else {
+          track(it.pending, it.recipient).queued = false;
+          track(it.pending, it.recipient).next = now + cfg.timers.retransmit_initial;
+        }
+      }
+      release(it);
+      continue;
+    }
+    if (it.pending != kNoSlot) {
+      auto sent = [&](std::uint32_t k) {
+        Track& t = track(it.pending, k);
+        Recipient& rc = recipient(it.pending, k);
+        if (!t.queued || t.terminal) return;
+        t.queued = false;
+        if (rc.transmissions > 0) ++stats.retransmissions;
+        if (rc.transmissions == 0) t.first_tx = now;
+        ++rc.transmissions;
+        ++t.phase_tx;
+        t.next = now + retransmit_timeout(cfg.timers.retransmit_initial,
+                                          cfg.timers.retransmit_max, t.phase_tx);
+      };
+      if (it.recipient == kAllRecipients) {
+        for (std::uint32_t k = 0; k < pending.value(it.pending).count; ++k) sent(k);
+      } else {
+        sent(it.recipient);
+      }
+    }
+    release(it);
+    ++stats.datagrams_sent;
+    Transmit tx;
+    tx.to_group = it.to_group;
+    tx.to = it.to;
+    tx.size = *r;
+    tx.priority = prio;
+    return tx;
+  }
+  return std::nullopt;
+}
+
+// --- Engine
+
+Engine::Engine(const EngineConfig& config, Crypto& crypto, Time now)
+    : impl_(std::make_unique<Impl>(config, crypto, now)) {}
+Engine::~Engine() = default;
+
+Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (m.closed) return Errc::closed;
+  if (channel.empty()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  const std::uint8_t prio = priority > 15 ? 15 : priority;
+  const wire::ChannelId id = wire::channel_id(m.crypto, channel);
+  std::uint32_t s = m.subs.find(id);
+  if (s != kNoSlot && m.subs.value(s).active) {
+    m.subs.value(s).priority = prio;
+    return Errc::already_subscribed;
+  }
+  if (m.active_subs >= m.cfg.limits.max_channels) return Errc::too_many_channels;
+  if (s == kNoSlot) {
+    s = m.subs.insert(id);
+    if (s == kNoSlot) return Errc::too_many_channels;
+    std::memcpy(&m.sub_names[s * wire::kMaxChannelName], channel.data(), channel.size());
+    m.subs.value(s).name_size = static_cast<std::uint8_t>(channel.size());
+  }
+  OwnSub& o = m.subs.value(s);
+  o.active = true;
+  o.priority = prio;
+  ++m.active_subs;
+  if (m.v2()) {
+    o.want_retained_left = kWantRetainedAnnouncements - 1;
+    m.announce_subscription(s, true);
+  }
+  return {};
+}
+
+Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (channel.empty()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  const wire::ChannelId id = wire::channel_id(m.crypto, channel);
+  const std::uint32_t s = m.subs.find(id);
+  if (s == kNoSlot || !m.subs.value(s).active) return Errc::not_subscribed;
+  OwnSub& o = m.subs.value(s);
+  o.active = false;
+  --m.active_subs;
+  m.retained.drop_copy(id);
+  if (m.v2() && !m.closed) {
+    OutItem it;
+    it.type = PacketType::unsubscribe;
+    it.flags = 0;
+    it.to_group = true;
+    it.sub = s;
+    ++o.refs;
+    if (!m.enqueue(o.priority, it)) m.drop(Errc::queue_full);
+  }
+  if (o.refs == 0) m.subs.erase_slot(s);
+  return {};
+}
+
+Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
+                                  const PublishOptions& options, Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (m.closed) return Errc::closed;
+  if (channel.empty() || options.priority > 15 ||
+      static_cast<std::uint8_t>(options.qos) > 2) {
+    return Errc::invalid_argument;
+  }
+  if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (message.size() > m.cfg.limits.max_message_size) return Errc::message_too_large;
+  const bool tracked = options.qos != Qos::at_most_once;
+  if (tracked && !m.v2() && !options.destination) return Errc::no_subscribers;
+  if (tracked && m.pending.full()) return Errc::too_many_pending;
+  if (!tracked && m.queued_qos0 >= m.cfg.limits.max_queued_messages) return Errc::queue_full;
+  if (m.outbox.full()) return Errc::queue_full;
+  const wire::ChannelId id = wire::channel_id(m.crypto, channel);
+  if (options.retain && !m.retained.can_add(id, now)) return Errc::too_many_retained;
+  const std::uint32_t slot = m.pool.alloc();
+  if (slot == kNoSlot) return Errc::queue_full;
+
+  const std::uint16_t ttl_s = options.ttl_s == 0 ? m.cfg.default_ttl_s : options.ttl_s;
+  MessageId mid = 0;
+  if (m.v2()) {
+    mid = m.next_message_id++;
+    if (m.next_message_id == 0) m.next_message_id = 1;
+  } else {
+    do {
+      mid = m.draw_nonzero();
+    } while (m.pending.find(mid) != kNoSlot);
+  }
+  MessageMeta& meta = m.pool.meta(slot);
+  meta.channel_id = id;
+  meta.message_id = mid;
+  meta.nonce = m.draw_nonzero();
+  meta.origin_session = m.session;
+  meta.expires = now + std::chrono::seconds(ttl_s);
+  meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);
+  m.pool.set(slot, channel, message);
+  if (options.retain) (void)m.retained.add_published(slot, now);
+  ++m.stats.messages_published;
+
+  if (!tracked) {
+    OutItem it;
+    it.type = PacketType::publish;
+    it.flags = meta.flags;
+    it.to_group = !options.destination;
+    if (options.destination) it.to = *options.destination;
+    it.msg = slot;  // the allocation's reference passes to the outbox item
+    it.counted = true;
+    ++m.queued_qos0;
+    m.enqueue(options.priority, it);
+    return mid;
+  }
+
+  const std::uint32_t p = m.pending.insert(mid);
+  Pending& e = m.pending.value(p);
+  e.msg = slot;  // the allocation's reference passes to the pending entry
+  e.qos = options.qos;
+  e.priority = options.priority;
+  e.group = !options.destination;
+  e.expires = meta.expires;
+  ++m.pending_open;
+  if (options.destination) {
+    m.add_recipient(p, *options.destination, 0);
+    m.queue_publish_to(p, 0);
+    return mid;
+  }
+  m.discovery.for_each_subscriber(id, [&](const detail::Peer& peer) {
+    m.add_recipient(p, peer.endpoint, peer.session_id);
+  });
+  e.late_join = e.count == 0 || options.retain;
+  if (e.count == 0) {
+    const Time until = options.wait_for_subscribers ? now + *options.wait_for_subscribers : e.expires;
+    e.wait_until = std::min(until, e.expires);
+    if (e.wait_until <= now) m.finish(p, Errc::no_subscribers);
+    return mid;
+  }
+  m.queue_publish_to(p, kAllRecipients);
+  return mid;
+}
+
+void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  ++m.stats.datagrams_received;
+  if (datagram.size() > m.scratch.size()) return m.drop(Errc::bad_length);
+  const std::uint8_t version = wire::peek_version(datagram);
+  if ((version == 1 || version == 2) && version != static_cast<std::uint8_t>(m.cfg.wire)) {
+    return m.drop(Errc::wrong_wire_version);
+  }
+  wire::DecodeOptions opt;
+  opt.version = m.cfg.wire;
+  opt.now = now;
+  opt.epoch_offset = m.cfg.epoch_offset;
+  opt.timestamp_window_s = m.cfg.timestamp_window_s;
+  const Result<wire::Packet> r = wire::decode(datagram, m.crypto, opt, m.scratch);
+  if (!r) return m.drop(r.error());
+  const wire::Packet& p = *r;
+  if (p.session_id == m.session || (m.prev_session != 0 && p.session_id == m.prev_session)) {
+    return m.drop(Errc::own_packet);
+  }
+  if (m.v2()) {
+    m.on_v2(p, from, now);
+  } else {
+    m.on_v1(p, from, now);
+  }
+}
+
+void Engine::handle_timeout(Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (m.v2() && !m.closed) {
+    const bool lifetime_over = now - m.session_start >= m.cfg.timers.session_lifetime;
+    if ((lifetime_over || m.next_seq >= kSeqRenewSoft) && !m.qos2_publish_in_flight()) {
+      m.renew_session(now);
+      m.next_heartbeat = now + m.cfg.timers.heartbeat_interval;
+    }
+    if (now >= m.next_heartbeat) {
+      m.announce_all(now);
+      m.next_heartbeat = now + m.cfg.timers.heartbeat_interval;
+    }
+    while (auto gone = m.discovery.expire_one(now, m.cfg.timers.session_timeout)) {
+      m.push_peer_event(PeerEvent::Kind::left, gone->endpoint, gone->session_id);
+      m.fail_recipients_of(gone->session_id, nullptr);
+    }
+    while (auto ch = m.retained.pop_due_answer(now)) {
+      const std::uint32_t c = m.retained.copy(*ch, now);
+      const std::uint32_t sub = m.subs.find(*ch);
+      if (c == kNoSlot || sub == kNoSlot || !m.subs.value(sub).active) continue;
+      OutItem it;
+      it.type = PacketType::publish;
+      it.flags = wire::publish_flags(0, true, wire::flags_priority(m.pool.meta(c).flags));
+      it.to_group = true;
+      it.msg = c;
+      m.pool.ref(c);
+      if (!m.enqueue(wire::flags_priority(it.flags), it)) m.drop(Errc::queue_full);
+    }
+  }
+  m.inbound.expire(now, [&m](std::uint32_t sess) {
+    if (SenderInfo* s = m.senders.find(sess); s != nullptr && s->qos2_states > 0) {
+      --s->qos2_states;
+    }
+  });
+  m.run_pending_timers(now);
+}
+
+std::optional<Transmit> Engine::poll_transmit(Time now, MutableBytes buffer) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  return m.transmit(now, buffer);
+}
+
+std::optional<Event> Engine::poll_event() {
+  Impl& m = *impl_;
+  m.begin_call(m.last_now);
+  if (m.control_count > 0) {
+    const ControlEvent ev = m.control[m.control_head];
+    m.control_head = (m.control_head + 1) % m.control.size();
+    --m.control_count;
+    if (!ev.is_report) return Event{ev.peer};
+    const Pending& e = m.pending.value(ev.pending);
+    DeliveryReport rep;
+    rep.message_id = m.pending.key(ev.pending);
+    rep.channel = m.pool.name(e.msg);
+    rep.qos = e.qos;
+    rep.reason = e.reason;
+    rep.recipients = std::span<const Recipient>{&m.recipient(ev.pending, 0), e.count};
+    m.deferred_free = ev.pending;
+    return Event{rep};
+  }
+  while (!m.inbox.empty()) {
+    const std::uint32_t n = m.inbox.front();
+    const InboxItem item = m.inbox.at(n);
+    m.inbox.pop();  // the node's bytes stay untouched until a later call pushes again
+    if (item.expires <= m.last_now) {
+      m.drop(Errc::expired);
+      continue;
+    }
+    const std::uint8_t* at = m.inbox_bytes.data() + n * m.inbox_stride;
+    MessageEvent ev;
+    ev.channel = std::string_view{reinterpret_cast<const char*>(at), item.name_size};
+    ev.message = Bytes{at + wire::kMaxChannelName, item.size};
+    ev.qos = static_cast<Qos>(wire::flags_qos(item.flags));
+    ev.retain = wire::flags_retain(item.flags);
+    ev.priority = wire::flags_priority(item.flags);
+    ev.from = item.from;
+    ev.sender_session = item.session;
+    ev.message_id = item.message_id;
+    ++m.stats.messages_delivered;
+    return Event{ev};
+  }
+  return std::nullopt;
+}
+
+std::optional<Time> Engine::next_deadline() const {
+  const Impl& m = *impl_;
+  std::optional<Time> t;
+  auto consider = [&t](Time x) {
+    if (!t || x < *t) t = x;
+  };
+  if (m.v2() && !m.closed) {
+    consider(m.next_heartbeat);
+    consider(m.session_start + m.cfg.timers.session_lifetime);
+    if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
+    if (auto d = m.retained.next_answer()) consider(*d);
+  }
+  m.pending.for_each([&](std::uint32_t p) {
+    const Pending& e = m.pending.value(p);
+    if (e.finished) return;
+    consider(e.expires);
+    if (e.count == 0) consider(e.wait_until);
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      const Track& tr = m.tracks[p * m.max_recipients + i];
+      if (!tr.terminal && !tr.queued) consider(tr.next);
+    }
+  });
+  return t;
+}
+
+void Engine::close(Time now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (m.closed) return;
+  if (m.v2()) {
+    m.subs.for_each([&](std::uint32_t s) {
+      OwnSub& o = m.subs.value(s);
+      if (!o.active) return;
+      OutItem it;
+      it.type = PacketType::unsubscribe;
+      it.to_group = true;
+      it.sub = s;
+      ++o.refs;
+      if (!m.enqueue(o.priority, it)) m.drop(Errc::queue_full);
+    });
+  }
+  m.pending.for_each([&](std::uint32_t p) {
+    const Pending& e = m.pending.value(p);
+    if (e.finished) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) m.end_recipient_at_close(p, i, Errc::closed);
+    m.finish(p, Errc::closed);
+  });
+  m.closed = true;
+}
+
+std::uint32_t Engine::session_id() const noexcept { return impl_->session; }
+std::size_t Engine::pending_count() const noexcept { return impl_->pending_open; }
+const EngineStats& Engine::stats() const noexcept { return impl_->stats; }
+const EngineConfig& Engine::config() const noexcept { return impl_->cfg; }
+
+std::size_t Engine::state_bytes() const noexcept {
+  const Impl& m = *impl_;
+  return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.retained.state_bytes() +
+         m.senders.state_bytes() + m.discovery.state_bytes() + m.inbound.state_bytes() +
+         m.nonces.state_bytes() + m.subs.state_bytes() + m.sub_names.capacity() +
+         m.pending.state_bytes() + m.pending_gen.capacity() * sizeof(std::uint32_t) +
+         m.recipients.capacity() * sizeof(Recipient) + m.tracks.capacity() * sizeof(Track) +
+         m.outbox.state_bytes() + m.inbox.state_bytes() + m.inbox_bytes.capacity() +
+         m.control.capacity() * sizeof(ControlEvent) + m.scratch.capacity();
+}
+
+}  // namespace nomq

@@ -1,0 +1,102 @@
+// A fixed-capacity priority queue: 16 levels (0..15, higher first), FIFO within a level.
+// Intrusive singly linked lists over one node array with a free list: push and pop are O(1)
+// and never allocate. Used for the outbox (datagrams to send) and the inbox (received messages).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace nomq::detail {
+
+inline constexpr std::size_t kPriorityLevels = 16;
+
+template <class T>
+class PriorityQueue {
+ public:
+  static constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+  explicit PriorityQueue(std::size_t capacity) : capacity_(capacity) {
+    items_.resize(capacity);
+    next_.resize(capacity);
+    for (std::size_t i = 0; i < capacity; ++i) {
+      next_[i] = i + 1 < capacity ? static_cast<std::uint32_t>(i + 1) : npos;
+    }
+    free_ = capacity > 0 ? 0 : npos;
+    head_.fill(npos);
+    tail_.fill(npos);
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  bool empty() const noexcept { return size_ == 0; }
+  bool full() const noexcept { return free_ == npos; }
+
+  // Appends at `priority` (clamped to 15). Returns the node index (stable until popped; callers
+  // may key side storage by it), or npos when full.
+  std::uint32_t push(std::uint8_t priority, const T& item) noexcept {
+    if (free_ == npos) return npos;
+    const std::uint8_t p = priority > 15 ? 15 : priority;
+    const std::uint32_t n = free_;
+    free_ = next_[n];
+    items_[n] = item;
+    next_[n] = npos;
+    if (tail_[p] == npos) {
+      head_[p] = n;
+    } else {
+      next_[tail_[p]] = n;
+    }
+    tail_[p] = n;
+    mask_ |= static_cast<std::uint16_t>(1u << p);
+    ++size_;
+    return n;
+  }
+
+  // The node index of the highest-priority, oldest item, or npos when empty.
+  std::uint32_t front() const noexcept {
+    if (mask_ == 0) return npos;
+    return head_[top_level()];
+  }
+  std::uint8_t front_priority() const noexcept { return static_cast<std::uint8_t>(top_level()); }
+
+  T& at(std::uint32_t n) noexcept { return items_[n]; }
+  const T& at(std::uint32_t n) const noexcept { return items_[n]; }
+
+  // Removes the front item; its node may be reused by the next push.
+  void pop() noexcept {
+    if (mask_ == 0) return;
+    const unsigned p = top_level();
+    const std::uint32_t n = head_[p];
+    head_[p] = next_[n];
+    if (head_[p] == npos) {
+      tail_[p] = npos;
+      mask_ = static_cast<std::uint16_t>(mask_ & ~(1u << p));
+    }
+    next_[n] = free_;
+    free_ = n;
+    --size_;
+  }
+
+  std::size_t state_bytes() const noexcept {
+    return items_.capacity() * sizeof(T) + next_.capacity() * 4 + sizeof(*this);
+  }
+
+ private:
+  unsigned top_level() const noexcept {
+    unsigned p = 15;
+    while (p > 0 && (mask_ & (1u << p)) == 0) --p;
+    return p;
+  }
+
+  std::size_t capacity_;
+  std::vector<T> items_;
+  std::vector<std::uint32_t> next_;
+  std::uint32_t free_ = npos;
+  std::array<std::uint32_t, kPriorityLevels> head_{};
+  std::array<std::uint32_t, kPriorityLevels> tail_{};
+  std::uint16_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace nomq::detail

@@ -1,0 +1,153 @@
+#include "core/retained_store.hpp"
+
+namespace nomq::detail {
+
+RetainedStore::RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth)
+    : pool_(pool), depth_(depth == 0 ? 1 : depth), map_(max_channels) {
+  ring_.assign(max_channels * depth_, kNoSlot);
+}
+
+void RetainedStore::purge(std::uint32_t c, Time now) noexcept {
+  Entry& e = map_.value(c);
+  // Expired messages are dropped from the oldest end; a newer message never expires before an
+  // older one of the same TTL, and a stale one in the middle is skipped when replayed.
+  const std::size_t base = c * depth_;
+  std::uint32_t kept = 0;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    const std::uint32_t s = ring_[base + (e.head + i) % depth_];
+    if (pool_.meta(s).expires <= now) {
+      pool_.unref(s);
+    } else {
+      ring_[base + (e.head + kept) % depth_] = s;
+      ++kept;
+    }
+  }
+  e.count = kept;
+  if (e.copy != kNoSlot && pool_.meta(e.copy).expires <= now) {
+    pool_.unref(e.copy);
+    e.copy = kNoSlot;
+  }
+}
+
+bool RetainedStore::unused(std::uint32_t c) const noexcept {
+  const Entry& e = map_.value(c);
+  return e.count == 0 && e.copy == kNoSlot && !e.answer;
+}
+
+std::uint32_t RetainedStore::entry_for(const wire::ChannelId& channel, Time now) noexcept {
+  std::uint32_t c = map_.find(channel);
+  if (c != kNoSlot) return c;
+  if (map_.full()) {
+    std::uint32_t victim = kNoSlot;
+    map_.for_each([&](std::uint32_t s) {
+      if (victim != kNoSlot) return;
+      purge(s, now);
+      if (unused(s)) victim = s;
+    });
+    if (victim == kNoSlot) return kNoSlot;
+    map_.erase_slot(victim);
+  }
+  return map_.insert(channel);
+}
+
+bool RetainedStore::can_add(const wire::ChannelId& channel, Time now) noexcept {
+  if (map_.find(channel) != kNoSlot || !map_.full()) return true;
+  bool reclaimable = false;
+  map_.for_each([&](std::uint32_t s) {
+    purge(s, now);
+    if (unused(s)) reclaimable = true;
+  });
+  return reclaimable;
+}
+
+Errc RetainedStore::add_published(std::uint32_t slot, Time now) noexcept {
+  const std::uint32_t c = entry_for(pool_.meta(slot).channel_id, now);
+  if (c == kNoSlot) return Errc::too_many_retained;
+  purge(c, now);
+  Entry& e = map_.value(c);
+  const auto depth = static_cast<std::uint32_t>(depth_);
+  if (e.count == depth) {
+    pool_.unref(ring_[c * depth + e.head]);
+    e.head = (e.head + 1) % depth;
+    --e.count;
+  }
+  pool_.ref(slot);
+  ring_[c * depth + (e.head + e.count) % depth] = slot;
+  ++e.count;
+  return Errc::ok;
+}
+
+bool RetainedStore::has_published(const wire::ChannelId& channel, Time now) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return false;
+  purge(c, now);
+  return map_.value(c).count > 0;
+}
+
+bool RetainedStore::set_copy(std::uint32_t slot, Time now) noexcept {
+  const std::uint32_t c = entry_for(pool_.meta(slot).channel_id, now);
+  if (c == kNoSlot) return false;
+  Entry& e = map_.value(c);
+  pool_.ref(slot);
+  if (e.copy != kNoSlot) pool_.unref(e.copy);
+  e.copy = slot;
+  return true;
+}
+
+std::uint32_t RetainedStore::copy(const wire::ChannelId& channel, Time now) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return kNoSlot;
+  purge(c, now);
+  return map_.value(c).copy;
+}
+
+void RetainedStore::drop_copy(const wire::ChannelId& channel) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return;
+  Entry& e = map_.value(c);
+  if (e.copy != kNoSlot) pool_.unref(e.copy);
+  e.copy = kNoSlot;
+  e.answer = false;
+}
+
+void RetainedStore::schedule_answer(const wire::ChannelId& channel, Time due) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return;
+  Entry& e = map_.value(c);
+  if (e.answer) return;
+  e.answer = true;
+  e.answer_due = due;
+}
+
+void RetainedStore::cancel_answer(const wire::ChannelId& channel) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c != kNoSlot) map_.value(c).answer = false;
+}
+
+bool RetainedStore::answer_scheduled(const wire::ChannelId& channel) const noexcept {
+  const std::uint32_t c = map_.find(channel);
+  return c != kNoSlot && map_.value(c).answer;
+}
+
+std::optional<Time> RetainedStore::next_answer() const noexcept {
+  std::optional<Time> t;
+  map_.for_each([&](std::uint32_t s) {
+    const Entry& e = map_.value(s);
+    if (e.answer && (!t || e.answer_due < *t)) t = e.answer_due;
+  });
+  return t;
+}
+
+std::optional<wire::ChannelId> RetainedStore::pop_due_answer(Time now) noexcept {
+  std::optional<wire::ChannelId> out;
+  map_.for_each([&](std::uint32_t s) {
+    Entry& e = map_.value(s);
+    if (!out && e.answer && e.answer_due <= now) {
+      e.answer = false;
+      out = map_.key(s);
+    }
+  });
+  return out;
+}
+
+}  // namespace nomq::detail

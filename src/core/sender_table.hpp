@@ -1,0 +1,56 @@
+// The bounded table of remote sender sessions (v2): one replay window per session id, plus what
+// the eviction policy needs. Full-table policy (docs/engine.md, "Sender table"): a new session
+// may evict the least recently heard session that (a) holds no QoS 2 receiver state and (b) has
+// sent nothing whose timestamp is still inside the receiver's timestamp window, so every packet
+// the evicted window could have caught is already rejected as stale_timestamp. If no session
+// qualifies, the new session's datagram is dropped as sender_table_full.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/fixed_map.hpp"
+#include "core/replay_window.hpp"
+#include "nomq/error.hpp"
+#include "nomq/time.hpp"
+
+namespace nomq::detail {
+
+struct SenderInfo {
+  ReplayWindow window;
+  Time last_heard{0};
+  std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
+  std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
+};
+
+class SenderTable {
+ public:
+  SenderTable(std::size_t capacity, std::uint32_t window_width, std::uint32_t timestamp_window_s);
+
+  // The entry of `session`, or nullptr.
+  SenderInfo* find(std::uint32_t session) noexcept;
+
+  // The entry of `session`, inserting (and evicting per the policy) if needed. nullptr: the
+  // table is full and nothing may be evicted (count sender_table_full). `now_wire`: the
+  // receiver's clock in wire seconds.
+  SenderInfo* find_or_insert(std::uint32_t session, std::uint32_t now_wire) noexcept;
+
+  // Replay verdict and update in one place: check, and on ok record `seq` and the timestamp.
+  Errc accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp, Time now) noexcept;
+
+  void erase(std::uint32_t session) noexcept { map_.erase(session); }
+  std::size_t size() const noexcept { return map_.size(); }
+  std::size_t capacity() const noexcept { return map_.capacity(); }
+  std::uint64_t evictions() const noexcept { return evictions_; }
+  std::size_t state_bytes() const noexcept;
+
+ private:
+  FixedMap<std::uint32_t, SenderInfo, U32Hash, U32Eq> map_;
+  std::vector<std::uint64_t> bits_;
+  std::size_t blocks_per_window_;
+  std::uint32_t timestamp_window_s_;
+  std::uint64_t evictions_ = 0;
+};
+
+}  // namespace nomq::detail

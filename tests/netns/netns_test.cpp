@@ -1,0 +1,298 @@
+// Three "hosts" (network namespaces) joined by a bridge in a fourth, created and deleted by each
+// test: `nomq pub` and `nomq sub` run in them through `ip netns exec`. Broadcast and multicast
+// delivery, QoS 1/2 under 20% random loss (nftables), a subscriber killed and restarted, an
+// interface taken down and up. Traffic never leaves the namespaces. Needs root (CAP_NET_ADMIN);
+// skipped with a message where namespaces cannot be created.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "nomq/config.hpp"
+#include "support/subprocess.hpp"
+
+namespace nomq::test {
+namespace {
+
+using namespace std::chrono_literals;
+using S = Process::Stream;
+
+const std::string kNomq = NOMQ_BINARY;
+const std::string kIp = NOMQ_IP_BINARY;
+const std::string kNft = NOMQ_NFT_BINARY;
+constexpr Millis kStep = 20s;
+
+// Runs a command quietly; true on exit 0.
+bool run(const std::vector<std::string>& argv, std::string* output = nullptr) {
+  Process p = Process::spawn(argv);
+  auto code = p.wait_exit(30s);
+  if (output) *output = p.out() + p.err();
+  return code && *code == 0;
+}
+
+// The namespaces of one test. Names carry the pid and a counter, so parallel tests and leftovers
+// of a killed run never collide; the destructor deletes them on every path.
+class Lab {
+ public:
+  static constexpr int kHosts = 3;
+
+  Lab() {
+    static std::atomic<int> counter{0};
+    prefix_ = "nq" + std::to_string(::getpid() % 100000) + "x" + std::to_string(counter++);
+  }
+  ~Lab() {
+    for (const auto& ns : created_) run({kIp, "netns", "del", ns});
+  }
+
+  std::string host(int i) const { return prefix_ + "h" + std::to_string(i); }
+  std::string address(int i) const { return "10.77.0." + std::to_string(i + 1); }
+  static constexpr const char* kDev = "nqeth";
+
+  // Builds the lab; on failure returns the reason (the test skips).
+  std::optional<std::string> build() {
+    const std::string sw = prefix_ + "sw";
+    std::string out;
+    if (!add_ns(sw, out)) return "cannot create network namespaces (" + out + ")";
+    for (int i = 0; i < kHosts; ++i)
+      if (!add_ns(host(i), out)) return "cannot create network namespaces (" + out + ")";
+    // Snooping off: the bridge floods multicast to every port, as a plain switch without an
+    // IGMP querier effectively does.
+    if (!ip({"-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"}, out) ||
+        !ip({"-n", sw, "link", "set", "br0", "up"}, out))
+      return "cannot create a bridge (" + out + ")";
+    for (int i = 0; i < kHosts; ++i) {
+      const std::string port = "p" + std::to_string(i);
+      if (!ip({"-n", sw, "link", "add", port, "type", "veth", "peer", "name", kDev, "netns", host(i)}, out) ||
+          !ip({"-n", sw, "link", "set", port, "master", "br0", "up"}, out) ||
+          !ip({"-n", host(i), "addr", "add", address(i) + "/24", "brd", "+", "dev", kDev}, out) ||
+          !ip({"-n", host(i), "link", "set", kDev, "up"}, out) ||
+          !ip({"-n", host(i), "link", "set", "lo", "up"}, out))
+        return "cannot wire the namespaces (" + out + ")";
+    }
+    return std::nullopt;
+  }
+
+  // Every host drops 20% of the UDP datagrams it receives, so each direction of every path
+  // loses 20%. (An output rule as well would make it 36% per direction, and turn drops into
+  // EPERM at the sender.)
+  bool add_loss(int percent) {
+    for (int i = 0; i < kHosts; ++i) {
+      const std::string rules = "table inet nqloss {\n chain in {\n  type filter hook input priority 0; policy accept;\n"
+                                "  meta l4proto udp numgen random mod 100 < " + std::to_string(percent) +
+                                " drop\n }\n}\n";
+      Process p = Process::spawn({kIp, "netns", "exec", host(i), kNft, "-f", "-"}, rules);
+      if (p.wait_exit(10s).value_or(-1) != 0) {
+        ADD_FAILURE() << "nft failed: " << p.transcript();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool ip(const std::vector<std::string>& args, std::string& out) {
+    std::vector<std::string> argv{kIp};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, &out);
+  }
+
+  std::vector<std::string> in(int i, std::vector<std::string> argv) const {
+    std::vector<std::string> full{kIp, "netns", "exec", host(i)};
+    full.insert(full.end(), argv.begin(), argv.end());
+    return full;
+  }
+
+ private:
+  bool add_ns(const std::string& name, std::string& out) {
+    if (!run({kIp, "netns", "add", name}, &out)) return false;
+    created_.push_back(name);
+    return true;
+  }
+  std::string prefix_;
+  std::vector<std::string> created_;
+};
+
+class NetnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "network namespace tests need root (CAP_NET_ADMIN); skipped";
+    if (auto why = lab_.build()) GTEST_SKIP() << "network namespace tests skipped: " << *why;
+  }
+
+  std::string config(const std::string& group, const std::string& interface = "", std::uint32_t ttl = 3600) {
+    if (!keys_) {
+      auto g = generate_config();
+      EXPECT_TRUE(g.ok());
+      keys_ = *g;
+    }
+    NodeConfig c = *keys_;
+    c.group = group;
+    c.group_interface = interface;
+    c.port = 8888;  // the seed's port: the namespaces are ours alone
+    c.default_ttl_s = static_cast<std::uint16_t>(ttl);
+    const std::string path = dir_.file("nomq-" + std::to_string(++configs_) + ".json");
+    auto st = save_config(c, path, ConfigFormat::json, {.overwrite = true});
+    EXPECT_TRUE(st.ok()) << st.message;
+    return path;
+  }
+
+  Process sub(int host, const std::string& cfg, std::vector<std::string> extra) {
+    std::vector<std::string> argv{kNomq, "sub", "-c", cfg, "-d"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process p = Process::spawn(lab_.in(host, argv));
+    EXPECT_TRUE(p.wait_for_line(S::err, "nomq sub: ready", kStep)) << p.transcript();
+    return p;
+  }
+
+  Process pub(int host, const std::string& cfg, std::vector<std::string> extra,
+              const std::optional<std::string>& input = std::nullopt, bool keep_stdin = false) {
+    std::vector<std::string> argv{kNomq, "pub", "-c", cfg};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return Process::spawn(lab_.in(host, argv), input, keep_stdin);
+  }
+
+  static std::string numbered(int from, int to) {
+    std::string s;
+    for (int i = from; i <= to; ++i) s += "m" + std::to_string(i) + "\n";
+    return s;
+  }
+
+  // message -> how many times a subscriber printed it
+  static std::map<std::string, int> tally(const Process& p) {
+    std::map<std::string, int> t;
+    for (const auto& line : p.out_lines()) ++t[line];
+    return t;
+  }
+
+  Lab lab_;
+  TempDir dir_;
+  std::optional<NodeConfig> keys_;
+  int configs_ = 0;
+};
+
+TEST_F(NetnsTest, BroadcastReachesEveryOtherHost) {
+  const std::string cfg = config("10.77.0.255");
+  Process b = sub(1, cfg, {"-t", "plant/temp", "-C", "1", "-W", "30"});
+  Process c = sub(2, cfg, {"-t", "plant/temp", "-C", "1", "-W", "30"});
+  Process p = pub(0, cfg, {"-t", "plant/temp", "-m", "21.5", "-q", "1", "--json"});
+  EXPECT_EQ(p.wait_exit(kStep).value_or(-1), 0) << p.transcript();
+  EXPECT_EQ(b.wait_exit(kStep).value_or(-1), 0) << b.transcript();
+  EXPECT_EQ(c.wait_exit(kStep).value_or(-1), 0) << c.transcript();
+  EXPECT_EQ(b.out(), "21.5\n");
+  EXPECT_EQ(c.out(), "21.5\n");
+  auto report = nlohmann::json::parse(p.out_lines().at(0));
+  EXPECT_EQ(report["recipients"].size(), 2u) << p.out();
+}
+
+TEST_F(NetnsTest, MulticastReachesEveryOtherHost) {
+  const std::string cfg = config("239.77.0.1", Lab::kDev);
+  Process b = sub(1, cfg, {"-t", "m", "-C", "1", "-W", "30"});
+  Process c = sub(2, cfg, {"-t", "m", "-C", "1", "-W", "30"});
+  Process p = pub(0, cfg, {"-t", "m", "-m", "via multicast", "-q", "2"});
+  EXPECT_EQ(p.wait_exit(kStep).value_or(-1), 0) << p.transcript();
+  EXPECT_EQ(b.wait_exit(kStep).value_or(-1), 0) << b.transcript();
+  EXPECT_EQ(c.wait_exit(kStep).value_or(-1), 0) << c.transcript();
+  EXPECT_EQ(b.out(), "via multicast\n");
+  EXPECT_EQ(c.out(), "via multicast\n");
+}
+
+
+TEST_F(NetnsTest, Qos1UnderTwentyPercentLossDeliversEveryMessageAtLeastOnce) {
+  const int n = 30;
+  ASSERT_TRUE(lab_.add_loss(20));
+  const std::string cfg = config("10.77.0.255");
+  Process b = sub(1, cfg, {"-t", "lossy"});
+  Process c = sub(2, cfg, {"-t", "lossy"});
+  Process p = pub(0, cfg, {"-t", "lossy", "-l", "-q", "1", "--wait", "60", "-d"}, numbered(1, n));
+  EXPECT_EQ(p.wait_exit(180s).value_or(-1), 0) << p.transcript();
+  for (Process* s : {&b, &c}) {
+    // pub exited 0: every message was acknowledged, so each subscriber has printed it already.
+    s->signal(SIGTERM);
+    EXPECT_EQ(s->wait_exit(kStep).value_or(-1), 0) << s->transcript();
+    auto t = tally(*s);
+    for (int i = 1; i <= n; ++i)
+      EXPECT_GE(t["m" + std::to_string(i)], 1) << "m" << i << " missing\n" << s->transcript();
+  }
+}
+
+TEST_F(NetnsTest, Qos2UnderTwentyPercentLossDeliversEveryMessageExactlyOnce) {
+  const int n = 30;
+  ASSERT_TRUE(lab_.add_loss(20));
+  const std::string cfg = config("10.77.0.255");
+  Process b = sub(1, cfg, {"-t", "lossy"});
+  Process c = sub(2, cfg, {"-t", "lossy"});
+  Process p = pub(0, cfg, {"-t", "lossy", "-l", "-q", "2", "--wait", "60", "-d"}, numbered(1, n));
+  EXPECT_EQ(p.wait_exit(180s).value_or(-1), 0) << p.transcript();
+  for (Process* s : {&b, &c}) {
+    s->signal(SIGTERM);
+    EXPECT_EQ(s->wait_exit(kStep).value_or(-1), 0) << s->transcript();
+    auto t = tally(*s);
+    EXPECT_EQ(t.size(), static_cast<std::size_t>(n)) << s->transcript();
+    for (int i = 1; i <= n; ++i)
+      EXPECT_EQ(t["m" + std::to_string(i)], 1) << "m" << i << "\n" << s->transcript();
+  }
+}
+
+TEST_F(NetnsTest, SubscriberKilledAndRestartedStillGetsQosMessages) {
+  const std::string cfg = config("10.77.0.255", "", /*ttl=*/15);
+  Process first = sub(1, cfg, {"-t", "stream"});
+  Process p = pub(0, cfg, {"-t", "stream", "-l", "-q", "1", "--json", "--wait", "30"}, std::nullopt,
+                  /*keep_stdin=*/true);
+  p.write_stdin(numbered(1, 5));
+  ASSERT_TRUE(first.wait_for_line(S::out, "m5", kStep)) << first.transcript() << p.transcript();
+  first.signal(SIGKILL);  // no unsubscribe, no goodbye: the publisher still believes in it
+  ASSERT_TRUE(first.wait_exit(kStep).has_value());
+  p.write_stdin(numbered(6, 10));  // published while nobody listens on host 1
+  Process second = sub(1, cfg, {"-t", "stream"});  // a new session on the same host
+  p.write_stdin(numbered(11, 15));
+  p.close_stdin();
+  ASSERT_TRUE(second.wait_for_line(S::out, "m15", 30s)) << second.transcript() << p.transcript();
+  // The publisher finishes within the TTL: messages the dead session never acknowledged are
+  // reported as such (exit 1), never silently dropped.
+  const int code = p.wait_exit(60s).value_or(-1);
+  EXPECT_TRUE(code == 0 || code == 1) << p.transcript();
+  auto t = tally(second);
+  // Published after the new subscriber announced itself: delivered to it.
+  for (int i = 11; i <= 15; ++i) EXPECT_GE(t["m" + std::to_string(i)], 1) << "m" << i << "\n" << second.transcript();
+  // Published in between: delivered to the new subscriber (it joined within the TTL) or
+  // reported not acknowledged by the publisher.
+  std::set<std::string> failed;
+  for (const auto& line : p.out_lines()) {
+    auto r = nlohmann::json::parse(line);
+    if (!r["acknowledged"].get<bool>()) failed.insert("m" + std::to_string(r["index"].get<int>()));
+  }
+  for (int i = 6; i <= 10; ++i) {
+    const std::string m = "m" + std::to_string(i);
+    EXPECT_TRUE(t[m] >= 1 || failed.count(m)) << m << " neither delivered nor reported\n" << p.transcript();
+  }
+  second.signal(SIGTERM);
+  EXPECT_EQ(second.wait_exit(kStep).value_or(-1), 0);
+}
+
+TEST_F(NetnsTest, InterfaceDownAndUpReinitialisesAndDelivers) {
+  const std::string cfg = config("10.77.0.255");
+  Process b = sub(1, cfg, {"-t", "link"});
+  Process p = pub(0, cfg, {"-t", "link", "-l", "-q", "1", "--wait", "30", "-d"}, std::nullopt, true);
+  p.write_stdin("before\n");
+  ASSERT_TRUE(b.wait_for_line(S::out, "before", kStep)) << b.transcript() << p.transcript();
+  std::string out;
+  ASSERT_TRUE(lab_.ip({"-n", lab_.host(0), "link", "set", Lab::kDev, "down"}, out)) << out;
+  p.write_stdin("during\n");
+  // The send fails (no route while the link is down) and the node re-initialises its sockets.
+  EXPECT_TRUE(p.wait_for_line(S::err, "re-initialising", kStep)) << p.transcript();
+  ASSERT_TRUE(lab_.ip({"-n", lab_.host(0), "link", "set", Lab::kDev, "up"}, out)) << out;
+  p.write_stdin("after\n");
+  p.close_stdin();
+  EXPECT_TRUE(b.wait_for_line(S::out, "during", 60s)) << b.transcript() << p.transcript();
+  EXPECT_TRUE(b.wait_for_line(S::out, "after", kStep)) << b.transcript() << p.transcript();
+  EXPECT_EQ(p.wait_exit(60s).value_or(-1), 0) << p.transcript();
+  b.signal(SIGTERM);
+  EXPECT_EQ(b.wait_exit(kStep).value_or(-1), 0);
+}
+
+}  // namespace
+}  // namespace nomq::test

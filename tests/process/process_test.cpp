@@ -1,0 +1,314 @@
+// `nomq pub` / `nomq sub` / `nomq demo` as separate processes on loopback. Every test has its
+// own config (fresh keys) and its own group port on 127.255.255.255, so tests run in parallel
+// and nothing leaves the host. Synchronisation is on output: a subscriber started with -d
+// prints "nomq sub: ready" once it has announced its subscription.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "nomq/config.hpp"
+#include "support/subprocess.hpp"
+
+namespace nomq::test {
+namespace {
+
+using namespace std::chrono_literals;
+using S = Process::Stream;
+
+const std::string kNomq = NOMQ_BINARY;
+constexpr Millis kStep = 15s;  // generous bound for one step on a loaded 2-core CI machine
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = free_udp_port();
+    config_ = write_config("nomq.json", WireVersion::v2);
+  }
+
+  std::string write_config(const std::string& name, WireVersion wire) {
+    auto generated = generate_config();
+    EXPECT_TRUE(generated.ok());
+    NodeConfig c = *generated;
+    c.wire = wire;
+    c.group = "127.255.255.255";
+    c.ip = "127.0.0.1";
+    c.port = port_;
+    if (keys_) {  // every config of a test shares the first one's keys
+      c.encryption_key = keys_->encryption_key;
+      c.hmac_key = keys_->hmac_key;
+    } else {
+      keys_ = c;
+    }
+    const std::string path = dir_.file(name);
+    auto st = save_config(c, path, ConfigFormat::json, {.overwrite = true});
+    EXPECT_TRUE(st.ok()) << st.message;
+    return path;
+  }
+
+  Process sub(std::vector<std::string> extra, const std::string& config = "") {
+    std::vector<std::string> argv{kNomq, "sub", "-c", config.empty() ? config_ : config, "-d"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process p = Process::spawn(argv);
+    EXPECT_TRUE(p.wait_for_line(S::err, "nomq sub: ready", kStep)) << p.transcript();
+    return p;
+  }
+
+  Process pub(std::vector<std::string> extra, const std::optional<std::string>& input = std::nullopt,
+              const std::string& config = "") {
+    std::vector<std::string> argv{kNomq, "pub", "-c", config.empty() ? config_ : config};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return Process::spawn(argv, input);
+  }
+
+  static int exit_of(Process& p, Millis timeout = kStep) {
+    auto code = p.wait_exit(timeout);
+    EXPECT_TRUE(code.has_value()) << "did not exit in time\n" << p.transcript();
+    return code.value_or(-1);
+  }
+
+  TempDir dir_;
+  std::uint16_t port_ = 0;
+  std::string config_;
+  std::optional<NodeConfig> keys_;
+};
+
+// --- QoS levels
+
+TEST_F(CliTest, Qos0MessageReachesSubscriber) {
+  Process s = sub({"-t", "a/b", "-C", "1", "-W", "20"});
+  Process p = pub({"-t", "a/b", "-m", "hello", "-q", "0"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "hello\n");
+}
+
+TEST_F(CliTest, Qos1MessageIsAcknowledged) {
+  Process s = sub({"-t", "a/b", "-C", "1", "-W", "20"});
+  Process p = pub({"-t", "a/b", "-m", "one", "-q", "1", "--json"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "one\n");
+  auto report = nlohmann::json::parse(p.out_lines().at(0));
+  EXPECT_TRUE(report["acknowledged"].get<bool>());
+  ASSERT_EQ(report["recipients"].size(), 1u);
+  EXPECT_EQ(report["recipients"][0]["state"], "acknowledged");
+}
+
+TEST_F(CliTest, Qos2MessageDeliveredOnceAndHandshakeCompletes) {
+  Process s = sub({"-t", "a/b", "-C", "1", "-W", "20"});
+  Process p = pub({"-t", "a/b", "-m", "two", "-q", "2"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();  // 0 only after PUBCOMP
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "two\n");
+}
+
+TEST_F(CliTest, LinesFromStdinAreOneMessageEach) {
+  Process s = sub({"-t", "log", "-C", "4", "-W", "20"});
+  Process p = pub({"-t", "log", "-l", "-q", "1"}, std::string{"first\nsecond\n\nfourth\n"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  // QoS 1 keeps no order across retransmissions; compare as a set.
+  auto lines = s.out_lines();
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"", "first", "fourth", "second"}));
+}
+
+TEST_F(CliTest, RepeatPublishesTheMessageNTimes) {
+  Process s = sub({"-t", "r", "-C", "3", "-W", "20", "-v"});
+  Process p = pub({"-t", "r", "-m", "x", "-q", "2", "--repeat", "3"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "r x\nr x\nr x\n");
+}
+
+// --- several subscribers on one host: all hear the group port
+
+TEST_F(CliTest, ThreeSubscribersOnOneHostEachGetTheMessage) {
+  std::vector<Process> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(sub({"-t", "fan/out", "-C", "1", "-W", "20"}));
+  Process p = pub({"-t", "fan/out", "-m", "all", "-q", "1", "--json"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  for (auto& s : subs) {
+    EXPECT_EQ(exit_of(s), 0) << s.transcript();
+    EXPECT_EQ(s.out(), "all\n");
+  }
+  auto report = nlohmann::json::parse(p.out_lines().at(0));
+  EXPECT_EQ(report["recipients"].size(), 3u) << p.out();
+}
+
+// --- retained message to a subscriber that starts after the publish
+
+TEST_F(CliTest, RetainedMessageReachesLateSubscriber) {
+  Process p = pub({"-t", "cfg/setpoint", "-m", "22.0", "-q", "1", "-r", "--wait", "20", "-d"});
+  // The publish is queued (and waiting for a subscriber) before the subscriber starts.
+  ASSERT_TRUE(p.wait_for_line(S::err, "published message", kStep)) << p.transcript();
+  Process s = sub({"-t", "cfg/setpoint", "-C", "1", "-W", "20", "--json"});
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  auto msg = nlohmann::json::parse(s.out_lines().at(0));
+  EXPECT_EQ(msg["message"], "22.0");
+  EXPECT_EQ(msg["channel"], "cfg/setpoint");
+  EXPECT_EQ(msg["qos"], 1);
+}
+
+// --- TTL
+
+TEST_F(CliTest, QosMessageWithNobodyListeningEndsAtTtlAndFails) {
+  Process p = pub({"-t", "void", "-m", "lost", "-q", "1", "--ttl", "1", "--wait", "60"});
+  EXPECT_EQ(exit_of(p), 1) << p.transcript();
+  EXPECT_NE(p.err().find("message 1 (\"lost\""), std::string::npos) << p.transcript();
+  EXPECT_NE(p.err().find("not acknowledged"), std::string::npos) << p.transcript();
+}
+
+// --- priority and formats
+
+TEST_F(CliTest, PriorityAndFieldsTravelToTheSubscriber) {
+  Process s = sub({"-t", "alarm", "-C", "1", "-W", "20", "-F", "%t|%p|%q|%P|%l"});
+  Process p = pub({"-t", "alarm", "-m", "hot", "-q", "1", "--priority", "9"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "alarm|hot|1|9|3\n");
+}
+
+TEST_F(CliTest, JsonOutputHasEveryField) {
+  Process s = sub({"-t", "j", "-C", "1", "-W", "20", "--json"});
+  Process p = pub({"-t", "j", "-m", "{\"v\":1}", "-q", "2", "--priority", "3"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  auto m = nlohmann::json::parse(s.out_lines().at(0));
+  EXPECT_EQ(m["channel"], "j");
+  EXPECT_EQ(m["message"], "{\"v\":1}");
+  EXPECT_EQ(m["qos"], 2);
+  EXPECT_EQ(m["retain"], false);
+  EXPECT_EQ(m["priority"], 3);
+  EXPECT_NE(m["sender"].get<std::string>().find("127.0.0.1:"), std::string::npos);
+}
+
+// --- wire v1 (the original's format): no discovery, QoS >= 1 goes to an explicit host
+
+TEST_F(CliTest, WireV1Qos0ToTheGroup) {
+  const std::string v1 = write_config("v1.json", WireVersion::v1);
+  Process s = sub({"-t", "legacy", "-C", "1", "-W", "20"}, v1);
+  Process p = pub({"-t", "legacy", "-m", "old", "-q", "0"}, std::nullopt, v1);
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "old\n");
+}
+
+TEST_F(CliTest, WireV1Qos1ToAHostIsAcknowledged) {
+  const std::string v1 = write_config("v1.json", WireVersion::v1);
+  Process s = sub({"-t", "legacy", "-C", "1", "-W", "20"}, v1);
+  // -h with the group port: the only socket on it is the subscriber's group socket.
+  Process p = pub({"-t", "legacy", "-m", "acked", "-q", "1", "-h", "127.0.0.1"}, std::nullopt, v1);
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "acked\n");
+}
+
+TEST_F(CliTest, WireVersionsDoNotMix) {
+  Process s = sub({"-t", "x", "-C", "1", "-W", "2", "--wire", "v2"});
+  Process p = pub({"-t", "x", "-m", "v1 talk", "-q", "0", "--wire", "v1"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 3) << s.transcript();
+  EXPECT_EQ(s.out(), "");
+  EXPECT_NE(s.err().find("dropped datagram"), std::string::npos) << s.transcript();  // -d names drops
+}
+
+// --- exit codes and mistakes
+
+TEST_F(CliTest, PubExitsOneNamingTheMessageNobodyAcknowledged) {
+  Process p = pub({"-t", "nobody", "-m", "m1", "-q", "2", "--wait", "0.3"});
+  EXPECT_EQ(exit_of(p), 1) << p.transcript();
+  EXPECT_NE(p.err().find("message 1 (\"m1\""), std::string::npos) << p.transcript();
+}
+
+TEST_F(CliTest, PubUsageMistakesExitTwoWithOneLineAndHint) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"-t", "c", "-m", "x", "-q", "3"}, "qos"},
+      {{"-t", "c"}, "exactly one of -m, -f, -l, -s, -n"},
+      {{"-t", "c", "-m", "x", "-n"}, "exactly one of"},
+      {{"-t", "c", "-m", "x", "--priority", "16"}, "priority"},
+      {{"-t", "c", "-m", "x", "-h", "not-an-address"}, "-h needs a numeric"},
+      {{"-m", "x"}, "channel"},
+  };
+  for (const auto& c : cases) {
+    Process p = pub(c.args);
+    EXPECT_EQ(exit_of(p), 2) << p.transcript();
+    EXPECT_NE(p.err().find(c.says), std::string::npos) << p.transcript();
+    EXPECT_NE(p.err().find("Use 'nomq pub --help'"), std::string::npos) << p.transcript();
+  }
+}
+
+TEST_F(CliTest, BadConfigExitsTwoNamingTheFile) {
+  const std::string bad = dir_.file("bad.json");
+  { std::FILE* f = std::fopen(bad.c_str(), "w"); std::fputs("{\"port\": 1}\n", f); std::fclose(f); }
+  Process p = pub({"-t", "c", "-m", "x"}, std::nullopt, bad);
+  EXPECT_EQ(exit_of(p), 2) << p.transcript();
+  EXPECT_NE(p.err().find("bad.json"), std::string::npos) << p.transcript();
+}
+
+TEST_F(CliTest, HelpListsEveryOptionWithDefaults) {
+  Process p = Process::spawn({kNomq, "pub", "--help"});
+  EXPECT_EQ(exit_of(p), 0);
+  for (const char* opt : {"-t", "-m", "-f", "-l", "-s", "-n", "-q", "-r", "--priority", "--ttl", "-h",
+                          "-p", "--repeat", "--repeat-delay", "--wire", "--epoch", "-d", "--json", "--wait"})
+    EXPECT_NE(p.out().find(opt), std::string::npos) << opt << "\n" << p.out();
+  EXPECT_NE(p.out().find("[0]"), std::string::npos) << p.out();  // -q's default
+  Process s = Process::spawn({kNomq, "sub", "--help"});
+  EXPECT_EQ(exit_of(s), 0);
+  for (const char* opt : {"-t", "-C", "-W", "-v", "-F", "--json", "--wire", "--epoch", "-p", "-d"})
+    EXPECT_NE(s.out().find(opt), std::string::npos) << opt << "\n" << s.out();
+}
+
+// --- sub -C / -W / signals
+
+TEST_F(CliTest, SubTimesOutWithExitThree) {
+  Process s = sub({"-t", "quiet", "-C", "1", "-W", "0.5"});
+  EXPECT_EQ(exit_of(s), 3) << s.transcript();
+  EXPECT_EQ(s.out(), "");
+}
+
+TEST_F(CliTest, SubStopsAfterCountMessages) {
+  Process s = sub({"-t", "n", "-C", "2", "-W", "20"});
+  Process p = pub({"-t", "n", "-l", "-q", "1"}, std::string{"a\nb\nc\n"});
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out_lines().size(), 2u) << s.transcript();
+  // The third message may find the subscriber gone: pub reports it (exit 1) or got it acked.
+  const int code = exit_of(p);
+  EXPECT_TRUE(code == 0 || code == 1) << p.transcript();
+}
+
+TEST_F(CliTest, SubExitsCleanlyOnSigtermAndSigint) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    Process s = sub({"-t", "forever"});
+    s.signal(sig);
+    EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  }
+}
+
+// --- the demo
+
+TEST(Demo, RunsToSuccess) {
+  Process d = Process::spawn({kNomq, "demo"});
+  auto code = d.wait_exit(60s);
+  ASSERT_TRUE(code.has_value()) << d.transcript();
+  EXPECT_EQ(*code, 0) << d.transcript();
+  EXPECT_NE(d.out().find("demo OK"), std::string::npos) << d.transcript();
+  EXPECT_NE(d.out().find("(retained)"), std::string::npos) << d.transcript();
+}
+
+TEST(Demo, RunsTwiceAtOnce) {
+  // Ephemeral group ports: two demos (or a demo next to other nodes) do not disturb each other.
+  Process a = Process::spawn({kNomq, "demo"});
+  Process b = Process::spawn({kNomq, "demo"});
+  EXPECT_EQ(a.wait_exit(60s).value_or(-1), 0) << a.transcript();
+  EXPECT_EQ(b.wait_exit(60s).value_or(-1), 0) << b.transcript();
+}
+
+}  // namespace
+}  // namespace nomq::test

@@ -1,0 +1,170 @@
+// Helpers shared by the wire codec tests: hex, clocks, a crypto backend with given keys, and a
+// raw v1/v2 sealer that builds datagrams the codec itself would refuse to build.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nomq/crypto.hpp"
+#include "nomq/openssl_crypto.hpp"
+#include "nomq/time.hpp"
+#include "nomq/wire.hpp"
+
+namespace nomq::test {
+
+inline std::vector<std::uint8_t> from_hex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::uint8_t> out;
+  if (hex.size() % 2 != 0) return out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return {};
+    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+  }
+  return out;
+}
+
+inline std::string to_hex(Bytes b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(b.size() * 2);
+  for (const std::uint8_t x : b) {
+    s.push_back(kDigits[x >> 4]);
+    s.push_back(kDigits[x & 15]);
+  }
+  return s;
+}
+
+template <class Array>
+Array array_from_hex(std::string_view hex) {
+  Array a{};
+  const auto v = from_hex(hex);
+  for (std::size_t i = 0; i < a.size() && i < v.size(); ++i) a[i] = v[i];
+  return a;
+}
+
+// A receiver clock given as (possibly fractional) Unix seconds, e.g. 1700000030.5.
+inline Time clock_at(double unix_seconds) {
+  return Time{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))};
+}
+
+inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
+  auto r = OpenSslCrypto::create(encryption_key, hmac_key);
+  if (!r.ok()) return nullptr;
+  return std::move(*r);
+}
+
+inline Key key_from_hex(std::string_view hex) { return array_from_hex<Key>(hex); }
+
+// The sample keys of the original's config_gen.py (legacy-v1.json "keys").
+inline const Key kSampleEncKey =
+    key_from_hex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+inline const Key kSampleHmacKey =
+    key_from_hex("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+
+// Builds a datagram around an arbitrary padded plaintext (a multiple of 16, padding included or
+// deliberately wrong), with a valid MAC: lets tests reach the checks after the MAC.
+inline std::vector<std::uint8_t> seal_raw(Crypto& crypto, WireVersion version,
+                                          std::uint8_t type, std::uint32_t timestamp,
+                                          const wire::ChannelId& channel,
+                                          std::vector<std::uint8_t> padded_plaintext) {
+  const Iv iv = array_from_hex<Iv>("000102030405060708090a0b0c0d0e0f");
+  std::vector<std::uint8_t> ct(padded_plaintext.size());
+  if (!ct.empty()) crypto.cbc_encrypt(iv, padded_plaintext, ct);
+  std::vector<std::uint8_t> d(wire::kHeaderSize);
+  store_be16(d.data(), wire::kMagic);
+  d[2] = static_cast<std::uint8_t>(version);
+  d[3] = type;
+  store_be32(d.data() + 31, timestamp);
+  for (std::size_t i = 0; i < iv.size(); ++i) d[15 + i] = iv[i];
+  for (std::size_t i = 0; i < channel.size(); ++i) d[35 + i] = channel[i];
+  const bool v1 = version == WireVersion::v1;
+  store_be16(d.data() + 51, static_cast<std::uint16_t>(ct.size() + (v1 ? kIvSize : 0)));
+  if (v1) d.insert(d.end(), iv.begin(), iv.end());
+  d.insert(d.end(), ct.begin(), ct.end());
+  const Digest mac = v1 ? crypto.keyed_sha256(d) : crypto.hmac_sha256(d);
+  d.insert(d.end(), mac.begin(), mac.end());
+  return d;
+}
+
+// PKCS#7-pads a plaintext.
+inline std::vector<std::uint8_t> pkcs7(std::vector<std::uint8_t> pt) {
+  const std::size_t pad = kBlockSize - pt.size() % kBlockSize;
+  pt.insert(pt.end(), pad, static_cast<std::uint8_t>(pad));
+  return pt;
+}
+
+}  // namespace nomq::test
+
+namespace nomq::test {
+
+inline constexpr std::uint32_t kT0 = 1700000000;  // a wire timestamp (Unix epoch)
+inline constexpr std::string_view kChannel = "sensors/temp";
+inline constexpr std::string_view kMessage = "temperature=21.5";
+
+inline constexpr wire::PacketType kAllTypes[] = {
+    wire::PacketType::publish,   wire::PacketType::subscribe, wire::PacketType::ack,
+    wire::PacketType::unsubscribe, wire::PacketType::heartbeat, wire::PacketType::pubrec,
+    wire::PacketType::pubrel,    wire::PacketType::pubcomp};
+
+// A valid packet of `type` for `version`; views point to static storage.
+inline wire::Packet sample_packet(Crypto& crypto, WireVersion version, wire::PacketType type) {
+  wire::Packet p;
+  p.version = version;
+  p.type = type;
+  p.packet_id = 0x01020304;
+  p.session_id = 0xA1B2C3D4;
+  p.ttl = wire::kV1DefaultTtl;
+  p.iv = array_from_hex<Iv>("628a92814655afdac82bf62075fce018");
+  p.timestamp = kT0;
+  p.channel_id = wire::channel_id(crypto, kChannel);
+  switch (type) {
+    case wire::PacketType::publish:
+      p.flags = wire::publish_flags(1, true, 5);
+      p.body.message_id = 0x20f48b26;
+      p.body.inner_timestamp = kT0;
+      p.body.channel = kChannel;
+      p.body.message = as_bytes(kMessage);
+      break;
+    case wire::PacketType::subscribe:
+    case wire::PacketType::unsubscribe:
+      p.body.channel = kChannel;
+      break;
+    case wire::PacketType::heartbeat:
+      p.channel_id = {};
+      break;
+    default:
+      p.body.acked_id = 0xaa4668cf;
+      break;
+  }
+  return p;
+}
+
+inline std::vector<std::uint8_t> encode_or_die(const wire::Packet& p, Crypto& crypto) {
+  std::vector<std::uint8_t> out(wire::encoded_size(p));
+  const auto n = wire::encode(p, crypto, out);
+  if (!n.ok()) return {};
+  out.resize(*n);
+  return out;
+}
+
+inline wire::DecodeOptions options_for(WireVersion v, std::uint32_t ts = kT0,
+                                       std::uint32_t epoch_offset = 0) {
+  wire::DecodeOptions o;
+  o.version = v;
+  o.now = Time{(static_cast<std::int64_t>(ts) + epoch_offset) * 1'000'000};
+  o.epoch_offset = epoch_offset;
+  return o;
+}
+
+}  // namespace nomq::test

@@ -1,0 +1,281 @@
+// Wire v1 codec beyond the legacy vectors: round trips, epochs, the window edges, tampering,
+// truncation and the caller-error paths.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "nomq/wire.hpp"
+#include "unit/wire_test_support.hpp"
+
+namespace nomq {
+namespace {
+
+using test::kT0;
+using wire::PacketType;
+
+class WireV1 : public ::testing::Test {
+ protected:
+  std::unique_ptr<Crypto> crypto_ = test::make_crypto(test::kSampleEncKey, test::kSampleHmacKey);
+  std::vector<std::uint8_t> scratch_ = std::vector<std::uint8_t>(wire::kMaxDatagram);
+
+  Result<wire::Packet> decode(Bytes d, const wire::DecodeOptions& o) {
+    return wire::decode(d, *crypto_, o, scratch_);
+  }
+  Result<wire::Packet> decode(Bytes d) { return decode(d, test::options_for(WireVersion::v1)); }
+};
+
+TEST_F(WireV1, EveryTypeRoundTrips) {
+  for (const PacketType type : test::kAllTypes) {
+    SCOPED_TRACE(std::string(wire::to_string(type)));
+    const wire::Packet p = test::sample_packet(*crypto_, WireVersion::v1, type);
+    const auto d = test::encode_or_die(p, *crypto_);
+    ASSERT_EQ(d.size(), wire::encoded_size(p));
+    EXPECT_EQ(wire::peek_version(d), 1);
+    const auto r = decode(d);
+    ASSERT_TRUE(r.ok()) << to_string(r.error());
+    EXPECT_EQ(r->version, WireVersion::v1);
+    EXPECT_EQ(r->type, type);
+    EXPECT_EQ(r->flags, p.flags);
+    EXPECT_EQ(r->packet_id, p.packet_id);
+    EXPECT_EQ(r->session_id, p.session_id);
+    EXPECT_EQ(r->ttl, p.ttl);
+    EXPECT_EQ(r->iv, p.iv);
+    EXPECT_EQ(r->timestamp, p.timestamp);
+    EXPECT_EQ(r->channel_id, p.channel_id);
+    switch (type) {
+      case PacketType::publish:
+        EXPECT_EQ(r->body.message_id, p.body.message_id);
+        EXPECT_EQ(r->body.inner_timestamp, p.body.inner_timestamp);
+        EXPECT_EQ(r->body.v1_layout, wire::V1Layout::gap20);
+        EXPECT_EQ(as_string_view(r->body.message), test::kMessage);
+        EXPECT_TRUE(r->retain());
+        EXPECT_EQ(r->qos(), 1);
+        EXPECT_EQ(r->priority(), 5);
+        break;
+      case PacketType::subscribe:
+      case PacketType::unsubscribe:
+        EXPECT_EQ(r->body.channel, test::kChannel);
+        break;
+      case PacketType::heartbeat:
+        EXPECT_TRUE(r->plaintext.empty());
+        break;
+      default:
+        EXPECT_EQ(r->body.acked_id, p.body.acked_id);
+        break;
+    }
+  }
+}
+
+TEST_F(WireV1, BothPublishLayoutsRoundTripAndDifferByFourBytes) {
+  wire::Packet p = test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish);
+  for (std::size_t len : {0u, 1u, 3u, 4u, 11u, 12u, 16u, 27u, 28u, 1024u}) {
+    const std::string msg(len, 'x');
+    p.body.message = as_bytes(msg);
+    for (const auto layout : {wire::V1Layout::gap20, wire::V1Layout::device16}) {
+      SCOPED_TRACE(std::string(wire::to_string(layout)) + " " + std::to_string(len));
+      p.body.v1_layout = layout;
+      const auto d = test::encode_or_die(p, *crypto_);
+      ASSERT_FALSE(d.empty());
+      const auto r = decode(d);
+      ASSERT_TRUE(r.ok()) << to_string(r.error());
+      EXPECT_EQ(r->body.v1_layout, layout);
+      EXPECT_EQ(as_string_view(r->body.message), msg);
+      EXPECT_EQ(r->plaintext.size(), (layout == wire::V1Layout::gap20 ? 20u : 16u) + len);
+    }
+  }
+}
+
+TEST_F(WireV1, Epoch2000TimestampsAreCheckedAgainstTheShiftedClock) {
+  wire::Packet p = test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish);
+  const Time now = test::clock_at(1700000000.75);
+  p.timestamp = wire_seconds(now, kEpoch2000Offset);
+  EXPECT_EQ(p.timestamp, 753315200u);  // the legacy vector publish_q1_epoch2000
+  const auto d = test::encode_or_die(p, *crypto_);
+  wire::DecodeOptions o = test::options_for(WireVersion::v1);
+  o.now = now;
+  o.epoch_offset = kEpoch2000Offset;
+  EXPECT_TRUE(decode(d, o).ok());
+  o.epoch_offset = 0;  // a Unix-epoch receiver sees a 30-year-old packet
+  EXPECT_EQ(decode(d, o).error(), Errc::stale_timestamp);
+}
+
+TEST_F(WireV1, TimestampWindowEdges) {
+  const auto d =
+      test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, PacketType::ack), *crypto_);
+  auto at = [&](double clock, std::uint32_t window = 30) {
+    wire::DecodeOptions o = test::options_for(WireVersion::v1);
+    o.now = test::clock_at(clock);
+    o.timestamp_window_s = window;
+    return decode(d, o).error();
+  };
+  EXPECT_EQ(at(kT0 + 30.0), Errc::ok);
+  EXPECT_EQ(at(kT0 - 30.0), Errc::ok);
+  EXPECT_EQ(at(kT0 + 30.000001), Errc::stale_timestamp);
+  EXPECT_EQ(at(kT0 - 30.000001), Errc::stale_timestamp);
+  EXPECT_EQ(at(kT0 + 30.5), Errc::stale_timestamp);
+  EXPECT_EQ(at(kT0 + 5.0, 5), Errc::ok);
+  EXPECT_EQ(at(kT0 + 6.0, 5), Errc::stale_timestamp);
+  EXPECT_EQ(at(0.0), Errc::stale_timestamp);
+  wire::DecodeOptions off = test::options_for(WireVersion::v1);
+  off.now = Time{0};
+  off.check_timestamp = false;
+  EXPECT_TRUE(decode(d, off).ok());
+}
+
+TEST_F(WireV1, EveryFlippedByteIsRejected) {
+  for (const PacketType type : test::kAllTypes) {
+    SCOPED_TRACE(std::string(wire::to_string(type)));
+    const auto good = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, type),
+                                          *crypto_);
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      auto bad = good;
+      bad[i] ^= 0x01;
+      const auto r = decode(bad);
+      EXPECT_FALSE(r.ok()) << "byte " << i << " flipped was accepted";
+    }
+  }
+}
+
+TEST_F(WireV1, EveryTruncationAndExtensionIsRejected) {
+  for (const PacketType type : test::kAllTypes) {
+    SCOPED_TRACE(std::string(wire::to_string(type)));
+    const auto good = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, type),
+                                          *crypto_);
+    for (std::size_t len = 0; len < good.size(); ++len) {
+      const auto r = decode(Bytes{good.data(), len});
+      ASSERT_FALSE(r.ok()) << "truncated to " << len;
+      if (len < wire::kV1MinDatagram) {
+        EXPECT_EQ(r.error(), Errc::too_short) << len;
+      }
+    }
+    auto longer = good;
+    longer.push_back(0);
+    EXPECT_EQ(decode(longer).error(), Errc::bad_mac);  // as the legacy vector trailing_byte
+  }
+}
+
+TEST_F(WireV1, WrongKeysAreRejected) {
+  const auto d = test::encode_or_die(
+      test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish), *crypto_);
+  const Key other = test::key_from_hex(std::string(64, '7'));
+  auto wrong_mac = test::make_crypto(test::kSampleEncKey, other);
+  EXPECT_EQ(wire::decode(d, *wrong_mac, test::options_for(WireVersion::v1), scratch_).error(),
+            Errc::bad_mac);
+  // The v1 MAC does not cover the plaintext, so a wrong encryption key shows up after it.
+  auto wrong_enc = test::make_crypto(other, test::kSampleHmacKey);
+  const auto r = wire::decode(d, *wrong_enc, test::options_for(WireVersion::v1), scratch_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error(), Errc::bad_mac);
+}
+
+TEST_F(WireV1, ChecksAfterTheMacHaveTheirOwnReasons) {
+  const auto ch = wire::channel_id(*crypto_, test::kChannel);
+  auto seal = [&](std::uint8_t type, std::vector<std::uint8_t> padded) {
+    return test::seal_raw(*crypto_, WireVersion::v1, type, kT0, ch, std::move(padded));
+  };
+  EXPECT_EQ(decode(seal(1, {})).error(), Errc::empty_plaintext);
+  EXPECT_EQ(decode(seal(1, std::vector<std::uint8_t>(16, 0))).error(), Errc::bad_padding);
+  EXPECT_EQ(decode(seal(9, test::pkcs7({1, 2, 3, 4}))).error(), Errc::bad_type);
+  EXPECT_EQ(decode(seal(0, test::pkcs7({1, 2, 3, 4}))).error(), Errc::bad_type);
+  EXPECT_EQ(decode(seal(3, test::pkcs7({1, 2, 3}))).error(), Errc::bad_body);
+  EXPECT_TRUE(decode(seal(3, test::pkcs7({1, 2, 3, 4, 5}))).ok());  // later bytes ignored
+  EXPECT_EQ(decode(seal(1, test::pkcs7(std::vector<std::uint8_t>(15, 0)))).error(),
+            Errc::publish_payload_short);
+  // 16-byte inner header, msg_len 0: a device16 publish of the empty message.
+  const auto empty_device16 = decode(seal(1, test::pkcs7(std::vector<std::uint8_t>(16, 0))));
+  ASSERT_TRUE(empty_device16.ok());
+  EXPECT_EQ(empty_device16->body.v1_layout, wire::V1Layout::device16);
+  // msg_len = 0xFFFFFFFF must not overflow the length arithmetic.
+  std::vector<std::uint8_t> huge(24, 0);
+  huge[12] = huge[13] = huge[14] = huge[15] = 0xFF;
+  EXPECT_EQ(decode(seal(1, test::pkcs7(huge))).error(), Errc::publish_bad_msg_len);
+  huge.resize(17);
+  EXPECT_EQ(decode(seal(1, test::pkcs7(huge))).error(), Errc::publish_payload_short);
+}
+
+TEST_F(WireV1, BadLengthField) {
+  auto d = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, PacketType::ack),
+                               *crypto_);
+  store_be16(d.data() + 51, 15);  // L below the IV's 16 bytes
+  EXPECT_EQ(decode(d).error(), Errc::bad_length);
+  store_be16(d.data() + 51, 0xFFFF);
+  EXPECT_EQ(decode(d).error(), Errc::bad_length);
+}
+
+TEST_F(WireV1, HeaderChecksComeFirst) {
+  auto d = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, PacketType::ack),
+                               *crypto_);
+  auto bad = d;
+  bad[0] = 0x4E;
+  bad[1] = 0x4E;
+  EXPECT_EQ(decode(bad).error(), Errc::bad_magic);
+  EXPECT_EQ(wire::peek_version(bad), 0);
+  bad = d;
+  bad[2] = 3;
+  EXPECT_EQ(decode(bad).error(), Errc::bad_version);
+}
+
+TEST_F(WireV1, AV2NodeRejectsV1AndAV1NodeRejectsV2) {
+  const auto v1 = test::encode_or_die(
+      test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish), *crypto_);
+  const auto v2 = test::encode_or_die(
+      test::sample_packet(*crypto_, WireVersion::v2, PacketType::publish), *crypto_);
+  EXPECT_EQ(decode(v2).error(), Errc::bad_version);
+  EXPECT_EQ(decode(v1, test::options_for(WireVersion::v2)).error(), Errc::bad_version);
+  EXPECT_EQ(wire::peek_version(v1), 1);
+  EXPECT_EQ(wire::peek_version(v2), 2);
+}
+
+TEST_F(WireV1, CallerErrors) {
+  wire::Packet p = test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish);
+  const std::size_t size = wire::encoded_size(p);
+  std::vector<std::uint8_t> out(size);
+  EXPECT_EQ(wire::encode(p, *crypto_, MutableBytes{out.data(), size - 1}).error(),
+            Errc::buffer_too_small);
+  EXPECT_EQ(wire::encode(p, *crypto_, MutableBytes{}).error(), Errc::buffer_too_small);
+
+  const std::string big(wire::kMaxDatagram, 'x');
+  p.body.message = as_bytes(big);
+  std::vector<std::uint8_t> huge(2 * wire::kMaxDatagram);
+  EXPECT_EQ(wire::encode(p, *crypto_, huge).error(), Errc::message_too_large);
+  // The largest message that fits: 101 + padded(20 + 1915) = 2037; one byte more adds a block.
+  const std::string fits(1915, 'x');
+  p.body.message = as_bytes(fits);
+  EXPECT_EQ(wire::encoded_size(p), 2037u);
+  EXPECT_TRUE(wire::encode(p, *crypto_, huge).ok());
+  const std::string too_big(1916, 'x');  // 2053 bytes
+  p.body.message = as_bytes(too_big);
+  EXPECT_EQ(wire::encode(p, *crypto_, huge).error(), Errc::message_too_large);
+
+  const std::string not_utf8 = "\xC3\x28";
+  p.body.message = as_bytes(not_utf8);
+  EXPECT_EQ(wire::encode(p, *crypto_, huge).error(), Errc::invalid_argument);
+
+  p = test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish);
+  p.type = static_cast<PacketType>(9);
+  EXPECT_EQ(wire::encode(p, *crypto_, huge).error(), Errc::invalid_argument);
+  EXPECT_EQ(wire::encoded_size(p), 0u);
+  p = test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish);
+  p.version = static_cast<WireVersion>(3);
+  EXPECT_EQ(wire::encode(p, *crypto_, huge).error(), Errc::invalid_argument);
+
+  // Scratch smaller than the ciphertext.
+  const auto d = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1,
+                                                         PacketType::publish), *crypto_);
+  std::vector<std::uint8_t> small(16);
+  EXPECT_EQ(wire::decode(d, *crypto_, test::options_for(WireVersion::v1), small).error(),
+            Errc::buffer_too_small);
+}
+
+TEST_F(WireV1, NamesOfTypesVersionsAndLayouts) {
+  EXPECT_EQ(to_string(WireVersion::v1), "v1");
+  EXPECT_EQ(to_string(WireVersion::v2), "v2");
+  EXPECT_EQ(wire::to_string(PacketType::publish), "PUBLISH");
+  EXPECT_EQ(wire::to_string(PacketType::pubcomp), "PUBCOMP");
+  EXPECT_EQ(wire::to_string(wire::V1Layout::gap20), "gap20");
+  EXPECT_EQ(wire::to_string(wire::V1Layout::device16), "device16");
+}
+
+}  // namespace
+}  // namespace nomq
