@@ -14,15 +14,14 @@ set yrange [1000:*]
 set format y "%.0s%c"
 set ylabel "messages/s delivered (log scale)"
 set xtics rotate by -35 left
-set key top right
+set key top left
 set grid ytics
 set title "Throughput between two processes"
-plot for [c=2:4] dir."/throughput.dat" using c:xtic(1) title columnhead(c) 
+plot for [c=2:*] dir."/throughput.dat" using c:xtic(1) title columnhead(c)
 
-unset logscale y
-set yrange [0:*]
+set yrange [1:*]
 set format y "%g"
-set ylabel "microseconds (64 B)"
+set ylabel "microseconds, 64 B (log scale)"
 set title "Round trip: publish to delivery report / ping-pong"
-plot dir."/latency.dat" using 2:xtic(1) title "p50", "" using 3 title "p99"
+plot dir."/latency.dat" using 2:xtic(1) title columnhead(2), "" using 3 title columnhead(3)
 unset multiplot

@@ -230,7 +230,7 @@ def main():
     series += [(f"Mosquitto QoS {q}", f"mqtt_tput qos={q} size={{size}}") for q in (0, 1, 2)]
     series += [("ZeroMQ PUB/SUB", "zmq_tput size={size}")]
     with open(f"{outdir}/throughput.dat", "w") as f:
-        f.write("# series " + " ".join(f"{z}B" for z in sizes) + "\n")
+        f.write("series " + " ".join(f"{z}B" for z in sizes) + "\n")
         for label, kf in series:
             vals = [med(s, kf.format(size=z), "msgs_per_s") or 0 for z in sizes]
             f.write(f"\"{label}\" " + " ".join(f"{v:.0f}" for v in vals) + "\n")
@@ -239,7 +239,7 @@ def main():
         lseries += [(f"NoMQ {w} QoS {q}", f"nomq_rtt wire={w} qos={q} size=64") for q in (1, 2)]
     lseries += [("Mosquitto QoS 1", "mqtt_lat qos=1 size=64"), ("ZeroMQ REQ/REP", "zmq_rtt size=64")]
     with open(f"{outdir}/latency.dat", "w") as f:
-        f.write("# series p50 p99\n")
+        f.write("series p50 p99\n")
         for label, k in lseries:
             f.write(f"\"{label}\" {med(s, k, 'p50_us') or 0:.2f} {med(s, k, 'p99_us') or 0:.2f}\n")
 
