@@ -123,6 +123,7 @@ struct ConfigStatus {
 };
 
 // Our JSON format: pretty-printed, every key, ending with "\n". Keys are written as hex.
+// Throws only std::bad_alloc (as do the other calls returning std::string).
 std::string to_json_text(const NodeConfig& config);
 
 // The original's JSON text (the plaintext of a legacy file): exactly CPython's json.dumps of

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "nomq/bytes.hpp"
@@ -118,11 +119,21 @@ struct Packet {
 // Upper bound of the encoded size of `p` (exact for v1 and v2). Use it to size buffers.
 std::size_t encoded_size(const Packet& p) noexcept;
 
-// Encodes, encrypts and MACs `p` into `out`. Returns the datagram length.
+// Encodes, encrypts and MACs `p` into `out`. Returns the datagram length. `p.iv` is used as
+// given: draw it from crypto.random_bytes() for every packet. v2: for PUBLISH, SUBSCRIBE and
+// UNSUBSCRIBE, `p.channel_id` must be channel_id(crypto, p.body.channel), or every receiver
+// rejects the packet (bad_body); encode does not re-hash to check.
 // Errors: buffer_too_small (out too small: grow it), channel_name_too_long (v2 name > 255 bytes),
-// message_too_large (datagram would exceed kMaxDatagram), invalid_argument (type/version),
-// crypto_failure (backend failed).
+// message_too_large (datagram would exceed kMaxDatagram: shorten the message),
+// invalid_argument (unknown type or version; v2 name empty or not UTF-8; v1 PUBLISH message not
+// UTF-8, which every original receiver drops), crypto_failure (backend failed: log, drop).
 Result<std::size_t> encode(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
+
+// A channel whose id the caller has already computed (typically one of its subscriptions).
+struct KnownChannel {
+  ChannelId id{};
+  std::string_view name;
+};
 
 struct DecodeOptions {
   WireVersion version = WireVersion::v2;  // the version this node speaks; the other is bad_version
@@ -130,11 +141,17 @@ struct DecodeOptions {
   std::uint32_t epoch_offset = 0;          // 0 (Unix) or kEpoch2000Offset
   std::uint32_t timestamp_window_s = 30;   // |now - timestamp| > window -> stale_timestamp
   bool check_timestamp = true;
+  // Optional, v2 only, a speed-up with no effect on verdicts: when the header's channel id and
+  // the body's name equal one of these pairs, decode skips the SHA-256 of the name. Each pair
+  // must be correct (id == channel_id(name)); the caller keeps the names alive during decode.
+  std::span<const KnownChannel> known_channels{};
 };
 
-// Verifies and decodes one datagram. `scratch` receives the plaintext and must be at least
-// datagram.size() bytes (else buffer_too_small). Stateless: verdicts that need receiver state
-// (unknown channel, replay) belong to the engine.
+// Verifies and decodes one datagram. `scratch` receives the plaintext; datagram.size() bytes
+// always suffice (precisely: the ciphertext size, else buffer_too_small after the MAC check).
+// Stateless: verdicts that need receiver state (unknown channel, replay) belong to the engine.
+// Every error but buffer_too_small, invalid_argument (unknown options.version) and
+// crypto_failure names why a hostile or foreign datagram was dropped: count it, drop it.
 // v2 check order: too_short, bad_magic, bad_version, bad_type, bad_length, bad_block_size,
 //   bad_mac (constant time, before any decryption), stale_timestamp, bad_padding, bad_body.
 // v1 check order (the original's verdicts; docs/protocol.md): too_short, bad_magic, bad_version,

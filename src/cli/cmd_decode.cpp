@@ -172,9 +172,10 @@ int run_decode(const DecodeArgs& args) {
 
 std::function<int()> setup_decode(CLI::App& app) {
   auto args = std::make_shared<DecodeArgs>();
-  app.description(
-      "Verify and decode datagrams given as hex: one JSON object per accepted datagram on "
-      "stdout, 'rejected: <reason>' on stderr for the others (exit 1 if any).");
+  app.footer(
+      "One JSON object per accepted datagram on stdout; 'rejected: <reason>' on stderr for the "
+      "others (exit 1 if any). Exit codes: 0 all accepted, 1 some rejected, 2 usage or config "
+      "error. See docs/cli.md.");
   args->config.add_to(app);
   app.add_option("--now", args->now,
                  "Receiver clock for the timestamp window, Unix seconds (fractions allowed; "

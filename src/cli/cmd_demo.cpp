@@ -115,10 +115,16 @@ int run_demo(const DemoArgs& a) {
   r.qos = Qos::at_least_once;
   r.retain = true;
   r.wait_for_subscribers = timeout;
-  if (v2) (void)logger.node->subscribe(setpoint);
+  (void)logger.node->subscribe(setpoint);
   auto retained = sensor.node->publish(setpoint, "22.0", r);
-  std::printf("\nsensor publishes \"22.0\" on '%s', retained\n", setpoint.c_str());
-  if (retained) (void)retained->wait_for(timeout);
+  std::printf("\nsensor publishes \"22.0\" on '%s', retained, QoS 1\n", setpoint.c_str());
+  {
+    auto got = inbox.next(timeout);
+    check(got && got->message == "22.0", got ? "logger received \"" + got->message + "\"" : "logger received nothing");
+    auto d = retained ? retained->wait_for(timeout) : std::nullopt;
+    check(d && d->all_acknowledged(), d ? "sensor's delivery report: " + std::string{to_string(d->reason)}
+                                        : "no delivery report in time");
+  }
   if (v2) {
     Named display = make("display");
     if (!display.node) return kExitFailure;

@@ -1,4 +1,7 @@
 // `nomq keygen`: a config with fresh random keys, in our JSON format or the original's.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -80,6 +83,14 @@ int run_keygen(const KeygenArgs& args) {
     }
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+    // `nomq keygen > file` creates the file under the shell's umask, usually 0644.
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+      std::fprintf(stderr,
+                   "WARNING: stdout is a file accessible by group or others (mode %04o); keys "
+                   "should be private: use -o FILE, or chmod 600 it\n",
+                   static_cast<unsigned>(st.st_mode & 07777));
+    }
     return kExitOk;
   }
   const auto status = save_config(config, args.output, format,
@@ -96,9 +107,9 @@ int run_keygen(const KeygenArgs& args) {
 
 std::function<int()> setup_keygen(CLI::App& app) {
   auto args = std::make_shared<KeygenArgs>();
-  app.description(
-      "Write a config with fresh random keys (mode 0600). Share the file with every node "
-      "that should talk to this one.");
+  app.footer(
+      "Share the file with every node that should talk to this one. Exit codes: 0 written, "
+      "1 cannot write (exists without --force, permission), 2 usage error. See docs/config.md.");
   app.add_option("-o,--output", args->output, "Output file (default: stdout)")->type_name("FILE");
   app.add_flag("--force", args->force, "Overwrite an existing output file");
   app.add_flag("--legacy", args->legacy,

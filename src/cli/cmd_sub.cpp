@@ -95,7 +95,12 @@ int run_sub(const SubArgs& a) {
   if (a.json && (a.verbose || a.format)) return usage_error("sub", "--json cannot be combined with -v or -F");
   NodeConfig config;
   int code = 0;
-  auto node = make_node("sub", a.node, config, code);
+  // A publisher that starts after us learns of our subscriptions only from our next
+  // announcement: the engine announces on subscribe and then every heartbeat_interval (30 s by
+  // default), and does not answer a newcomer. So that `nomq pub` started a moment later finds
+  // us at once, as with mosquitto, the tool re-announces every second. One small datagram per
+  // channel per second; library users choose their own interval in the config.
+  auto node = make_node("sub", a.node, config, code, std::chrono::seconds{1});
   if (!node) return code;
 
   struct sigaction sa{};
@@ -158,13 +163,17 @@ int run_sub(const SubArgs& a) {
     // still needs our PUBCOMP, or its report says "received" rather than "acknowledged". The
     // engine does not expose how many such handshakes are open, so keep answering until the
     // traffic has been quiet for a while (bounded).
-    auto last = node->stats().engine.datagrams_received;
+    auto foreign = [&] {  // datagrams from others (our own announcements loop back)
+      const auto s = node->stats().engine;
+      return s.datagrams_received - s.dropped_by(Errc::own_packet);
+    };
+    auto last = foreign();
     auto quiet_since = Clock::now();
     const auto give_up = Clock::now() + std::chrono::seconds{5};
     while (!g_stop.load() && Clock::now() < give_up &&
-           Clock::now() - quiet_since < std::chrono::milliseconds{1500}) {
+           Clock::now() - quiet_since < std::chrono::milliseconds{1000}) {
       (void)listener.next(std::chrono::milliseconds{100});
-      const auto r = node->stats().engine.datagrams_received;
+      const auto r = foreign();
       if (r != last) {
         last = r;
         quiet_since = Clock::now();

@@ -132,6 +132,15 @@ std::string shown(const json& v) {
   return s;
 }
 
+// A key as it can appear in a one-line message: as is when plain, else JSON-quoted.
+std::string printable_key(const std::string& key) {
+  const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u < 0x7f && std::isgraph(u) != 0;
+  });
+  return plain ? key : json(key).dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
 std::string range_text(std::uint64_t lo, std::uint64_t hi) {
   return std::to_string(lo) + ".." + std::to_string(hi);
 }
@@ -249,7 +258,7 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
       if (!seen.empty()) seen.pop_back();
     } else if (event == json::parse_event_t::key && !seen.empty()) {
       const auto key = parsed.get<std::string>();
-      if (!seen.back().insert(key).second && duplicate.empty()) duplicate = key;
+      if (!seen.back().insert(key).second && duplicate.empty()) duplicate = printable_key(key);
     }
     return true;
   };
@@ -280,10 +289,10 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
 FieldsRead read_fields(const json& object, KeySet keys, NodeConfig& c) {
   Reader r{object, {}};
   for (const auto& item : object.items()) {
-    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(item.key());
+    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(printable_key(item.key()));
   }
   if (keys == KeySet::all && !r.result.unknown_keys.empty()) {
-    r.fail(r.result.unknown_keys.front(), "unknown key");
+    r.fail(r.result.unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
     return r.result;
   }
 
@@ -384,14 +393,16 @@ Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
       return fail("group", nlohmann::json(c.group).dump() +
                                " is not an IPv6 multicast address (ff00::/8)");
     }
+    // Linux allows more bytes in interface names, but no real one needs them, and printable
+    // ASCII keeps messages and the JSON writer safe.
     if (c.group_interface.size() >= IF_NAMESIZE ||
         std::any_of(c.group_interface.begin(), c.group_interface.end(), [](char ch) {
-          return ch == '/' || std::isspace(static_cast<unsigned char>(ch)) != 0 ||
-                 std::iscntrl(static_cast<unsigned char>(ch)) != 0;
+          const auto u = static_cast<unsigned char>(ch);
+          return u > 0x7e || ch == '/' || std::isgraph(u) == 0;
         })) {
       return fail("group_interface", "must be a network interface name (at most " +
                                          std::to_string(IF_NAMESIZE - 1) +
-                                         " characters, no '/' or spaces), got " +
+                                         " printable ASCII characters, no '/' or spaces), got " +
                                          nlohmann::json(c.group_interface).dump());
     }
     if (c.unicast_port != 0 && c.unicast_port == c.port) {
@@ -432,13 +443,15 @@ std::string to_json_text(const NodeConfig& c) {
   for (const auto& f : detail::kUintFields) {
     if (std::string_view{f.name} != "port") j[f.name] = f.get(c);
   }
-  return j.dump(2) + "\n";
+  // Fields reach here validated, but a config built in code may hold any bytes: replace
+  // invalid UTF-8 rather than throw.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string to_legacy_json_text(const NodeConfig& c) {
   // CPython's json.dumps(dict) with default separators, keys in insertion order.
   using nlohmann::json;
-  return "{\"ip\": " + json(c.ip).dump(-1, ' ', /*ensure_ascii=*/true) +
+  return "{\"ip\": " + json(c.ip).dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace) +
          ", \"port\": " + std::to_string(c.port) +
          ", \"use_ipv6\": " + (c.use_ipv6 ? "true" : "false") + ", \"encryption_key\": \"" +
          detail::hex_encode(c.encryption_key) + "\", \"hmac_key\": \"" +

@@ -44,6 +44,8 @@ ConfigLoad failed(Errc e, std::string message) {
 
 ConfigLoad parse_impl(std::string_view text, std::string_view name) {
   const std::string file{name};
+  // Editors on some systems prepend a UTF-8 byte order mark; it is not part of the JSON.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   std::size_t first = 0;
   while (first < text.size() && std::isspace(static_cast<unsigned char>(text[first])) != 0)
     ++first;

@@ -954,6 +954,11 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         ++t.phase_tx;
         t.next = now + retransmit_timeout(cfg.timers.retransmit_initial,
                                           cfg.timers.retransmit_max, t.phase_tx);
+        if (!v2() && t.phase == 0 && pending.value(it.pending).qos == Qos::exactly_once) {
+          // End of the same-nonce window: decide there rather than at the next backoff step.
+          const Time window_end = t.first_tx + std::chrono::seconds(cfg.timestamp_window_s);
+          if (t.next > window_end) t.next = window_end;
+        }
       };
       if (it.recipient == kAllRecipients) {
         for (std::uint32_t k = 0; k < pending.value(it.pending).count; ++k) sent(k);
@@ -1239,7 +1244,11 @@ std::optional<Time> Engine::next_deadline() const {
   };
   if (m.v2() && !m.closed) {
     consider(m.next_heartbeat);
-    consider(m.session_start + m.cfg.timers.session_lifetime);
+    // A renewal deferred by a QoS 2 publish in flight is retried at the next timer that
+    // fires; a deadline already past would make the caller spin.
+    if (const Time renew = m.session_start + m.cfg.timers.session_lifetime; renew > m.last_now) {
+      consider(renew);
+    }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
   }

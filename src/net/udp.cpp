@@ -170,9 +170,10 @@ Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, SocketError& e
   const int family = family_of(g.group);
   Fd fd = new_socket(family, error);
   if (!fd.valid()) return fd;
-  // Re-initialisation binds the port the node had before, so peers' tables stay right; the
-  // old socket may still linger for a moment.
-  if (!set_int(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, error, "SO_REUSEADDR")) return Fd{};
+  // No SO_REUSEADDR here: with it, Linux may hand out as "ephemeral" a port that other
+  // SO_REUSEADDR sockets already hold (such as the group port), and unicast replies would go
+  // astray. Re-initialisation closes the old socket before binding its port again, and UDP has
+  // no TIME_WAIT, so the port is free.
   if (family == AF_INET && !set_int(fd.get(), SOL_SOCKET, SO_BROADCAST, 1, error, "SO_BROADCAST"))
     return Fd{};
   if (is_multicast(g.group) && !set_multicast_send(fd.get(), g, error)) return Fd{};

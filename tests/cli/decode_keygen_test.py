@@ -188,19 +188,80 @@ def case_decode_usage_errors():
               "missing config: %d %r" % (rc, err))
 
 
-def case_decode_channels_v2():
-    """v2: -t filters PUBLISH by channel; SUBSCRIBE/UNSUBSCRIBE/HEARTBEAT are exempt. Uses
-    `nomq decode` on v2 datagrams written by the Python reference in wire v2 form is out of
-    scope here: check that a v2 config rejects a v1 datagram with bad_version instead."""
+def load_v2_kat():
+    path = os.path.join(os.path.dirname(sys.argv[2]), "v2-kat.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def v2_args(kat, directory, v):
+    cfg = os.path.join(directory, "v2.json")
+    if not os.path.exists(cfg):
+        write_config(directory, "v2.json",
+                     (kat["keys"]["encryption_key"], kat["keys"]["hmac_key"]))
+    args = ["decode", "-c", cfg, "--now", "1700000000.5"]
+    if "epoch2000" in v["name"]:
+        args += ["--epoch", "2000"]
+    return args
+
+
+def case_decode_v2_vectors():
+    """Every v2 known-answer packet (tests/vectors/v2-kat.json) decodes to its inputs."""
+    kat = load_v2_kat()
     with tempfile.TemporaryDirectory() as d:
-        cfg = write_config(d, "v2.json", sample_keys())
-        v = VECTORS["packet_vectors"][0]
-        rc, out, err = run("decode", "-c", cfg, "--now", repr(v["sender_clock"]), v["packet"])
-        check(rc == 1 and err == "rejected: bad_version\n", "v1 packet on v2: %d %r" % (rc, err))
-        # --wire overrides the file.
-        rc, out, err = run("decode", "-c", cfg, "--wire", "v1", "--now", repr(v["sender_clock"]),
-                           v["packet"])
-        check(rc == 0, "--wire v1 override: %d %r" % (rc, err))
+        for v in kat["vectors"]:
+            name, inp = v["name"], v["inputs"]
+            rc, out, err = run(*v2_args(kat, d, v), v["packet"])
+            check(rc == 0 and err == "", "%s: exit %d %r" % (name, rc, err))
+            if rc != 0:
+                continue
+            got = json.loads(out)
+            want = {"version": 2, "type": inp["type_name"]}
+            for key in ("flags", "qos", "retain", "priority", "packet_id", "session_id", "ttl",
+                        "timestamp", "channel_id"):
+                want[key] = inp[key]
+            if inp["type_name"] in ("PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE"):
+                want["channel"] = inp["channel"]
+            if inp["type_name"] == "PUBLISH":
+                want["message_id"] = inp["message_id"]
+                raw = bytes.fromhex(inp["message_hex"])
+                try:
+                    want["message"] = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    want["message_hex"] = inp["message_hex"]
+            if "acked_id" in inp:
+                want["acked_packet_id"] = inp["acked_id"]
+            for key, value in want.items():
+                check(got.get(key) == value,
+                      "%s: %s is %r, expected %r" % (name, key, got.get(key), value))
+
+
+def case_decode_v2_receiver_state():
+    """v2 with -t: other channels are unknown_channel except SUBSCRIBE/UNSUBSCRIBE/HEARTBEAT;
+    a PUBLISH message id seen twice is replayed; a v1 datagram is bad_version."""
+    kat = load_v2_kat()
+    exempt = ("SUBSCRIBE", "UNSUBSCRIBE", "HEARTBEAT")
+    with tempfile.TemporaryDirectory() as d:
+        for v in kat["vectors"]:
+            name, inp = v["name"], v["inputs"]
+            rc, out, err = run(*v2_args(kat, d, v), "-t", "sensors/temp", v["packet"])
+            if inp.get("channel") == "sensors/temp" or inp["type_name"] in exempt:
+                check(rc == 0 and err == "", "%s: accepted, got %d %r" % (name, rc, err))
+                if inp.get("channel") == "sensors/temp":
+                    check(json.loads(out).get("channel") == "sensors/temp", "%s: %r" % (name, out))
+            else:
+                check(rc == 1 and err == "rejected: unknown_channel\n",
+                      "%s: unknown_channel, got %d %r" % (name, rc, err))
+        first = kat["vectors"][0]
+        rc, out, err = run(*v2_args(kat, d, first), first["packet"], first["packet"])
+        check(rc == 1 and len(out.splitlines()) == 1 and err == "rejected: replayed\n",
+              "v2 replay: %d %r %r" % (rc, out, err))
+        v1 = VECTORS["packet_vectors"][0]
+        rc, out, err = run(*v2_args(kat, d, first), v1["packet"])
+        check(rc == 1 and err == "rejected: bad_version\n", "v1 on v2: %d %r" % (rc, err))
+        # --wire overrides the file (now the MAC fails: other keys).
+        rc, out, err = run(*v2_args(kat, d, first), "--wire", "v1", v1["packet"])
+        check(rc == 1 and err == "rejected: bad_mac\n", "--wire v1: %d %r" % (rc, err))
 
 
 def mode_of(path):
@@ -239,6 +300,16 @@ def case_keygen():
         rc2, b, _ = run("keygen")
         check(rc1 == 0 and rc2 == 0 and json.loads(a)["hmac_key"] != json.loads(b)["hmac_key"],
               "keygen to stdout twice gives fresh keys")
+
+        # Redirected to a file the shell made under its umask: the keys land, with a warning.
+        redirected = os.path.join(d, "redirected.json")
+        with open(os.open(redirected, os.O_WRONLY | os.O_CREAT, 0o644), "w") as f:
+            os.chmod(redirected, 0o644)
+            p = subprocess.run([NOMQ, "keygen"], stdout=f, stderr=subprocess.PIPE, text=True)
+        check(p.returncode == 0 and "hmac_key" in json.load(open(redirected)) and
+              p.stderr == "WARNING: stdout is a file accessible by group or others (mode 0644); "
+              "keys should be private: use -o FILE, or chmod 600 it\n",
+              "keygen > file: %d %r" % (p.returncode, p.stderr))
 
         # No overwrite without --force; with --force the file is replaced and stays 0600.
         before = open(j).read()

@@ -135,7 +135,9 @@ class NetnsTest : public ::testing::Test {
     c.port = 8888;  // the seed's port: the namespaces are ours alone
     c.default_ttl_s = static_cast<std::uint16_t>(ttl);
     const std::string path = dir_.file("nomq-" + std::to_string(++configs_) + ".json");
-    auto st = save_config(c, path, ConfigFormat::json, {.overwrite = true});
+    SaveOptions so;
+    so.overwrite = true;
+    auto st = save_config(c, path, ConfigFormat::json, so);
     EXPECT_TRUE(st.ok()) << st.message;
     return path;
   }

@@ -41,7 +41,9 @@ class CliTest : public ::testing::Test {
       keys_ = c;
     }
     const std::string path = dir_.file(name);
-    auto st = save_config(c, path, ConfigFormat::json, {.overwrite = true});
+    SaveOptions so;
+    so.overwrite = true;
+    auto st = save_config(c, path, ConfigFormat::json, so);
     EXPECT_TRUE(st.ok()) << st.message;
     return path;
   }
@@ -258,7 +260,7 @@ TEST_F(CliTest, HelpListsEveryOptionWithDefaults) {
   for (const char* opt : {"-t", "-m", "-f", "-l", "-s", "-n", "-q", "-r", "--priority", "--ttl", "-h",
                           "-p", "--repeat", "--repeat-delay", "--wire", "--epoch", "-d", "--json", "--wait"})
     EXPECT_NE(p.out().find(opt), std::string::npos) << opt << "\n" << p.out();
-  EXPECT_NE(p.out().find("[0]"), std::string::npos) << p.out();  // -q's default
+  EXPECT_NE(p.out().find("{0,1,2}=0"), std::string::npos) << p.out();  // -q's default
   Process s = Process::spawn({kNomq, "sub", "--help"});
   EXPECT_EQ(exit_of(s), 0);
   for (const char* opt : {"-t", "-C", "-W", "-v", "-F", "--json", "--wire", "--epoch", "-p", "-d"})

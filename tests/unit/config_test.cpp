@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -261,6 +262,12 @@ TEST(ConfigJson, DefaultsFromAFileWithOnlyTheKeys) {
   EXPECT_EQ(c.hmac_key, sample_config().hmac_key);  // upper-case hex accepted
 }
 
+TEST(ConfigJson, ByteOrderMarkIsSkipped) {
+  const auto loaded = parse_config("\xEF\xBB\xBF" + to_json_text(sample_config()), "nomq.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.message;
+  EXPECT_EQ(loaded.format, ConfigFormat::json);
+}
+
 TEST(ConfigJson, Ipv6WithoutGroupUsesTheAllNodesGroup) {
   NodeConfig c = sample_config();
   json j = json::parse(to_json_text(c));
@@ -303,8 +310,8 @@ TEST(ConfigJson, EveryBadFieldIsNamed) {
        "nomq.json: group: must be an IPv4 broadcast or multicast address or an IPv6 multicast "
        "address, got \"example.com\""},
       {"group_interface", "a/b",
-       "nomq.json: group_interface: must be a network interface name (at most 15 characters, "
-       "no '/' or spaces), got \"a/b\""},
+       "nomq.json: group_interface: must be a network interface name (at most 15 printable "
+       "ASCII characters, no '/' or spaces), got \"a/b\""},
       {"unicast_port", 8888,
        "nomq.json: unicast_port: must differ from port (8888): the group socket already binds "
        "it"},
@@ -324,7 +331,8 @@ TEST(ConfigJson, EveryBadFieldIsNamed) {
        "nomq.json: session_timeout_s: must be greater than heartbeat_interval_s (600), got 300",
        {{"heartbeat_interval_s", 600}}},
       {"default_ttl_s", 0, "nomq.json: default_ttl_s: must be an integer in 1..65535, got 0"},
-      {"colour", "blue", "nomq.json: colour: unknown key"},
+      {"colour", "blue", "nomq.json: colour: unknown key (see docs/config.md for the keys)"},
+      {"two\nlines", 1, "nomq.json: \"two\\nlines\": unknown key (see docs/config.md for the keys)"},
   };
   for (const auto& tc : cases) {
     SCOPED_TRACE(tc.key);
@@ -397,6 +405,41 @@ TEST(ConfigLegacy, WhatTheDecryptedTextHoldsIsChecked) {
 
   loaded = parse_config(legacy_container("{" + keys + R"(, "port": 65536})"), "old.conf");
   EXPECT_EQ(loaded.message, "old.conf: port: must be an integer in 0..65535, got 65536");
+}
+
+// Hostile or damaged files: every mutation of a valid file (both formats) either loads or fails
+// with one line naming the file; nothing throws or crashes.
+TEST(ConfigRobustness, MutatedFilesFailCleanly) {
+  const std::uint32_t seed = 20261125;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng{seed};
+  std::string legacy;
+  ASSERT_TRUE(to_legacy_text(sample_config(), Iv{}, legacy).ok());
+  const std::string originals[] = {to_json_text(sample_config()), legacy};
+  int failures = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = originals[i % 2];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      const std::size_t at = rng() % text.size();
+      switch (rng() % 4) {
+        case 0: text[at] = static_cast<char>(rng() % 256); break;      // flip a byte
+        case 1: text.erase(at, 1 + rng() % 8); break;                  // drop bytes
+        case 2: text.insert(at, 1, static_cast<char>(rng() % 256)); break;
+        default: text.resize(at); break;                               // truncate
+      }
+    }
+    const auto loaded = parse_config(text, "fuzz.conf");
+    if (!loaded.ok()) {
+      ++failures;
+      ASSERT_EQ(loaded.message.rfind("fuzz.conf: ", 0), 0u) << loaded.message;
+      ASSERT_EQ(loaded.message.find('\n'), std::string::npos) << loaded.message;
+      ASSERT_TRUE(loaded.error == Errc::config_bad_format ||
+                  loaded.error == Errc::config_bad_field)
+          << to_string(loaded.error);
+    }
+  }
+  EXPECT_GT(failures, 1000);  // the mutations do damage; most are caught
 }
 
 TEST(ConfigFile, PermissionWarningLikeSsh) {

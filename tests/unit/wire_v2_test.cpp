@@ -290,3 +290,59 @@ TEST_F(WireV2, CallerErrors) {
 
 }  // namespace
 }  // namespace nomq
+
+namespace nomq {
+namespace {
+
+// Counts sha256 calls and forwards everything to a real backend.
+class CountingCrypto final : public Crypto {
+ public:
+  explicit CountingCrypto(Crypto& inner) : inner_(inner) {}
+  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return inner_.cbc_encrypt(iv, in, out);
+  }
+  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return inner_.cbc_decrypt(iv, in, out);
+  }
+  Digest hmac_sha256(Bytes data) noexcept override { return inner_.hmac_sha256(data); }
+  Digest keyed_sha256(Bytes data) noexcept override { return inner_.keyed_sha256(data); }
+  Digest sha256(Bytes data) noexcept override {
+    ++sha256_calls;
+    return inner_.sha256(data);
+  }
+  void random_bytes(MutableBytes out) noexcept override { inner_.random_bytes(out); }
+  int sha256_calls = 0;
+
+ private:
+  Crypto& inner_;
+};
+
+TEST_F(WireV2, KnownChannelsSkipTheHashWithoutChangingVerdicts) {
+  CountingCrypto counting(*crypto_);
+  const wire::Packet p = test::sample_packet(*crypto_, WireVersion::v2, PacketType::publish);
+  const auto d = test::encode_or_die(p, *crypto_);
+  wire::DecodeOptions o = test::options_for(WireVersion::v2);
+
+  ASSERT_TRUE(wire::decode(d, counting, o, scratch_).ok());
+  EXPECT_EQ(counting.sha256_calls, 1);
+
+  const wire::KnownChannel known[] = {{wire::channel_id(*crypto_, "other"), "other"},
+                                      {p.channel_id, test::kChannel}};
+  o.known_channels = known;
+  counting.sha256_calls = 0;
+  const auto r = wire::decode(d, counting, o, scratch_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body.channel, test::kChannel);
+  EXPECT_EQ(counting.sha256_calls, 0);
+
+  // A body name that differs from the known name with the same id is hashed, and rejected.
+  wire::Packet forged = p;
+  forged.body.channel = "sensors/tamp";
+  counting.sha256_calls = 0;
+  EXPECT_EQ(wire::decode(test::encode_or_die(forged, *crypto_), counting, o, scratch_).error(),
+            Errc::bad_body);
+  EXPECT_EQ(counting.sha256_calls, 1);
+}
+
+}  // namespace
+}  // namespace nomq

@@ -1,0 +1,57 @@
+#include "core/fixed_map.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+namespace nomq::detail {
+namespace {
+
+using Map = FixedMap<std::uint32_t, int, U32Hash, U32Eq>;
+
+TEST(FixedMap, InsertFindEraseAndCapacity) {
+  Map m(3);
+  const auto a = m.insert(10);
+  const auto b = m.insert(20);
+  const auto c = m.insert(30);
+  EXPECT_NE(a, kNoSlot);
+  EXPECT_TRUE(m.full());
+  EXPECT_EQ(m.insert(40), kNoSlot);
+  m.value(b) = 7;
+  EXPECT_EQ(m.find(20), b);
+  EXPECT_EQ(m.value(m.find(20)), 7);
+  m.erase(20);
+  EXPECT_EQ(m.find(20), kNoSlot);
+  EXPECT_EQ(m.find(10), a);
+  EXPECT_EQ(m.find(30), c);
+  EXPECT_NE(m.insert(40), kNoSlot);
+}
+
+TEST(FixedMap, MatchesStdMapUnderRandomChurn) {
+  const std::uint32_t seed = 99;
+  std::mt19937 rng(seed);
+  Map m(64);
+  std::map<std::uint32_t, int> ref;
+  for (int i = 0; i < 50000; ++i) {
+    const auto k = static_cast<std::uint32_t>(rng() % 200);
+    if (rng() % 2 == 0 && !m.full() && ref.count(k) == 0) {
+      m.value(m.insert(k)) = i;
+      ref[k] = i;
+    } else if (ref.count(k) != 0) {
+      m.erase(k);
+      ref.erase(k);
+    }
+    ASSERT_EQ(m.size(), ref.size()) << "seed " << seed;
+  }
+  for (std::uint32_t k = 0; k < 200; ++k) {
+    const auto s = m.find(k);
+    ASSERT_EQ(s != kNoSlot, ref.count(k) != 0) << k;
+    if (s != kNoSlot) {
+      EXPECT_EQ(m.value(s), ref[k]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nomq::detail

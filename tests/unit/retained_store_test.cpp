@@ -1,0 +1,81 @@
+#include "core/retained_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace nomq::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+wire::ChannelId ch(std::uint8_t b) {
+  wire::ChannelId c{};
+  c[0] = b;
+  return c;
+}
+
+std::uint32_t make(MessagePool& pool, std::uint8_t channel, const char* text, Time expires) {
+  const std::uint32_t s = pool.alloc();
+  pool.meta(s).channel_id = ch(channel);
+  pool.meta(s).expires = expires;
+  pool.set(s, "c", as_bytes(text));
+  return s;
+}
+
+std::vector<std::string> published(RetainedStore& r, MessagePool& pool, std::uint8_t c, Time now) {
+  std::vector<std::string> out;
+  r.for_each_published(ch(c), now, [&](std::uint32_t s) {
+    out.emplace_back(as_string_view(pool.message(s)));
+  });
+  return out;
+}
+
+TEST(RetainedStore, KeepsTheLastNWithinTtl) {
+  MessagePool pool(16, 32);
+  RetainedStore r(pool, 4, 2);
+  for (const char* m : {"a", "b", "c"}) {
+    const auto s = make(pool, 1, m, Time{100s});
+    ASSERT_EQ(r.add_published(s, Time{0s}), Errc::ok);
+    pool.unref(s);
+  }
+  EXPECT_EQ(published(r, pool, 1, Time{1s}), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(pool.free_count(), 14u);  // "a" was released
+  EXPECT_TRUE(published(r, pool, 1, Time{100s}).empty());  // expired
+  EXPECT_EQ(pool.free_count(), 16u);
+}
+
+TEST(RetainedStore, ChannelBoundIsTooManyRetainedUnlessAnEntryIsReclaimable) {
+  MessagePool pool(16, 32);
+  RetainedStore r(pool, 1, 2);
+  const auto a = make(pool, 1, "a", Time{10s});
+  ASSERT_EQ(r.add_published(a, Time{0s}), Errc::ok);
+  EXPECT_FALSE(r.can_add(ch(2), Time{1s}));
+  const auto b = make(pool, 2, "b", Time{100s});
+  EXPECT_EQ(r.add_published(b, Time{1s}), Errc::too_many_retained);
+  EXPECT_TRUE(r.can_add(ch(2), Time{10s}));  // channel 1's only message expired
+  EXPECT_EQ(r.add_published(b, Time{10s}), Errc::ok);
+}
+
+TEST(RetainedStore, SubscriberCopyAndAnswerTimers) {
+  MessagePool pool(8, 32);
+  RetainedStore r(pool, 2, 1);
+  const auto s = make(pool, 3, "v", Time{100s});
+  ASSERT_TRUE(r.set_copy(s, Time{0s}));
+  pool.unref(s);
+  EXPECT_EQ(r.copy(ch(3), Time{1s}), s);
+  r.schedule_answer(ch(3), Time{2s});
+  EXPECT_EQ(r.next_answer(), Time{2s});
+  EXPECT_FALSE(r.pop_due_answer(Time{1s}));
+  r.cancel_answer(ch(3));  // another node answered first
+  EXPECT_FALSE(r.pop_due_answer(Time{3s}));
+  r.schedule_answer(ch(3), Time{4s});
+  auto due = r.pop_due_answer(Time{4s});
+  ASSERT_TRUE(due);
+  EXPECT_EQ(*due, ch(3));
+  EXPECT_EQ(r.copy(ch(3), Time{100s}), kNoSlot);
+}
+
+}  // namespace
+}  // namespace nomq::detail

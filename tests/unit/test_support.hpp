@@ -1,0 +1,188 @@
+// Engine test support: a deterministic Crypto (real AES/HMAC from OpenSslCrypto, randomness
+// from a seeded generator) and a tiny in-memory network that pumps engines into each other
+// with a stepped clock. Deliberately minimal: the simulator (src/sim) is the full version.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nomq/engine.hpp"
+#include "nomq/openssl_crypto.hpp"
+
+namespace nomq::test {
+
+class SeededTestCrypto final : public Crypto {
+ public:
+  explicit SeededTestCrypto(std::uint64_t seed) : state_(seed) {
+    Key e{};
+    Key h{};
+    for (std::size_t i = 0; i < e.size(); ++i) {
+      e[i] = static_cast<std::uint8_t>(i);
+      h[i] = static_cast<std::uint8_t>(0xA0 + i);
+    }
+    auto r = OpenSslCrypto::create(e, h);
+    if (r) real_ = std::move(r.value());
+  }
+  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return real_->cbc_encrypt(iv, in, out);
+  }
+  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
+    return real_->cbc_decrypt(iv, in, out);
+  }
+  Digest hmac_sha256(Bytes d) noexcept override { return real_->hmac_sha256(d); }
+  Digest keyed_sha256(Bytes d) noexcept override { return real_->keyed_sha256(d); }
+  Digest sha256(Bytes d) noexcept override { return real_->sha256(d); }
+  void random_bytes(MutableBytes out) noexcept override {
+    for (auto& b : out) {
+      // splitmix64
+      std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      b = static_cast<std::uint8_t>(z ^ (z >> 31));
+    }
+  }
+
+ private:
+  std::unique_ptr<OpenSslCrypto> real_;
+  std::uint64_t state_;
+};
+
+// 2023-11-14T22:13:20Z: a realistic wall clock for wire timestamps.
+inline constexpr Time kT0{std::int64_t{1'700'000'000} * 1'000'000};
+
+struct Received {
+  std::string channel;
+  std::string message;
+  Qos qos{};
+  bool retain = false;
+  std::uint8_t priority = 0;
+  std::uint32_t sender_session = 0;
+  MessageId message_id = 0;
+};
+
+struct Report {
+  MessageId message_id = 0;
+  std::string channel;
+  Errc reason = Errc::ok;
+  std::vector<Recipient> recipients;
+};
+
+struct Node {
+  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Time now)
+      : crypto(seed), engine(cfg, crypto, now), endpoint(ep) {}
+  SeededTestCrypto crypto;
+  Engine engine;
+  Endpoint endpoint;
+  bool up = true;
+  std::vector<Received> received;
+  std::vector<Report> reports;
+  std::vector<PeerEvent> peers;
+
+  void drain_events() {
+    while (auto ev = engine.poll_event()) {
+      if (auto* m = std::get_if<MessageEvent>(&*ev)) {
+        received.push_back({std::string(m->channel), std::string(as_string_view(m->message)),
+                            m->qos, m->retain, m->priority, m->sender_session, m->message_id});
+      } else if (auto* r = std::get_if<DeliveryReport>(&*ev)) {
+        reports.push_back({r->message_id, std::string(r->channel), r->reason,
+                           {r->recipients.begin(), r->recipients.end()}});
+      } else if (auto* p = std::get_if<PeerEvent>(&*ev)) {
+        peers.push_back(*p);
+      }
+    }
+  }
+};
+
+struct Datagram {
+  std::size_t from = 0;  // node index
+  bool to_group = false;
+  Endpoint to;
+  std::vector<std::uint8_t> bytes;
+  std::uint64_t serial = 0;  // 1-based count of datagrams sent on this net
+  wire::PacketType type{};
+};
+
+// Pumps datagrams between nodes instantly (no delay) until quiet. `filter` may drop a datagram
+// (return false); `duplicate` may deliver one twice.
+class TestNet {
+ public:
+  explicit TestNet(Time start = kT0) : now(start) {}
+
+  Node& add(const EngineConfig& cfg, std::uint64_t seed) {
+    const auto ep = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(40000 + nodes.size()));
+    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now));
+    return *nodes.back();
+  }
+
+  void pump() {
+    for (int round = 0; round < 10000; ++round) {
+      bool any = false;
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        Node& n = *nodes[i];
+        if (!n.up) continue;
+        while (auto tx = n.engine.poll_transmit(now, buffer_)) {
+          any = true;
+          Datagram d{i, tx->to_group, tx->to, {buffer_.begin(), buffer_.begin() + tx->size},
+                     ++serial_, static_cast<wire::PacketType>(buffer_[3])};
+          log.push_back(d);
+          if (filter && !filter(d)) continue;
+          deliver(d);
+          if (duplicate && duplicate(d)) deliver(d);
+        }
+      }
+      for (auto& n : nodes) n->drain_events();
+      if (!any) return;
+    }
+    ADD_FAILURE() << "network never went quiet";
+  }
+
+  // Steps the clock in `step` increments up to `d` later, running due timers and pumping.
+  void run_for(Duration d, Duration step = std::chrono::milliseconds(10)) {
+    const Time end = now + d;
+    pump();
+    while (now < end) {
+      now = std::min(end, now + step);
+      for (auto& n : nodes) {
+        if (!n->up) continue;
+        if (auto dl = n->engine.next_deadline(); dl && *dl <= now) n->engine.handle_timeout(now);
+      }
+      pump();
+    }
+  }
+
+  std::size_t index_of(const Endpoint& ep) const {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i]->endpoint == ep) return i;
+    }
+    return nodes.size();
+  }
+
+  Time now;
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<Datagram> log;
+  std::function<bool(const Datagram&)> filter;
+  std::function<bool(const Datagram&)> duplicate;
+
+ private:
+  void deliver(const Datagram& d) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      Node& n = *nodes[i];
+      if (!n.up) continue;
+      // Group traffic reaches every node, the sender included (loopback); unicast one node.
+      if (d.to_group || n.endpoint == d.to) {
+        n.engine.handle_datagram(nodes[d.from]->endpoint, d.bytes, now);
+      }
+    }
+  }
+  std::array<std::uint8_t, wire::kMaxDatagram> buffer_{};
+  std::uint64_t serial_ = 0;
+};
+
+inline Bytes bytes_of(std::string_view s) { return as_bytes(s); }
+
+}  // namespace nomq::test
