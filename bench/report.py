@@ -122,6 +122,7 @@ def main():
     for w in wires:
         for q in (0, 1, 2):
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}")
+        row(f"NoMQ {w} QoS 0 to the group (broadcast)", f"nomq_tput_group wire={w} qos=0 size={{size}}")
     for q in (0, 1, 2):
         row(f"Mosquitto QoS {q} (via broker)", f"mqtt_tput qos={q} size={{size}}")
     row("ZeroMQ PUB/SUB (TCP, batched)", "zmq_tput size={size}")
@@ -132,6 +133,7 @@ def main():
     row("raw UDP", "udp_tput size={size}", "loss", "pct")
     for w in wires:
         row(f"NoMQ {w} QoS 0", f"nomq_tput wire={w} qos=0 size={{size}}", "loss", "pct")
+        row(f"NoMQ {w} QoS 0 to the group", f"nomq_tput_group wire={w} qos=0 size={{size}}", "loss", "pct")
     row("Mosquitto QoS 0", "mqtt_tput qos=0 size={size}", "loss", "pct")
     row("ZeroMQ", "zmq_tput size={size}", "loss", "pct")
     md.append("")

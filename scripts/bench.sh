@@ -7,7 +7,10 @@
 #
 #   scripts/bench.sh            full set (about 10 minutes on 2 cores)
 #   scripts/bench.sh --quick    reduced set, under 2 minutes
-#   options: --reps N (default 5, quick 3)  --out DIR (default bench/results)
+#   options: --reps N (default 5, quick 3)
+#            --out DIR (default bench/results, quick: bench/results/quick)
+# A full run into bench/results also refreshes the tables in docs/performance.md (between the
+# bench:results markers).
 #
 # The broker is started from a temporary config on a free loopback port and stopped by PID;
 # no system service is touched. Traffic stays on 127.0.0.1.
@@ -16,18 +19,20 @@ cd "$(dirname "$0")/.."
 
 quick=0
 reps=""
-out=bench/results
+out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --reps) reps=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$reps" ] || reps=$([ $quick = 1 ] && echo 3 || echo 5)
+# A quick run never overwrites the full run's figures that docs/performance.md shows.
+[ -n "$out" ] || out=$([ $quick = 1 ] && echo bench/results/quick || echo bench/results)
 
 for tool in cmake python3 gnuplot /usr/sbin/mosquitto; do
   command -v "$tool" >/dev/null || { echo "bench.sh: $tool missing (scripts/install-deps.sh)" >&2; exit 2; }
@@ -91,6 +96,7 @@ for rep in $(seq "$reps"); do
     run udp-rtt --size "$size" --count $rtt_count
     for wire in $wires; do
       for qos in 0 1 2; do run nomq-tput --wire "$wire" --qos $qos --size "$size" --seconds $secs; done
+      run nomq-tput --wire "$wire" --qos 0 --to group --size "$size" --seconds $secs
       for qos in 1 2; do run nomq-rtt --wire "$wire" --qos $qos --size "$size" --count $rtt_count; done
     done
     for qos in 0 1 2; do run mqtt-tput --port "$port" --qos $qos --size "$size" --seconds $secs; done
@@ -115,5 +121,16 @@ cmd="scripts/bench.sh$([ $quick = 1 ] && echo ' --quick') --reps $reps"
 cp "$raw" "$out/raw.jsonl"
 python3 bench/report.py "$raw" "$out" machine "$machine" command "$cmd" > "$tmp/ratios.txt"
 gnuplot -e "dir='$out'" bench/chart.gp
+if [ "$out" = bench/results ] && grep -q '<!-- bench:results:begin -->' docs/performance.md 2>/dev/null; then
+  python3 - "$out/results.md" docs/performance.md <<'PY'
+import sys
+table, doc = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+b, e = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+head, rest = doc.split(b, 1)
+tail = rest.split(e, 1)[1]
+open(sys.argv[2], "w").write(head + b + "\n" + table.rstrip() + "\n" + e + tail)
+PY
+  echo "bench.sh: docs/performance.md tables refreshed" >&2
+fi
 echo "bench.sh: done in $(( $(date +%s) - start )) s; tables in $out/results.md, chart in $out/performance.png" >&2
 cat "$tmp/ratios.txt"

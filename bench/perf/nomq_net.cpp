@@ -75,12 +75,17 @@ void nomq_throughput(const Args& a) {
   const auto qos = qos_of(a);
   const auto size = static_cast<std::size_t>(a.num("size", 64));
   const double seconds = a.real("seconds", 1.0);
+  // --to group (QoS 0 only): publish to the group (broadcast 127.255.255.255) from a node that
+  // also listens to the group, as a node that discovers subscribers does; it then hears its own
+  // broadcasts too. Default: the subscriber's unicast address.
+  const bool to_group = a.str("to", "unicast") == "group";
+  if (to_group && qos != nomq::Qos::at_most_once) die("--to group is for QoS 0");
   Child child = start_subscriber(wire);
   const ChildReport ready = child.read_report();
-  auto node = make_node(wire, static_cast<std::uint16_t>(ready.b), false);
+  auto node = make_node(wire, static_cast<std::uint16_t>(ready.b), to_group);
   nomq::PublishOptions po;
   po.qos = qos;
-  po.destination = nomq::Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(ready.a));
+  if (!to_group) po.destination = nomq::Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(ready.a));
   std::string payload;
   fill_payload(payload, size);
 
@@ -129,7 +134,7 @@ void nomq_throughput(const Args& a) {
   const nomq::NodeStats ps = node->stats();
   node->close();
   Result res;
-  res.set("bench", "nomq_tput")
+  res.set("bench", to_group ? "nomq_tput_group" : "nomq_tput")
       .set("wire", a.str("wire", "v2"))
       .set("qos", static_cast<double>(qos))
       .set("size", static_cast<double>(size))
@@ -145,6 +150,7 @@ void nomq_throughput(const Args& a) {
       .set("pub_refused", static_cast<double>(refused))
       .set("pub_refused_reason", std::string{nomq::to_string(last_refusal)})
       .set("pub_send_errors", static_cast<double>(ps.send_errors))
+      .set("pub_drops", static_cast<double>(ps.engine.dropped_total))
       .set("pub_retransmissions", static_cast<double>(ps.engine.retransmissions))
       .set("pub_sendmmsg_calls", static_cast<double>(ps.batches_sent));
   if (qos != nomq::Qos::at_most_once) {
