@@ -117,7 +117,7 @@ done
 
 mkdir -p "$out"
 machine="$(nproc) vCPU $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr), load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
-cmd="scripts/bench.sh$([ $quick = 1 ] && echo ' --quick') --reps $reps"
+if [ $quick = 1 ]; then cmd="scripts/bench.sh --quick --reps $reps"; else cmd="scripts/bench.sh --reps $reps"; fi
 cp "$raw" "$out/raw.jsonl"
 python3 bench/report.py "$raw" "$out" machine "$machine" command "$cmd" > "$tmp/ratios.txt"
 gnuplot -e "dir='$out'" bench/chart.gp
