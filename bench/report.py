@@ -127,6 +127,16 @@ def main():
         row(f"Mosquitto QoS {q} (via broker)", f"mqtt_tput qos={q} size={{size}}")
     row("ZeroMQ PUB/SUB (TCP, batched)", "zmq_tput size={size}")
     md.append("")
+    md.append("Offered rate: messages/s the publisher handed to the library (NoMQ, Mosquitto, ZeroMQ) "
+              "or to the kernel (raw UDP); the sender's cost alone, whatever the receiver keeps up with:\n")
+    md += [head, "|---" * (len(sizes) + 1) + "|"]
+    row("raw UDP sendto", "udp_tput size={size}", "sent_per_s")
+    for w in wires:
+        for q in (0, 1, 2):
+            row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}", "sent_per_s")
+    for q in (0, 1, 2):
+        row(f"Mosquitto QoS {q}", f"mqtt_tput qos={q} size={{size}}", "sent_per_s")
+    md.append("")
     md.append("Loss at the receiver (sent but not delivered when the run ended; QoS 0 and UDP only "
               "lose under overload):\n")
     md += [head, "|---" * (len(sizes) + 1) + "|"]
