@@ -89,8 +89,9 @@ EngineConfig to_engine_config(const NodeConfig& config) noexcept;
 // config_bad_format (not JSON, not base64, bad length, bad padding...) or config_bad_field (a key
 // is missing, unknown or out of range), and `message` is one line such as
 //   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
-// The caller prints `message` and refuses to start. On success `warning` may hold one line the
-// caller should print (file readable by group/others; unknown keys in a legacy file).
+// The caller prints `message` and refuses to start. On success `warning` may hold lines (one per
+// problem, "\n"-separated, each starting "WARNING: ") the caller should print as they are: file
+// readable by group/others; keys a legacy file holds that the original's format does not define.
 struct ConfigLoad {
   Errc error = Errc::ok;
   std::string message;

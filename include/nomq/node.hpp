@@ -105,6 +105,8 @@ struct NodeStats {
   std::uint64_t receive_errors = 0;
   std::uint64_t socket_reinits = 0;      // successful socket re-initialisations
   std::uint64_t listener_overflows = 0;  // messages dropped because a listener was full
+  std::uint64_t unicast_received = 0;    // datagrams that arrived on the node's own socket
+                                         // (replies, handshakes), as opposed to group traffic
   std::uint64_t batches_received = 0;    // recvmmsg calls that returned datagrams
   std::uint64_t batches_sent = 0;        // sendmmsg calls
 };

@@ -93,7 +93,13 @@ int run_pub(const PubArgs& a) {
 
   NodeConfig config;
   int code = 0;
-  auto node = make_node("pub", a.node, config, code);
+  // With -h the publish is unicast and needs no group traffic. Not binding the group port
+  // matters: a unicast datagram to a port that several sockets share reaches only one of them,
+  // and it must be the destination's, not ours.
+  const bool unicast = !a.host.empty();
+  auto node = make_node("pub", a.node, config, code, [unicast](NodeOptions& o) {
+    if (unicast) o.network.listen_group = false;
+  });
   if (!node) return code;
   if (!a.host.empty()) {
     auto dest = parse_endpoint(a.host, config.port);

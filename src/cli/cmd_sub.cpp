@@ -100,7 +100,9 @@ int run_sub(const SubArgs& a) {
   // default), and does not answer a newcomer. So that `nomq pub` started a moment later finds
   // us at once, as with mosquitto, the tool re-announces every second. One small datagram per
   // channel per second; library users choose their own interval in the config.
-  auto node = make_node("sub", a.node, config, code, std::chrono::seconds{1});
+  auto node = make_node("sub", a.node, config, code, [](NodeOptions& o) {
+    o.engine.timers.heartbeat_interval = std::min<Duration>(o.engine.timers.heartbeat_interval, std::chrono::seconds{1});
+  });
   if (!node) return code;
 
   struct sigaction sa{};
@@ -161,12 +163,11 @@ int run_sub(const SubArgs& a) {
   if (exit_code == kExitOk && owes_qos2 && !g_stop.load()) {
     // A QoS 2 message is handed over on PUBLISH; the publisher's PUBREL (possibly retransmitted)
     // still needs our PUBCOMP, or its report says "received" rather than "acknowledged". The
-    // engine does not expose how many such handshakes are open, so keep answering until the
-    // traffic has been quiet for a while (bounded).
-    auto foreign = [&] {  // datagrams from others (our own announcements loop back)
-      const auto s = node->stats().engine;
-      return s.datagrams_received - s.dropped_by(Errc::own_packet);
-    };
+    // engine does not expose how many such handshakes are open, so keep answering until our
+    // socket has been quiet for a second (bounded by 5 s).
+    // Handshake packets come to our own socket; group traffic (other nodes' announcements)
+    // does not count.
+    auto foreign = [&] { return node->stats().unicast_received; };
     auto last = foreign();
     auto quiet_since = Clock::now();
     const auto give_up = Clock::now() + std::chrono::seconds{5};

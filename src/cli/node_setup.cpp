@@ -31,7 +31,7 @@ std::string endpoint_text(const Endpoint& e) { return to_string(e); }
 
 std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args,
                                 NodeConfig& config_out, int& exit_code,
-                                std::optional<Duration> heartbeat) {
+                                const std::function<void(NodeOptions&)>& adjust) {
   ConfigLoad loaded = load_config(args.config_path);
   if (!loaded) {
     std::fprintf(stderr, "Error: %s\n", loaded.message.c_str());
@@ -53,8 +53,7 @@ std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args
     exit_code = usage_error(command, args.config_path + ": " + message);
     return nullptr;
   }
-  if (heartbeat && *heartbeat < options->engine.timers.heartbeat_interval)
-    options->engine.timers.heartbeat_interval = *heartbeat;
+  if (adjust) adjust(*options);
   auto node = Node::create(*options);
   if (!node) {
     // The runtime's log said which call failed; say what it means here.

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,10 +31,10 @@ int usage_error(const std::string& command, const std::string& line);
 
 // Loads the config, applies the overrides and creates the node (not started). On failure prints
 // one line and returns nullptr with `exit_code` set (2: bad config or arguments, 1: sockets).
-// `heartbeat`: replaces the config's heartbeat interval (see cmd_sub.cpp for why).
+// `adjust`: last changes to the node's options before it is created (see the callers for why).
 std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args,
                                 NodeConfig& config_out, int& exit_code,
-                                std::optional<Duration> heartbeat = std::nullopt);
+                                const std::function<void(NodeOptions&)>& adjust = {});
 
 // "127.0.0.1:5000".
 std::string endpoint_text(const Endpoint& e);

@@ -14,6 +14,7 @@
 #include "core/retained_store.hpp"
 #include "core/retransmit.hpp"
 #include "core/sender_table.hpp"
+#include "wire/utf8.hpp"
 
 namespace nomq {
 
@@ -184,6 +185,8 @@ struct Engine::Impl {
   FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs;
   std::vector<char> sub_names;
   std::size_t active_subs = 0;
+  std::vector<wire::KnownChannel> known;  // active subscriptions, handed to decode (v2)
+  void rebuild_known() noexcept;
   FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending;
   std::vector<std::uint32_t> pending_gen;
   std::vector<Recipient> recipients;
@@ -227,6 +230,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   inbox_stride = wire::kMaxChannelName + cfg.limits.max_message_size;
   max_recipients = at_least_one(cfg.limits.max_peers);
   sub_names.assign(subs.capacity() * wire::kMaxChannelName, 0);
+  known.reserve(subs.capacity());
   pending_gen.assign(pending.capacity(), 0);
   recipients.resize(pending.capacity() * max_recipients);
   tracks.resize(pending.capacity() * max_recipients);
@@ -249,6 +253,17 @@ void Engine::Impl::begin_call(Time now) noexcept {
     ++pending_gen[p];
     pending.erase_slot(p);
   }
+}
+
+void Engine::Impl::rebuild_known() noexcept {
+  // Capacity was reserved for every subscription slot: push_back never reallocates here.
+  known.clear();
+  subs.for_each([&](std::uint32_t s) {
+    const OwnSub& o = subs.value(s);
+    if (!o.active || known.size() == known.capacity()) return;
+    known.push_back(wire::KnownChannel{
+        subs.key(s), std::string_view{&sub_names[s * wire::kMaxChannelName], o.name_size}});
+  });
 }
 
 // --- outbox
@@ -990,6 +1005,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   if (m.closed) return Errc::closed;
   if (channel.empty()) return Errc::invalid_argument;
   if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;  // v2 receivers refuse it
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(m.crypto, channel);
   std::uint32_t s = m.subs.find(id);
@@ -1008,6 +1024,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   o.active = true;
   o.priority = prio;
   ++m.active_subs;
+  m.rebuild_known();
   if (m.v2()) {
     o.want_retained_left = kWantRetainedAnnouncements - 1;
     m.announce_subscription(s, true);
@@ -1026,6 +1043,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
   OwnSub& o = m.subs.value(s);
   o.active = false;
   --m.active_subs;
+  m.rebuild_known();
   m.retained.drop_copy(id);
   if (m.v2() && !m.closed) {
     OutItem it;
@@ -1051,7 +1069,17 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   }
   if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
   if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;
   if (message.size() > m.cfg.limits.max_message_size) return Errc::message_too_large;
+  {
+    // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
+    wire::Packet probe;
+    probe.version = m.cfg.wire;
+    probe.type = PacketType::publish;
+    probe.body.channel = channel;
+    probe.body.message = message;
+    if (wire::encoded_size(probe) > wire::kMaxDatagram) return Errc::message_too_large;
+  }
   const bool tracked = options.qos != Qos::at_most_once;
   if (tracked && !m.v2() && !options.destination) return Errc::no_subscribers;
   if (tracked && m.pending.full()) return Errc::too_many_pending;
@@ -1137,6 +1165,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
   opt.now = now;
   opt.epoch_offset = m.cfg.epoch_offset;
   opt.timestamp_window_s = m.cfg.timestamp_window_s;
+  opt.known_channels = m.known;
   const Result<wire::Packet> r = wire::decode(datagram, m.crypto, opt, m.scratch);
   if (!r) return m.drop(r.error());
   const wire::Packet& p = *r;
@@ -1300,6 +1329,7 @@ std::size_t Engine::state_bytes() const noexcept {
   return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.retained.state_bytes() +
          m.senders.state_bytes() + m.discovery.state_bytes() + m.inbound.state_bytes() +
          m.nonces.state_bytes() + m.subs.state_bytes() + m.sub_names.capacity() +
+         m.known.capacity() * sizeof(wire::KnownChannel) +
          m.pending.state_bytes() + m.pending_gen.capacity() * sizeof(std::uint32_t) +
          m.recipients.capacity() * sizeof(Recipient) + m.tracks.capacity() * sizeof(Track) +
          m.outbox.state_bytes() + m.inbox.state_bytes() + m.inbox_bytes.capacity() +

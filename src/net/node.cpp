@@ -228,6 +228,7 @@ struct NodeCore {
       }
       if (n == 0) return;
       ++counters.batches_received;
+      if (fd == unicast_sock.get()) counters.unicast_received += static_cast<std::uint64_t>(n);
       const bool debug = log_enabled(spdlog::level::debug);
       for (int i = 0; i < n; ++i) {
         const auto& msg = rx_msgs[static_cast<std::size_t>(i)];

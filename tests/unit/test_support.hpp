@@ -105,6 +105,8 @@ struct Datagram {
   std::vector<std::uint8_t> bytes;
   std::uint64_t serial = 0;  // 1-based count of datagrams sent on this net
   wire::PacketType type{};
+  bool lost = false;
+  Time at{0};
 };
 
 // Pumps datagrams between nodes instantly (no delay) until quiet. `filter` may drop a datagram
@@ -129,8 +131,13 @@ class TestNet {
           any = true;
           Datagram d{i, tx->to_group, tx->to, {buffer_.begin(), buffer_.begin() + tx->size},
                      ++serial_, static_cast<wire::PacketType>(buffer_[3])};
+          d.at = now;
+          if (filter && !filter(d)) {
+            d.lost = true;
+            log.push_back(d);
+            continue;
+          }
           log.push_back(d);
-          if (filter && !filter(d)) continue;
           deliver(d);
           if (duplicate && duplicate(d)) deliver(d);
         }
