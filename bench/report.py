@@ -138,6 +138,7 @@ def main():
         md.append(f"| {label} | " + " | ".join(cell(s, keyfmt.format(size=z), field, unit) for z in sizes) + " |")
 
     row("raw UDP sendto/recvfrom (limit)", "udp_tput size={size}")
+    row("raw UDP sendmmsg/recvmmsg x32 (batched)", "udp_tput_batch size={size}")
     for w in wires:
         for q in (0, 1, 2):
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}")
@@ -150,6 +151,7 @@ def main():
               "or to the kernel (raw UDP); the sender's cost alone, whatever the receiver keeps up with:\n")
     md += [head, "|---" * (len(sizes) + 1) + "|"]
     row("raw UDP sendto", "udp_tput size={size}", "sent_per_s")
+    row("raw UDP sendmmsg x32", "udp_tput_batch size={size}", "sent_per_s")
     for w in wires:
         for q in (0, 1, 2):
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}", "sent_per_s")

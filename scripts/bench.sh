@@ -93,6 +93,7 @@ for rep in $(seq "$reps"); do
   echo "bench.sh: repetition $rep/$reps ($(( $(date +%s) - start )) s)" >&2
   for size in $sizes; do
     run udp-tput --size "$size" --seconds $secs
+    run udp-tput --size "$size" --seconds $secs --batch 32
     run udp-rtt --size "$size" --count $rtt_count
     for wire in $wires; do
       for qos in 0 1 2; do run nomq-tput --wire "$wire" --qos $qos --size "$size" --seconds $secs; done
