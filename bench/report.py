@@ -143,6 +143,9 @@ def main():
         for q in (0, 1, 2):
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}")
         row(f"NoMQ {w} QoS 0 to the group (broadcast)", f"nomq_tput_group wire={w} qos=0 size={{size}}")
+        for q in (0, 1):
+            row(f"NoMQ {w} QoS {q}, loop on the background thread (start())",
+                f"nomq_tput_threaded wire={w} qos={q} size={{size}}")
     for q in (0, 1, 2):
         row(f"Mosquitto QoS {q} (via broker)", f"mqtt_tput qos={q} size={{size}}")
     row("ZeroMQ PUB/SUB (TCP, batched)", "zmq_tput size={size}")
@@ -155,6 +158,8 @@ def main():
     for w in wires:
         for q in (0, 1, 2):
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}", "sent_per_s")
+        for q in (0, 1):
+            row(f"NoMQ {w} QoS {q}, background thread", f"nomq_tput_threaded wire={w} qos={q} size={{size}}", "sent_per_s")
     for q in (0, 1, 2):
         row(f"Mosquitto QoS {q}", f"mqtt_tput qos={q} size={{size}}", "sent_per_s")
     md.append("")

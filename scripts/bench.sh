@@ -98,6 +98,9 @@ for rep in $(seq "$reps"); do
     for wire in $wires; do
       for qos in 0 1 2; do run nomq-tput --wire "$wire" --qos $qos --size "$size" --seconds $secs; done
       run nomq-tput --wire "$wire" --qos 0 --to group --size "$size" --seconds $secs
+      if [ "$wire" = v2 ]; then
+        for qos in 0 1; do run nomq-tput --wire v2 --qos $qos --threaded 1 --size "$size" --seconds $secs; done
+      fi
       for qos in 1 2; do run nomq-rtt --wire "$wire" --qos $qos --size "$size" --count $rtt_count; done
     done
     for qos in 0 1 2; do run mqtt-tput --port "$port" --qos $qos --size "$size" --seconds $secs; done
