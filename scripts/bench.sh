@@ -85,7 +85,8 @@ else
 fi
 
 raw="$tmp/raw.jsonl"
-run() { "$perf" "$@" >> "$raw" || echo "bench.sh: '$*' failed" >&2; }
+# Every measurement is bounded by its own --seconds/--count; the timeout is a backstop.
+run() { timeout 120 "$perf" "$@" >> "$raw" || echo "bench.sh: '$*' failed" >&2; }
 start=$(date +%s)
 # Repetitions outermost: a disturbance (another process) spreads over every series alike
 # instead of skewing one of them, and the ratios compare figures taken minutes apart at most.

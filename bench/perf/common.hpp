@@ -4,6 +4,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -136,6 +137,8 @@ class Child {
     pid_ = ::fork();
     check(pid_ >= 0, "fork");
     if (pid_ == 0) {
+      // A parent killed by a timeout must not leave its child running.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::close(p[0]);
       install_stop_handler();
       body(p[1]);

@@ -134,6 +134,8 @@ void udp_pingpong(const Args& a) {
   });
   const auto port = static_cast<std::uint16_t>(child.read_report().a);
   const int fd = udp_socket(0, nullptr);
+  const timeval limit{2, 0};  // a lost datagram ends the run with an error instead of a hang
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   const sockaddr_in to = loopback(port);
   std::string payload;
   fill_payload(payload, size);
