@@ -163,16 +163,22 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Subscribes and (v2) announces it to the group. Errors: invalid_argument (empty name),
-  // channel_name_too_long, too_many_channels, already_subscribed (priority is updated).
+  // Subscribes and (v2) announces it to the group (asking peers for retained messages).
+  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8),
+  // channel_name_too_long, too_many_channels, already_subscribed (priority is updated),
+  // closed.
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Time now);
   // Errors: not_subscribed.
   Result<void> unsubscribe(std::string_view channel, Time now);
 
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
-  // Errors: invalid_argument, channel_name_too_long, message_too_large, too_many_pending,
-  // too_many_retained, queue_full, no_subscribers (v1 QoS 1/2 without a destination).
+  // Returns the message id (v2) or packet id (v1) that the DeliveryReport will carry.
+  // Errors: invalid_argument (empty or non-UTF-8 channel, priority > 15, QoS > 2, invalid
+  // destination), channel_name_too_long, message_too_large (above max_message_size or one
+  // datagram), too_many_pending (poll events: a slot is freed when its report is polled),
+  // too_many_retained, queue_full (poll_transmit first), no_subscribers (v1 QoS 1/2 without a
+  // destination), closed. On error nothing was queued.
   Result<MessageId> publish(std::string_view channel, Bytes message, const PublishOptions& options,
                             Time now);
 

@@ -135,13 +135,16 @@ int run_sub(const SubArgs& a) {
       ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout))
       : Clock::time_point::max();
   int received = 0;
-  bool owes_qos2 = false;
+  bool owes_answers = false;
   int exit_code = kExitOk;
   while (!g_stop.load()) {
     if (a.count > 0 && received >= a.count) break;
     const auto now = Clock::now();
     if (now >= deadline) {
-      std::fprintf(stderr, "Timed out after %g s with %d of %d message(s)\n", a.timeout, received, a.count);
+      if (a.count > 0)
+        std::fprintf(stderr, "Timed out after %g s with %d of %d message(s)\n", a.timeout, received, a.count);
+      else
+        std::fprintf(stderr, "Timed out after %g s (%d message(s))\n", a.timeout, received);
       exit_code = kExitTimeout;
       break;
     }
@@ -150,7 +153,7 @@ int run_sub(const SubArgs& a) {
     auto m = listener.next(std::chrono::duration_cast<Duration>(slice));
     if (!m) continue;
     ++received;
-    if (m->qos == Qos::exactly_once) owes_qos2 = true;
+    if (m->qos != Qos::at_most_once) owes_answers = true;
     std::string line = a.json ? json_line(*m)
                        : a.format ? format_message(*a.format, *m)
                        : a.verbose ? m->channel + " " + m->message
@@ -160,11 +163,12 @@ int run_sub(const SubArgs& a) {
     std::fflush(stdout);
   }
 
-  if (exit_code == kExitOk && owes_qos2 && !g_stop.load()) {
-    // A QoS 2 message is handed over on PUBLISH; the publisher's PUBREL (possibly retransmitted)
-    // still needs our PUBCOMP, or its report says "received" rather than "acknowledged". The
-    // engine does not expose how many such handshakes are open, so keep answering until our
-    // socket has been quiet for a second (bounded by 5 s).
+  if (exit_code == kExitOk && owes_answers && !g_stop.load()) {
+    // A QoS 1/2 message is handed over on PUBLISH; if our ACK/PUBREC is lost the publisher
+    // retransmits, and a QoS 2 PUBREL still needs our PUBCOMP. Leaving at once would withdraw
+    // the subscription and the publisher's report would say "failed" or "received" for a
+    // message we printed. The engine does not expose how many answers are still owed, so keep
+    // answering until our socket has been quiet for a second (bounded by 5 s).
     // Handshake packets come to our own socket; group traffic (other nodes' announcements)
     // does not count.
     auto foreign = [&] { return node->stats().unicast_received; };

@@ -37,15 +37,12 @@ using wire::PacketType;
 // A v2 session is renewed before its sequence numbers come near the 32-bit wrap.
 constexpr std::uint32_t kSeqRenewSoft = 0xF0000000u;  // renew at the next quiet moment
 constexpr std::uint32_t kSeqRenewHard = 0xFFFF0000u;  // renew now
-// A fresh subscription asks for retained messages on its first announcements until one arrives.
-constexpr std::uint8_t kWantRetainedAnnouncements = 3;
 constexpr std::uint16_t kAllRecipients = 0xFFFF;
 
 struct OwnSub {
   std::uint8_t name_size = 0;
   std::uint8_t priority = 0;
   bool active = false;
-  std::uint8_t want_retained_left = 0;
   std::uint32_t refs = 0;  // outbox items naming this subscription
 };
 
@@ -152,7 +149,7 @@ struct Engine::Impl {
   void on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
   void on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
   void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
-                         Time now) noexcept;
+                         bool established, Time now) noexcept;
   void replay_retained(const wire::ChannelId& ch, const Endpoint& to, std::uint32_t session,
                        Time now) noexcept;
   bool push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
@@ -320,9 +317,9 @@ void Engine::Impl::announce_all(Time now) noexcept {
   subs.for_each([&](std::uint32_t s) {
     OwnSub& o = subs.value(s);
     if (!o.active) return;
-    const bool want = o.want_retained_left > 0;
-    if (want) --o.want_retained_left;
-    announce_subscription(s, want);
+    // Re-announcements never ask for retained messages: want-retained marks a fresh
+    // subscription, which is also how publishers tell one from an established one.
+    announce_subscription(s, false);
   });
   OutItem hb;
   hb.type = PacketType::heartbeat;
@@ -615,7 +612,6 @@ void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Ti
   push_inbox(p, p.body.channel, from, expires);
   if (p.retain()) {
     keep_retained_copy(p, expires);
-    subs.value(sub).want_retained_left = 0;
   }
   if (qos == 1) send_reply(PacketType::ack, id, p.channel_id, from, prio);
   if (qos == 2) send_reply(PacketType::pubrec, id, p.channel_id, from, prio);
@@ -675,7 +671,13 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
     if (recipient(slot, k).endpoint == from) i = k;
   }
-  if (i == kNoSlot && !v2() && e.count == 1) i = 0;  // v1: matched by packet id alone
+  // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first
+  // answer binds it (the node may answer from another port than the one addressed, e.g. when
+  // the destination was its group port).
+  if (i == kNoSlot && !e.group && e.count == 1 &&
+      (!v2() || recipient(slot, 0).session_id == 0)) {
+    i = 0;
+  }
   if (i == kNoSlot) {
     // A subscriber we did not know heard the group transmission and answered: count it in.
     if (!e.group || p.type == PacketType::pubcomp) return drop(Errc::unexpected_packet);
@@ -689,6 +691,8 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   Recipient& r = recipient(slot, i);
   Track& t = track(slot, i);
   if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  // Further packets (PUBREL, retransmissions) go where the answer came from.
+  r.endpoint = from;
   switch (p.type) {
     case PacketType::ack:
       if (t.terminal) return drop(Errc::duplicate);
@@ -755,12 +759,24 @@ void Engine::Impl::replay_retained(const wire::ChannelId& ch, const Endpoint& to
 }
 
 void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
-                                     const wire::ChannelId& ch, Time now) noexcept {
+                                     const wire::ChannelId& ch, bool established,
+                                     Time now) noexcept {
   pending.for_each([&](std::uint32_t p) {
     Pending& e = pending.value(p);
-    if (e.finished || !e.group || !e.late_join || pool.meta(e.msg).channel_id != ch) return;
+    if (e.finished || !e.group || pool.meta(e.msg).channel_id != ch) return;
+    // A re-announcement (want-retained clear) comes from a subscription older than this
+    // announcement: the publish may have been meant for it and missed it (its earlier
+    // announcements were lost), so it joins in-flight publishes too. A fresh subscription
+    // joins only those that wait for subscribers or are retained.
+    if (!e.late_join && !established) return;
     for (std::uint32_t i = 0; i < e.count; ++i) {
-      if (recipient(p, i).session_id == sess) return;
+      Recipient& r = recipient(p, i);
+      if (r.session_id == sess) return;
+      if (r.endpoint == from) {
+        // The same node under a new session (restart or renewal): one recipient, not two.
+        r.session_id = sess;
+        return;
+      }
     }
     const std::uint16_t i = add_recipient(p, from, sess);
     if (i == kAllRecipients) return;
@@ -794,7 +810,7 @@ void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time
   if (added == DiscoveryTable::Added::full) return drop(Errc::peer_table_full);
   const bool want = wire::flags_want_retained(p.flags);
   if (added == DiscoveryTable::Added::added) {
-    on_new_subscriber(p.session_id, from, p.channel_id, now);
+    on_new_subscriber(p.session_id, from, p.channel_id, !want, now);
   } else if (want) {
     replay_retained(p.channel_id, from, p.session_id, now);
   }
@@ -1025,10 +1041,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   o.priority = prio;
   ++m.active_subs;
   m.rebuild_known();
-  if (m.v2()) {
-    o.want_retained_left = kWantRetainedAnnouncements - 1;
-    m.announce_subscription(s, true);
-  }
+  if (m.v2()) m.announce_subscription(s, true);
   return {};
 }
 

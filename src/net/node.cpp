@@ -424,15 +424,22 @@ struct NodeCore {
       std::lock_guard lk(m);
       if (closed) return Errc::closed;
       const Time now = realtime_now();
+      bool unicast_ready = false, group_ready = false;
       for (int i = 0; i < n; ++i) {
         const int fd = events[static_cast<std::size_t>(i)].data.fd;
         if (fd == wake.get()) {
           std::uint64_t v = 0;
           [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
-        } else if (fd == unicast_sock.get() || fd == group_sock.get()) {
-          receive(fd, now);
+        } else if (fd == unicast_sock.get()) {
+          unicast_ready = true;
+        } else if (fd == group_sock.get()) {
+          group_ready = true;
         }
       }
+      // Replies first: a subscriber's ACK (to our socket) was sent before its UNSUBSCRIBE (to
+      // the group); handled the other way round, the ACK would find its recipient gone.
+      if (unicast_ready) receive(unicast_sock.get(), now);
+      if (group_ready) receive(group_sock.get(), now);
       maybe_reinit(now);
       if (auto d = engine->next_deadline(); d && *d <= now) engine->handle_timeout(now);
       flush(now);

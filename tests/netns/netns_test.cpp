@@ -70,6 +70,7 @@ class Lab {
       if (!ip({"-n", sw, "link", "add", port, "type", "veth", "peer", "name", kDev, "netns", host(i)}, out) ||
           !ip({"-n", sw, "link", "set", port, "master", "br0", "up"}, out) ||
           !ip({"-n", host(i), "addr", "add", address(i) + "/24", "brd", "+", "dev", kDev}, out) ||
+          !ip({"-n", host(i), "addr", "add", "fd77::" + std::to_string(i + 1) + "/64", "dev", kDev, "nodad"}, out) ||
           !ip({"-n", host(i), "link", "set", kDev, "up"}, out) ||
           !ip({"-n", host(i), "link", "set", "lo", "up"}, out))
         return "cannot wire the namespaces (" + out + ")";
@@ -124,6 +125,7 @@ class NetnsTest : public ::testing::Test {
   }
 
   std::string config(const std::string& group, const std::string& interface = "", std::uint32_t ttl = 3600) {
+    const bool v6 = group.find(':') != std::string::npos;
     if (!keys_) {
       auto g = generate_config();
       EXPECT_TRUE(g.ok());
@@ -132,6 +134,8 @@ class NetnsTest : public ::testing::Test {
     NodeConfig c = *keys_;
     c.group = group;
     c.group_interface = interface;
+    c.use_ipv6 = v6;
+    c.ip = v6 ? "::" : "0.0.0.0";
     c.port = 8888;  // the seed's port: the namespaces are ours alone
     c.default_ttl_s = static_cast<std::uint16_t>(ttl);
     const std::string path = dir_.file("nomq-" + std::to_string(++configs_) + ".json");
@@ -224,6 +228,23 @@ TEST_F(NetnsTest, MulticastReachesEveryOtherHost) {
   EXPECT_EQ(c.out(), "via multicast\n");
 }
 
+
+TEST_F(NetnsTest, Ipv6MulticastReachesEveryOtherHost) {
+  // Site scope (ff15), not link scope (ff12): with a link-scope group, source address selection
+  // switches from the ULA to the link-local address once the latter's DAD completes, and a
+  // node's announcements would then come from a second address.
+  const std::string cfg = config("ff15::77:1", Lab::kDev);
+  Process b = sub(1, cfg, {"-t", "v6", "-C", "1", "-W", "30"});
+  Process c = sub(2, cfg, {"-t", "v6", "-C", "1", "-W", "30"});
+  Process p = pub(0, cfg, {"-t", "v6", "-m", "over ipv6", "-q", "1", "--json", "-d"});
+  EXPECT_EQ(p.wait_exit(kStep).value_or(-1), 0) << p.transcript();
+  EXPECT_EQ(b.wait_exit(kStep).value_or(-1), 0) << b.transcript();
+  EXPECT_EQ(c.wait_exit(kStep).value_or(-1), 0) << c.transcript();
+  EXPECT_EQ(b.out(), "over ipv6\n");
+  EXPECT_EQ(c.out(), "over ipv6\n");
+  auto report = nlohmann::json::parse(p.out_lines().at(0));
+  EXPECT_EQ(report["recipients"].size(), 2u) << p.out();
+}
 
 // Subscribers on hosts 1 and 2, a publisher on host 0. Discovery happens before the loss is
 // switched on (a "warmup" message both subscribers print), so that what is measured is QoS

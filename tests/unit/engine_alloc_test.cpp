@@ -42,7 +42,7 @@ void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
-namespace nomq::test {
+namespace nomq::engine_test {
 namespace {
 
 using namespace std::chrono_literals;
@@ -161,4 +161,4 @@ TEST(EngineAllocation, CounterSeesAllocations) {
 }
 
 }  // namespace
-}  // namespace nomq::test
+}  // namespace nomq::engine_test

@@ -14,7 +14,7 @@
 #include "nomq/engine.hpp"
 #include "nomq/openssl_crypto.hpp"
 
-namespace nomq::test {
+namespace nomq::engine_test {
 
 class SeededTestCrypto final : public Crypto {
  public:
@@ -192,4 +192,4 @@ class TestNet {
 
 inline Bytes bytes_of(std::string_view s) { return as_bytes(s); }
 
-}  // namespace nomq::test
+}  // namespace nomq::engine_test

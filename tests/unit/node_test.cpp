@@ -1,0 +1,289 @@
+// nomq::Node in one process on loopback: both threading modes, thread-safe publish, close()
+// reports, signatures, broadcast and multicast group sockets shared by several nodes.
+// Loopback only: group 127.255.255.255 or a multicast group on "lo", ports picked by the kernel.
+#include "nomq/node.hpp"
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "nomq/config.hpp"
+#include "nomq/openssl_crypto.hpp"
+
+namespace nomq {
+namespace {
+
+using namespace std::chrono_literals;
+
+NodeOptions loopback_options(WireVersion wire = WireVersion::v2, const std::string& group = "127.255.255.255",
+                             const std::string& interface = "") {
+  auto config = generate_config();
+  EXPECT_TRUE(config.ok());
+  config->wire = wire;
+  config->group = group;
+  config->group_interface = interface;
+  const bool v6 = group.find(':') != std::string::npos;
+  config->use_ipv6 = v6;
+  config->ip = v6 ? "::1" : "127.0.0.1";
+  config->port = 0;
+  std::string message;
+  auto options = to_node_options(*config, message);
+  EXPECT_TRUE(options.ok()) << message;
+  return *options;
+}
+
+std::unique_ptr<Node> make(NodeOptions& options) {
+  auto node = Node::create(options);
+  EXPECT_TRUE(node.ok()) << to_string(node.error());
+  if (!node) return nullptr;
+  options.network.group = (*node)->group();  // later nodes share the first one's group port
+  return std::move(*node);
+}
+
+PublishOptions qos(Qos q) {
+  PublishOptions o;
+  o.qos = q;
+  o.wait_for_subscribers = 5s;
+  return o;
+}
+
+TEST(Node, GroupPortZeroIsPickedOnceAndShared) {
+  auto options = loopback_options();
+  auto a = make(options);
+  auto b = make(options);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->group().port, 0);
+  EXPECT_EQ(a->group(), b->group());
+  EXPECT_NE(a->local_endpoint().port, a->group().port);
+  EXPECT_NE(a->local_endpoint(), b->local_endpoint());
+}
+
+TEST(Node, CallerLoopModeDeliversAndReports) {
+  auto options = loopback_options();
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("t/x").ok());
+  // No start(): the publisher's loop is turned by wait_for, the subscriber's by next().
+  auto h = pub->publish("t/x", "payload", qos(Qos::at_least_once));
+  ASSERT_TRUE(h.ok());
+  std::optional<Message> got;
+  std::optional<Delivery> report;
+  for (int i = 0; i < 200 && !(got && report); ++i) {
+    if (!got) got = inbox.next(10ms);
+    if (!report) report = h->wait_for(10ms);
+  }
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->message, "payload");
+  EXPECT_EQ(got->channel, "t/x");
+  EXPECT_EQ(got->qos, Qos::at_least_once);
+  EXPECT_EQ(got->from, pub->local_endpoint());
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->all_acknowledged());
+  ASSERT_EQ(report->recipients.size(), 1u);
+  EXPECT_EQ(report->recipients[0].endpoint, sub->local_endpoint());
+  EXPECT_EQ(sub->run_once(0ms).error(), Errc::ok);
+}
+
+TEST(Node, BackgroundThreadsAndPublishFromManyThreads) {
+  auto options = loopback_options();
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  std::atomic<int> callbacks{0};
+  sub->on_message([&](const Message&) { ++callbacks; });
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("many").ok());
+  ASSERT_TRUE(sub->start().ok());
+  ASSERT_TRUE(pub->start().ok());
+  EXPECT_EQ(pub->start().error(), Errc::invalid_argument);
+  EXPECT_EQ(pub->run_once(0ms).error(), Errc::invalid_argument);
+  // The first one waits for the subscription to be known; then four threads publish at once.
+  auto first = pub->publish("many", "t0-0", qos(Qos::at_least_once));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->wait_for(5s).value_or(Delivery{}).all_acknowledged());
+  constexpr int kThreads = 4, kEach = 10;  // 40 pending at most: under the default limit of 50
+  std::vector<std::thread> threads;
+  std::vector<std::vector<PublishHandle>> handles(kThreads);
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto h = pub->publish("many", "t" + std::to_string(t + 1) + "-" + std::to_string(i), qos(Qos::exactly_once));
+        ASSERT_TRUE(h.ok()) << to_string(h.error());
+        handles[t].push_back(*h);
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (auto& hs : handles)
+    for (auto& h : hs) EXPECT_TRUE(h.wait_for(10s).value_or(Delivery{}).all_acknowledged());
+  std::set<std::string> seen;
+  while (auto m = inbox.next(seen.size() < 1 + kThreads * kEach ? 2s : 0ms)) EXPECT_TRUE(seen.insert(m->message).second) << m->message;
+  EXPECT_EQ(seen.size(), 1u + kThreads * kEach);
+  EXPECT_EQ(callbacks.load(), 1 + kThreads * kEach);
+  EXPECT_TRUE(pub->close().empty());
+  EXPECT_TRUE(pub->close().empty());  // idempotent
+  EXPECT_EQ(pub->publish("many", "late").error(), Errc::closed);
+}
+
+TEST(Node, CloseReportsWhatWasNotDelivered) {
+  auto options = loopback_options();
+  auto pub = make(options);
+  ASSERT_TRUE(pub);
+  // An explicit destination where nobody answers (a port we hold but never read).
+  auto silent_options = loopback_options();
+  silent_options.network.listen_group = false;
+  auto silent = make(silent_options);
+  ASSERT_TRUE(silent);
+  PublishOptions o = qos(Qos::at_least_once);
+  o.destination = silent->local_endpoint();
+  auto h = pub->publish("void", "nobody reads this", o);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(pub->pending_count(), 1u);
+  const auto left = pub->close();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].message_id, h->message_id());
+  EXPECT_EQ(left[0].reason, Errc::closed);
+  ASSERT_TRUE(h->ready());
+  EXPECT_EQ(h->wait().reason, Errc::closed);
+}
+
+TEST(Node, ThreeNodesOnOneHostAllHearTheGroup) {
+  for (const char* group : {"127.255.255.255", "239.255.77.1"}) {
+    SCOPED_TRACE(group);
+    auto options = loopback_options(WireVersion::v2, group, std::string{group}.starts_with("239") ? "lo" : "");
+    auto pub = make(options);
+    std::vector<std::unique_ptr<Node>> subs;
+    std::vector<Listener> inboxes;
+    for (int i = 0; i < 3; ++i) {
+      subs.push_back(make(options));
+      ASSERT_TRUE(subs.back());
+      inboxes.push_back(subs.back()->listen());
+      ASSERT_TRUE(subs.back()->subscribe("g").ok());
+      ASSERT_TRUE(subs.back()->start().ok());
+    }
+    ASSERT_TRUE(pub->start().ok());
+    // QoS 0 goes to the group address once: every node's group socket must get it.
+    for (int attempt = 0; attempt < 1; ++attempt) ASSERT_TRUE(pub->publish("g", "to all").ok());
+    for (auto& in : inboxes) {
+      auto m = in.next(5s);
+      ASSERT_TRUE(m);
+      EXPECT_EQ(m->message, "to all");
+    }
+  }
+}
+
+// Whether this host routes IPv6 multicast out of lo (it needs lo's MULTICAST flag, which is
+// off by default; the namespace tests cover IPv6 multicast on their own interfaces).
+bool ipv6_multicast_on_lo() {
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  unsigned idx = ::if_nametoindex("lo");
+  ::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons(9);
+  ::inet_pton(AF_INET6, "ff12::7a:1", &to.sin6_addr);
+  to.sin6_scope_id = idx;
+  const bool ok = ::sendto(fd, "", 0, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  ::close(fd);
+  return ok;
+}
+
+TEST(Node, IPv6MulticastOnLoopback) {
+  if (!ipv6_multicast_on_lo())
+    GTEST_SKIP() << "this host does not route IPv6 multicast on lo (no MULTICAST flag); "
+                    "IPv6 multicast is covered by NetnsTest.Ipv6MulticastReachesEveryOtherHost";
+  auto options = loopback_options(WireVersion::v2, "ff12::7a:1", "lo");
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  EXPECT_EQ(sub->local_endpoint().family, Endpoint::Family::ipv6);
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("v6").ok());
+  ASSERT_TRUE(sub->start().ok());
+  ASSERT_TRUE(pub->start().ok());
+  auto h = pub->publish("v6", "over ipv6", qos(Qos::exactly_once));
+  ASSERT_TRUE(h.ok());
+  auto m = inbox.next(5s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->message, "over ipv6");
+  EXPECT_TRUE(h->wait_for(5s).value_or(Delivery{}).all_acknowledged());
+}
+
+TEST(Node, LoadReadsAConfigFile) {
+  auto config = generate_config();
+  ASSERT_TRUE(config.ok());
+  config->group = "127.255.255.255";
+  config->ip = "127.0.0.1";
+  config->port = 0;
+  config->log_level = LogLevel::off;
+  const std::string path = ::testing::TempDir() + "/node_test_load.json";
+  SaveOptions so;
+  so.overwrite = true;
+  ASSERT_TRUE(save_config(*config, path, ConfigFormat::json, so).ok());
+  auto node = Node::load(path);
+  ASSERT_TRUE(node.ok()) << to_string(node.error());
+  EXPECT_EQ((*node)->wire(), WireVersion::v2);
+  EXPECT_EQ(Node::load(path + ".missing").error(), Errc::config_unreadable);
+}
+
+TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {
+  for (WireVersion wire : {WireVersion::v2, WireVersion::v1}) {
+    auto options = loopback_options(wire);
+    options.network.listen_group = false;
+    auto node = make(options);
+    ASSERT_TRUE(node);
+    const Digest sig = node->gen_signature("auth");
+    Digest expected{};
+    if (wire == WireVersion::v2) {
+      auto crypto = OpenSslCrypto::create(options.encryption_key, options.hmac_key);
+      ASSERT_TRUE(crypto.ok());
+      expected = (*crypto)->hmac_sha256(as_bytes("auth"));
+    } else {
+      // The original: SHA-256(message || hmac_key), computed here without the library.
+      std::string data = "auth";
+      data.append(reinterpret_cast<const char*>(options.hmac_key.data()), options.hmac_key.size());
+      unsigned int len = 0;
+      ASSERT_EQ(EVP_Digest(data.data(), data.size(), expected.data(), &len, EVP_sha256(), nullptr), 1);
+    }
+    EXPECT_EQ(sig, expected);
+    EXPECT_TRUE(node->authenticate(sig, "auth"));
+    EXPECT_FALSE(node->authenticate(sig, "auth2"));
+    Digest tampered = sig;
+    tampered[31] ^= 1;
+    EXPECT_FALSE(node->authenticate(tampered, "auth"));
+    EXPECT_FALSE(node->authenticate(Bytes{sig.data(), 31}, "auth"));
+  }
+}
+
+TEST(Node, MessagesArrivingTogetherAreDeliveredHighestPriorityFirst) {
+  auto options = loopback_options();
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("prio").ok());
+  // Neither loop runs: publish() sends at once (loopback delivers into the subscriber's socket
+  // buffer before sendmmsg returns), so all three wait there and one turn reads them together.
+  for (auto [text, priority] : {std::pair{"low", 1}, std::pair{"high", 14}, std::pair{"mid", 7}}) {
+    PublishOptions o;
+    o.priority = static_cast<std::uint8_t>(priority);
+    ASSERT_TRUE(pub->publish("prio", text, o).ok());
+  }
+  ASSERT_TRUE(sub->run_once(1s).ok());
+  std::vector<std::string> order;
+  while (auto m = inbox.next()) order.push_back(m->message + "/" + std::to_string(m->priority));
+  EXPECT_EQ(order, (std::vector<std::string>{"high/14", "mid/7", "low/1"}));
+}
+
+}  // namespace
+}  // namespace nomq
