@@ -60,6 +60,13 @@ struct EngineTimers {
   Duration session_lifetime = 24h;            // renew the session id after this
   Duration retained_answer_max_delay = 250ms; // subscribers' retained answers: random delay
   Duration inbound_state_lifetime = 600s;     // QoS 2 receiver state without PUBREL expires
+  // v2 start-up discovery (docs/engine.md §3): soliciting HEARTBEATs at 0 and doubling gaps
+  // (base discovery_period/256) while the offset plus retained_answer_max_delay fits the period;
+  // a QoS 1/2 group publish made within the period keeps adding subscribers and is not
+  // reported before the period ends. 0: one solicitation at start, nothing held.
+  Duration discovery_period = 1500ms;
+  // Answers to one solicitor session: a burst of 16, then one per this interval (rate limit).
+  Duration solicit_answer_interval = 1s;
 };
 
 struct EngineConfig {
@@ -149,6 +156,9 @@ struct EngineStats {
   std::uint64_t messages_delivered = 0;
   std::uint64_t retransmissions = 0;
   std::uint64_t duplicates_suppressed = 0;
+  std::uint64_t solicitations_sent = 0;        // soliciting HEARTBEATs queued (v2)
+  std::uint64_t solicitations_answered = 0;    // answers sent (one per solicitation, all channels)
+  std::uint64_t solicitations_suppressed = 0;  // not answered: rate limit or answer table full
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }

@@ -61,6 +61,10 @@ constexpr std::uint8_t flags_priority(std::uint8_t f) noexcept { return f >> 4; 
 // v2 SUBSCRIBE: bit 3 asks peers for retained messages (a fresh subscription, not a re-announce).
 constexpr bool flags_want_retained(std::uint8_t f) noexcept { return (f & 0x08) != 0; }
 inline constexpr std::uint8_t kFlagWantRetained = 0x08;
+// v2 HEARTBEAT: bit 3 solicits: every peer that hears it answers with its SUBSCRIBEs, unicast to
+// the sender (a freshly started node learns the existing subscribers at once).
+constexpr bool flags_solicit(std::uint8_t f) noexcept { return (f & 0x08) != 0; }
+inline constexpr std::uint8_t kFlagSolicit = 0x08;
 
 // PUBLISH flags: (qos & 3) | retain << 2 | clamp(priority, 0, 15) << 4 (both versions; the v2
 // SUBSCRIBE uses the same priority position).

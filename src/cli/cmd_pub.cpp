@@ -111,14 +111,13 @@ int run_pub(const PubArgs& a) {
     return kExitFailure;
   }
 
-  if (opts.qos != Qos::at_most_once && !opts.destination && !opts.retain &&
-      config.wire == WireVersion::v2) {
+  if (opts.qos != Qos::at_most_once && !opts.destination && config.wire == WireVersion::v2) {
     // A QoS 1/2 group publish goes to the subscribers this node knows when it is made (plus,
     // while it knows none, the first ones to appear). A fresh node knows nobody: subscribers
     // announce themselves on subscribe and on every heartbeat, and the engine does not ask
     // them. `nomq sub` re-announces every second, so listening for a little over a second
     // first lets this publish reach every subscriber that is already running, not just the
-    // first one heard. (A retained publish needs no wait: late subscribers get it anyway.)
+    // first one heard (whose answer would otherwise end the publish).
     std::this_thread::sleep_for(std::chrono::milliseconds{1200});
   }
 

@@ -31,6 +31,15 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
   return result;
 }
 
+bool DiscoveryTable::would_replace(std::uint32_t session, const Endpoint& from) const noexcept {
+  if (peers_.find(session) != kNoSlot) return false;
+  bool other = false;
+  peers_.for_each([&](std::uint32_t s) {
+    if (peers_.value(s).endpoint == from) other = true;
+  });
+  return other;
+}
+
 void DiscoveryTable::heard(std::uint32_t session, Time now) noexcept {
   const std::uint32_t p = peers_.find(session);
   if (p != kNoSlot) peers_.value(p).last_heard = now;

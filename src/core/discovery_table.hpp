@@ -59,6 +59,9 @@ class DiscoveryTable {
   void heard(std::uint32_t session, Time now) noexcept;
 
   const Peer* find(std::uint32_t session) const noexcept;
+  // True when `session` is unknown and `from` is in the table under another session (the node
+  // restarted or renewed its session).
+  bool would_replace(std::uint32_t session, const Endpoint& from) const noexcept;
 
   enum class Added : std::uint8_t { added, existing, full, unknown_peer };
   Added add_subscription(std::uint32_t session, const wire::ChannelId& channel) noexcept;

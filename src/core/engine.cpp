@@ -38,6 +38,10 @@ using wire::PacketType;
 constexpr std::uint32_t kSeqRenewSoft = 0xF0000000u;  // renew at the next quiet moment
 constexpr std::uint32_t kSeqRenewHard = 0xFFFF0000u;  // renew now
 constexpr std::uint16_t kAllRecipients = 0xFFFF;
+// Solicitation answers one solicitor session may get at once before the rate limit applies:
+// the start-up schedule (at most 8 rounds at default timers) plus the first backoff rounds of a
+// waiting publish, so an honest solicitor is never throttled.
+constexpr std::int64_t kSolicitBurst = 16;
 
 struct OwnSub {
   std::uint8_t name_size = 0;
@@ -89,8 +93,15 @@ struct Pending {
   bool late_join = false; // subscribers appearing later are added (waited, or retained)
   Time expires{0};
   Time wait_until{0};
+  Time hold_until{0};     // made within the discovery period: not reported before it ends
   Errc reason = Errc::ok;
   std::uint16_t count = 0;
+};
+
+struct SolicitAnswer {
+  Endpoint to;
+  Time due{0};
+  bool used = false;
 };
 
 struct ControlEvent {
@@ -123,10 +134,22 @@ struct Engine::Impl {
   void release(const OutItem& item) noexcept;
   void send_reply(PacketType type, std::uint32_t acked_id, const wire::ChannelId& channel,
                   const Endpoint& to, std::uint8_t priority) noexcept;
-  void announce_subscription(std::uint32_t sub_slot, bool want_retained) noexcept;
+  void announce_subscription(std::uint32_t sub_slot, bool want_retained,
+                             const Endpoint* to = nullptr) noexcept;
   void announce_all(Time now) noexcept;
   void renew_session(Time now) noexcept;
   bool qos2_publish_in_flight() const noexcept;
+
+  // --- discovery solicitation (v2, docs/engine.md §3)
+  Duration solicit_offset(std::uint32_t round) const noexcept {
+    return solicit_base * ((std::int64_t{1} << round) - 1);
+  }
+  void queue_solicit() noexcept;
+  void start_solicit_backoff(Time now) noexcept;
+  void run_solicit(Time now) noexcept;
+  bool publish_waiting() const noexcept;
+  void on_solicit(std::uint32_t session, const Endpoint& from, Time now) noexcept;
+  void send_due_answers(Time now) noexcept;
 
   // --- pending publishes
   Recipient& recipient(std::uint32_t p, std::uint32_t i) noexcept { return recipients[p * max_recipients + i]; }
@@ -198,6 +221,16 @@ struct Engine::Impl {
   std::size_t control_count = 0;
   std::uint32_t deferred_free = kNoSlot;  // pending slot whose report was just polled
   std::vector<std::uint8_t> scratch;
+
+  Time discovery_end{0};
+  Time solicit_start{0};
+  Duration solicit_base{0};
+  std::uint32_t solicit_rounds = 1;   // start-up schedule length
+  std::uint32_t solicit_round = 0;    // next round; == solicit_rounds: backoff phase
+  bool solicit_armed = false;
+  Time next_solicit{0};
+  Duration solicit_gap{0};
+  std::vector<SolicitAnswer> answers;  // scheduled answers to solicitations (max_peers)
 };
 
 namespace {
@@ -234,11 +267,33 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   inbox_bytes.assign(inbox.capacity() * inbox_stride, 0);
   control.resize(pending.capacity() + 2 * max_recipients + 8);
   scratch.assign(wire::kMaxDatagram, 0);
+  answers.resize(max_recipients);
   session = draw_nonzero();
   next_message_id = draw_nonzero();
   session_start = now;
   last_now = now;
   next_heartbeat = now + cfg.timers.heartbeat_interval;
+  if (v2()) {
+    // A fresh node knows nobody: ask at once, then again at doubling gaps (loss), each early
+    // enough that the answers, delayed by up to retained_answer_max_delay, land within the
+    // discovery period.
+    const Duration period = cfg.timers.discovery_period;
+    discovery_end = now + (period.count() > 0 ? period : Duration{0});
+    solicit_start = now;
+    solicit_base = period / 256;
+    if (solicit_base.count() > 0) {
+      while (solicit_rounds < 30 &&
+             solicit_offset(solicit_rounds) + cfg.timers.retained_answer_max_delay <= period) {
+        ++solicit_rounds;
+      }
+    }
+    queue_solicit();
+    solicit_round = 1;
+    if (solicit_rounds > 1) {
+      solicit_armed = true;
+      next_solicit = now + solicit_offset(1);
+    }
+  }
 }
 
 void Engine::Impl::begin_call(Time now) noexcept {
@@ -300,12 +355,14 @@ void Engine::Impl::send_reply(PacketType type, std::uint32_t acked_id,
   if (!enqueue(priority, it)) drop(Errc::queue_full);
 }
 
-void Engine::Impl::announce_subscription(std::uint32_t slot, bool want_retained) noexcept {
+void Engine::Impl::announce_subscription(std::uint32_t slot, bool want_retained,
+                                         const Endpoint* to) noexcept {
   OwnSub& s = subs.value(slot);
   OutItem it;
   it.type = PacketType::subscribe;
   it.flags = static_cast<std::uint8_t>((s.priority << 4) | (want_retained ? wire::kFlagWantRetained : 0));
-  it.to_group = true;
+  it.to_group = to == nullptr;
+  if (to != nullptr) it.to = *to;
   it.sub = slot;
   it.channel_id = subs.key(slot);
   ++s.refs;
@@ -325,6 +382,102 @@ void Engine::Impl::announce_all(Time now) noexcept {
   hb.type = PacketType::heartbeat;
   hb.to_group = true;
   if (!enqueue(0, hb)) drop(Errc::queue_full);
+}
+
+void Engine::Impl::queue_solicit() noexcept {
+  OutItem hb;
+  hb.type = PacketType::heartbeat;
+  hb.flags = wire::kFlagSolicit;
+  hb.to_group = true;
+  if (!enqueue(0, hb)) {
+    drop(Errc::queue_full);
+    return;
+  }
+  ++stats.solicitations_sent;
+}
+
+bool Engine::Impl::publish_waiting() const noexcept {
+  bool any = false;
+  pending.for_each([&](std::uint32_t p) {
+    const Pending& e = pending.value(p);
+    if (!e.finished && e.group && e.count == 0) any = true;
+  });
+  return any;
+}
+
+void Engine::Impl::start_solicit_backoff(Time now) noexcept {
+  solicit_round = solicit_rounds;
+  solicit_gap = std::max<Duration>(cfg.timers.retransmit_initial, Duration{1000});
+  next_solicit = now + solicit_gap;
+  solicit_armed = true;
+}
+
+void Engine::Impl::run_solicit(Time now) noexcept {
+  if (!solicit_armed || now < next_solicit) return;
+  if (solicit_round < solicit_rounds) {
+    queue_solicit();
+    ++solicit_round;
+    if (solicit_round < solicit_rounds) {
+      next_solicit = solicit_start + solicit_offset(solicit_round);
+    } else if (publish_waiting()) {
+      start_solicit_backoff(now);
+    } else {
+      solicit_armed = false;
+    }
+    return;
+  }
+  // Backoff phase: only while a publish still waits for its first subscriber.
+  if (!publish_waiting()) {
+    solicit_armed = false;
+    return;
+  }
+  queue_solicit();
+  solicit_gap = std::min<Duration>(solicit_gap * 2, std::max<Duration>(cfg.timers.retransmit_max, solicit_gap));
+  next_solicit = now + solicit_gap;
+}
+
+void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now) noexcept {
+  if (closed || active_subs == 0) return;  // nothing to announce
+  SenderInfo* s = senders.find(sess);
+  if (s == nullptr) return;
+  // GCRA per solicitor session: a burst of kSolicitBurst answers, then one per interval. The
+  // sender table bounds the sessions (a new one evicts only stale ones), so a key holder cannot
+  // make this node answer without bound by minting session ids either.
+  const Duration interval = cfg.timers.solicit_answer_interval;
+  const Time tat = std::max(s->solicit_tat, now);
+  if (tat - now > interval * (kSolicitBurst - 1)) {
+    ++stats.solicitations_suppressed;
+    return;
+  }
+  SolicitAnswer* slot = nullptr;
+  for (SolicitAnswer& a : answers) {
+    if (!a.used) {
+      slot = &a;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    ++stats.solicitations_suppressed;
+    return;
+  }
+  s->solicit_tat = tat + interval;
+  // Spread the answers of many peers over the delay (the solicitor's receive queue).
+  const auto max_us = cfg.timers.retained_answer_max_delay.count();
+  const auto delay = max_us > 0 ? static_cast<std::int64_t>(crypto.random_u32() % static_cast<std::uint64_t>(max_us + 1)) : 0;
+  *slot = SolicitAnswer{from, now + Duration{delay}, true};
+}
+
+void Engine::Impl::send_due_answers(Time now) noexcept {
+  for (SolicitAnswer& a : answers) {
+    if (!a.used || a.due > now) continue;
+    a.used = false;
+    if (closed) continue;
+    const Endpoint to = a.to;
+    subs.for_each([&](std::uint32_t s) {
+      if (subs.value(s).active) announce_subscription(s, false, &to);
+    });
+    ++stats.solicitations_answered;
+  }
 }
 
 bool Engine::Impl::qos2_publish_in_flight() const noexcept {
@@ -376,6 +529,8 @@ void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientStat
 void Engine::Impl::check_complete(std::uint32_t p) noexcept {
   Pending& e = pending.value(p);
   if (e.finished || e.count == 0) return;
+  // Subscribers may still be answering the start-up solicitations.
+  if (last_now < e.hold_until) return;
   for (std::uint32_t i = 0; i < e.count; ++i) {
     if (!track(p, i).terminal) return;
   }
@@ -787,6 +942,14 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
 }
 
 void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  if (p.type == PacketType::heartbeat && discovery.would_replace(p.session_id, from)) {
+    // A restarted node's start-up solicitation leaves before its SUBSCRIBEs. Replacing the old
+    // session on it would drop that endpoint's subscriptions until a SUBSCRIBE arrives (lost:
+    // a heartbeat interval later), and publishes made meanwhile would not name it at all. The
+    // restart is taken from its SUBSCRIBE, which replaces and re-adds in one step.
+    if (wire::flags_solicit(p.flags)) on_solicit(p.session_id, from, now);
+    return;
+  }
   const auto seen = discovery.announce(p.session_id, from, now);
   switch (seen.kind) {
     case DiscoveryTable::Seen::full:
@@ -800,7 +963,10 @@ void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time
     case DiscoveryTable::Seen::known:
       break;
   }
-  if (p.type == PacketType::heartbeat) return;
+  if (p.type == PacketType::heartbeat) {
+    if (wire::flags_solicit(p.flags)) on_solicit(p.session_id, from, now);
+    return;
+  }
   if (p.type == PacketType::unsubscribe) {
     discovery.remove_subscription(p.session_id, p.channel_id);
     fail_recipients_of(p.session_id, &p.channel_id);
@@ -1153,11 +1319,20 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   m.discovery.for_each_subscriber(id, [&](const detail::Peer& peer) {
     m.add_recipient(p, peer.endpoint, peer.session_id);
   });
-  e.late_join = e.count == 0 || options.retain;
+  // Within the discovery period the discovery table is still filling: subscribers that
+  // answer the solicitations join, and the publish is not reported before the period ends.
+  const bool discovering = m.v2() && now < m.discovery_end;
+  if (discovering) e.hold_until = std::min(m.discovery_end, e.expires);
+  e.late_join = e.count == 0 || options.retain || discovering;
   if (e.count == 0) {
     const Time until = options.wait_for_subscribers ? now + *options.wait_for_subscribers : e.expires;
-    e.wait_until = std::min(until, e.expires);
-    if (e.wait_until <= now) m.finish(p, Errc::no_subscribers);
+    e.wait_until = std::min(std::max(until, e.hold_until), e.expires);
+    if (e.wait_until <= now) {
+      m.finish(p, Errc::no_subscribers);
+    } else if (m.v2() && !m.solicit_armed) {
+      m.queue_solicit();
+      m.start_solicit_backoff(now);
+    }
     return mid;
   }
   m.queue_publish_to(p, kAllRecipients);
@@ -1209,6 +1384,8 @@ void Engine::handle_timeout(Time now) {
       m.push_peer_event(PeerEvent::Kind::left, gone->endpoint, gone->session_id);
       m.fail_recipients_of(gone->session_id, nullptr);
     }
+    m.run_solicit(now);
+    m.send_due_answers(now);
     while (auto ch = m.retained.pop_due_answer(now)) {
       const std::uint32_t c = m.retained.copy(*ch, now);
       const std::uint32_t sub = m.subs.find(*ch);
@@ -1293,12 +1470,17 @@ std::optional<Time> Engine::next_deadline() const {
     }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
+    if (m.solicit_armed) consider(m.next_solicit);
+    for (const SolicitAnswer& a : m.answers) {
+      if (a.used) consider(a.due);
+    }
   }
   m.pending.for_each([&](std::uint32_t p) {
     const Pending& e = m.pending.value(p);
     if (e.finished) return;
     consider(e.expires);
     if (e.count == 0) consider(e.wait_until);
+    if (e.hold_until > m.last_now) consider(e.hold_until);
     for (std::uint32_t i = 0; i < e.count; ++i) {
       const Track& tr = m.tracks[p * m.max_recipients + i];
       if (!tr.terminal && !tr.queued) consider(tr.next);
@@ -1346,7 +1528,8 @@ std::size_t Engine::state_bytes() const noexcept {
          m.pending.state_bytes() + m.pending_gen.capacity() * sizeof(std::uint32_t) +
          m.recipients.capacity() * sizeof(Recipient) + m.tracks.capacity() * sizeof(Track) +
          m.outbox.state_bytes() + m.inbox.state_bytes() + m.inbox_bytes.capacity() +
-         m.control.capacity() * sizeof(ControlEvent) + m.scratch.capacity();
+         m.control.capacity() * sizeof(ControlEvent) + m.scratch.capacity() +
+         m.answers.capacity() * sizeof(SolicitAnswer);
 }
 
 }  // namespace nomq
