@@ -195,6 +195,11 @@ struct NodeCore {
     reinit_delay = std::min(reinit_delay * 2, options.network.reinit_max);
   }
 
+  struct Dispatch {
+    std::vector<Message> messages;
+    std::vector<PeerEvent> peers;
+  };
+
   // --- receive (m held)
   void log_drop(const EngineStats& before, const Endpoint& from) {
     const EngineStats& after = engine->stats();
@@ -205,7 +210,10 @@ struct NodeCore {
     }
   }
 
-  void receive(int fd, Time now) {
+  // Events are drained into `out` after every batch: the engine's inbox holds max_inbox
+  // messages, and reading up to kMaxBatchesPerWakeup batches before draining overflowed it
+  // under bursts (counted inbox_full, the messages lost).
+  void receive(int fd, Time now, Dispatch& out) {
     for (int batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
       for (std::size_t i = 0; i < kBatch; ++i) {
         rx_iov[i] = {rx_buf[i].data(), rx_buf[i].size()};
@@ -245,6 +253,7 @@ struct NodeCore {
           engine->handle_datagram(from, data, now);
         }
       }
+      drain_events(out);
       if (static_cast<std::size_t>(n) < kBatch) return;
     }
   }
@@ -320,11 +329,6 @@ struct NodeCore {
   }
 
   // --- events (m held). Callbacks are collected and run after the lock is released.
-  struct Dispatch {
-    std::vector<Message> messages;
-    std::vector<PeerEvent> peers;
-  };
-
   void drain_events(Dispatch& out) {
     bool notify = false;
     while (auto ev = engine->poll_event()) {
@@ -438,8 +442,8 @@ struct NodeCore {
       }
       // Replies first: a subscriber's ACK (to our socket) was sent before its UNSUBSCRIBE (to
       // the group); handled the other way round, the ACK would find its recipient gone.
-      if (unicast_ready) receive(unicast_sock.get(), now);
-      if (group_ready) receive(group_sock.get(), now);
+      if (unicast_ready) receive(unicast_sock.get(), now, dispatch);
+      if (group_ready) receive(group_sock.get(), now, dispatch);
       maybe_reinit(now);
       if (auto d = engine->next_deadline(); d && *d <= now) engine->handle_timeout(now);
       flush(now);
