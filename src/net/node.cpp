@@ -112,6 +112,10 @@ struct NodeCore {
   std::mutex loop_mutex;  // one thread runs the loop at a time
   std::thread thread;
   std::atomic<bool> started{false};
+  // True while a loop turn is blocked in (or about to enter) epoll_wait with a timeout computed
+  // under m. Set and cleared with m held, and kick() reads it with m held, so a change made
+  // after the timeout was computed always sees it set and wakes the loop (no lost wakeup).
+  std::atomic<bool> loop_waiting{false};
   std::atomic<bool> stopping{false};
 
   // Buffers, allocated once.
@@ -395,6 +399,10 @@ struct NodeCore {
   // recompute its timeout.
   void kick(Time now) {
     flush(now);
+    // No thread waits in epoll_wait (the caller drives the loop itself, or the loop is busy and
+    // recomputes its timeout under m before it waits again): the eventfd write would be a
+    // wasted system call, and an extra epoll_wait + read for the loop.
+    if (!loop_waiting.load(std::memory_order_relaxed)) return;
     const std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
   }
@@ -416,6 +424,7 @@ struct NodeCore {
       std::lock_guard lk(m);
       if (closed) return Errc::closed;
       wait_ms = timeout_ms(limit, realtime_now());
+      loop_waiting.store(true, std::memory_order_relaxed);
     }
     std::array<epoll_event, 4> events{};
     const int n = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), wait_ms);
@@ -426,6 +435,7 @@ struct NodeCore {
     Dispatch dispatch;
     {
       std::lock_guard lk(m);
+      loop_waiting.store(false, std::memory_order_relaxed);
       if (closed) return Errc::closed;
       const Time now = realtime_now();
       bool unicast_ready = false, group_ready = false;
