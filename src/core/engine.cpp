@@ -213,8 +213,6 @@ struct Engine::Impl {
   FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs;
   std::vector<char> sub_names;
   std::size_t active_subs = 0;
-  std::vector<wire::KnownChannel> known;  // active subscriptions, handed to decode (v2)
-  void rebuild_known() noexcept;
   FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending;
   std::vector<std::uint32_t> pending_gen;
   std::vector<Recipient> recipients;
@@ -268,7 +266,6 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   inbox_stride = wire::kMaxChannelName + cfg.limits.max_message_size;
   max_recipients = at_least_one(cfg.limits.max_peers);
   sub_names.assign(subs.capacity() * wire::kMaxChannelName, 0);
-  known.reserve(subs.capacity());
   pending_gen.assign(pending.capacity(), 0);
   recipients.resize(pending.capacity() * max_recipients);
   tracks.resize(pending.capacity() * max_recipients);
@@ -313,17 +310,6 @@ void Engine::Impl::begin_call(Time now) noexcept {
     ++pending_gen[p];
     pending.erase_slot(p);
   }
-}
-
-void Engine::Impl::rebuild_known() noexcept {
-  // Capacity was reserved for every subscription slot: push_back never reallocates here.
-  known.clear();
-  subs.for_each([&](std::uint32_t s) {
-    const OwnSub& o = subs.value(s);
-    if (!o.active || known.size() == known.capacity()) return;
-    known.push_back(wire::KnownChannel{
-        subs.key(s), std::string_view{&sub_names[s * wire::kMaxChannelName], o.name_size}});
-  });
 }
 
 // --- outbox
@@ -1239,7 +1225,6 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   o.active = true;
   o.priority = prio;
   ++m.active_subs;
-  m.rebuild_known();
   if (m.v2()) m.announce_subscription(s, true);
   return {};
 }
@@ -1255,7 +1240,6 @@ Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
   OwnSub& o = m.subs.value(s);
   o.active = false;
   --m.active_subs;
-  m.rebuild_known();
   m.retained.drop_copy(id);
   if (m.v2() && !m.closed) {
     OutItem it;
@@ -1386,7 +1370,23 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
   opt.now = now;
   opt.epoch_offset = m.cfg.epoch_offset;
   opt.timestamp_window_s = m.cfg.timestamp_window_s;
-  opt.known_channels = m.known;
+  // v2: hand decode only the subscription named by the header's channel id (if any), so that
+  // it can skip hashing the body's name without a scan over every subscription. The header is
+  // not authenticated yet; a forged id only picks which pair decode compares against.
+  // The header layout is wire's (src/wire/wire_internal.hpp kOffChannelId; that header's
+  // nomq::detail::wire namespace would clash with nomq::wire here).
+  constexpr std::size_t kHeaderChannelIdOffset = 35;
+  wire::KnownChannel candidate;
+  if (m.v2() && datagram.size() >= kHeaderChannelIdOffset + candidate.id.size()) {
+    std::memcpy(candidate.id.data(), datagram.data() + kHeaderChannelIdOffset,
+                candidate.id.size());
+    const std::uint32_t s = m.subs.find(candidate.id);
+    if (s != kNoSlot && m.subs.value(s).active) {
+      candidate.name = std::string_view{&m.sub_names[s * wire::kMaxChannelName],
+                                        m.subs.value(s).name_size};
+      opt.known_channels = std::span<const wire::KnownChannel>{&candidate, 1};
+    }
+  }
   const Result<wire::Packet> r = wire::decode(datagram, m.crypto, opt, m.scratch);
   if (!r) return m.drop(r.error());
   const wire::Packet& p = *r;
@@ -1568,7 +1568,6 @@ std::size_t Engine::state_bytes() const noexcept {
   return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.retained.state_bytes() +
          m.senders.state_bytes() + m.discovery.state_bytes() + m.inbound.state_bytes() +
          m.nonces.state_bytes() + m.subs.state_bytes() + m.sub_names.capacity() +
-         m.known.capacity() * sizeof(wire::KnownChannel) +
          m.pending.state_bytes() + m.pending_gen.capacity() * sizeof(std::uint32_t) +
          m.recipients.capacity() * sizeof(Recipient) + m.tracks.capacity() * sizeof(Track) +
          m.outbox.state_bytes() + m.inbox.state_bytes() + m.inbox_bytes.capacity() +

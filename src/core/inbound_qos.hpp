@@ -8,10 +8,14 @@
 // dedup records after min(message TTL, inbound_state_lifetime)). When full, the oldest entry
 // that is not awaiting_pubrel is evicted; if every entry awaits PUBREL, the new message is
 // refused (the caller drops it unacknowledged, so the publisher retransmits later).
+// "Oldest" is insertion order: a doubly linked list threaded through the map's slots keeps it,
+// so eviction looks at the list head (skipping only awaiting_pubrel entries) instead of scanning
+// the whole table; insert and find are O(1) on average and nothing is allocated after construction.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "nomq/time.hpp"
@@ -28,7 +32,8 @@ struct InboundEntry {
 
 class InboundQosTable {
  public:
-  explicit InboundQosTable(std::size_t capacity) : map_(capacity) {}
+  explicit InboundQosTable(std::size_t capacity)
+      : map_(capacity), prev_(capacity, kNoSlot), next_(capacity, kNoSlot) {}
 
   static std::uint64_t key(std::uint32_t session, std::uint32_t id) noexcept {
     return (std::uint64_t{session} << 32) | id;
@@ -42,7 +47,10 @@ class InboundQosTable {
   InboundEntry* insert(std::uint32_t session, std::uint32_t id, InboundState state, Time now,
                        Time expires) noexcept;
 
-  void erase(std::uint32_t session, std::uint32_t id) noexcept { map_.erase(key(session, id)); }
+  void erase(std::uint32_t session, std::uint32_t id) noexcept {
+    const std::uint32_t s = map_.find(key(session, id));
+    if (s != kNoSlot) remove_slot(s);
+  }
 
   // Removes expired entries; calls on_expired_awaiting(session) for each awaiting_pubrel state
   // that expired (the sender table keeps a count of those per session).
@@ -54,7 +62,7 @@ class InboundQosTable {
       if (e.state == InboundState::awaiting_pubrel) {
         on_expired_awaiting(static_cast<std::uint32_t>(map_.key(s) >> 32));
       }
-      map_.erase_slot(s);
+      remove_slot(s);
     });
   }
 
@@ -70,10 +78,21 @@ class InboundQosTable {
 
   std::size_t size() const noexcept { return map_.size(); }
   std::size_t capacity() const noexcept { return map_.capacity(); }
-  std::size_t state_bytes() const noexcept { return map_.state_bytes(); }
+  std::size_t state_bytes() const noexcept {
+    return map_.state_bytes() + (prev_.capacity() + next_.capacity()) * sizeof(std::uint32_t);
+  }
 
  private:
+  void link_tail(std::uint32_t s) noexcept;
+  // Unlinks slot s from the age list and frees it in the map.
+  void remove_slot(std::uint32_t s) noexcept;
+
   FixedMap<std::uint64_t, InboundEntry, U64Hash, U64Eq> map_;
+  // Age list over map slots, oldest at head_.
+  std::vector<std::uint32_t> prev_;
+  std::vector<std::uint32_t> next_;
+  std::uint32_t head_ = kNoSlot;
+  std::uint32_t tail_ = kNoSlot;
 };
 
 }  // namespace nomq::detail

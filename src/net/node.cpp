@@ -112,6 +112,10 @@ struct NodeCore {
   std::mutex loop_mutex;  // one thread runs the loop at a time
   std::thread thread;
   std::atomic<bool> started{false};
+  // True while a loop turn is blocked in (or about to enter) epoll_wait with a timeout computed
+  // under m. Set and cleared with m held, and kick() reads it with m held, so a change made
+  // after the timeout was computed always sees it set and wakes the loop (no lost wakeup).
+  std::atomic<bool> loop_waiting{false};
   std::atomic<bool> stopping{false};
 
   // Buffers, allocated once.
@@ -195,6 +199,11 @@ struct NodeCore {
     reinit_delay = std::min(reinit_delay * 2, options.network.reinit_max);
   }
 
+  struct Dispatch {
+    std::vector<Message> messages;
+    std::vector<PeerEvent> peers;
+  };
+
   // --- receive (m held)
   void log_drop(const EngineStats& before, const Endpoint& from) {
     const EngineStats& after = engine->stats();
@@ -205,7 +214,10 @@ struct NodeCore {
     }
   }
 
-  void receive(int fd, Time now) {
+  // Events are drained into `out` after every batch: the engine's inbox holds max_inbox
+  // messages, and reading up to kMaxBatchesPerWakeup batches before draining overflowed it
+  // under bursts (counted inbox_full, the messages lost).
+  void receive(int fd, Time now, Dispatch& out) {
     for (int batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
       for (std::size_t i = 0; i < kBatch; ++i) {
         rx_iov[i] = {rx_buf[i].data(), rx_buf[i].size()};
@@ -245,6 +257,7 @@ struct NodeCore {
           engine->handle_datagram(from, data, now);
         }
       }
+      drain_events(out);
       if (static_cast<std::size_t>(n) < kBatch) return;
     }
   }
@@ -320,11 +333,6 @@ struct NodeCore {
   }
 
   // --- events (m held). Callbacks are collected and run after the lock is released.
-  struct Dispatch {
-    std::vector<Message> messages;
-    std::vector<PeerEvent> peers;
-  };
-
   void drain_events(Dispatch& out) {
     bool notify = false;
     while (auto ev = engine->poll_event()) {
@@ -391,6 +399,10 @@ struct NodeCore {
   // recompute its timeout.
   void kick(Time now) {
     flush(now);
+    // No thread waits in epoll_wait (the caller drives the loop itself, or the loop is busy and
+    // recomputes its timeout under m before it waits again): the eventfd write would be a
+    // wasted system call, and an extra epoll_wait + read for the loop.
+    if (!loop_waiting.load(std::memory_order_relaxed)) return;
     const std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(wake.get(), &one, sizeof one);
   }
@@ -412,6 +424,7 @@ struct NodeCore {
       std::lock_guard lk(m);
       if (closed) return Errc::closed;
       wait_ms = timeout_ms(limit, realtime_now());
+      loop_waiting.store(true, std::memory_order_relaxed);
     }
     std::array<epoll_event, 4> events{};
     const int n = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), wait_ms);
@@ -422,6 +435,7 @@ struct NodeCore {
     Dispatch dispatch;
     {
       std::lock_guard lk(m);
+      loop_waiting.store(false, std::memory_order_relaxed);
       if (closed) return Errc::closed;
       const Time now = realtime_now();
       bool unicast_ready = false, group_ready = false;
@@ -438,8 +452,8 @@ struct NodeCore {
       }
       // Replies first: a subscriber's ACK (to our socket) was sent before its UNSUBSCRIBE (to
       // the group); handled the other way round, the ACK would find its recipient gone.
-      if (unicast_ready) receive(unicast_sock.get(), now);
-      if (group_ready) receive(group_sock.get(), now);
+      if (unicast_ready) receive(unicast_sock.get(), now, dispatch);
+      if (group_ready) receive(group_sock.get(), now, dispatch);
       maybe_reinit(now);
       if (auto d = engine->next_deadline(); d && *d <= now) engine->handle_timeout(now);
       flush(now);

@@ -46,5 +46,36 @@ TEST(InboundQos, FullTableEvictsOldestDedupRecordButNeverAwaitingState) {
   EXPECT_EQ(t.insert(1, 4, InboundState::delivered, Time{3s}, Time{100s}), nullptr);
 }
 
+// The age list must stay consistent through erase, expiry and reuse of slots: eviction always
+// takes the oldest remaining non-awaiting entry, here over many rounds of a full table.
+TEST(InboundQos, EvictionOrderSurvivesEraseExpireAndSlotReuse) {
+  InboundQosTable t(4);
+  t.insert(1, 1, InboundState::delivered, Time{0s}, Time{100s});
+  t.insert(1, 2, InboundState::awaiting_pubrel, Time{1s}, Time{100s});
+  t.insert(1, 3, InboundState::delivered, Time{2s}, Time{5s});
+  t.insert(1, 4, InboundState::delivered, Time{3s}, Time{100s});
+  t.erase(1, 1);                                   // oldest gone by hand
+  t.expire(Time{5s}, [](std::uint32_t) {});        // 3 expires
+  EXPECT_EQ(t.size(), 2u);                         // 2 (awaiting) and 4 remain
+  t.insert(1, 5, InboundState::delivered, Time{6s}, Time{100s});
+  t.insert(1, 6, InboundState::delivered, Time{7s}, Time{100s});
+  // Full: 2 awaits PUBREL, so 4 (the oldest other) goes, then 5, then 6.
+  ASSERT_NE(t.insert(1, 7, InboundState::delivered, Time{8s}, Time{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 4, Time{8s}), nullptr);
+  ASSERT_NE(t.insert(1, 8, InboundState::delivered, Time{9s}, Time{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 5, Time{9s}), nullptr);
+  // PUBREL turns 2 into a dedup record: now it is the oldest and evicted next.
+  t.find(1, 2, Time{9s})->state = InboundState::released;
+  ASSERT_NE(t.insert(1, 9, InboundState::delivered, Time{10s}, Time{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 2, Time{10s}), nullptr);
+  EXPECT_NE(t.find(1, 6, Time{10s}), nullptr);
+  for (std::uint32_t id = 10; id < 1000; ++id) {
+    ASSERT_NE(t.insert(1, id, InboundState::delivered, Time{10s}, Time{100s}), nullptr);
+    ASSERT_EQ(t.find(1, id - 4, Time{10s}), nullptr) << id;
+    ASSERT_NE(t.find(1, id - 3, Time{10s}), nullptr) << id;
+  }
+  EXPECT_EQ(t.size(), 4u);
+}
+
 }  // namespace
 }  // namespace nomq::detail
