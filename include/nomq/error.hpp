@@ -20,7 +20,8 @@ enum class Errc : std::uint8_t {
   bad_magic,              // first two bytes are not "NM"
   bad_version,            // version byte is not the one this node speaks
   bad_type,               // packet type is not 1..8
-  bad_length,             // payload length field disagrees with the datagram length
+  bad_length,             // payload length field disagrees with the datagram length, or the
+                          // datagram is longer than wire::kMaxDatagram
   bad_mac,                // MAC does not verify (wrong key, tampered, trailing bytes)
   bad_block_size,         // ciphertext is empty or not a multiple of 16 bytes
   bad_padding,            // PKCS#7 padding invalid after decryption

@@ -156,9 +156,13 @@ struct DecodeOptions {
 // Stateless: verdicts that need receiver state (unknown channel, replay) belong to the engine.
 // Every error but buffer_too_small, invalid_argument (unknown options.version) and
 // crypto_failure names why a hostile or foreign datagram was dropped: count it, drop it.
-// v2 check order: too_short, bad_magic, bad_version, bad_type, bad_length, bad_block_size,
+// Both versions: a datagram longer than kMaxDatagram is bad_length, checked right after
+// too_short (before the magic), so oversized garbage and oversized valid-looking packets are
+// counted alike.
+// v2 check order: too_short, bad_length (size cap), bad_magic, bad_version, bad_type, bad_length, bad_block_size,
 //   bad_mac (constant time, before any decryption), stale_timestamp, bad_padding, bad_body.
-// v1 check order (the original's verdicts; docs/protocol.md): too_short, bad_magic, bad_version,
+// v1 check order (the original's verdicts; docs/protocol.md): too_short, bad_length (size
+//   cap), bad_magic, bad_version,
 //   bad_length, bad_mac, stale_timestamp, bad_block_size, empty_plaintext, bad_padding, bad_type,
 //   then publish_payload_short / publish_bad_msg_len / publish_bad_utf8, bad_body.
 Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& options,

@@ -121,6 +121,9 @@ Result<Packet> decode_v1(Bytes d, Crypto& crypto, const nomq::wire::DecodeOption
                          MutableBytes scratch) noexcept {
   const std::size_t n = d.size();
   if (n < nomq::wire::kV1MinDatagram) return Errc::too_short;
+  // The original reads into a 2048-byte buffer: nothing longer is a v1 datagram, and the
+  // length field (up to 65535) must not make us MAC 64 KiB of attacker bytes.
+  if (n > nomq::wire::kMaxDatagram) return Errc::bad_length;
   if (load_be16(d.data() + kOffMagic) != nomq::wire::kMagic) return Errc::bad_magic;
   if (d[kOffVersion] != 1) return Errc::bad_version;
   const std::size_t payload_len = load_be16(d.data() + kOffLength);

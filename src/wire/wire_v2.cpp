@@ -148,6 +148,9 @@ Result<Packet> decode_v2(Bytes d, Crypto& crypto, const nomq::wire::DecodeOption
                          MutableBytes scratch) noexcept {
   const std::size_t n = d.size();
   if (n < nomq::wire::kV2MinDatagram) return Errc::too_short;
+  // encode never makes a datagram above kMaxDatagram; refusing them here keeps decode the
+  // exact inverse and bounds the bytes an unauthenticated sender makes us MAC.
+  if (n > nomq::wire::kMaxDatagram) return Errc::bad_length;
   if (load_be16(d.data() + kOffMagic) != nomq::wire::kMagic) return Errc::bad_magic;
   if (d[kOffVersion] != 2) return Errc::bad_version;
   if (!is_valid_type(d[kOffType])) return Errc::bad_type;

@@ -203,6 +203,35 @@ TEST_F(WireV1, BadLengthField) {
   EXPECT_EQ(decode(d).error(), Errc::bad_length);
 }
 
+// The original's receive buffer is kMaxDatagram bytes: a longer datagram is bad_length even
+// when its length field and MAC are right (found while hardening: v1 had no size cap), and it
+// is refused before the MAC is computed over it.
+TEST_F(WireV1, DatagramsAboveTheMaxAreBadLength) {
+  const auto ch = wire::channel_id(*crypto_, test::kChannel);
+  // An authentic ACK whose plaintext is 123 blocks: 53 + 16 + 1968 + 32 = 2069 bytes.
+  std::vector<std::uint8_t> body(1967, 0);
+  const auto big = test::seal_raw(*crypto_, WireVersion::v1, 3, kT0, ch, test::pkcs7(body));
+  ASSERT_EQ(big.size(), 2069u);
+  std::vector<std::uint8_t> big_scratch(big.size());
+  EXPECT_EQ(wire::decode(big, *crypto_, test::options_for(WireVersion::v1), big_scratch).error(),
+            Errc::bad_length);
+  // The largest that fits: 121 blocks, 2037 bytes.
+  body.resize(1935);
+  const auto fits = test::seal_raw(*crypto_, WireVersion::v1, 3, kT0, ch, test::pkcs7(body));
+  ASSERT_EQ(fits.size(), 2037u);
+  EXPECT_TRUE(decode(fits).ok());
+  // Garbage at kMaxDatagram is judged by the header (magic); one byte more by the cap.
+  std::vector<std::uint8_t> garbage(wire::kMaxDatagram, 0xA5);
+  EXPECT_EQ(decode(garbage).error(), Errc::bad_magic);
+  garbage.push_back(0xA5);
+  EXPECT_EQ(decode(garbage).error(), Errc::bad_length);
+  // A valid packet followed by zeros up to the largest UDP payload.
+  auto padded = test::encode_or_die(
+      test::sample_packet(*crypto_, WireVersion::v1, PacketType::publish), *crypto_);
+  padded.resize(65507, 0);
+  EXPECT_EQ(decode(padded).error(), Errc::bad_length);
+}
+
 TEST_F(WireV1, HeaderChecksComeFirst) {
   auto d = test::encode_or_die(test::sample_packet(*crypto_, WireVersion::v1, PacketType::ack),
                                *crypto_);

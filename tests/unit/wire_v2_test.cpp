@@ -1,6 +1,7 @@
 // Wire v2 codec: round trips, body rules, tampering, truncation, keys, window, caller errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -202,6 +203,28 @@ TEST_F(WireV2, CheckOrder) {
   bad = good;
   bad[31] ^= 0x80;
   EXPECT_EQ(decode(bad).error(), Errc::bad_mac);
+}
+
+// encode never exceeds kMaxDatagram; decode refuses anything longer, even authentic, so the
+// two stay exact inverses and no sender makes us MAC more than kMaxDatagram bytes.
+TEST_F(WireV2, DatagramsAboveTheMaxAreBadLength) {
+  const auto ch = wire::channel_id(*crypto_, test::kChannel);
+  // An authentic PUBLISH whose plaintext is 123 blocks: 53 + 1968 + 32 = 2053 bytes
+  // (message_id, name_len, name, then 1950 message bytes).
+  std::vector<std::uint8_t> body(1967, 'x');
+  body[0] = body[1] = body[2] = 0;
+  body[3] = 7;
+  body[4] = static_cast<std::uint8_t>(test::kChannel.size());
+  std::copy(test::kChannel.begin(), test::kChannel.end(), body.begin() + 5);
+  const auto big = test::seal_raw(*crypto_, WireVersion::v2, 1, test::kT0, ch, test::pkcs7(body));
+  ASSERT_EQ(big.size(), 2053u);
+  std::vector<std::uint8_t> big_scratch(big.size());
+  EXPECT_EQ(wire::decode(big, *crypto_, test::options_for(WireVersion::v2), big_scratch).error(),
+            Errc::bad_length);
+  std::vector<std::uint8_t> garbage(wire::kMaxDatagram, 0xA5);
+  EXPECT_EQ(decode(garbage).error(), Errc::bad_magic);
+  garbage.push_back(0xA5);
+  EXPECT_EQ(decode(garbage).error(), Errc::bad_length);
 }
 
 TEST_F(WireV2, EveryFlippedByteIsRejected) {
