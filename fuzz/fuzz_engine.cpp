@@ -31,6 +31,17 @@
 //  - every accepted QoS 1/2 publish ends with exactly one DeliveryReport (its own id and QoS,
 //    a documented reason) once its TTL has passed and timers ran, or at close(); no report for
 //    anything else.
+//
+// Limits: the engine runs with tiny tables (4 pending, 3 channels, 8 inbox, 16 outbox, 2+3
+// retained, 16 v1 nonces...), so that a short script fills them: full tables, eviction and
+// queue_full paths are reached often, and building an engine per input is cheap. max_senders is
+// the exception: every session the script can make fits, because an evicted sender's replay
+// window is gone and the replay invariant above would no longer be the engine's to keep.
+//
+// Speed (every input builds a fresh engine, so that a run is a pure function of its input):
+// the OpenSSL contexts, the channel ids and the harness's buffers live across inputs; the
+// rings of earlier datagrams are fixed arrays, so the harness allocates nothing per op and the
+// only per-input allocations are the engine's own tables, freed at the end of the input.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -60,8 +71,37 @@ constexpr std::size_t kSubscribable = 4;  // kChannels[4] is never subscribed
 constexpr std::size_t kRing = 16;
 
 struct Record {
-  std::vector<std::uint8_t> bytes;
+  std::array<std::uint8_t, wire::kMaxDatagram> bytes;
+  std::size_t size = 0;
   bool passed_replay_check = false;  // v2: its first delivery got past the replay window
+  Bytes view() const noexcept { return Bytes{bytes.data(), size}; }
+};
+
+// The last kRing datagrams, oldest first; pushing onto a full ring drops the oldest.
+class Ring {
+ public:
+  std::size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  void clear() noexcept { head_ = count_ = 0; }
+  const Record& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) % kRing]; }
+  const Record& newest(std::size_t back) const noexcept { return (*this)[count_ - 1 - back]; }
+  Record& push(Bytes d) noexcept {
+    if (count_ == kRing) {
+      head_ = (head_ + 1) % kRing;
+      --count_;
+    }
+    Record& r = slots_[(head_ + count_) % kRing];
+    ++count_;
+    std::memcpy(r.bytes.data(), d.data(), d.size());
+    r.size = d.size();
+    r.passed_replay_check = false;
+    return r;
+  }
+
+ private:
+  std::array<Record, kRing> slots_{};
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
 };
 
 struct Tracked {
@@ -82,11 +122,18 @@ bool pre_accept(Errc e) {
 
 class Harness {
  public:
-  // `crypto` is shared across inputs (setting up OpenSSL contexts per input would dominate the
-  // run time); it is reseeded here, so each input still sees the same random stream.
-  Harness(WireVersion version, fuzz::FuzzCrypto& crypto, std::uint64_t seed)
-      : version_(version), crypto_(crypto), now_(Time{std::int64_t{fuzz::kCorpusTime} * 1'000'000}) {
-    crypto_.reseed(seed);
+  // One harness lives across inputs (its buffers are reused); reset() starts an input from
+  // scratch: a fresh engine, fresh peers, empty rings. `crypto` is shared across inputs
+  // (setting up OpenSSL contexts per input would dominate the run time); it is reseeded here,
+  // so each input still sees the same random stream. `ids`: channel_id() of kChannels under
+  // `crypto`'s keys.
+  void reset(WireVersion version, fuzz::FuzzCrypto& crypto,
+             const std::array<wire::ChannelId, kChannels.size()>& ids, std::uint64_t seed) {
+    version_ = version;
+    crypto_ = &crypto;
+    now_ = Time{std::int64_t{fuzz::kCorpusTime} * 1'000'000};
+    crypto_->reseed(seed);
+    cfg_ = EngineConfig{};
     cfg_.wire = version;
     cfg_.default_ttl_s = 60;
     cfg_.v1_nonce_cache = 16;
@@ -103,17 +150,32 @@ class Harness {
     l.max_inbox = 8;
     l.max_outbox = 16;
     l.max_queued_messages = 4;
-    engine_.emplace(cfg_, crypto_, now_);
+    engine_.emplace(cfg_, *crypto_, now_);
     for (std::size_t i = 0; i < kPeers; ++i) {
+      peers_[i] = Peer{};
       peers_[i].ep = Endpoint::v4(127, 0, 0, static_cast<std::uint8_t>(2 + i),
                                   static_cast<std::uint16_t>(40000 + i));
       peers_[i].session[0] = 0x51000000u + static_cast<std::uint32_t>(i);
       peers_[i].session[1] = 0x52000000u + static_cast<std::uint32_t>(i);
     }
-    for (std::size_t i = 0; i < kChannels.size(); ++i) {
-      ids_[i] = wire::channel_id(crypto_, kChannels[i]);
-    }
+    ids_ = ids;
+    sent_.clear();
+    emitted_.clear();
+    our_ids_.clear();
+    peer_ids_.clear();
+    tracked_.clear();
+    delivered_ = 0;
+    reports_.fill(0);
+    // Zeroed as a fresh harness's were, so that a run never depends on the input before it.
+    scratch_.fill(0);
+    seal_buf_.fill(0);
+    copy_buf_.fill(0);
+    tx_buf_.fill(0);
   }
+
+  // Ends the input: the engine's tables are freed within the run, as libFuzzer's leak check
+  // expects of an input that leaks nothing.
+  void release() { engine_.reset(); }
 
   void run(fuzz::Reader& in) {
     int steps = 0;
@@ -171,12 +233,11 @@ class Harness {
 
   // --- building authentic datagrams
 
-  std::vector<std::uint8_t> seal(const wire::Packet& p) {
-    std::vector<std::uint8_t> out(wire::kMaxDatagram);
-    const Result<std::size_t> n = wire::encode(p, crypto_, out);
+  // Encodes into seal_buf_; an empty view if encode refused the packet.
+  Bytes seal(const wire::Packet& p) {
+    const Result<std::size_t> n = wire::encode(p, *crypto_, seal_buf_);
     if (!n.ok()) return {};
-    out.resize(*n);
-    return out;
+    return Bytes{seal_buf_.data(), *n};
   }
 
   wire::Packet header(PacketType type, Peer& peer) {
@@ -186,7 +247,7 @@ class Harness {
     p.session_id = peer.sid();
     p.packet_id = ++peer.seq;
     p.ttl = 60;
-    crypto_.random_bytes(p.iv);
+    crypto_->random_bytes(p.iv);
     p.timestamp = wire_seconds(now_, cfg_.epoch_offset);
     return p;
   }
@@ -242,15 +303,27 @@ class Harness {
     if (type == PacketType::publish) {
       remember(peer_ids_, version_ == WireVersion::v2 ? p.body.message_id : p.packet_id);
     }
-    const std::vector<std::uint8_t> d = seal(p);
+    const Bytes d = seal(p);
     if (d.empty()) return;
     const bool stale = std::abs(off) > static_cast<int>(cfg_.timestamp_window_s);
     deliver_new(peer.ep, d, hold, stale);
   }
 
-  void remember(std::vector<MessageId>& ids, MessageId id) {
-    if (ids.size() == 4) ids.erase(ids.begin());
-    ids.push_back(id);
+  // The last four ids (oldest first).
+  struct Ids {
+    std::array<MessageId, 4> v{};
+    std::size_t n = 0;
+    bool empty() const noexcept { return n == 0; }
+    std::size_t size() const noexcept { return n; }
+    void clear() noexcept { n = 0; }
+    MessageId operator[](std::size_t i) const noexcept { return v[i]; }
+  };
+  static void remember(Ids& ids, MessageId id) {
+    if (ids.n == ids.v.size()) {
+      std::copy(ids.v.begin() + 1, ids.v.end(), ids.v.begin());
+      --ids.n;
+    }
+    ids.v[ids.n++] = id;
   }
 
   // --- delivering
@@ -282,17 +355,12 @@ class Harness {
     return o;
   }
 
-  void deliver_new(const Endpoint& from, const std::vector<std::uint8_t>& d, bool hold,
-                   bool stale) {
+  void deliver_new(const Endpoint& from, Bytes d, bool hold, bool stale) {
     const Outcome o = deliver(from, d, hold);
     if (stale) {
       NOMQ_FUZZ_CHECK(o.stale_drops == 1 && o.messages == 0);
     }
-    Record r;
-    r.bytes = d;
-    r.passed_replay_check = o.pre_accept_drops == 0;
-    if (sent_.size() == kRing) sent_.erase(sent_.begin());
-    sent_.push_back(std::move(r));
+    sent_.push(d).passed_replay_check = o.pre_accept_drops == 0;
   }
 
   void deliver_forged(const Endpoint& from, Bytes d) {
@@ -310,10 +378,11 @@ class Harness {
   void op_replay(fuzz::Reader& in) {
     const std::uint8_t idx = in.u8();
     if (sent_.empty()) return;
+    // A copy, so that the engine sees a buffer of its own (as from a socket), byte for byte.
     const Record& r = sent_[idx % sent_.size()];
-    const std::vector<std::uint8_t> copy = r.bytes;
+    std::memcpy(copy_buf_.data(), r.bytes.data(), r.size);
     const bool passed = r.passed_replay_check;
-    const Outcome o = deliver(peers_[idx % kPeers].ep, copy, false);
+    const Outcome o = deliver(peers_[idx % kPeers].ep, Bytes{copy_buf_.data(), r.size}, false);
     if (version_ == WireVersion::v2 && passed) {
       NOMQ_FUZZ_CHECK(o.dropped == 1 && o.replay_drops + o.stale_drops == 1);
       NOMQ_FUZZ_CHECK(o.messages == 0);
@@ -325,8 +394,10 @@ class Harness {
     const std::uint16_t pos = in.u16();
     const std::uint8_t x = in.u8();
     if (sent_.empty()) return;
-    std::vector<std::uint8_t> copy = sent_[idx % sent_.size()].bytes;
-    copy[pos % copy.size()] ^= x;
+    const Record& r = sent_[idx % sent_.size()];
+    std::memcpy(copy_buf_.data(), r.bytes.data(), r.size);
+    copy_buf_[pos % r.size] ^= x;
+    const Bytes copy{copy_buf_.data(), r.size};
     if (x == 0) {
       (void)deliver(peers_[idx % kPeers].ep, copy, false);
     } else {
@@ -338,18 +409,20 @@ class Harness {
     const std::uint8_t idx = in.u8();
     const std::uint8_t peer = in.u8();
     if (emitted_.empty()) return;
-    const std::vector<std::uint8_t> copy = emitted_[idx % emitted_.size()];
-    (void)deliver(peers_[peer % kPeers].ep, copy, false);
+    const Record& r = emitted_[idx % emitted_.size()];
+    std::memcpy(copy_buf_.data(), r.bytes.data(), r.size);
+    (void)deliver(peers_[peer % kPeers].ep, Bytes{copy_buf_.data(), r.size}, false);
   }
 
   void op_respond(fuzz::Reader& in) {
     Peer& peer = peers_[in.u8() % kPeers];
     // The newest tracked datagram the engine emitted.
-    for (auto it = emitted_.rbegin(); it != emitted_.rend(); ++it) {
+    for (std::size_t back = 0; back < emitted_.size(); ++back) {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.check_timestamp = false;
-      const Result<wire::Packet> r = wire::decode(*it, crypto_, opt, scratch_);
+      const Result<wire::Packet> r = wire::decode(emitted_.newest(back).view(), *crypto_, opt,
+                                                  scratch_);
       if (!r.ok()) continue;
       PacketType reply{};
       std::uint32_t acked = 0;
@@ -366,7 +439,7 @@ class Harness {
       p.channel_id = r->channel_id;
       p.flags = r->flags;
       p.body.acked_id = acked;
-      const std::vector<std::uint8_t> d = seal(p);
+      const Bytes d = seal(p);
       if (!d.empty()) deliver_new(peer.ep, d, false, false);
       return;
     }
@@ -437,7 +510,7 @@ class Harness {
   // --- outputs
 
   void drain_transmits() {
-    std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+    MutableBytes buf{tx_buf_};
     int n = 0;
     while (auto tx = engine_->poll_transmit(now_, buf)) {
       NOMQ_FUZZ_CHECK(tx->size > 0 && tx->size <= wire::kMaxDatagram);
@@ -446,10 +519,9 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.now = now_;
-      const Result<wire::Packet> r = wire::decode(d, crypto_, opt, scratch_);
+      const Result<wire::Packet> r = wire::decode(d, *crypto_, opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
-      if (emitted_.size() == kRing) emitted_.erase(emitted_.begin());
-      emitted_.emplace_back(d.begin(), d.end());
+      emitted_.push(d);
       NOMQ_FUZZ_CHECK(++n <= 100000);
     }
   }
@@ -543,19 +615,22 @@ class Harness {
     std::fprintf(stderr, "\n");
   }
 
-  WireVersion version_;
-  fuzz::FuzzCrypto& crypto_;
-  Time now_;
+  WireVersion version_ = WireVersion::v2;
+  fuzz::FuzzCrypto* crypto_ = nullptr;
+  Time now_{0};
   EngineConfig cfg_;
   std::optional<Engine> engine_;
   std::array<Peer, kPeers> peers_{};
   std::array<wire::ChannelId, kChannels.size()> ids_{};
-  std::vector<Record> sent_;
-  std::vector<std::vector<std::uint8_t>> emitted_;
-  std::vector<MessageId> our_ids_;
-  std::vector<MessageId> peer_ids_;
-  std::vector<Tracked> tracked_;
+  Ring sent_;
+  Ring emitted_;
+  Ids our_ids_;
+  Ids peer_ids_;
+  std::vector<Tracked> tracked_;  // keeps its capacity across inputs
   std::array<std::uint8_t, wire::kMaxDatagram> scratch_{};
+  std::array<std::uint8_t, wire::kMaxDatagram> seal_buf_{};
+  std::array<std::uint8_t, wire::kMaxDatagram> copy_buf_{};
+  std::array<std::uint8_t, wire::kMaxDatagram> tx_buf_{};
   int delivered_ = 0;
   std::array<int, kErrcCount> reports_{};
 };
@@ -569,7 +644,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const WireVersion v = (mode & 7) == 7 ? WireVersion::v1 : WireVersion::v2;
   static fuzz::FuzzCrypto v1_crypto{fuzz::kV1EncKey, fuzz::kV1HmacKey};
   static fuzz::FuzzCrypto v2_crypto{fuzz::kV2EncKey, fuzz::kV2HmacKey};
-  Harness h{v, v == WireVersion::v1 ? v1_crypto : v2_crypto, mode};
+  using Ids = std::array<wire::ChannelId, kChannels.size()>;
+  const auto ids_for = [](fuzz::FuzzCrypto& c) {
+    Ids ids{};
+    for (std::size_t i = 0; i < kChannels.size(); ++i) ids[i] = wire::channel_id(c, kChannels[i]);
+    return ids;
+  };
+  static const Ids v1_ids = ids_for(v1_crypto);
+  static const Ids v2_ids = ids_for(v2_crypto);
+  static Harness h;  // ~72 KiB of buffers, reused
+  const bool v1 = v == WireVersion::v1;
+  h.reset(v, v1 ? v1_crypto : v2_crypto, v1 ? v1_ids : v2_ids, mode);
   h.run(in);
+  h.release();
   return 0;
 }
