@@ -8,7 +8,9 @@
 # earlier runs (build-fuzz/corpus/TARGET/, not committed) and writes new coverage to the latter.
 # A crash leaves its input in build-fuzz/artifacts/TARGET/ and makes the script exit non-zero;
 # commit such an input under fuzz/corpus/TARGET/ with the fix, so the replay test keeps it.
-# The last line printed is a summary: "fuzz TARGET: N runs in S s, exit C".
+# The last line printed is a summary: "fuzz TARGET: N runs in S s, exit C (cov: E ft: F corp: U)",
+# S being the wall time of the run and cov/ft/corp libFuzzer's last status (edges, features,
+# working-corpus inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,15 +44,18 @@ artifacts=$build/artifacts/$target
 mkdir -p "$work" "$artifacts"
 log=$build/fuzz_$target.log
 status=0
+started=$SECONDS
 # -max_len: the largest datagram a node accepts plus room for a few ops (engine scripts).
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
   "$build/fuzz_$target" "$work" "fuzz/corpus/$target" -max_total_time="$seconds" \
   -max_len="${FUZZ_MAX_LEN:-4096}" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$@" >"$log" 2>&1 || status=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+elapsed=$((SECONDS - started))  # wall time: an interrupted run stops before SECONDS
+cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1 || true)
 if [[ $status -ne 0 ]]; then
   tail -n 60 "$log" >&2
   echo "fuzz.sh: $target failed (exit $status); inputs in $artifacts/, log $log" >&2
 fi
-echo "fuzz $target: ${runs:-0} runs in $seconds s, exit $status"
+echo "fuzz $target: ${runs:-0} runs in $elapsed s, exit $status${cov:+ ($cov)}"
 exit $status
