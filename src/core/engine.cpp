@@ -96,6 +96,7 @@ struct Pending {
   Time hold_until{0};     // made within the discovery period: not reported before it ends
   Errc reason = Errc::ok;
   std::uint16_t count = 0;
+  std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
 };
 
 struct SolicitAnswer {
@@ -157,6 +158,9 @@ struct Engine::Impl {
   std::uint16_t add_recipient(std::uint32_t p, const Endpoint& ep, std::uint32_t session) noexcept;
   void make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s, Errc why) noexcept;
   void check_complete(std::uint32_t p) noexcept;
+  std::uint32_t find_recipient(std::uint32_t p, std::uint32_t sess,
+                               const Endpoint& from) noexcept;
+  void note_recipient(std::uint32_t p, std::uint32_t i) noexcept;
   void finish(std::uint32_t p, Errc reason) noexcept;
   void end_recipient_at_close(std::uint32_t p, std::uint32_t i, Errc why) noexcept;
   bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
@@ -217,6 +221,10 @@ struct Engine::Impl {
   std::vector<std::uint32_t> pending_gen;
   std::vector<Recipient> recipients;
   std::vector<Track> tracks;
+  // Per pending slot, by discovery-table slot: a hint of the recipient index of that peer's
+  // session (verified before use, so a stale hint only costs the linear search it replaces).
+  // Keeps the search for an acknowledging recipient O(1) with many subscribers.
+  std::vector<std::uint16_t> recipient_hint;
   std::size_t pending_open = 0;  // unfinished pending publishes
   PriorityQueue<OutItem> outbox;
   PriorityQueue<InboxItem> inbox;
@@ -237,6 +245,7 @@ struct Engine::Impl {
   Time next_solicit{0};
   Duration solicit_gap{0};
   std::vector<SolicitAnswer> answers;  // scheduled answers to solicitations (max_peers)
+  std::size_t answers_used = 0;        // entries of `answers` in use
 };
 
 namespace {
@@ -269,6 +278,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   pending_gen.assign(pending.capacity(), 0);
   recipients.resize(pending.capacity() * max_recipients);
   tracks.resize(pending.capacity() * max_recipients);
+  recipient_hint.assign(pending.capacity() * max_recipients, 0);
   inbox_bytes.assign(inbox.capacity() * inbox_stride, 0);
   control.resize(pending.capacity() + 2 * max_recipients + 8);
   scratch.assign(wire::kMaxDatagram, 0);
@@ -459,12 +469,14 @@ void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now
   const auto max_us = cfg.timers.retained_answer_max_delay.count();
   const auto delay = max_us > 0 ? static_cast<std::int64_t>(crypto.random_u32() % static_cast<std::uint64_t>(max_us + 1)) : 0;
   *slot = SolicitAnswer{from, now + Duration{delay}, true};
+  ++answers_used;
 }
 
 void Engine::Impl::send_due_answers(Time now) noexcept {
   for (SolicitAnswer& a : answers) {
     if (!a.used || a.due > now) continue;
     a.used = false;
+    --answers_used;
     if (closed) continue;
     const Endpoint to = a.to;
     subs.for_each([&](std::uint32_t s) {
@@ -507,7 +519,40 @@ std::uint16_t Engine::Impl::add_recipient(std::uint32_t p, const Endpoint& ep,
   const std::uint16_t i = e.count++;
   recipient(p, i) = Recipient{ep, sess, RecipientState::pending, 0};
   track(p, i) = Track{};
+  note_recipient(p, i);
   return i;
+}
+
+void Engine::Impl::note_recipient(std::uint32_t p, std::uint32_t i) noexcept {
+  const std::uint32_t sess = recipient(p, i).session_id;
+  if (sess == 0) return;
+  const std::uint32_t ps = discovery.slot_of(sess);
+  if (ps == kNoSlot || ps >= max_recipients) return;
+  std::uint16_t& hint = recipient_hint[p * max_recipients + ps];
+  // The first recipient of a session wins, as in the linear search.
+  if (hint < i && recipient(p, hint).session_id == sess) return;
+  hint = static_cast<std::uint16_t>(i);
+}
+
+// The recipient of publish `p` an answer from `session` at `from` belongs to: the first with
+// that session, else the first at that endpoint; kNoSlot if none.
+std::uint32_t Engine::Impl::find_recipient(std::uint32_t p, std::uint32_t sess,
+                                           const Endpoint& from) noexcept {
+  const Pending& e = pending.value(p);
+  if (sess != 0) {
+    const std::uint32_t ps = discovery.slot_of(sess);
+    if (ps != kNoSlot && ps < max_recipients) {
+      const std::uint16_t k = recipient_hint[p * max_recipients + ps];
+      if (k < e.count && recipient(p, k).session_id == sess) return k;
+    }
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).session_id != 0 && recipient(p, k).session_id == sess) return k;
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).endpoint == from) return k;
+  }
+  return kNoSlot;
 }
 
 void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s,
@@ -517,6 +562,7 @@ void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientStat
   t.terminal = true;
   recipient(p, i).state = s;
   Pending& e = pending.value(p);
+  ++e.terminal;
   if (why != Errc::ok && e.reason == Errc::ok) e.reason = why;
 }
 
@@ -525,9 +571,7 @@ void Engine::Impl::check_complete(std::uint32_t p) noexcept {
   if (e.finished || e.count == 0) return;
   // Subscribers may still be answering the start-up solicitations.
   if (last_now < e.hold_until) return;
-  for (std::uint32_t i = 0; i < e.count; ++i) {
-    if (!track(p, i).terminal) return;
-  }
+  if (e.terminal < e.count) return;  // O(1) per answer: no walk over all recipients
   finish(p, e.reason);
 }
 
@@ -819,13 +863,7 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   Pending& e = pending.value(slot);
   const bool qos2 = e.qos == Qos::exactly_once;
   if ((p.type == PacketType::ack) == qos2) return drop(Errc::unexpected_packet);
-  std::uint32_t i = kNoSlot;
-  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
-    if (recipient(slot, k).session_id != 0 && recipient(slot, k).session_id == p.session_id) i = k;
-  }
-  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
-    if (recipient(slot, k).endpoint == from) i = k;
-  }
+  std::uint32_t i = find_recipient(slot, p.session_id, from);
   // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first
   // answer binds it (the node may answer from another port than the one addressed, e.g. when
   // the destination was its group port).
@@ -845,7 +883,10 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   }
   Recipient& r = recipient(slot, i);
   Track& t = track(slot, i);
-  if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  if (r.session_id == 0 || r.session_id != p.session_id) {
+    r.session_id = p.session_id;
+    note_recipient(slot, i);
+  }
   // A node answers a PUBLISH only on a channel it subscribes to: that confirms a subscription
   // it inherited from its previous session as well as its own SUBSCRIBE would.
   if (v2() && e.group && discovery.is_tentative(p.session_id, p.channel_id)) {
@@ -928,7 +969,10 @@ void Engine::Impl::rename_recipients(std::uint32_t old_sess, std::uint32_t new_s
     if (e.finished || !e.group) return;
     for (std::uint32_t i = 0; i < e.count; ++i) {
       Recipient& r = recipient(p, i);
-      if (r.session_id == old_sess && r.endpoint == at) r.session_id = new_sess;
+      if (r.session_id == old_sess && r.endpoint == at) {
+        r.session_id = new_sess;
+        note_recipient(p, i);
+      }
     }
   });
 }
@@ -950,6 +994,7 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
       if (r.endpoint == from) {
         // The same node under a new session (restart or renewal): one recipient, not two.
         r.session_id = sess;
+        note_recipient(p, i);
         return;
       }
     }
@@ -1510,11 +1555,15 @@ std::optional<Time> Engine::next_deadline() const {
     if (auto d = m.discovery.next_tentative_expiry()) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
     if (m.solicit_armed) consider(m.next_solicit);
-    for (const SolicitAnswer& a : m.answers) {
-      if (a.used) consider(a.due);
+    if (m.answers_used > 0) {
+      for (const SolicitAnswer& a : m.answers) {
+        if (a.used) consider(a.due);
+      }
     }
   }
-  m.pending.for_each([&](std::uint32_t p) {
+  // The node computes this on every loop turn: the tables above answer in O(1) in the common
+  // case (recency list, counts), and only open publishes are visited here.
+  if (m.pending_open > 0) m.pending.scan([&](std::uint32_t p) {
     const Pending& e = m.pending.value(p);
     if (e.finished) return;
     consider(e.expires);
