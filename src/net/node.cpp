@@ -123,6 +123,7 @@ struct NodeCore {
   std::array<mmsghdr, kBatch> rx_msgs{};
   std::array<iovec, kBatch> rx_iov{};
   std::array<SockAddr, kBatch> rx_addr{};
+  bool rx_ready = false;  // rx_msgs point at rx_iov/rx_addr (set on first use)
   std::vector<std::array<std::uint8_t, wire::kMaxDatagram>> tx_buf{kBatch};
   std::array<mmsghdr, kBatch> tx_msgs{};
   std::array<iovec, kBatch> tx_iov{};
@@ -204,6 +205,8 @@ struct NodeCore {
     std::vector<PeerEvent> peers;
   };
 
+  Dispatch turn_dispatch;  // turn()'s, guarded by loop_mutex
+
   // --- receive (m held)
   void log_drop(const EngineStats& before, const Endpoint& from) {
     const EngineStats& after = engine->stats();
@@ -219,15 +222,20 @@ struct NodeCore {
   // under bursts (counted inbox_full, the messages lost).
   void receive(int fd, Time now, Dispatch& out) {
     for (int batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        rx_iov[i] = {rx_buf[i].data(), rx_buf[i].size()};
-        rx_addr[i].length = sizeof rx_addr[i].storage;
-        rx_msgs[i].msg_hdr = {};
-        rx_msgs[i].msg_hdr.msg_name = rx_addr[i].get();
-        rx_msgs[i].msg_hdr.msg_namelen = rx_addr[i].length;
-        rx_msgs[i].msg_hdr.msg_iov = &rx_iov[i];
-        rx_msgs[i].msg_hdr.msg_iovlen = 1;
+      if (!rx_ready) {
+        for (std::size_t i = 0; i < kBatch; ++i) {
+          rx_iov[i] = {rx_buf[i].data(), rx_buf[i].size()};
+          rx_addr[i].length = sizeof rx_addr[i].storage;
+          rx_msgs[i].msg_hdr = {};
+          rx_msgs[i].msg_hdr.msg_name = rx_addr[i].get();
+          rx_msgs[i].msg_hdr.msg_iov = &rx_iov[i];
+          rx_msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        rx_ready = true;
       }
+      // recvmmsg writes back msg_namelen (and msg_len, msg_flags); the rest stays as set.
+      for (std::size_t i = 0; i < kBatch; ++i)
+        rx_msgs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(sizeof rx_addr[i].storage);
       const int n = ::recvmmsg(fd, rx_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n < 0) {
         const int err = errno;
@@ -335,12 +343,20 @@ struct NodeCore {
   // --- events (m held). Callbacks are collected and run after the lock is released.
   void drain_events(Dispatch& out) {
     bool notify = false;
+    // Formatting arguments (to_string of an endpoint: inet_ntop + sprintf, about 2000
+    // instructions) are evaluated before spdlog checks the level: check it once here.
+    const bool debug = log_enabled(spdlog::level::debug);
     while (auto ev = engine->poll_event()) {
       if (auto* msg = std::get_if<MessageEvent>(&*ev)) {
+        notify = true;
+        if (debug) {
+          log().debug("message on '{}' from {} (qos {}, retain {}, priority {}, {} bytes)",
+                      msg->channel, to_string(msg->from), static_cast<int>(msg->qos), msg->retain,
+                      msg->priority, msg->message.size());
+        }
+        // Built only when someone receives it (two string copies and their allocations).
+        if (listeners.empty() && !on_message) continue;
         Message m2 = to_message(*msg);
-        log().debug("message on '{}' from {} (qos {}, retain {}, priority {}, {} bytes)", m2.channel,
-                    to_string(m2.from), static_cast<int>(m2.qos), m2.retain, m2.priority,
-                    m2.message.size());
         for (auto it = listeners.begin(); it != listeners.end();) {
           auto q = it->lock();
           if (!q) {
@@ -356,25 +372,26 @@ struct NodeCore {
           ++it;
         }
         if (on_message) out.messages.push_back(std::move(m2));
-        notify = true;
       } else if (auto* rep = std::get_if<DeliveryReport>(&*ev)) {
-        Delivery d = to_delivery(*rep);
-        if (d.all_acknowledged()) {
-          log().debug("message {} on '{}' acknowledged by {} recipient(s)", d.message_id,
-                      d.channel, d.recipients.size());
+        notify = true;
+        if (rep->reason == Errc::ok) {  // Delivery::all_acknowledged()
+          if (debug)
+            log().debug("message {} on '{}' acknowledged by {} recipient(s)", rep->message_id,
+                        rep->channel, rep->recipients.size());
         } else {
-          log().info("message {} on '{}' not fully delivered: {}", d.message_id, d.channel,
-                     to_string(d.reason));
+          log().info("message {} on '{}' not fully delivered: {}", rep->message_id, rep->channel,
+                     to_string(rep->reason));
         }
-        auto it = in_flight.find(d.message_id);
+        // The owned copy is made only for a handle that waits for it.
+        auto it = in_flight.find(rep->message_id);
         if (it != in_flight.end()) {
-          it->second->delivery = std::move(d);
+          it->second->delivery = to_delivery(*rep);
           in_flight.erase(it);
         }
-        notify = true;
       } else if (auto* peer = std::get_if<PeerEvent>(&*ev)) {
-        log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
-                    peer_kind(peer->kind), peer->session_id);
+        if (debug)
+          log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
+                      peer_kind(peer->kind), peer->session_id);
         if (on_peer) out.peers.push_back(*peer);
       }
     }
@@ -382,6 +399,8 @@ struct NodeCore {
   }
 
   void run_callbacks(const Dispatch& d) {
+    // Copying the std::functions may allocate: only when there is something to call.
+    if (d.messages.empty() && d.peers.empty()) return;
     std::function<void(const Message&)> mcb;
     std::function<void(const PeerEvent&)> pcb;
     {
@@ -432,7 +451,11 @@ struct NodeCore {
       log().error("epoll_wait: {}", std::strerror(errno));
       return Errc::io_error;
     }
-    Dispatch dispatch;
+    // Reused across turns (one thread runs turn() at a time, under loop_mutex): its vectors
+    // keep their capacity instead of allocating per turn.
+    Dispatch& dispatch = turn_dispatch;
+    dispatch.messages.clear();
+    dispatch.peers.clear();
     {
       std::lock_guard lk(m);
       loop_waiting.store(false, std::memory_order_relaxed);
@@ -460,6 +483,7 @@ struct NodeCore {
       drain_events(dispatch);
     }
     run_callbacks(dispatch);
+    dispatch.messages.clear();  // no copies held until the next turn
     return {};
   }
 
