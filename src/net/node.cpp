@@ -299,6 +299,13 @@ struct NodeCore {
     }
   }
 
+  // 1 if the datagram was sent, -1 with errno set otherwise (as sendmmsg would return).
+  int send_one(const msghdr& h) {
+    const ssize_t r = ::sendto(unicast_sock.get(), h.msg_iov[0].iov_base, h.msg_iov[0].iov_len, 0,
+                               static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+    return r < 0 ? -1 : 1;
+  }
+
   void send_batch(std::size_t count, Time now) {
     if (sockets_broken || !unicast_sock.valid()) {
       // The engine retransmits QoS 1/2 once the sockets are back; QoS 0 is lost, and counted.
@@ -307,8 +314,11 @@ struct NodeCore {
     }
     std::size_t done = 0;
     while (done < count) {
-      const int n = ::sendmmsg(unicast_sock.get(), tx_msgs.data() + done,
-                               static_cast<unsigned>(count - done), 0);
+      // One datagram (a publish, an ACK): sendto, about 0.2 us cheaper than sendmmsg of one
+      // here (docs/performance.md, "Optimisations"); same errors, same result.
+      const int n = count - done == 1 ? send_one(tx_msgs[done].msg_hdr)
+                                      : ::sendmmsg(unicast_sock.get(), tx_msgs.data() + done,
+                                                   static_cast<unsigned>(count - done), 0);
       ++counters.batches_sent;
       if (n > 0) {
         done += static_cast<std::size_t>(n);
