@@ -54,6 +54,15 @@ ScenarioOptions cut_off_last_subscriber(std::uint64_t seed, Duration heal, std::
   return o;
 }
 
+// The lossy base scenario (sim_test_support.hpp) at one QoS, as a maker for for_each_seed.
+auto lossy_at(Qos qos) {
+  return [qos](std::uint64_t seed) {
+    ScenarioOptions o = lossy_base(seed);
+    o.qos = qos;
+    return o;
+  };
+}
+
 // Runs the scenario `make(seed)` for every seed and hands each result to `check`. A failure is
 // traced with the seed and the `nomq sim` command that replays it; the loop stops after a few
 // failing seeds.
@@ -88,11 +97,7 @@ struct DeliveryTotals {
 TEST(SimLossy, Qos1LosesNothing) {
   DeliveryTotals totals;
   for_each_seed(
-      [](std::uint64_t seed) {
-        ScenarioOptions o = lossy_base(seed);
-        o.qos = Qos::at_least_once;
-        return o;
-      },
+      lossy_at(Qos::at_least_once),
       [&](const ScenarioOptions& o, const ScenarioResult& r) {
         EXPECT_EQ(r.published, o.messages);
         expect_nothing_lost(o, r);
@@ -104,11 +109,7 @@ TEST(SimLossy, Qos1LosesNothing) {
 
 TEST(SimLossy, Qos2LosesNothingAndDuplicatesNothing) {
   for_each_seed(
-      [](std::uint64_t seed) {
-        ScenarioOptions o = lossy_base(seed);
-        o.qos = Qos::exactly_once;
-        return o;
-      },
+      lossy_at(Qos::exactly_once),
       [](const ScenarioOptions& o, const ScenarioResult& r) {
         EXPECT_EQ(r.published, o.messages);
         EXPECT_EQ(r.duplicates, 0u);
@@ -135,11 +136,7 @@ TEST(SimLossy, UnicastQos1And2LoseNothing) {
 TEST(SimLossy, Qos0SurvivesAndNeverDuplicates) {
   DeliveryTotals totals;
   for_each_seed(
-      [](std::uint64_t seed) {
-        ScenarioOptions o = lossy_base(seed);
-        o.qos = Qos::at_most_once;
-        return o;
-      },
+      lossy_at(Qos::at_most_once),
       [&](const ScenarioOptions& o, const ScenarioResult& r) {
         EXPECT_EQ(r.published, o.messages);
         // v2 gives every transmission its own sequence number, so a copy made by the link is

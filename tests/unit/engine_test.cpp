@@ -352,17 +352,26 @@ TEST(Engine, WaitForSubscribersEndsWithNoSubscribers) {
   EXPECT_TRUE(pub.reports[0].recipients.empty());
 }
 
-TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
+// A publisher and a subscriber of "home/door"; the publisher's retained `value` has had 1 s to
+// reach the subscriber.
+struct RetainedDoor {
+  explicit RetainedDoor(std::string_view value)
+      : pub(net.add(v2_config(), 1)), early(net.add(v2_config(), 2)) {
+    EXPECT_TRUE(early.engine.subscribe("home/door", 0, net.now));
+    net.pump();
+    EXPECT_TRUE(pub.engine.publish("home/door", bytes_of(value), retained(), net.now));
+    net.run_for(1s);
+  }
   TestNet net;
-  Node& pub = net.add(v2_config(), 1);
-  Node& early = net.add(v2_config(), 2);
-  ASSERT_TRUE(early.engine.subscribe("home/door", 0, net.now));
-  net.pump();
-  PublishOptions o = retained();
-  ASSERT_TRUE(pub.engine.publish("home/door", bytes_of("open"), o, net.now));
-  net.run_for(1s);
+  Node& pub;
+  Node& early;
+};
+
+TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
+  RetainedDoor door("open");
+  Node& early = door.early;
   ASSERT_EQ(early.received.size(), 1u);
-  Node& late = join_late(net, v2_config(), 3, "home/door");
+  Node& late = join_late(door.net, v2_config(), 3, "home/door");
   ASSERT_EQ(late.received.size(), 1u);
   EXPECT_EQ(late.received[0].message, "open");
   EXPECT_TRUE(late.received[0].retain);
@@ -372,16 +381,10 @@ TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
 }
 
 TEST(Engine, RetainedValueOutlivesItsPublisher) {
-  TestNet net;
-  Node& pub = net.add(v2_config(), 1);
-  Node& keeper = net.add(v2_config(), 2);
-  ASSERT_TRUE(keeper.engine.subscribe("home/door", 0, net.now));
-  net.pump();
-  PublishOptions o = retained();
-  ASSERT_TRUE(pub.engine.publish("home/door", bytes_of("closed"), o, net.now));
-  net.run_for(1s);
-  pub.up = false;  // the battery sensor sleeps
-  Node& late = join_late(net, v2_config(), 3, "home/door");
+  RetainedDoor door("closed");
+  Node& keeper = door.early;
+  door.pub.up = false;  // the battery sensor sleeps
+  Node& late = join_late(door.net, v2_config(), 3, "home/door");
   ASSERT_EQ(late.received.size(), 1u);
   EXPECT_EQ(late.received[0].message, "closed");
   EXPECT_EQ(keeper.received.size(), 1u);
