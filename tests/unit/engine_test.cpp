@@ -67,9 +67,11 @@ struct Fixture {
   }
   Node& pub() { return *net.nodes[0]; }
   Node& sub(std::size_t i) { return *net.nodes[1 + i]; }
-  // Publishes `message` on "plant/temp" from the publisher, with default options but `qos`.
-  Result<MessageId> publish(std::string_view message, Qos qos) {
+  // Publishes `message` on "plant/temp" from the publisher, with default options but `qos`
+  // and `ttl_s` (0: the configured default).
+  Result<MessageId> publish(std::string_view message, Qos qos, std::uint16_t ttl_s = 0) {
     PublishOptions o = with_qos(qos);
+    o.ttl_s = ttl_s;
     return pub().engine.publish("plant/temp", bytes_of(message), o, net.now);
   }
   TestNet net;
@@ -160,9 +162,7 @@ TEST(Engine, RetransmissionBackoffDoublesUpToTheCap) {
   cfg.timers.retransmit_max = 8s;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };  // all lost
-  PublishOptions o = with_qos(Qos::at_least_once);
-  o.ttl_s = 40;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/40));
   const Time start = f.net.now;
   f.net.run_for(41s, 100ms);
   std::vector<Duration> sent;
@@ -252,9 +252,7 @@ TEST(Engine, Qos2ReceiverDedupsRetransmissionOvertakenByPubrel) {
 TEST(Engine, Qos2PubrecWithoutPubcompEndsReceived) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubcomp; };
-  PublishOptions o = with_qos(Qos::exactly_once);
-  o.ttl_s = 5;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
+  ASSERT_TRUE(f.publish("m", Qos::exactly_once, /*ttl_s=*/5));
   f.net.run_for(6s);
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::expired);
@@ -315,9 +313,7 @@ TEST(Engine, InboundQos2OpenDropsWhenTheStateExpires) {
   cfg.timers.inbound_state_lifetime = 5s;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubrel; };
-  PublishOptions o = with_qos(Qos::exactly_once);
-  o.ttl_s = 2;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now));
+  ASSERT_TRUE(f.publish("a", Qos::exactly_once, /*ttl_s=*/2));
   f.net.pump();
   EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 1u);
   f.net.run_for(6s);
@@ -418,9 +414,7 @@ TEST(Engine, ExpiredRetainedMessageIsNotReplayed) {
 TEST(Engine, TtlExpiredMessageIsNeitherDeliveredNorRetransmitted) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };
-  PublishOptions o = with_qos(Qos::at_least_once);
-  o.ttl_s = 1;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/1));
   f.net.run_for(1500ms);
   const std::size_t sent = count_type(f.net, PacketType::publish);
   f.net.filter = nullptr;
@@ -480,9 +474,7 @@ TEST(Engine, WireTtlIsTheRemainingTime) {
     ttls.push_back(load_be16(d.bytes.data() + 13));
     return false;
   };
-  PublishOptions o = with_qos(Qos::at_least_once);
-  o.ttl_s = 10;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/10));
   f.net.run_for(3s + 100ms);
   ASSERT_GE(ttls.size(), 4u);
   EXPECT_EQ(ttls[0], 10);
