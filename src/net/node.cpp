@@ -109,6 +109,10 @@ struct NodeCore {
   Time reinit_at{0};
   Duration reinit_delay{0};
 
+  // Node::Batch: live batches, and the publishes made since the last flush while one lived.
+  int batches_open = 0;
+  std::size_t batched_publishes = 0;
+
   std::mutex loop_mutex;  // one thread runs the loop at a time
   std::thread thread;
   std::atomic<bool> started{false};
@@ -427,7 +431,25 @@ struct NodeCore {
   // After any engine call from an API function: send what it queued, and make the loop
   // recompute its timeout.
   void kick(Time now) {
+    // Within a Node::Batch the datagrams wait for a full sendmmsg() batch. A publish queues at
+    // least one datagram, so kBatch publishes fill one (the outbox holds max_queued_messages
+    // QoS 0 copies, 64 by default, and flush() sends any number in batches of kBatch).
+    // The loop is not woken meanwhile: its timeout may be stale only until the batch ends.
+    if (batches_open > 0 && ++batched_publishes < kBatch) return;
+    batched_publishes = 0;
     flush(now);
+    wake_loop();
+  }
+
+  void end_batch() {
+    if (--batches_open > 0 || closed) return;
+    batched_publishes = 0;
+    const Time now = realtime_now();
+    flush(now);
+    wake_loop();
+  }
+
+  void wake_loop() {
     // No thread waits in epoll_wait (the caller drives the loop itself, or the loop is busy and
     // recomputes its timeout under m before it waits again): the eventfd write would be a
     // wasted system call, and an extra epoll_wait + read for the loop.
@@ -677,6 +699,30 @@ Result<PublishHandle> Node::publish(std::string_view channel, std::string_view m
                       static_cast<int>(options.qos), message.size());
   core_->kick(now);
   return PublishHandle{core_, std::move(state), *id};
+}
+
+Node::Batch Node::batch() {
+  std::lock_guard lk(core_->m);
+  ++core_->batches_open;
+  return Batch{core_};
+}
+
+Node::Batch::Batch(std::shared_ptr<detail::NodeCore> core) : core_(std::move(core)) {}
+Node::Batch::~Batch() { end(); }
+Node::Batch::Batch(Batch&& other) noexcept : core_(std::move(other.core_)) {}
+Node::Batch& Node::Batch::operator=(Batch&& other) noexcept {
+  if (this != &other) {
+    end();
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+
+void Node::Batch::end() noexcept {
+  if (!core_) return;
+  std::lock_guard lk(core_->m);
+  core_->end_batch();
+  core_.reset();
 }
 
 Listener Node::listen() {
