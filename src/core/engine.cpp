@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cstring>
 
 #include "core/discovery_table.hpp"
+#include "core/engine_testing.hpp"
 #include "core/fixed_map.hpp"
 #include "core/inbound_qos.hpp"
 #include "core/message_pool.hpp"
@@ -98,6 +100,14 @@ struct Pending {
   Errc reason = Errc::ok;
   std::uint16_t count = 0;
   std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
+  // next_deadline()'s cache: the earliest `next` of the tracks neither terminal nor queued
+  // (track_min_any: there is one), first reached at track_min_at. Every change to a track's
+  // next/queued/terminal goes through tracks_changed() or track_left(), which keep it exact;
+  // debug builds check it against a scan on every call.
+  mutable Time track_min{0};
+  mutable std::uint16_t track_min_at = 0;
+  mutable bool track_min_any = false;
+  mutable bool track_min_valid = false;
 };
 
 struct SolicitAnswer {
@@ -116,6 +126,12 @@ struct ControlEvent {
 }  // namespace detail
 
 using namespace detail;
+
+namespace detail {
+bool engine_check_deadline_cache = false;
+std::uint64_t engine_deadline_checks = 0;
+std::uint64_t engine_deadline_mismatches = 0;
+}  // namespace detail
 
 struct Engine::Impl {
   Impl(const EngineConfig& c, Crypto& cr, Time now);
@@ -159,6 +175,13 @@ struct Engine::Impl {
   std::uint16_t add_recipient(std::uint32_t p, const Endpoint& ep, std::uint32_t session) noexcept;
   void make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s, Errc why) noexcept;
   void check_complete(std::uint32_t p) noexcept;
+  // Keep Pending::track_min exact: any change to a track's deadline, or a track that stops
+  // being a timer candidate (terminal or queued; only the one holding the minimum matters).
+  void tracks_changed(std::uint32_t p) noexcept { pending.value(p).track_min_valid = false; }
+  void track_left(std::uint32_t p, std::uint32_t i) noexcept {
+    Pending& e = pending.value(p);
+    if (e.track_min_any && e.track_min_at == i) e.track_min_valid = false;
+  }
   std::uint32_t find_recipient(std::uint32_t p, std::uint32_t sess,
                                const Endpoint& from) noexcept;
   void note_recipient(std::uint32_t p, std::uint32_t i) noexcept;
@@ -538,6 +561,7 @@ std::uint16_t Engine::Impl::add_recipient(std::uint32_t p, const Endpoint& ep,
   const std::uint16_t i = e.count++;
   recipient(p, i) = Recipient{ep, sess, RecipientState::pending, 0};
   track(p, i) = Track{};
+  tracks_changed(p);
   note_recipient(p, i);
   return i;
 }
@@ -579,6 +603,7 @@ void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientStat
   Track& t = track(p, i);
   if (t.terminal) return;
   t.terminal = true;
+  track_left(p, i);
   recipient(p, i).state = s;
   Pending& e = pending.value(p);
   ++e.terminal;
@@ -669,8 +694,10 @@ bool Engine::Impl::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
   }
   if (i == kAllRecipients) {
     for (std::uint32_t k = 0; k < e.count; ++k) track(p, k).queued = true;
+    tracks_changed(p);
   } else {
     track(p, i).queued = true;
+    track_left(p, i);
   }
   return true;
 }
@@ -718,7 +745,10 @@ void Engine::Impl::run_pending_timers(Time now) noexcept {
         make_terminal(p, i, RecipientState::unconfirmed, Errc::timed_out);
         continue;
       }
-      if (!queue_publish_to(p, i)) tr.next = now + t.retransmit_initial;
+      if (!queue_publish_to(p, i)) {
+        tr.next = now + t.retransmit_initial;
+        tracks_changed(p);
+      }
     }
     check_complete(p);
   });
@@ -927,6 +957,7 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
       if (!t.queued && !queue_publish_to(slot, static_cast<std::uint16_t>(i))) {
         t.next = now + cfg.timers.retransmit_initial;
       }
+      tracks_changed(slot);
       break;
     case PacketType::pubcomp:
       if (t.terminal || t.phase != 1) return drop(Errc::duplicate);
@@ -1021,6 +1052,7 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
     if (i == kAllRecipients) return;
     track(p, i).next = now;
     if (!queue_publish_to(p, i)) track(p, i).next = now + cfg.timers.retransmit_initial;
+    tracks_changed(p);
   });
   replay_retained(ch, from, sess, now);
 }
@@ -1153,6 +1185,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         } else if (it.recipient < e.count) {
           track(it.pending, it.recipient).queued = false;
         }
+        tracks_changed(it.pending);
       }
       release(it);
       continue;
@@ -1216,6 +1249,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
           track(it.pending, it.recipient).queued = false;
           track(it.pending, it.recipient).next = now + cfg.timers.retransmit_initial;
         }
+        tracks_changed(it.pending);
       }
       release(it);
       continue;
@@ -1245,6 +1279,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
       } else {
         sent(it.recipient);
       }
+      tracks_changed(it.pending);
     }
     release(it);
     ++stats.datagrams_sent;
@@ -1590,10 +1625,37 @@ std::optional<Time> Engine::next_deadline() const {
     consider(e.expires);
     if (e.count == 0) consider(e.wait_until);
     if (e.hold_until > m.last_now) consider(e.hold_until);
-    for (std::uint32_t i = 0; i < e.count; ++i) {
-      const Track& tr = m.tracks[p * m.max_recipients + i];
-      if (!tr.terminal && !tr.queued) consider(tr.next);
+    if (!e.track_min_valid) {
+      // Amortised O(1) per answer: recomputed after a change, not per call.
+      e.track_min_any = false;
+      for (std::uint32_t i = 0; i < e.count; ++i) {
+        const Track& tr = m.tracks[p * m.max_recipients + i];
+        if (tr.terminal || tr.queued) continue;
+        if (!e.track_min_any || tr.next < e.track_min) {
+          e.track_min = tr.next;
+          e.track_min_at = static_cast<std::uint16_t>(i);
+          e.track_min_any = true;
+        }
+      }
+      e.track_min_valid = true;
     }
+#ifdef NDEBUG
+    constexpr bool kAssert = false;
+#else
+    constexpr bool kAssert = true;
+#endif
+    if (kAssert || engine_check_deadline_cache) {
+      std::optional<Time> scan;
+      for (std::uint32_t i = 0; i < e.count; ++i) {
+        const Track& tr = m.tracks[p * m.max_recipients + i];
+        if (!tr.terminal && !tr.queued && (!scan || tr.next < *scan)) scan = tr.next;
+      }
+      const bool same = scan.has_value() == e.track_min_any && (!scan || *scan == e.track_min);
+      ++engine_deadline_checks;
+      if (!same) ++engine_deadline_mismatches;
+      assert(same);
+    }
+    if (e.track_min_any) consider(e.track_min);
   });
   return t;
 }
