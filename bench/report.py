@@ -114,6 +114,17 @@ def main():
                 if n and m:
                     ratios[f"qos{q}_{size}_vs_mosquitto{suffix}"] = n / m
                     spreads[f"qos{q}_{size}_vs_mosquitto{suffix}"] = paired(nk, f"mqtt_tput qos={q} size={size}", "msgs_per_s")
+        # Node::Batch (v2): against both raw UDP variants, the per-datagram one and sendmmsg x32.
+        for q in (0, 1):
+            bk = f"nomq_tput_batch wire=v2 qos={q} size={size}"
+            n = med(s, bk, "msgs_per_s")
+            for name, den in ((f"qos{q}_{size}_batch_vs_udp", f"udp_tput size={size}"),
+                              (f"qos{q}_{size}_batch_vs_udp_batch", f"udp_tput_batch size={size}"),
+                              (f"qos{q}_{size}_batch_vs_mosquitto", f"mqtt_tput qos={q} size={size}")):
+                d = med(s, den, "msgs_per_s")
+                if n and d:
+                    ratios[name] = n / d
+                    spreads[name] = paired(bk, den, "msgs_per_s")
     for w in wires:
         suffix = "" if w == "v2" else "_v1"
         u = med(s, "udp_rtt size=64", "p50_us")
@@ -161,6 +172,9 @@ def main():
         for q in ((0, 1) if w == "v2" else ()):
             row(f"NoMQ {w} QoS {q}, loop on the background thread (start())",
                 f"nomq_tput_threaded wire={w} qos={q} size={{size}}")
+        for q in ((0, 1) if w == "v2" else ()):
+            row(f"NoMQ {w} QoS {q}, publishes in a Node::Batch (sendmmsg x32)",
+                f"nomq_tput_batch wire={w} qos={q} size={{size}}")
     for q in (0, 1, 2):
         row(f"Mosquitto QoS {q} (via broker)", f"mqtt_tput qos={q} size={{size}}")
     row("ZeroMQ PUB/SUB (TCP, batched)", "zmq_tput size={size}")
@@ -175,6 +189,8 @@ def main():
             row(f"NoMQ {w} QoS {q}", f"nomq_tput wire={w} qos={q} size={{size}}", "sent_per_s")
         for q in ((0, 1) if w == "v2" else ()):
             row(f"NoMQ {w} QoS {q}, background thread", f"nomq_tput_threaded wire={w} qos={q} size={{size}}", "sent_per_s")
+        for q in ((0, 1) if w == "v2" else ()):
+            row(f"NoMQ {w} QoS {q}, Node::Batch", f"nomq_tput_batch wire={w} qos={q} size={{size}}", "sent_per_s")
     for q in (0, 1, 2):
         row(f"Mosquitto QoS {q}", f"mqtt_tput qos={q} size={{size}}", "sent_per_s")
     md.append("")

@@ -101,6 +101,7 @@ for rep in $(seq "$reps"); do
       run nomq-tput --wire "$wire" --qos 0 --to group --size "$size" --seconds $secs
       if [ "$wire" = v2 ]; then
         for qos in 0 1; do run nomq-tput --wire v2 --qos $qos --threaded 1 --size "$size" --seconds $secs; done
+        for qos in 0 1; do run nomq-tput --wire v2 --qos $qos --batch 1 --size "$size" --seconds $secs; done
       fi
       for qos in 1 2; do run nomq-rtt --wire "$wire" --qos $qos --size "$size" --count $rtt_count; done
     done

@@ -16,7 +16,7 @@ struct Entry {
 
 constexpr Entry kBenches[] = {
     {"udp-tput", perf::udp_throughput, "--size N --seconds S: raw UDP one-way datagrams/s"},
-    {"udp-rtt", perf::udp_pingpong, "--size N --count K: raw UDP ping-pong"},
+    {"udp-rtt", perf::udp_pingpong, "--size N --count K [--epoll 1]: raw UDP ping-pong (--epoll 1: with a NoMQ node's system calls, epoll_wait + recvmmsg + sendmmsg)"},
     {"nomq-tput", perf::nomq_throughput, "--wire v1|v2 --qos Q --size N --seconds S"},
     {"nomq-rtt", perf::nomq_latency, "--wire v1|v2 --qos 1|2 --size N --count K: publish to report"},
     {"mqtt-tput", perf::mqtt_throughput, "--port P --qos Q --size N --seconds S (broker running)"},

@@ -2,6 +2,7 @@
 // datagram, no batching, no crypto. Whatever NoMQ does on top is measured against this.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "perf/common.hpp"
@@ -114,15 +115,64 @@ void udp_throughput(const Args& a) {
   ::close(fd);
 }
 
+// --epoll 1: each side waits in epoll_wait, then reads with recvmmsg (MSG_DONTWAIT) and
+// answers with sendmmsg, as a NoMQ node's loop does: the ping-pong with NoMQ's system calls
+// and no NoMQ work, which splits a NoMQ round trip into the event loop's share and the rest.
+int epoll_for(int fd) {
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  check(ep >= 0, "epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  check(::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl");
+  return ep;
+}
+
+// One datagram through epoll_wait + recvmmsg into buf; its length, or -1 on timeout.
+ssize_t epoll_receive(int ep, int fd, std::vector<char>& buf, sockaddr_in* from, int timeout_ms) {
+  for (;;) {
+    epoll_event ev{};
+    const int n = ::epoll_wait(ep, &ev, 1, timeout_ms);
+    if (n <= 0) return -1;
+    iovec iov{buf.data(), buf.size()};
+    mmsghdr m{};
+    m.msg_hdr.msg_name = from;
+    m.msg_hdr.msg_namelen = from != nullptr ? sizeof *from : 0;
+    m.msg_hdr.msg_iov = &iov;
+    m.msg_hdr.msg_iovlen = 1;
+    if (::recvmmsg(fd, &m, 1, MSG_DONTWAIT, nullptr) == 1) return static_cast<ssize_t>(m.msg_len);
+  }
+}
+
+void mmsg_send(int fd, const void* data, std::size_t size, const sockaddr_in& to) {
+  iovec iov{const_cast<void*>(data), size};
+  mmsghdr m{};
+  m.msg_hdr.msg_name = const_cast<sockaddr_in*>(&to);
+  m.msg_hdr.msg_namelen = sizeof to;
+  m.msg_hdr.msg_iov = &iov;
+  m.msg_hdr.msg_iovlen = 1;
+  ::sendmmsg(fd, &m, 1, 0);
+}
+
 // Ping-pong round trip: one datagram there, the same back, --count times.
 void udp_pingpong(const Args& a) {
   const auto size = static_cast<std::size_t>(a.num("size", 64));
   const long count = a.num("count", 10000);
+  const bool use_epoll = a.num("epoll", 0) != 0;
   Child child([&](int out) {
     std::uint16_t port = 0;
     const int fd = udp_socket(0, &port);
     write_report(out, {port});
     std::vector<char> buf(65536);
+    if (use_epoll) {
+      const int ep = epoll_for(fd);
+      while (!g_stop) {
+        sockaddr_in from{};
+        const ssize_t n = epoll_receive(ep, fd, buf, &from, 100);
+        if (n >= 0) mmsg_send(fd, buf.data(), static_cast<std::size_t>(n), from);
+      }
+      ::close(ep);
+    }
     while (!g_stop) {
       sockaddr_in from{};
       socklen_t len = sizeof from;
@@ -142,10 +192,17 @@ void udp_pingpong(const Args& a) {
   std::vector<char> buf(65536);
   std::vector<double> rtt;
   rtt.reserve(static_cast<std::size_t>(count));
+  const int ep = use_epoll ? epoll_for(fd) : -1;
   for (long i = 0; i < count + count / 10; ++i) {
     const std::int64_t t0 = now_ns();
-    ::sendto(fd, payload.data(), size, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0, nullptr, nullptr);
+    ssize_t n = 0;
+    if (use_epoll) {
+      mmsg_send(fd, payload.data(), size, to);
+      n = epoll_receive(ep, fd, buf, nullptr, 2000);
+    } else {
+      ::sendto(fd, payload.data(), size, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+      n = ::recvfrom(fd, buf.data(), buf.size(), 0, nullptr, nullptr);
+    }
     check(n == static_cast<ssize_t>(size), "udp ping-pong reply");
     if (i >= count / 10) rtt.push_back(static_cast<double>(now_ns() - t0) / 1000.0);  // warm-up dropped
   }
@@ -153,11 +210,12 @@ void udp_pingpong(const Args& a) {
   child.read_report();
   child.wait();
   Result{}
-      .set("bench", "udp_rtt")
+      .set("bench", use_epoll ? "udp_rtt_epoll" : "udp_rtt")
       .set("size", static_cast<double>(size))
       .set("p50_us", percentile(rtt, 50))
       .set("p99_us", percentile(rtt, 99))
       .print();
+  if (ep >= 0) ::close(ep);
   ::close(fd);
 }
 

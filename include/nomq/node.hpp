@@ -196,6 +196,30 @@ class Node {
   Result<PublishHandle> publish(std::string_view channel, std::string_view message,
                                 const PublishOptions& options = {});
 
+  // Holds this node's sends while it lives, like MSG_MORE: the datagrams of publishes made
+  // meanwhile (from any thread) leave in sendmmsg() batches of up to 32, one system call per
+  // batch instead of one per publish. What is queued goes out when 32 publishes are waiting,
+  // when the last live Batch ends, and whenever the loop turns (run_once, the background
+  // thread, PublishHandle::wait_for). Hold one around a burst of publishes, not across a wait
+  // for their reports. Batches nest and may be moved; a Batch may outlive close() (it then
+  // does nothing).
+  class Batch {
+   public:
+    Batch() = default;
+    ~Batch();
+    Batch(Batch&& other) noexcept;
+    Batch& operator=(Batch&& other) noexcept;
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    friend class Node;
+    explicit Batch(std::shared_ptr<detail::NodeCore> core);
+    void end() noexcept;
+    std::shared_ptr<detail::NodeCore> core_;
+  };
+  [[nodiscard]] Batch batch();
+
   Listener listen();
   // Called for every received message (on the loop's thread, lock not held). One callback; a
   // new one replaces the old; an empty function removes it.

@@ -3,15 +3,57 @@
 namespace nomq::detail {
 
 DiscoveryTable::DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions)
-    : peers_(max_peers), subs_(max_subscriptions) {}
+    : peers_(max_peers),
+      prev_(max_peers, kNoSlot),
+      next_(max_peers, kNoSlot),
+      subs_(max_subscriptions) {}
+
+void DiscoveryTable::unlink(std::uint32_t slot) noexcept {
+  const std::uint32_t p = prev_[slot], n = next_[slot];
+  if (p != kNoSlot) next_[p] = n; else if (head_ == slot) head_ = n;
+  if (n != kNoSlot) prev_[n] = p; else if (tail_ == slot) tail_ = p;
+  prev_[slot] = next_[slot] = kNoSlot;
+}
+
+void DiscoveryTable::touch(std::uint32_t slot, Time now) noexcept {
+  peers_.value(slot).last_heard = now;
+  if (tail_ == slot) {
+    // Already the most recent; only a step back in time can break the order here.
+    if (prev_[slot] != kNoSlot && peers_.value(prev_[slot]).last_heard > now) {
+      recency_sorted_ = false;
+    }
+    return;
+  }
+  unlink(slot);
+  if (tail_ != kNoSlot && peers_.value(tail_).last_heard > now) recency_sorted_ = false;
+  prev_[slot] = tail_;
+  if (tail_ != kNoSlot) next_[tail_] = slot; else head_ = slot;
+  tail_ = slot;
+}
+
+void DiscoveryTable::set_tentative(Peer& peer, bool on) noexcept {
+  if (peer.has_tentative == on) return;
+  peer.has_tentative = on;
+  if (on) {
+    ++tentative_peers_;
+  } else {
+    --tentative_peers_;
+  }
+}
+
+void DiscoveryTable::erase_peer_slot(std::uint32_t slot) noexcept {
+  if (!peers_.used(slot)) return;
+  set_tentative(peers_.value(slot), false);
+  unlink(slot);
+  peers_.erase_slot(slot);
+}
 
 DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const Endpoint& from,
                                                     Time now, Time tentative_until) noexcept {
   const std::uint32_t p = peers_.find(session);
   if (p != kNoSlot) {
-    Peer& peer = peers_.value(p);
-    peer.last_heard = now;
-    peer.endpoint = from;
+    peers_.value(p).endpoint = from;
+    touch(p, now);
     return {Seen::known, 0};
   }
   // A restart (or a session renewal) keeps the endpoint and changes the session id.
@@ -22,7 +64,7 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
   SeenResult result{Seen::joined, 0};
   if (old != kNoSlot) {
     result = {Seen::restarted, peers_.key(old)};
-    peers_.erase_slot(old);
+    erase_peer_slot(old);
   }
   const std::uint32_t s = peers_.insert(session);
   if (s == kNoSlot) {
@@ -30,6 +72,7 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
     return {Seen::full, 0};
   }
   peers_.value(s) = Peer{session, from, now, tentative_until, false};
+  touch(s, now);
   if (result.kind == Seen::restarted) {
     // The same node under a new session most likely still subscribes to what it did: it stays
     // a recipient of those channels until its own SUBSCRIBEs confirm them or the bound passes.
@@ -48,7 +91,7 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
         any = true;
       }
     });
-    peers_.value(s).has_tentative = any;
+    set_tentative(peers_.value(s), any);
   }
   return result;
 }
@@ -71,14 +114,15 @@ std::optional<PeerSubKey> DiscoveryTable::expire_tentative(Time now) noexcept {
       gone = subs_.key(k);
       subs_.erase_slot(k);
     });
-    if (!gone) peer.has_tentative = false;
+    if (!gone) set_tentative(peer, false);
   });
   return gone;
 }
 
 std::optional<Time> DiscoveryTable::next_tentative_expiry() const noexcept {
   std::optional<Time> t;
-  peers_.for_each([&](std::uint32_t p) {
+  if (tentative_peers_ == 0) return t;  // the common case, checked on every loop turn
+  peers_.scan([&](std::uint32_t p) {
     const Peer& peer = peers_.value(p);
     if (peer.has_tentative && (!t || peer.tentative_until < *t)) t = peer.tentative_until;
   });
@@ -96,7 +140,7 @@ bool DiscoveryTable::would_replace(std::uint32_t session, const Endpoint& from) 
 
 void DiscoveryTable::heard(std::uint32_t session, Time now) noexcept {
   const std::uint32_t p = peers_.find(session);
-  if (p != kNoSlot) peers_.value(p).last_heard = now;
+  if (p != kNoSlot) touch(p, now);
 }
 
 const Peer* DiscoveryTable::find(std::uint32_t session) const noexcept {
@@ -134,7 +178,8 @@ bool DiscoveryTable::is_subscribed(std::uint32_t session,
 
 void DiscoveryTable::remove_peer(std::uint32_t session) noexcept {
   drop_subscriptions_of(session);
-  peers_.erase(session);
+  const std::uint32_t p = peers_.find(session);
+  if (p != kNoSlot) erase_peer_slot(p);
 }
 
 void DiscoveryTable::drop_subscriptions_of(std::uint32_t session) noexcept {
@@ -161,11 +206,19 @@ std::optional<Peer> DiscoveryTable::expire_one(Time now, Duration timeout) noexc
 }
 
 std::optional<Time> DiscoveryTable::next_expiry(Duration timeout) const noexcept {
+  if (head_ == kNoSlot) return std::nullopt;
+  if (recency_sorted_) return peers_.value(head_).last_heard + timeout;
   std::optional<Time> t;
-  peers_.for_each([&](std::uint32_t s) {
+  peers_.scan([&](std::uint32_t s) {
     const Time due = peers_.value(s).last_heard + timeout;
     if (!t || due < *t) t = due;
   });
+  // Once every peer stepped back has been heard again the list is in order again.
+  bool sorted = true;
+  for (std::uint32_t s = head_; sorted && next_[s] != kNoSlot; s = next_[s]) {
+    if (peers_.value(s).last_heard > peers_.value(next_[s]).last_heard) sorted = false;
+  }
+  recency_sorted_ = sorted;
   return t;
 }
 

@@ -65,6 +65,9 @@ class DiscoveryTable {
   void heard(std::uint32_t session, Time now) noexcept;
 
   const Peer* find(std::uint32_t session) const noexcept;
+  // The table slot of `session` (below max_peers, stable while the session is known), or
+  // kNoSlot. The engine indexes per-publish recipients by it.
+  std::uint32_t slot_of(std::uint32_t session) const noexcept { return peers_.find(session); }
   // True when `session` is unknown and `from` is in the table under another session (the node
   // restarted or renewed its session).
   bool would_replace(std::uint32_t session, const Endpoint& from) const noexcept;
@@ -108,8 +111,22 @@ class DiscoveryTable {
 
  private:
   void drop_subscriptions_of(std::uint32_t session) noexcept;
+  // Every change to a peer's last_heard, and every peer removal, goes through these, which
+  // keep the recency list and the tentative count below in step with the table.
+  void touch(std::uint32_t slot, Time now) noexcept;
+  void unlink(std::uint32_t slot) noexcept;
+  void erase_peer_slot(std::uint32_t slot) noexcept;
+  void set_tentative(Peer& peer, bool on) noexcept;
 
   FixedMap<std::uint32_t, Peer, U32Hash, U32Eq> peers_;
+  // Peers in the order they were last heard (head: least recently), a doubly linked list over
+  // the peer slots: next_expiry() reads the head, O(1), where it scanned the table on every
+  // loop turn. Kept exact while time only moves forward; a step back (wall clock) clears
+  // `recency_sorted_` and next_expiry() scans until the order is restored.
+  std::vector<std::uint32_t> prev_, next_;
+  std::uint32_t head_ = kNoSlot, tail_ = kNoSlot;
+  mutable bool recency_sorted_ = true;  // set again by next_expiry() once it checked
+  std::size_t tentative_peers_ = 0;  // peers with has_tentative: none is the common case
   static constexpr std::uint8_t kConfirmed = 0;
   static constexpr std::uint8_t kTentative = 1;
   FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;

@@ -3,9 +3,12 @@
 #include "nomq/engine.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <cstring>
 
 #include "core/discovery_table.hpp"
+#include "core/engine_testing.hpp"
 #include "core/fixed_map.hpp"
 #include "core/inbound_qos.hpp"
 #include "core/message_pool.hpp"
@@ -96,6 +99,15 @@ struct Pending {
   Time hold_until{0};     // made within the discovery period: not reported before it ends
   Errc reason = Errc::ok;
   std::uint16_t count = 0;
+  std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
+  // next_deadline()'s cache: the earliest `next` of the tracks neither terminal nor queued
+  // (track_min_any: there is one), first reached at track_min_at. Every change to a track's
+  // next/queued/terminal goes through tracks_changed() or track_left(), which keep it exact;
+  // debug builds check it against a scan on every call.
+  mutable Time track_min{0};
+  mutable std::uint16_t track_min_at = 0;
+  mutable bool track_min_any = false;
+  mutable bool track_min_valid = false;
 };
 
 struct SolicitAnswer {
@@ -114,6 +126,12 @@ struct ControlEvent {
 }  // namespace detail
 
 using namespace detail;
+
+namespace detail {
+bool engine_check_deadline_cache = false;
+std::uint64_t engine_deadline_checks = 0;
+std::uint64_t engine_deadline_mismatches = 0;
+}  // namespace detail
 
 struct Engine::Impl {
   Impl(const EngineConfig& c, Crypto& cr, Time now);
@@ -157,6 +175,16 @@ struct Engine::Impl {
   std::uint16_t add_recipient(std::uint32_t p, const Endpoint& ep, std::uint32_t session) noexcept;
   void make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s, Errc why) noexcept;
   void check_complete(std::uint32_t p) noexcept;
+  // Keep Pending::track_min exact: any change to a track's deadline, or a track that stops
+  // being a timer candidate (terminal or queued; only the one holding the minimum matters).
+  void tracks_changed(std::uint32_t p) noexcept { pending.value(p).track_min_valid = false; }
+  void track_left(std::uint32_t p, std::uint32_t i) noexcept {
+    Pending& e = pending.value(p);
+    if (e.track_min_any && e.track_min_at == i) e.track_min_valid = false;
+  }
+  std::uint32_t find_recipient(std::uint32_t p, std::uint32_t sess,
+                               const Endpoint& from) noexcept;
+  void note_recipient(std::uint32_t p, std::uint32_t i) noexcept;
   void finish(std::uint32_t p, Errc reason) noexcept;
   void end_recipient_at_close(std::uint32_t p, std::uint32_t i, Errc why) noexcept;
   bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
@@ -217,6 +245,10 @@ struct Engine::Impl {
   std::vector<std::uint32_t> pending_gen;
   std::vector<Recipient> recipients;
   std::vector<Track> tracks;
+  // Per pending slot, by discovery-table slot: a hint of the recipient index of that peer's
+  // session (verified before use, so a stale hint only costs the linear search it replaces).
+  // Keeps the search for an acknowledging recipient O(1) with many subscribers.
+  std::vector<std::uint16_t> recipient_hint;
   std::size_t pending_open = 0;  // unfinished pending publishes
   PriorityQueue<OutItem> outbox;
   PriorityQueue<InboxItem> inbox;
@@ -237,6 +269,25 @@ struct Engine::Impl {
   Time next_solicit{0};
   Duration solicit_gap{0};
   std::vector<SolicitAnswer> answers;  // scheduled answers to solicitations (max_peers)
+  std::size_t answers_used = 0;        // entries of `answers` in use
+
+  // The id of the channel published on last: publishers mostly repeat a channel, and its id
+  // is a SHA-256 of the name (about 200 ns) otherwise computed on every publish.
+  std::array<char, wire::kMaxChannelName> last_channel{};
+  std::size_t last_channel_size = 0;  // 0: nothing cached (names are never empty)
+  wire::ChannelId last_channel_id{};
+  // Only a name that passed publish()'s checks is cached, so a match needs no UTF-8 check.
+  bool is_last_channel(std::string_view channel) const noexcept {
+    return channel.size() == last_channel_size &&
+           std::equal(channel.begin(), channel.end(), last_channel.begin());
+  }
+  wire::ChannelId publish_channel_id(std::string_view channel) noexcept {
+    if (is_last_channel(channel)) return last_channel_id;
+    last_channel_id = wire::channel_id(crypto, channel);
+    std::copy(channel.begin(), channel.end(), last_channel.begin());
+    last_channel_size = channel.size();
+    return last_channel_id;
+  }
 };
 
 namespace {
@@ -269,6 +320,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   pending_gen.assign(pending.capacity(), 0);
   recipients.resize(pending.capacity() * max_recipients);
   tracks.resize(pending.capacity() * max_recipients);
+  recipient_hint.assign(pending.capacity() * max_recipients, 0);
   inbox_bytes.assign(inbox.capacity() * inbox_stride, 0);
   control.resize(pending.capacity() + 2 * max_recipients + 8);
   scratch.assign(wire::kMaxDatagram, 0);
@@ -459,12 +511,14 @@ void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now
   const auto max_us = cfg.timers.retained_answer_max_delay.count();
   const auto delay = max_us > 0 ? static_cast<std::int64_t>(crypto.random_u32() % static_cast<std::uint64_t>(max_us + 1)) : 0;
   *slot = SolicitAnswer{from, now + Duration{delay}, true};
+  ++answers_used;
 }
 
 void Engine::Impl::send_due_answers(Time now) noexcept {
   for (SolicitAnswer& a : answers) {
     if (!a.used || a.due > now) continue;
     a.used = false;
+    --answers_used;
     if (closed) continue;
     const Endpoint to = a.to;
     subs.for_each([&](std::uint32_t s) {
@@ -507,7 +561,41 @@ std::uint16_t Engine::Impl::add_recipient(std::uint32_t p, const Endpoint& ep,
   const std::uint16_t i = e.count++;
   recipient(p, i) = Recipient{ep, sess, RecipientState::pending, 0};
   track(p, i) = Track{};
+  tracks_changed(p);
+  note_recipient(p, i);
   return i;
+}
+
+void Engine::Impl::note_recipient(std::uint32_t p, std::uint32_t i) noexcept {
+  const std::uint32_t sess = recipient(p, i).session_id;
+  if (sess == 0) return;
+  const std::uint32_t ps = discovery.slot_of(sess);
+  if (ps == kNoSlot || ps >= max_recipients) return;
+  std::uint16_t& hint = recipient_hint[p * max_recipients + ps];
+  // The first recipient of a session wins, as in the linear search.
+  if (hint < i && recipient(p, hint).session_id == sess) return;
+  hint = static_cast<std::uint16_t>(i);
+}
+
+// The recipient of publish `p` an answer from `session` at `from` belongs to: the first with
+// that session, else the first at that endpoint; kNoSlot if none.
+std::uint32_t Engine::Impl::find_recipient(std::uint32_t p, std::uint32_t sess,
+                                           const Endpoint& from) noexcept {
+  const Pending& e = pending.value(p);
+  if (sess != 0) {
+    const std::uint32_t ps = discovery.slot_of(sess);
+    if (ps != kNoSlot && ps < max_recipients) {
+      const std::uint16_t k = recipient_hint[p * max_recipients + ps];
+      if (k < e.count && recipient(p, k).session_id == sess) return k;
+    }
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).session_id != 0 && recipient(p, k).session_id == sess) return k;
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).endpoint == from) return k;
+  }
+  return kNoSlot;
 }
 
 void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s,
@@ -515,8 +603,10 @@ void Engine::Impl::make_terminal(std::uint32_t p, std::uint32_t i, RecipientStat
   Track& t = track(p, i);
   if (t.terminal) return;
   t.terminal = true;
+  track_left(p, i);
   recipient(p, i).state = s;
   Pending& e = pending.value(p);
+  ++e.terminal;
   if (why != Errc::ok && e.reason == Errc::ok) e.reason = why;
 }
 
@@ -525,9 +615,7 @@ void Engine::Impl::check_complete(std::uint32_t p) noexcept {
   if (e.finished || e.count == 0) return;
   // Subscribers may still be answering the start-up solicitations.
   if (last_now < e.hold_until) return;
-  for (std::uint32_t i = 0; i < e.count; ++i) {
-    if (!track(p, i).terminal) return;
-  }
+  if (e.terminal < e.count) return;  // O(1) per answer: no walk over all recipients
   finish(p, e.reason);
 }
 
@@ -606,8 +694,10 @@ bool Engine::Impl::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
   }
   if (i == kAllRecipients) {
     for (std::uint32_t k = 0; k < e.count; ++k) track(p, k).queued = true;
+    tracks_changed(p);
   } else {
     track(p, i).queued = true;
+    track_left(p, i);
   }
   return true;
 }
@@ -655,7 +745,10 @@ void Engine::Impl::run_pending_timers(Time now) noexcept {
         make_terminal(p, i, RecipientState::unconfirmed, Errc::timed_out);
         continue;
       }
-      if (!queue_publish_to(p, i)) tr.next = now + t.retransmit_initial;
+      if (!queue_publish_to(p, i)) {
+        tr.next = now + t.retransmit_initial;
+        tracks_changed(p);
+      }
     }
     check_complete(p);
   });
@@ -819,13 +912,7 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   Pending& e = pending.value(slot);
   const bool qos2 = e.qos == Qos::exactly_once;
   if ((p.type == PacketType::ack) == qos2) return drop(Errc::unexpected_packet);
-  std::uint32_t i = kNoSlot;
-  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
-    if (recipient(slot, k).session_id != 0 && recipient(slot, k).session_id == p.session_id) i = k;
-  }
-  for (std::uint32_t k = 0; k < e.count && i == kNoSlot; ++k) {
-    if (recipient(slot, k).endpoint == from) i = k;
-  }
+  std::uint32_t i = find_recipient(slot, p.session_id, from);
   // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first
   // answer binds it (the node may answer from another port than the one addressed, e.g. when
   // the destination was its group port).
@@ -845,7 +932,10 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   }
   Recipient& r = recipient(slot, i);
   Track& t = track(slot, i);
-  if (r.session_id == 0 || r.session_id != p.session_id) r.session_id = p.session_id;
+  if (r.session_id == 0 || r.session_id != p.session_id) {
+    r.session_id = p.session_id;
+    note_recipient(slot, i);
+  }
   // A node answers a PUBLISH only on a channel it subscribes to: that confirms a subscription
   // it inherited from its previous session as well as its own SUBSCRIBE would.
   if (v2() && e.group && discovery.is_tentative(p.session_id, p.channel_id)) {
@@ -867,6 +957,7 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
       if (!t.queued && !queue_publish_to(slot, static_cast<std::uint16_t>(i))) {
         t.next = now + cfg.timers.retransmit_initial;
       }
+      tracks_changed(slot);
       break;
     case PacketType::pubcomp:
       if (t.terminal || t.phase != 1) return drop(Errc::duplicate);
@@ -928,7 +1019,10 @@ void Engine::Impl::rename_recipients(std::uint32_t old_sess, std::uint32_t new_s
     if (e.finished || !e.group) return;
     for (std::uint32_t i = 0; i < e.count; ++i) {
       Recipient& r = recipient(p, i);
-      if (r.session_id == old_sess && r.endpoint == at) r.session_id = new_sess;
+      if (r.session_id == old_sess && r.endpoint == at) {
+        r.session_id = new_sess;
+        note_recipient(p, i);
+      }
     }
   });
 }
@@ -950,6 +1044,7 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
       if (r.endpoint == from) {
         // The same node under a new session (restart or renewal): one recipient, not two.
         r.session_id = sess;
+        note_recipient(p, i);
         return;
       }
     }
@@ -957,6 +1052,7 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
     if (i == kAllRecipients) return;
     track(p, i).next = now;
     if (!queue_publish_to(p, i)) track(p, i).next = now + cfg.timers.retransmit_initial;
+    tracks_changed(p);
   });
   replay_retained(ch, from, sess, now);
 }
@@ -1089,6 +1185,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
         } else if (it.recipient < e.count) {
           track(it.pending, it.recipient).queued = false;
         }
+        tracks_changed(it.pending);
       }
       release(it);
       continue;
@@ -1152,6 +1249,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
           track(it.pending, it.recipient).queued = false;
           track(it.pending, it.recipient).next = now + cfg.timers.retransmit_initial;
         }
+        tracks_changed(it.pending);
       }
       release(it);
       continue;
@@ -1181,6 +1279,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
       } else {
         sent(it.recipient);
       }
+      tracks_changed(it.pending);
     }
     release(it);
     ++stats.datagrams_sent;
@@ -1265,7 +1364,9 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   }
   if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
   if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
-  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;
+  if (!m.is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
+    return Errc::invalid_argument;
+  }
   if (message.size() > m.cfg.limits.max_message_size) return Errc::message_too_large;
   {
     // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
@@ -1281,7 +1382,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   if (tracked && m.pending.full()) return Errc::too_many_pending;
   if (!tracked && m.queued_qos0 >= m.cfg.limits.max_queued_messages) return Errc::queue_full;
   if (m.outbox.full()) return Errc::queue_full;
-  const wire::ChannelId id = wire::channel_id(m.crypto, channel);
+  const wire::ChannelId id = m.publish_channel_id(channel);
   if (options.retain && !m.retained.can_add(id, now)) return Errc::too_many_retained;
   const std::uint32_t slot = m.pool.alloc();
   if (slot == kNoSlot) return Errc::queue_full;
@@ -1510,20 +1611,51 @@ std::optional<Time> Engine::next_deadline() const {
     if (auto d = m.discovery.next_tentative_expiry()) consider(*d);
     if (auto d = m.retained.next_answer()) consider(*d);
     if (m.solicit_armed) consider(m.next_solicit);
-    for (const SolicitAnswer& a : m.answers) {
-      if (a.used) consider(a.due);
+    if (m.answers_used > 0) {
+      for (const SolicitAnswer& a : m.answers) {
+        if (a.used) consider(a.due);
+      }
     }
   }
-  m.pending.for_each([&](std::uint32_t p) {
+  // The node computes this on every loop turn: the tables above answer in O(1) in the common
+  // case (recency list, counts), and only open publishes are visited here.
+  if (m.pending_open > 0) m.pending.scan([&](std::uint32_t p) {
     const Pending& e = m.pending.value(p);
     if (e.finished) return;
     consider(e.expires);
     if (e.count == 0) consider(e.wait_until);
     if (e.hold_until > m.last_now) consider(e.hold_until);
-    for (std::uint32_t i = 0; i < e.count; ++i) {
-      const Track& tr = m.tracks[p * m.max_recipients + i];
-      if (!tr.terminal && !tr.queued) consider(tr.next);
+    if (!e.track_min_valid) {
+      // Amortised O(1) per answer: recomputed after a change, not per call.
+      e.track_min_any = false;
+      for (std::uint32_t i = 0; i < e.count; ++i) {
+        const Track& tr = m.tracks[p * m.max_recipients + i];
+        if (tr.terminal || tr.queued) continue;
+        if (!e.track_min_any || tr.next < e.track_min) {
+          e.track_min = tr.next;
+          e.track_min_at = static_cast<std::uint16_t>(i);
+          e.track_min_any = true;
+        }
+      }
+      e.track_min_valid = true;
     }
+#ifdef NDEBUG
+    constexpr bool kAssert = false;
+#else
+    constexpr bool kAssert = true;
+#endif
+    if (kAssert || engine_check_deadline_cache) {
+      std::optional<Time> scan;
+      for (std::uint32_t i = 0; i < e.count; ++i) {
+        const Track& tr = m.tracks[p * m.max_recipients + i];
+        if (!tr.terminal && !tr.queued && (!scan || tr.next < *scan)) scan = tr.next;
+      }
+      const bool same = scan.has_value() == e.track_min_any && (!scan || *scan == e.track_min);
+      ++engine_deadline_checks;
+      if (!same) ++engine_deadline_mismatches;
+      assert(same);
+    }
+    if (e.track_min_any) consider(e.track_min);
   });
   return t;
 }

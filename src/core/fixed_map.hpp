@@ -104,6 +104,20 @@ class FixedMap {
     }
   }
 
+  // Calls f(slot) for every used slot, stopping once all of them were seen: slots are handed
+  // out lowest first, so a lightly used map is scanned in O(used), not O(capacity). f must not
+  // insert or erase (use for_each for that).
+  template <class F>
+  void scan(F&& f) const {
+    std::size_t left = size();
+    for (std::uint32_t s = 0; left > 0 && s < capacity_; ++s) {
+      if (used_[s]) {
+        f(s);
+        --left;
+      }
+    }
+  }
+
   std::size_t state_bytes() const noexcept {
     return index_.capacity() * sizeof(std::uint32_t) + keys_.capacity() * sizeof(Key) +
            values_.capacity() * sizeof(Value) + used_.capacity() + free_.capacity() * 4;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -83,10 +84,10 @@ class PriorityQueue {
   }
 
  private:
+  // The highest non-empty level (0 when empty): the top set bit of mask_, one instruction
+  // where a walk down from 15 took up to 15 steps for the default priority 0.
   unsigned top_level() const noexcept {
-    unsigned p = 15;
-    while (p > 0 && (mask_ & (1u << p)) == 0) --p;
-    return p;
+    return mask_ == 0 ? 0u : static_cast<unsigned>(std::bit_width(mask_)) - 1u;
   }
 
   std::size_t capacity_;

@@ -107,6 +107,7 @@ void RetainedStore::drop_copy(const wire::ChannelId& channel) noexcept {
   Entry& e = map_.value(c);
   if (e.copy != kNoSlot) pool_.unref(e.copy);
   e.copy = kNoSlot;
+  if (e.answer) --answers_;
   e.answer = false;
 }
 
@@ -117,11 +118,15 @@ void RetainedStore::schedule_answer(const wire::ChannelId& channel, Time due) no
   if (e.answer) return;
   e.answer = true;
   e.answer_due = due;
+  ++answers_;
 }
 
 void RetainedStore::cancel_answer(const wire::ChannelId& channel) noexcept {
   const std::uint32_t c = map_.find(channel);
-  if (c != kNoSlot) map_.value(c).answer = false;
+  if (c != kNoSlot && map_.value(c).answer) {
+    map_.value(c).answer = false;
+    --answers_;
+  }
 }
 
 bool RetainedStore::answer_scheduled(const wire::ChannelId& channel) const noexcept {
@@ -131,7 +136,8 @@ bool RetainedStore::answer_scheduled(const wire::ChannelId& channel) const noexc
 
 std::optional<Time> RetainedStore::next_answer() const noexcept {
   std::optional<Time> t;
-  map_.for_each([&](std::uint32_t s) {
+  if (answers_ == 0) return t;  // the common case, checked on every loop turn
+  map_.scan([&](std::uint32_t s) {
     const Entry& e = map_.value(s);
     if (e.answer && (!t || e.answer_due < *t)) t = e.answer_due;
   });
@@ -144,6 +150,7 @@ std::optional<wire::ChannelId> RetainedStore::pop_due_answer(Time now) noexcept 
     Entry& e = map_.value(s);
     if (!out && e.answer && e.answer_due <= now) {
       e.answer = false;
+      --answers_;
       out = map_.key(s);
     }
   });

@@ -91,6 +91,7 @@ class RetainedStore {
   std::size_t depth_;
   FixedMap<wire::ChannelId, Entry, ChannelIdHash, ChannelIdEq> map_;
   std::vector<std::uint32_t> ring_;
+  std::size_t answers_ = 0;  // entries with `answer` set: next_answer() is O(1) with none
 };
 
 }  // namespace nomq::detail

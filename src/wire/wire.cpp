@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wire/seal.hpp"
 #include "wire/wire_internal.hpp"
 
 namespace nomq {
@@ -50,11 +51,8 @@ ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept {
 std::size_t encoded_size(const Packet& p) noexcept {
   if (!detail::wire::is_valid_type(static_cast<std::uint8_t>(p.type))) return 0;
   switch (p.version) {
-    case WireVersion::v1:
-      return kHeaderSize + kIvSize + detail::wire::padded_size(detail::wire::v1_plaintext_size(p)) +
-             kMacSize;
-    case WireVersion::v2:
-      return kHeaderSize + detail::wire::padded_size(detail::wire::v2_plaintext_size(p)) + kMacSize;
+    case WireVersion::v1: return detail::wire::sealed_size(detail::wire::kV1Frame, p);
+    case WireVersion::v2: return detail::wire::sealed_size(detail::wire::kV2Frame, p);
   }
   return 0;
 }

@@ -56,10 +56,6 @@ bool timestamp_fresh(std::uint32_t timestamp, const nomq::wire::DecodeOptions& o
 // Errors shared by both encoders before any byte is written.
 Errc check_out(std::size_t size, std::size_t out_size) noexcept;
 
-// Plaintext sizes (before padding) per version; 0 for types without a body.
-std::size_t v1_plaintext_size(const Packet& p) noexcept;
-std::size_t v2_plaintext_size(const Packet& p) noexcept;
-
 Result<std::size_t> encode_v1(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
 Result<std::size_t> encode_v2(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
 Result<Packet> decode_v1(Bytes d, Crypto& crypto, const nomq::wire::DecodeOptions& o,

@@ -1,6 +1,7 @@
 // Wire v1: byte-exact with the MicroPython original (tests/vectors/LEGACY-WIRE-FORMAT.md).
 #include <cstring>
 
+#include "wire/seal.hpp"
 #include "wire/utf8.hpp"
 #include "wire/wire_internal.hpp"
 
@@ -10,24 +11,38 @@ using nomq::wire::kHeaderSize;
 using nomq::wire::kMacSize;
 using nomq::wire::V1Layout;
 
-std::size_t v1_plaintext_size(const Packet& p) noexcept {
-  switch (p.type) {
-    case PacketType::publish:
-      return (p.body.v1_layout == V1Layout::device16 ? kV1InnerHeader : kV1Gap20Offset) +
-             p.body.message.size();
-    case PacketType::subscribe:
-    case PacketType::unsubscribe:
-      return p.body.channel.size();
-    case PacketType::ack:
-    case PacketType::pubrec:
-    case PacketType::pubrel:
-    case PacketType::pubcomp:
-      return 4;
-    case PacketType::heartbeat:
-      return 0;
-  }
-  return 0;
+namespace {
+
+// PUBLISH (either layout), SUBSCRIBE, UNSUBSCRIBE; seal() sizes the rest.
+std::size_t v1_named_plaintext_size(const Packet& p) noexcept {
+  if (p.type != PacketType::publish) return p.body.channel.size();
+  return (p.body.v1_layout == V1Layout::device16 ? kV1InnerHeader : kV1Gap20Offset) +
+         p.body.message.size();
 }
+
+// PUBLISH (either layout), SUBSCRIBE, UNSUBSCRIBE; seal() writes the rest.
+void write_v1_named_body(const Packet& p, std::uint8_t* pt) noexcept {
+  if (p.type != PacketType::publish) {
+    if (!p.body.channel.empty()) std::memcpy(pt, p.body.channel.data(), p.body.channel.size());
+    return;
+  }
+  store_be64(pt, p.body.inner_timestamp);
+  store_be32(pt + 8, p.body.message_id);
+  store_be32(pt + 12, static_cast<std::uint32_t>(p.body.message.size()));
+  std::size_t at = kV1InnerHeader;
+  if (p.body.v1_layout == V1Layout::gap20) {
+    std::memset(pt + at, 0, kV1Gap20Offset - kV1InnerHeader);
+    at = kV1Gap20Offset;
+  }
+  if (!p.body.message.empty()) std::memcpy(pt + at, p.body.message.data(), p.body.message.size());
+}
+
+}  // namespace
+
+// The IV is repeated before the ciphertext (L counts it) and the MAC is the original's keyed
+// SHA-256.
+constinit const Frame kV1Frame{1, true, MacKind::keyed_sha256, &v1_named_plaintext_size,
+                               &write_v1_named_body};
 
 Result<std::size_t> encode_v1(const Packet& p, Crypto& crypto, MutableBytes out) noexcept {
   if (p.type == PacketType::publish) {
@@ -37,52 +52,7 @@ Result<std::size_t> encode_v1(const Packet& p, Crypto& crypto, MutableBytes out)
       return Errc::invalid_argument;
     }
   }
-  const std::size_t pt_size = v1_plaintext_size(p);
-  const std::size_t ct_size = padded_size(pt_size);
-  const std::size_t size = kHeaderSize + kIvSize + ct_size + kMacSize;
-  if (const Errc e = check_out(size, out.size()); e != Errc::ok) return e;
-
-  std::uint8_t* const o = out.data();
-  const std::size_t payload_len = kIvSize + ct_size;  // L counts the repeated IV
-  write_header(p, 1, static_cast<std::uint16_t>(payload_len), o);
-  std::memcpy(o + kHeaderSize, p.iv.data(), kIvSize);
-
-  // The plaintext is built at its final offset and encrypted in place: no staging buffer.
-  std::uint8_t* const pt = o + kHeaderSize + kIvSize;
-  switch (p.type) {
-    case PacketType::publish: {
-      store_be64(pt, p.body.inner_timestamp);
-      store_be32(pt + 8, p.body.message_id);
-      store_be32(pt + 12, static_cast<std::uint32_t>(p.body.message.size()));
-      std::size_t at = kV1InnerHeader;
-      if (p.body.v1_layout == V1Layout::gap20) {
-        std::memset(pt + at, 0, kV1Gap20Offset - kV1InnerHeader);
-        at = kV1Gap20Offset;
-      }
-      if (!p.body.message.empty()) std::memcpy(pt + at, p.body.message.data(), p.body.message.size());
-      break;
-    }
-    case PacketType::subscribe:
-    case PacketType::unsubscribe:
-      if (!p.body.channel.empty()) std::memcpy(pt, p.body.channel.data(), p.body.channel.size());
-      break;
-    case PacketType::ack:
-    case PacketType::pubrec:
-    case PacketType::pubrel:
-    case PacketType::pubcomp:
-      store_be32(pt, p.body.acked_id);
-      break;
-    case PacketType::heartbeat:
-      break;
-  }
-  add_pkcs7(pt, pt_size);
-  if (!crypto.cbc_encrypt(p.iv, Bytes{pt, ct_size}, MutableBytes{pt, ct_size})) {
-    return Errc::crypto_failure;
-  }
-  const std::size_t mac_at = kHeaderSize + payload_len;
-  const Digest mac = crypto.keyed_sha256(Bytes{o, mac_at});
-  std::memcpy(o + mac_at, mac.data(), kMacSize);
-  return size;
+  return seal(p, crypto, kV1Frame, out);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wire/seal.hpp"
 #include "wire/utf8.hpp"
 #include "wire/wire_internal.hpp"
 
@@ -22,23 +23,36 @@ constexpr std::size_t kV2PublishPrefix = 5;  // u32 message_id, u8 name_len
 
 }  // namespace
 
-std::size_t v2_plaintext_size(const Packet& p) noexcept {
-  switch (p.type) {
-    case PacketType::publish:
-      return kV2PublishPrefix + p.body.channel.size() + p.body.message.size();
-    case PacketType::subscribe:
-    case PacketType::unsubscribe:
-      return 1 + p.body.channel.size();
-    case PacketType::ack:
-    case PacketType::pubrec:
-    case PacketType::pubrel:
-    case PacketType::pubcomp:
-      return 4;
-    case PacketType::heartbeat:
-      return 0;
-  }
-  return 0;
+namespace {
+
+// PUBLISH, SUBSCRIBE, UNSUBSCRIBE: a length-prefixed channel name, then for PUBLISH the
+// message; seal() sizes the rest.
+std::size_t v2_named_plaintext_size(const Packet& p) noexcept {
+  if (p.type != PacketType::publish) return 1 + p.body.channel.size();
+  return kV2PublishPrefix + p.body.channel.size() + p.body.message.size();
 }
+
+// PUBLISH, SUBSCRIBE, UNSUBSCRIBE: the channel name travels inside the ciphertext.
+void write_v2_named_body(const Packet& p, std::uint8_t* pt) noexcept {
+  const std::string_view name = p.body.channel;
+  if (p.type != PacketType::publish) {
+    pt[0] = static_cast<std::uint8_t>(name.size());
+    std::memcpy(pt + 1, name.data(), name.size());
+    return;
+  }
+  store_be32(pt, p.body.message_id);
+  pt[4] = static_cast<std::uint8_t>(name.size());
+  std::memcpy(pt + kV2PublishPrefix, name.data(), name.size());
+  if (!p.body.message.empty()) {
+    std::memcpy(pt + kV2PublishPrefix + name.size(), p.body.message.data(), p.body.message.size());
+  }
+}
+
+}  // namespace
+
+// One IV (in the header only), HMAC-SHA256.
+constinit const Frame kV2Frame{2, false, MacKind::hmac_sha256, &v2_named_plaintext_size,
+                               &write_v2_named_body};
 
 Result<std::size_t> encode_v2(const Packet& p, Crypto& crypto, MutableBytes out) noexcept {
   const std::string_view name = p.body.channel;
@@ -47,47 +61,7 @@ Result<std::size_t> encode_v2(const Packet& p, Crypto& crypto, MutableBytes out)
     // Receivers reject these with bad_body; refuse to send what nobody can accept.
     if (name.empty() || !is_valid_utf8(as_bytes(name))) return Errc::invalid_argument;
   }
-  const std::size_t pt_size = v2_plaintext_size(p);
-  const std::size_t ct_size = padded_size(pt_size);
-  const std::size_t size = kHeaderSize + ct_size + kMacSize;
-  if (const Errc e = check_out(size, out.size()); e != Errc::ok) return e;
-
-  std::uint8_t* const o = out.data();
-  write_header(p, 2, static_cast<std::uint16_t>(ct_size), o);
-  // The plaintext is built at its final offset and encrypted in place: no staging buffer.
-  std::uint8_t* const pt = o + kHeaderSize;
-  switch (p.type) {
-    case PacketType::publish:
-      store_be32(pt, p.body.message_id);
-      pt[4] = static_cast<std::uint8_t>(name.size());
-      std::memcpy(pt + kV2PublishPrefix, name.data(), name.size());
-      if (!p.body.message.empty()) {
-        std::memcpy(pt + kV2PublishPrefix + name.size(), p.body.message.data(),
-                    p.body.message.size());
-      }
-      break;
-    case PacketType::subscribe:
-    case PacketType::unsubscribe:
-      pt[0] = static_cast<std::uint8_t>(name.size());
-      std::memcpy(pt + 1, name.data(), name.size());
-      break;
-    case PacketType::ack:
-    case PacketType::pubrec:
-    case PacketType::pubrel:
-    case PacketType::pubcomp:
-      store_be32(pt, p.body.acked_id);
-      break;
-    case PacketType::heartbeat:
-      break;
-  }
-  add_pkcs7(pt, pt_size);
-  if (!crypto.cbc_encrypt(p.iv, Bytes{pt, ct_size}, MutableBytes{pt, ct_size})) {
-    return Errc::crypto_failure;
-  }
-  const std::size_t mac_at = kHeaderSize + ct_size;
-  const Digest mac = crypto.hmac_sha256(Bytes{o, mac_at});
-  std::memcpy(o + mac_at, mac.data(), kMacSize);
-  return size;
+  return seal(p, crypto, kV2Frame, out);
 }
 
 namespace {

@@ -61,6 +61,22 @@ Simulator::Options clean_link(std::uint64_t seed, Duration delay = 5ms) {
   return o;
 }
 
+// Adds `count` quick-config nodes to `sim`, every delivery and report recorded in `rec`.
+void add_recorded_nodes(Simulator& sim, Recorder& rec, std::size_t count) {
+  sim.set_hooks(rec.hooks());
+  for (std::size_t i = 0; i < count; ++i) sim.add_node(quick_config());
+}
+
+// Node 0 publishes "0", "1", ... on "a" (QoS 0), `gap` apart; then the network gets 1 s to
+// settle.
+void publish_numbered(Simulator& sim, int count, Duration gap) {
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(sim.publish(0, "a", as_bytes(std::to_string(i)), {}));
+    sim.run_until(sim.now() + gap);
+  }
+  sim.run_until(sim.now() + 1s);
+}
+
 TEST(Simulator, EndpointsAreTestNet1AndMapBack) {
   Simulator sim{clean_link(1)};
   for (int i = 0; i < 3; ++i) sim.add_node(quick_config());
@@ -78,8 +94,7 @@ TEST(Simulator, EndpointsAreTestNet1AndMapBack) {
 TEST(Simulator, DelayIsExactOnACleanLink) {
   Simulator sim{clean_link(3, 7ms)};
   Recorder rec;
-  sim.set_hooks(rec.hooks());
-  for (int i = 0; i < 2; ++i) sim.add_node(quick_config());
+  add_recorded_nodes(sim, rec, 2);
   ASSERT_TRUE(sim.subscribe(1, "a"));
   sim.run_until(sim.now() + 1s);
   const Time sent = sim.now();
@@ -95,8 +110,7 @@ TEST(Simulator, TotalLossDeliversNothingAndCountsEveryCopy) {
   so.link.loss = 1.0;
   Simulator sim{so};
   Recorder rec;
-  sim.set_hooks(rec.hooks());
-  for (int i = 0; i < 3; ++i) sim.add_node(quick_config());
+  add_recorded_nodes(sim, rec, 3);
   ASSERT_TRUE(sim.subscribe(1, "a"));
   ASSERT_TRUE(sim.subscribe(2, "a"));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(sim.publish(0, "a", as_bytes("x"), {}));
@@ -132,16 +146,11 @@ TEST(Simulator, DuplicatedCopiesAreReplaysTheEngineDrops) {
   so.link.jitter = 2ms;
   Simulator sim{so};
   Recorder rec;
-  sim.set_hooks(rec.hooks());
-  for (int i = 0; i < 3; ++i) sim.add_node(quick_config());
+  add_recorded_nodes(sim, rec, 3);
   ASSERT_TRUE(sim.subscribe(1, "a"));
   ASSERT_TRUE(sim.subscribe(2, "a"));
   sim.run_until(sim.now() + 1s);
-  for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(sim.publish(0, "a", as_bytes(std::to_string(i)), {}));
-    sim.run_until(sim.now() + 10ms);
-  }
-  sim.run_until(sim.now() + 1s);
+  publish_numbered(sim, 20, 10ms);
   // Every copy was doubled, yet each subscriber got each message once: v2 gives every
   // transmission its own sequence number and the second copy is a replay.
   EXPECT_EQ(rec.at_node(1).size(), 20u);
@@ -161,15 +170,10 @@ TEST(Simulator, ReorderLetsLaterDatagramsOvertake) {
   so.link.reorder_delay = 100ms;
   Simulator sim{so};
   Recorder rec;
-  sim.set_hooks(rec.hooks());
-  for (int i = 0; i < 2; ++i) sim.add_node(quick_config());
+  add_recorded_nodes(sim, rec, 2);
   ASSERT_TRUE(sim.subscribe(1, "a"));
   sim.run_until(sim.now() + 1s);
-  for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(sim.publish(0, "a", as_bytes(std::to_string(i)), {}));
-    sim.run_until(sim.now() + 1ms);
-  }
-  sim.run_until(sim.now() + 1s);
+  publish_numbered(sim, 50, 1ms);
   const auto got = rec.at_node(1);
   ASSERT_EQ(got.size(), 50u);  // reordered, not lost: the replay window accepts late arrivals
   int inversions = 0;
@@ -182,8 +186,7 @@ TEST(Simulator, ReorderLetsLaterDatagramsOvertake) {
 TEST(Simulator, PartitionCutsBothWaysOnlyDuringItsWindow) {
   Simulator sim{clean_link(6)};
   Recorder rec;
-  sim.set_hooks(rec.hooks());
-  for (int i = 0; i < 3; ++i) sim.add_node(quick_config());
+  add_recorded_nodes(sim, rec, 3);
   ASSERT_TRUE(sim.subscribe(0, "a"));
   ASSERT_TRUE(sim.subscribe(1, "a"));
   ASSERT_TRUE(sim.subscribe(2, "a"));
@@ -236,9 +239,8 @@ TEST(SimPriority, BurstArrivingTogetherIsDeliveredHighestFirst) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Simulator sim{clean_link(seed)};
     Recorder rec;
-    sim.set_hooks(rec.hooks());
     const std::size_t nodes = 3 + seed % 3;
-    for (std::size_t i = 0; i < nodes; ++i) sim.add_node(quick_config());
+    add_recorded_nodes(sim, rec, nodes);
     const std::size_t sub = nodes - 1;
     ASSERT_TRUE(sim.subscribe(sub, "burst"));
     sim.run_until(sim.now() + 10s);
@@ -287,8 +289,7 @@ std::uint64_t late_joiner_gets_retained(double loss, bool publisher_gone, bool r
     so.link.reorder = 0.1;
     Simulator sim{so};
     Recorder rec;
-    sim.set_hooks(rec.hooks());
-    for (int i = 0; i < 3; ++i) sim.add_node(quick_config());
+    add_recorded_nodes(sim, rec, 3);
     EXPECT_TRUE(sim.subscribe(1, "state"));
     sim.run_until(sim.now() + 5s);
     PublishOptions po;

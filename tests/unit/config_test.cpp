@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "unit/wire_test_support.hpp"
+
 namespace nomq {
 namespace {
 
@@ -26,19 +28,9 @@ json load_vectors() {
   return json::parse(in);
 }
 
-Key key_from_hex(const std::string& hex) {
-  Key k{};
-  for (std::size_t i = 0; i < k.size(); ++i)
-    k[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return k;
-}
-
-Iv iv_from_hex(const std::string& hex) {
-  Iv iv{};
-  for (std::size_t i = 0; i < iv.size(); ++i)
-    iv[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return iv;
-}
+// The vectors hold hex strings as JSON values; the shared parser takes a string_view.
+Key key_from_hex(const std::string& hex) { return test::key_from_hex(hex); }
+Iv iv_from_hex(const std::string& hex) { return test::array_from_hex<Iv>(hex); }
 
 std::string read_file(const fs::path& p) {
   std::ifstream in{p, std::ios::binary};
@@ -73,9 +65,8 @@ class TempDir {
 
 NodeConfig sample_config() {
   NodeConfig c;
-  c.encryption_key =
-      key_from_hex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-  c.hmac_key = key_from_hex("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  c.encryption_key = test::kSampleEncKey;
+  c.hmac_key = test::kSampleHmacKey;
   return c;
 }
 

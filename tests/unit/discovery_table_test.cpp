@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace nomq::detail {
 namespace {
 
@@ -99,6 +101,50 @@ TEST(DiscoveryTable, BoundsAreReported) {
   EXPECT_EQ(t.announce(2, kB, Time{0s}, Time{75s}).kind, Seen::full);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
   EXPECT_EQ(t.add_subscription(1, ch(2)), Added::full);
+}
+
+// next_expiry() reads the head of a recency list and next_tentative_expiry() a count, where they
+// scanned the table; both must agree with a scan over every peer under any sequence of
+// announcements, restarts, removals, expiries and steps of time (forward and, as a wall clock
+// can, backward).
+TEST(DiscoveryTable, DeadlinesAgreeWithABruteForceScan) {
+  const std::uint32_t seed = 0x6e6f6d71u;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng{seed};
+  auto pick = [&rng](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
+  constexpr std::uint32_t kSessions = 24;  // ids 1..24 over 6 endpoints, a table of 8 peers
+  DiscoveryTable t(8, 32);
+  const Duration timeout = 10s;
+  Time now{1000s};
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint32_t session = 1 + pick(kSessions);
+    const Endpoint ep = Endpoint::v4(10, 0, 0, static_cast<std::uint8_t>(1 + pick(6)), 5000);
+    switch (pick(9)) {
+      case 0: case 1: case 2:
+        t.announce(session, ep, now, now + Duration{std::int64_t{pick(5)} * 1'000'000});
+        break;
+      case 3: t.heard(session, now); break;
+      case 4: (void)t.add_subscription(session, ch(static_cast<std::uint8_t>(pick(4)))); break;
+      case 5: if (pick(4) == 0) t.remove_peer(session); break;
+      case 6: while (t.expire_one(now, timeout)) {} break;
+      case 7: while (t.expire_tentative(now)) {} break;
+      case 8:
+        // Mostly forward; now and then a step back.
+        now += Duration{pick(8) == 0 ? -std::int64_t{pick(3'000'000)} : std::int64_t{pick(2'000'000)}};
+        break;
+    }
+    std::optional<Time> expiry, tentative;
+    for (std::uint32_t s = 1; s <= kSessions; ++s) {
+      const Peer* p = t.find(s);
+      if (p == nullptr) continue;
+      if (!expiry || p->last_heard + timeout < *expiry) expiry = p->last_heard + timeout;
+      if (p->has_tentative && (!tentative || p->tentative_until < *tentative)) {
+        tentative = p->tentative_until;
+      }
+    }
+    ASSERT_EQ(t.next_expiry(timeout), expiry) << "step " << step;
+    ASSERT_EQ(t.next_tentative_expiry(), tentative) << "step " << step;
+  }
 }
 
 }  // namespace

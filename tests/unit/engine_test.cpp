@@ -8,6 +8,7 @@
 #include <set>
 
 #include "test_support.hpp"
+#include "unit/counting_crypto.hpp"
 
 namespace nomq::engine_test {
 namespace {
@@ -24,6 +25,27 @@ EngineConfig v1_config() {
   EngineConfig c;
   c.wire = WireVersion::v1;
   return c;
+}
+
+PublishOptions with_qos(Qos qos) {
+  PublishOptions o;
+  o.qos = qos;
+  return o;
+}
+
+PublishOptions retained() {
+  PublishOptions o;
+  o.retain = true;
+  return o;
+}
+
+// Adds a node that subscribes to `channel` and gives it 1 s to hear retained answers.
+Node& join_late(TestNet& net, const EngineConfig& cfg, std::uint64_t seed,
+                std::string_view channel) {
+  Node& n = net.add(cfg, seed);
+  EXPECT_TRUE(n.engine.subscribe(channel, 0, net.now));
+  net.run_for(1s);
+  return n;
 }
 
 std::size_t count_type(const TestNet& net, PacketType t) {
@@ -45,6 +67,13 @@ struct Fixture {
   }
   Node& pub() { return *net.nodes[0]; }
   Node& sub(std::size_t i) { return *net.nodes[1 + i]; }
+  // Publishes `message` on "plant/temp" from the publisher, with default options but `qos`
+  // and `ttl_s` (0: the configured default).
+  Result<MessageId> publish(std::string_view message, Qos qos, std::uint16_t ttl_s = 0) {
+    PublishOptions o = with_qos(qos);
+    o.ttl_s = ttl_s;
+    return pub().engine.publish("plant/temp", bytes_of(message), o, net.now);
+  }
   TestNet net;
 };
 
@@ -62,9 +91,7 @@ TEST(Engine, Qos0ReachesEverySubscriberOnce) {
 
 TEST(Engine, Qos1AcknowledgedByEverySubscriber) {
   Fixture f(2);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  auto id = f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now);
+  auto id = f.publish("a", Qos::at_least_once);
   ASSERT_TRUE(id);
   f.net.pump();
   ASSERT_EQ(f.pub().reports.size(), 1u);
@@ -82,9 +109,7 @@ TEST(Engine, Qos1AcknowledgedByEverySubscriber) {
 
 TEST(Engine, Qos2FourWayHandshakeDeliversOnce) {
   Fixture f(1);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("valve=closed"), o, f.net.now));
+  ASSERT_TRUE(f.publish("valve=closed", Qos::exactly_once));
   f.net.pump();
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
@@ -107,9 +132,7 @@ std::function<bool(const Datagram&)> drop_first(PacketType t, std::size_t n = 1)
 TEST(Engine, Qos1LostPublishIsRetransmittedAfterInitialTimeout) {
   Fixture f(1);
   f.net.filter = drop_first(PacketType::publish);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
   f.net.pump();
   EXPECT_TRUE(f.sub(0).received.empty());
   const auto deadline = f.pub().engine.next_deadline();
@@ -125,9 +148,7 @@ TEST(Engine, Qos1LostPublishIsRetransmittedAfterInitialTimeout) {
 TEST(Engine, Qos1LostAckCausesDuplicateThatIsAcknowledgedNotDelivered) {
   Fixture f(1);
   f.net.filter = drop_first(PacketType::ack);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
   f.net.run_for(1s);
   EXPECT_EQ(f.sub(0).received.size(), 1u);
   EXPECT_EQ(f.sub(0).engine.stats().dropped_by(Errc::duplicate), 1u);
@@ -141,10 +162,7 @@ TEST(Engine, RetransmissionBackoffDoublesUpToTheCap) {
   cfg.timers.retransmit_max = 8s;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };  // all lost
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  o.ttl_s = 40;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/40));
   const Time start = f.net.now;
   f.net.run_for(41s, 100ms);
   std::vector<Duration> sent;
@@ -172,8 +190,7 @@ TEST(Engine, RetransmissionTimesFollowTheSchedule) {
     times.push_back(net->now);
     return false;
   };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.ttl_s = 20;
   const Time t0 = f.net.now;
   ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, t0));
@@ -189,9 +206,7 @@ TEST(Engine, MaxRetriesEndsWithTimedOut) {
   cfg.max_retries = 2;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
   f.net.run_for(5s);
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::timed_out);
@@ -206,9 +221,7 @@ class Qos2Loss : public ::testing::TestWithParam<PacketType> {};
 TEST_P(Qos2Loss, AnyLostLegIsRecoveredAndDeliveredExactlyOnce) {
   Fixture f(1);
   f.net.filter = drop_first(GetParam());
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("once"), o, f.net.now));
+  ASSERT_TRUE(f.publish("once", Qos::exactly_once));
   f.net.run_for(3s);
   EXPECT_EQ(f.sub(0).received.size(), 1u);
   ASSERT_EQ(f.pub().reports.size(), 1u);
@@ -225,8 +238,7 @@ TEST(Engine, Qos2ReceiverDedupsRetransmissionOvertakenByPubrel) {
   // (session, message id) state catches retransmissions.
   Fixture f(1);
   f.net.duplicate = [](const Datagram&) { return true; };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
+  PublishOptions o = with_qos(Qos::exactly_once);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
   }
@@ -240,10 +252,7 @@ TEST(Engine, Qos2ReceiverDedupsRetransmissionOvertakenByPubrel) {
 TEST(Engine, Qos2PubrecWithoutPubcompEndsReceived) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubcomp; };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  o.ttl_s = 5;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
+  ASSERT_TRUE(f.publish("m", Qos::exactly_once, /*ttl_s=*/5));
   f.net.run_for(6s);
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::expired);
@@ -254,8 +263,7 @@ TEST(Engine, Qos2PubrecWithoutPubcompEndsReceived) {
 TEST(Engine, FirstPubrelIsNotCountedAsARetransmission) {
   // Loss-free QoS 2: one PUBLISH and one PUBREL per message, no retransmission.
   Fixture f(1);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
+  PublishOptions o = with_qos(Qos::exactly_once);
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
   }
@@ -270,9 +278,7 @@ TEST(Engine, ResentPubrelAndPublishAreCountedAsRetransmissions) {
   auto lost_publish = drop_first(PacketType::publish);
   auto lost_pubrel = drop_first(PacketType::pubrel);
   f.net.filter = [=](const Datagram& d) { return lost_publish(d) && lost_pubrel(d); };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("m"), o, f.net.now));
+  ASSERT_TRUE(f.publish("m", Qos::exactly_once));
   f.net.run_for(2s);
   ASSERT_EQ(f.pub().reports.size(), 1u);
   EXPECT_EQ(f.pub().reports[0].reason, Errc::ok);
@@ -288,12 +294,9 @@ TEST(Engine, InboundQos2OpenCountsHandshakesAwaitingPubrel) {
     return d.type != PacketType::pubrel || pass_pubrel;
   };
   EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 0u);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now));
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("b"), o, f.net.now));
-  o.qos = Qos::at_least_once;  // QoS 1 owes nothing after its ACK
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("c"), o, f.net.now));
+  ASSERT_TRUE(f.publish("a", Qos::exactly_once));
+  ASSERT_TRUE(f.publish("b", Qos::exactly_once));
+  ASSERT_TRUE(f.publish("c", Qos::at_least_once));  // QoS 1 owes nothing after its ACK
   f.net.pump();
   EXPECT_EQ(f.sub(0).received.size(), 3u);
   EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 2u);
@@ -310,10 +313,7 @@ TEST(Engine, InboundQos2OpenDropsWhenTheStateExpires) {
   cfg.timers.inbound_state_lifetime = 5s;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubrel; };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  o.ttl_s = 2;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("a"), o, f.net.now));
+  ASSERT_TRUE(f.publish("a", Qos::exactly_once, /*ttl_s=*/2));
   f.net.pump();
   EXPECT_EQ(f.sub(0).engine.inbound_qos2_open(), 1u);
   f.net.run_for(6s);
@@ -324,8 +324,7 @@ TEST(Engine, PublishWithNoSubscriberWaitsAndDeliversToALateJoiner) {
   TestNet net;
   Node& pub = net.add(v2_config(), 1);
   Node& sub = net.add(v2_config(), 2);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   ASSERT_TRUE(pub.engine.publish("late/topic", bytes_of("hello"), o, net.now));
   net.run_for(2s);
   EXPECT_TRUE(pub.reports.empty());
@@ -340,8 +339,7 @@ TEST(Engine, PublishWithNoSubscriberWaitsAndDeliversToALateJoiner) {
 TEST(Engine, WaitForSubscribersEndsWithNoSubscribers) {
   TestNet net;
   Node& pub = net.add(v2_config(), 1);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.wait_for_subscribers = 2s;
   ASSERT_TRUE(pub.engine.publish("nobody", bytes_of("x"), o, net.now));
   net.run_for(3s);
@@ -350,20 +348,26 @@ TEST(Engine, WaitForSubscribersEndsWithNoSubscribers) {
   EXPECT_TRUE(pub.reports[0].recipients.empty());
 }
 
-TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
+// A publisher and a subscriber of "home/door"; the publisher's retained `value` has had 1 s to
+// reach the subscriber.
+struct RetainedDoor {
+  explicit RetainedDoor(std::string_view value)
+      : pub(net.add(v2_config(), 1)), early(net.add(v2_config(), 2)) {
+    EXPECT_TRUE(early.engine.subscribe("home/door", 0, net.now));
+    net.pump();
+    EXPECT_TRUE(pub.engine.publish("home/door", bytes_of(value), retained(), net.now));
+    net.run_for(1s);
+  }
   TestNet net;
-  Node& pub = net.add(v2_config(), 1);
-  Node& early = net.add(v2_config(), 2);
-  ASSERT_TRUE(early.engine.subscribe("home/door", 0, net.now));
-  net.pump();
-  PublishOptions o;
-  o.retain = true;
-  ASSERT_TRUE(pub.engine.publish("home/door", bytes_of("open"), o, net.now));
-  net.run_for(1s);
+  Node& pub;
+  Node& early;
+};
+
+TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
+  RetainedDoor door("open");
+  Node& early = door.early;
   ASSERT_EQ(early.received.size(), 1u);
-  Node& late = net.add(v2_config(), 3);
-  ASSERT_TRUE(late.engine.subscribe("home/door", 0, net.now));
-  net.run_for(1s);
+  Node& late = join_late(door.net, v2_config(), 3, "home/door");
   ASSERT_EQ(late.received.size(), 1u);
   EXPECT_EQ(late.received[0].message, "open");
   EXPECT_TRUE(late.received[0].retain);
@@ -373,19 +377,10 @@ TEST(Engine, RetainedMessageReachesALateJoinerFromThePublisher) {
 }
 
 TEST(Engine, RetainedValueOutlivesItsPublisher) {
-  TestNet net;
-  Node& pub = net.add(v2_config(), 1);
-  Node& keeper = net.add(v2_config(), 2);
-  ASSERT_TRUE(keeper.engine.subscribe("home/door", 0, net.now));
-  net.pump();
-  PublishOptions o;
-  o.retain = true;
-  ASSERT_TRUE(pub.engine.publish("home/door", bytes_of("closed"), o, net.now));
-  net.run_for(1s);
-  pub.up = false;  // the battery sensor sleeps
-  Node& late = net.add(v2_config(), 3);
-  ASSERT_TRUE(late.engine.subscribe("home/door", 0, net.now));
-  net.run_for(1s);
+  RetainedDoor door("closed");
+  Node& keeper = door.early;
+  door.pub.up = false;  // the battery sensor sleeps
+  Node& late = join_late(door.net, v2_config(), 3, "home/door");
   ASSERT_EQ(late.received.size(), 1u);
   EXPECT_EQ(late.received[0].message, "closed");
   EXPECT_EQ(keeper.received.size(), 1u);
@@ -396,13 +391,10 @@ TEST(Engine, RetainedStoreKeepsTheLastNPerChannel) {
   cfg.limits.max_retained_per_channel = 2;
   TestNet net;
   Node& pub = net.add(cfg, 1);
-  PublishOptions o;
-  o.retain = true;
+  PublishOptions o = retained();
   for (const char* m : {"1", "2", "3"}) ASSERT_TRUE(pub.engine.publish("c", bytes_of(m), o, net.now));
   net.pump();
-  Node& late = net.add(cfg, 2);
-  ASSERT_TRUE(late.engine.subscribe("c", 0, net.now));
-  net.run_for(1s);
+  Node& late = join_late(net, cfg, 2, "c");
   ASSERT_EQ(late.received.size(), 2u);
   EXPECT_EQ(late.received[0].message, "2");
   EXPECT_EQ(late.received[1].message, "3");
@@ -411,24 +403,18 @@ TEST(Engine, RetainedStoreKeepsTheLastNPerChannel) {
 TEST(Engine, ExpiredRetainedMessageIsNotReplayed) {
   TestNet net;
   Node& pub = net.add(v2_config(), 1);
-  PublishOptions o;
-  o.retain = true;
+  PublishOptions o = retained();
   o.ttl_s = 2;
   ASSERT_TRUE(pub.engine.publish("c", bytes_of("old"), o, net.now));
   net.run_for(3s);
-  Node& late = net.add(v2_config(), 2);
-  ASSERT_TRUE(late.engine.subscribe("c", 0, net.now));
-  net.run_for(1s);
+  Node& late = join_late(net, v2_config(), 2, "c");
   EXPECT_TRUE(late.received.empty());
 }
 
 TEST(Engine, TtlExpiredMessageIsNeitherDeliveredNorRetransmitted) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  o.ttl_s = 1;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/1));
   f.net.run_for(1500ms);
   const std::size_t sent = count_type(f.net, PacketType::publish);
   f.net.filter = nullptr;
@@ -488,10 +474,7 @@ TEST(Engine, WireTtlIsTheRemainingTime) {
     ttls.push_back(load_be16(d.bytes.data() + 13));
     return false;
   };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  o.ttl_s = 10;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/10));
   f.net.run_for(3s + 100ms);
   ASSERT_GE(ttls.size(), 4u);
   EXPECT_EQ(ttls[0], 10);
@@ -583,8 +566,7 @@ TEST(Engine, PeersJoinAndLeaveAfterSilence) {
   ASSERT_EQ(a.peers.size(), 2u);
   EXPECT_EQ(a.peers[1].kind, PeerEvent::Kind::left);
   // With b forgotten, a QoS 1 publish has nobody to wait for but b's return.
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.wait_for_subscribers = 1s;
   ASSERT_TRUE(a.engine.publish("c", bytes_of("x"), o, net.now));
   net.run_for(2s);
@@ -596,9 +578,7 @@ TEST(Engine, SubscriberRestartIsANewSessionAndStillGetsThePublish) {
   Fixture f(1);
   const std::uint32_t old_session = f.sub(0).engine.session_id();
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
   f.net.pump();
   // The subscriber restarts: a new engine on the same endpoint.
   const Endpoint ep = f.sub(0).endpoint;
@@ -618,9 +598,7 @@ TEST(Engine, SubscriberRestartIsANewSessionAndStillGetsThePublish) {
 TEST(Engine, UnsubscribeEndsTrackingForThatSubscriber) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
   f.net.pump();
   ASSERT_TRUE(f.sub(0).engine.unsubscribe("plant/temp", f.net.now));
   f.net.pump();
@@ -632,17 +610,14 @@ TEST(Engine, UnsubscribeEndsTrackingForThatSubscriber) {
 TEST(Engine, CloseReportsEveryPendingPublish) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("y"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::at_least_once));
+  ASSERT_TRUE(f.publish("y", Qos::at_least_once));
   f.net.pump();
   f.pub().engine.close(f.net.now);
   f.net.pump();
   ASSERT_EQ(f.pub().reports.size(), 2u);
   for (const auto& r : f.pub().reports) EXPECT_EQ(r.reason, Errc::closed);
-  EXPECT_EQ(f.pub().engine.publish("plant/temp", bytes_of("z"), o, f.net.now).error(),
-            Errc::closed);
+  EXPECT_EQ(f.publish("z", Qos::at_least_once).error(), Errc::closed);
 }
 
 TEST(Engine, LimitsAreErrorsToTheCaller) {
@@ -686,9 +661,7 @@ TEST(Engine, LimitsAreErrorsToTheCaller) {
 TEST(Engine, FreshSubscriberDoesNotReceiveAnEarlierInFlightPublish) {
   Fixture f(1);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack; };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("before"), o, f.net.now));
+  ASSERT_TRUE(f.publish("before", Qos::at_least_once));
   f.net.pump();
   Node& late = f.net.add(v2_config(), 77);
   ASSERT_TRUE(late.engine.subscribe("plant/temp", 0, f.net.now));
@@ -711,8 +684,7 @@ TEST(Engine, UndiscoveredSubscriberJoinsAnInFlightPublishOnItsReAnnouncement) {
   net.filter = [](const Datagram& d) {
     return d.type != PacketType::ack && !(d.from == 2 && d.type == PacketType::subscribe);
   };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   ASSERT_TRUE(pub.engine.publish("c", bytes_of("m"), o, net.now));
   net.pump();
   s2.up = true;
@@ -733,8 +705,7 @@ TEST(Engine, ExplicitDestinationAnsweringFromAnotherPortIsBoundByItsFirstAnswer)
   Node& sub = net.add(v2_config(), 2);
   ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
   net.pump();
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
+  PublishOptions o = with_qos(Qos::exactly_once);
   // Addressed at another port of the subscriber's host (its group port, say): the datagram is
   // handed to it by hand, its answers come from its own endpoint.
   o.destination = Endpoint::v4(127, 0, 0, 1, 8888);
@@ -786,8 +757,7 @@ TEST(Engine, OnlyOneSubscriberAnswersANewcomerTheOthersAreSuppressed) {
   Node& pub = net.add(v2_config(), 1);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(net.add(v2_config(), 10 + i).engine.subscribe("s", 0, net.now));
   net.pump();
-  PublishOptions o;
-  o.retain = true;
+  PublishOptions o = retained();
   ASSERT_TRUE(pub.engine.publish("s", bytes_of("v"), o, net.now));
   net.run_for(1s);
   pub.up = false;
@@ -812,8 +782,7 @@ TEST(Engine, FullInboxRefusesWithoutAcknowledgingSoNothingIsLost) {
   Node& sub = net.add(cfg, 2);
   ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
   net.pump();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::to_string(i)), o, net.now));
   // Move datagrams without polling the subscriber's events.
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
@@ -891,9 +860,7 @@ TEST(Engine, SessionRenewsAfterItsLifetimeAndDeliveryContinues) {
   // The publisher saw the subscriber's renewal as a restart and re-learnt its subscription.
   ASSERT_FALSE(f.pub().peers.empty());
   EXPECT_EQ(f.pub().peers.back().kind, PeerEvent::Kind::restarted);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("after"), o, f.net.now));
+  ASSERT_TRUE(f.publish("after", Qos::exactly_once));
   f.net.run_for(1s);
   ASSERT_EQ(f.sub(0).received.size(), 1u);
   ASSERT_EQ(f.pub().reports.size(), 1u);
@@ -905,8 +872,7 @@ TEST(Engine, RenewalWaitsForQos2PublishesAwaitingPubrec) {
   cfg.timers.session_lifetime = 10s;
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::pubrec; };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
+  PublishOptions o = with_qos(Qos::exactly_once);
   o.ttl_s = 30;
   const std::uint32_t first = f.pub().engine.session_id();
   ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
@@ -922,9 +888,7 @@ TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
   const std::uint64_t seed = 4242;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   Fixture f(1);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
+  ASSERT_TRUE(f.publish("x", Qos::exactly_once));
   f.net.pump();
   std::vector<Datagram> captured = f.net.log;
   ASSERT_FALSE(captured.empty());
@@ -980,8 +944,7 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
   // unknown (the publisher cannot track what it never heard of), so give it eleven chances.
   net.run_for(20s, 50ms);
   for (int i = 0; i < 20; ++i) {
-    PublishOptions o;
-    o.qos = i % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
+    PublishOptions o = with_qos(i % 2 == 0 ? Qos::at_least_once : Qos::exactly_once);
     const std::string body = std::to_string(i);
     auto id = pub.engine.publish("t", bytes_of(body), o, net.now);
     ASSERT_TRUE(id);
@@ -1039,9 +1002,7 @@ TEST(Engine, RestartedSubscriberWhoseSubscribeIsLostStaysARecipientAtItsEndpoint
     }
     return true;
   };
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("after restart"), o, f.net.now));
+  ASSERT_TRUE(f.publish("after restart", Qos::at_least_once));
   f.net.run_for(1s);
   ASSERT_EQ(again.received.size(), 1u);
   ASSERT_EQ(f.pub().reports.size(), 1u);
@@ -1075,8 +1036,7 @@ TEST(Engine, UnconfirmedInheritedSubscriptionEndsItsPublishAsFailedNotSilently) 
   cfg.timers.heartbeat_interval = 4s;
   RestartFixture r(cfg);
   r.f.net.pump();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.ttl_s = 60;
   ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
   r.f.net.run_for(9s);
@@ -1110,8 +1070,7 @@ TEST(Engine, InheritedSubscriptionConfirmedByALateSubscribeStays) {
   r.f.net.pump();
   r.subscribes_pass = true;  // its next re-announcement gets through
   r.f.net.run_for(30s);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
   r.f.net.run_for(1s);
   ASSERT_EQ(r.f.pub().reports.size(), 1u);
@@ -1128,8 +1087,7 @@ TEST(Engine, AnswerOnTheChannelConfirmsAnInheritedSubscription) {
   RestartFixture r(cfg);
   ASSERT_TRUE(r.again().engine.subscribe("plant/temp", 0, r.f.net.now));
   r.f.net.pump();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
   r.f.net.run_for(30s);
   ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("y"), o, r.f.net.now));
@@ -1146,8 +1104,7 @@ TEST(Engine, UnsubscribeFromTheNewSessionRemovesAnInheritedSubscription) {
   RestartFixture r;
   ASSERT_TRUE(r.again().engine.subscribe("plant/temp", 0, r.f.net.now));
   r.f.net.pump();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   r.f.net.filter = [](const Datagram& d) { return d.type != PacketType::ack || d.from != 3; };
   ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
   r.f.net.pump();
@@ -1164,26 +1121,9 @@ TEST(Engine, UnsubscribeFromTheNewSessionRemovesAnInheritedSubscription) {
 
 // --- known channels handed to decode
 
-class HashCountingCrypto final : public Crypto {
- public:
-  explicit HashCountingCrypto(std::uint64_t seed) : inner_(seed) {}
-  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override { return inner_.cbc_encrypt(iv, in, out); }
-  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override { return inner_.cbc_decrypt(iv, in, out); }
-  Digest hmac_sha256(Bytes d) noexcept override { return inner_.hmac_sha256(d); }
-  Digest keyed_sha256(Bytes d) noexcept override { return inner_.keyed_sha256(d); }
-  Digest sha256(Bytes d) noexcept override {
-    ++sha256_calls;
-    return inner_.sha256(d);
-  }
-  void random_bytes(MutableBytes out) noexcept override { inner_.random_bytes(out); }
-  int sha256_calls = 0;
-
- private:
-  SeededTestCrypto inner_;
-};
-
 TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
-  HashCountingCrypto hc(5);
+  SeededTestCrypto seeded(5);
+  test::Sha256CountingCrypto hc(seeded);
   Engine sub(v2_config(), hc, kT0);
   SeededTestCrypto pc(6);
   Engine pub(v2_config(), pc, kT0);
@@ -1257,8 +1197,7 @@ struct FreshPublisher {
 TEST(EngineDiscovery, FreshPublisherReachesEveryRunningSubscriberWithItsFirstQos1Publish) {
   FreshPublisher f;
   Node& pub = f.start_publisher();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   const Time t0 = f.net.now;
   ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("first"), o, t0));
   f.net.run_for(1400ms, 1ms);
@@ -1297,8 +1236,7 @@ TEST(EngineDiscovery, FirstSolicitationLostTheRepeatsFindEverySubscriber) {
     return false;
   };
   Node& pub = f.start_publisher();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("first"), o, f.net.now));
   f.net.run_for(1600ms, 1ms);
   EXPECT_TRUE(dropped);
@@ -1430,8 +1368,7 @@ TEST(EngineDiscovery, WaitingPublishKeepsSolicitingWithBackoff) {
   Node& pub = net.add(cfg, 1);
   net.run_for(5s, 10ms);  // the start-up schedule is over
   const std::size_t before = net.log.size();
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.wait_for_subscribers = 40s;
   const Time t0 = net.now;
   ASSERT_TRUE(pub.engine.publish("later", bytes_of("x"), o, t0));
@@ -1459,8 +1396,7 @@ TEST(EngineDiscovery, WaitingPublishKeepsSolicitingWithBackoff) {
 TEST(EngineDiscovery, PublishMadeInThePeriodWithNobodyWaitsForThePeriodEvenWithZeroWait) {
   TestNet net;
   Node& pub = net.add(v2_config(), 1);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
+  PublishOptions o = with_qos(Qos::at_least_once);
   o.wait_for_subscribers = 0s;
   ASSERT_TRUE(pub.engine.publish("nobody", bytes_of("x"), o, net.now));
   net.run_for(1490ms, 1ms);
@@ -1515,17 +1451,37 @@ INSTANTIATE_TEST_SUITE_P(Seeds, FreshPublisherLossySeeds, ::testing::Range(1, 10
 
 // --- v1 between engines
 
-TEST(EngineV1, Qos1ToAnExplicitDestination) {
+// A v1 publisher and a v1 device subscribed to "sensors/temp" (seeds 10 * seed + 1 and + 2).
+// v1 never announces, so QoS 1/2 go to the device's endpoint.
+template <class Base>
+class V1PublisherAndDevice : public Base {
+ protected:
+  explicit V1PublisherAndDevice(std::uint64_t seed)
+      : pub(net.add(v1_config(), seed * 10 + 1)), dev(net.add(v1_config(), seed * 10 + 2)) {}
+  void SetUp() override { ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now)); }
+
+  // Publishes `message` on "sensors/temp" to the device's endpoint.
+  Result<MessageId> publish_to_device(std::string_view message, Qos qos) {
+    PublishOptions o = with_qos(qos);
+    o.destination = dev.endpoint;
+    return pub.engine.publish("sensors/temp", bytes_of(message), o, net.now);
+  }
+
   TestNet net;
-  Node& pub = net.add(v1_config(), 1);
-  Node& dev = net.add(v1_config(), 2);
-  ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now));
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  EXPECT_EQ(pub.engine.publish("sensors/temp", bytes_of("x"), o, net.now).error(),
+  Node& pub;
+  Node& dev;
+};
+
+class EngineV1 : public V1PublisherAndDevice<::testing::Test> {
+ protected:
+  EngineV1() : V1PublisherAndDevice(0) {}
+};
+
+TEST_F(EngineV1, Qos1ToAnExplicitDestination) {
+  EXPECT_EQ(pub.engine.publish("sensors/temp", bytes_of("x"), with_qos(Qos::at_least_once),
+                               net.now).error(),
             Errc::no_subscribers);
-  o.destination = dev.endpoint;
-  auto id = pub.engine.publish("sensors/temp", bytes_of("21.5"), o, net.now);
+  auto id = publish_to_device("21.5", Qos::at_least_once);
   ASSERT_TRUE(id);
   net.pump();
   ASSERT_EQ(dev.received.size(), 1u);
@@ -1536,16 +1492,9 @@ TEST(EngineV1, Qos1ToAnExplicitDestination) {
   EXPECT_EQ(count_type(net, PacketType::subscribe), 0u);  // v1 never announces
 }
 
-TEST(EngineV1, Qos1RetransmissionHasAFreshNonceButIsNotDeliveredTwiceBetweenEngines) {
-  TestNet net;
-  Node& pub = net.add(v1_config(), 1);
-  Node& dev = net.add(v1_config(), 2);
-  ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now));
+TEST_F(EngineV1, Qos1RetransmissionHasAFreshNonceButIsNotDeliveredTwiceBetweenEngines) {
   net.filter = drop_first(PacketType::ack);
-  PublishOptions o;
-  o.qos = Qos::at_least_once;
-  o.destination = dev.endpoint;
-  ASSERT_TRUE(pub.engine.publish("sensors/temp", bytes_of("x"), o, net.now));
+  ASSERT_TRUE(publish_to_device("x", Qos::at_least_once));
   net.run_for(1s);
   EXPECT_EQ(dev.received.size(), 1u);
   EXPECT_EQ(dev.engine.stats().dropped_by(Errc::duplicate), 1u);
@@ -1553,34 +1502,19 @@ TEST(EngineV1, Qos1RetransmissionHasAFreshNonceButIsNotDeliveredTwiceBetweenEngi
   EXPECT_EQ(pub.reports[0].reason, Errc::ok);
 }
 
-TEST(EngineV1, Qos2BetweenEnginesAndSameNonceRetransmission) {
-  TestNet net;
-  Node& pub = net.add(v1_config(), 1);
-  Node& dev = net.add(v1_config(), 2);
-  ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now));
+TEST_F(EngineV1, Qos2BetweenEnginesAndSameNonceRetransmission) {
   net.filter = drop_first(PacketType::pubrec);
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  o.destination = dev.endpoint;
-  ASSERT_TRUE(pub.engine.publish("sensors/temp", bytes_of("valve"), o, net.now));
+  ASSERT_TRUE(publish_to_device("valve", Qos::exactly_once));
   net.run_for(2s);
   EXPECT_EQ(dev.received.size(), 1u);
   ASSERT_EQ(pub.reports.size(), 1u);
   EXPECT_EQ(pub.reports[0].reason, Errc::ok);
 }
 
-TEST(EngineV1, Qos2RecipientThatNeverAnswersEndsUnconfirmed) {
-  EngineConfig cfg = v1_config();
-  TestNet net;
-  Node& pub = net.add(cfg, 1);
-  Node& dev = net.add(cfg, 2);
-  ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now));
+TEST_F(EngineV1, Qos2RecipientThatNeverAnswersEndsUnconfirmed) {
   // The device gets the publish but every PUBREC is lost: it stays silent as far as we know.
   net.filter = [](const Datagram& d) { return d.type != PacketType::pubrec; };
-  PublishOptions o;
-  o.qos = Qos::exactly_once;
-  o.destination = dev.endpoint;
-  ASSERT_TRUE(pub.engine.publish("sensors/temp", bytes_of("valve"), o, net.now));
+  ASSERT_TRUE(publish_to_device("valve", Qos::exactly_once));
   net.run_for(40s, 100ms);
   EXPECT_EQ(dev.received.size(), 1u);
   ASSERT_EQ(pub.reports.size(), 1u);
@@ -1588,33 +1522,29 @@ TEST(EngineV1, Qos2RecipientThatNeverAnswersEndsUnconfirmed) {
   EXPECT_EQ(pub.reports[0].reason, Errc::timed_out);
 }
 
-TEST(EngineV1, NoAnnouncementsOrHeartbeats) {
-  TestNet net;
-  Node& a = net.add(v1_config(), 1);
-  ASSERT_TRUE(a.engine.subscribe("x", 0, net.now));
+TEST_F(EngineV1, NoAnnouncementsOrHeartbeats) {
+  ASSERT_TRUE(dev.engine.subscribe("x", 0, net.now));
   net.run_for(100s, 1s);
   EXPECT_TRUE(net.log.empty());
-  EXPECT_FALSE(a.engine.next_deadline().has_value());
+  EXPECT_FALSE(dev.engine.next_deadline().has_value());
+  EXPECT_FALSE(pub.engine.next_deadline().has_value());
 }
 
-class V1LossySeeds : public ::testing::TestWithParam<int> {};
+class V1LossySeeds : public V1PublisherAndDevice<::testing::TestWithParam<int>> {
+ protected:
+  V1LossySeeds() : V1PublisherAndDevice(static_cast<std::uint64_t>(GetParam())) {}
+};
 
 // v1 between engines under 30% loss: a v1 engine answers duplicates (unlike an original device),
 // so QoS 1 and QoS 2 both complete, and dedup by (session, packet id) keeps delivery single.
 TEST_P(V1LossySeeds, Qos1AndQos2ToADestination) {
   const auto seed = static_cast<std::uint64_t>(GetParam());
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
-  TestNet net;
-  Node& pub = net.add(v1_config(), seed * 10 + 1);
-  Node& dev = net.add(v1_config(), seed * 10 + 2);
-  ASSERT_TRUE(dev.engine.subscribe("sensors/temp", 0, net.now));
   auto rng = std::make_shared<SeededTestCrypto>(seed);
   net.filter = [rng](const Datagram&) { return rng->random_u32() % 100 >= 30; };
   for (int i = 0; i < 10; ++i) {
-    PublishOptions o;
-    o.qos = i % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
-    o.destination = dev.endpoint;
-    ASSERT_TRUE(pub.engine.publish("sensors/temp", bytes_of(std::to_string(i)), o, net.now));
+    const Qos qos = i % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
+    ASSERT_TRUE(publish_to_device(std::to_string(i), qos));
     net.run_for(100ms, 10ms);
   }
   net.run_for(900s, 250ms);

@@ -3,12 +3,12 @@
 // replies it sends to an original publisher (ACK, PUBREC, PUBCOMP) byte-checked by decoding.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "nomq/engine.hpp"
+#include "unit/vector_file_support.hpp"
 #include "unit/wire_test_support.hpp"
 
 namespace nomq {
@@ -16,20 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-const json& vectors() {
-  static const json j = [] {
-    std::ifstream in(std::string(NOMQ_VECTORS_DIR) + "/legacy-v1.json");
-    return json::parse(in, nullptr, /*allow_exceptions=*/false);
-  }();
-  return j;
-}
+const json& vectors() { return test::vector_file("legacy-v1.json"); }
 
 const json& find_vector(const char* section, const std::string& name) {
-  for (const auto& v : vectors()[section]) {
-    if (v["name"] == name) return v;
-  }
-  static const json kNull;
-  return kNull;
+  return test::find_vector(vectors(), section, name);
 }
 
 std::optional<Errc> errc_named(const std::string& name) {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <random>
+#include <vector>
 
 namespace nomq::detail {
 namespace {
@@ -50,6 +51,27 @@ TEST(FixedMap, MatchesStdMapUnderRandomChurn) {
     if (s != kNoSlot) {
       EXPECT_EQ(m.value(s), ref[k]);
     }
+  }
+}
+
+// scan() stops once it has seen size() used slots: it must still visit exactly the slots
+// for_each visits, in the same order, after any mix of inserts and erases.
+TEST(FixedMap, ScanVisitsExactlyTheUsedSlots) {
+  const std::uint32_t seed = 77;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng{seed};
+  Map m(40);
+  for (int step = 0; step < 20000; ++step) {
+    const auto key = static_cast<std::uint32_t>(rng() % 100);
+    if (rng() % 2 == 0) {
+      if (m.find(key) == kNoSlot) (void)m.insert(key);
+    } else {
+      m.erase(key);
+    }
+    std::vector<std::uint32_t> all, scanned;
+    m.for_each([&](std::uint32_t s) { all.push_back(s); });
+    m.scan([&](std::uint32_t s) { scanned.push_back(s); });
+    ASSERT_EQ(scanned, all) << "step " << step;
   }
 }
 

@@ -85,13 +85,17 @@ Result<wire::Packet> decode(RecordingCrypto& c, WireVersion v, Bytes d,
   return wire::decode(d, c, options_for(v), scratch);
 }
 
-class MacCheck : public ::testing::TestWithParam<std::tuple<WireVersion, PacketType>> {};
+// Each case: a valid packet of one version and type, sealed through the recording backend.
+class MacCheck : public ::testing::TestWithParam<std::tuple<WireVersion, PacketType>> {
+ protected:
+  const WireVersion v = std::get<0>(GetParam());
+  const PacketType t = std::get<1>(GetParam());
+  RecordingCrypto c;
+  const std::vector<std::uint8_t> packet = encode_or_die(sample_packet(c, v, t), c);
+  std::vector<std::uint8_t> scratch;
+};
 
 TEST_P(MacCheck, ValidPacketOneMacEqualThenDecrypt) {
-  const auto [v, t] = GetParam();
-  RecordingCrypto c;
-  const auto packet = encode_or_die(sample_packet(c, v, t), c);
-  std::vector<std::uint8_t> scratch;
   const auto r = decode(c, v, packet, scratch);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
   EXPECT_EQ(c.count(Call::mac_equal_true), 1u);
@@ -101,10 +105,6 @@ TEST_P(MacCheck, ValidPacketOneMacEqualThenDecrypt) {
 }
 
 TEST_P(MacCheck, BadMacNeverDecrypts) {
-  const auto [v, t] = GetParam();
-  RecordingCrypto c;
-  const auto packet = encode_or_die(sample_packet(c, v, t), c);
-  std::vector<std::uint8_t> scratch;
   // A flipped bit in the MAC, in the ciphertext, in the header (flags), and in the IV.
   for (const std::size_t pos : {packet.size() - 1, packet.size() - 40, std::size_t{4},
                                 std::size_t{20}}) {
@@ -120,10 +120,6 @@ TEST_P(MacCheck, BadMacNeverDecrypts) {
 }
 
 TEST_P(MacCheck, RejectedBeforeTheMacCheckNoMacEqualNoDecrypt) {
-  const auto [v, t] = GetParam();
-  RecordingCrypto c;
-  const auto packet = encode_or_die(sample_packet(c, v, t), c);
-  std::vector<std::uint8_t> scratch;
   auto bad_magic = packet;
   bad_magic[0] = 'X';
   for (const Bytes d : {Bytes{bad_magic}, Bytes{packet.data(), 40}}) {
@@ -137,10 +133,6 @@ TEST_P(MacCheck, RejectedBeforeTheMacCheckNoMacEqualNoDecrypt) {
 // The verdict is mac_equal's: if it says "equal" for a forged MAC the codec goes on (so no
 // other comparison vetoes it), and if it says "different" for a genuine one the codec rejects.
 TEST_P(MacCheck, VerdictComesOnlyFromMacEqual) {
-  const auto [v, t] = GetParam();
-  RecordingCrypto c;
-  const auto packet = encode_or_die(sample_packet(c, v, t), c);
-  std::vector<std::uint8_t> scratch;
   auto forged = packet;
   forged.back() ^= 0x80;  // only the MAC differs: everything after the check still holds
   c.force = RecordingCrypto::Force::always_true;

@@ -94,6 +94,53 @@ TEST(Node, CallerLoopModeDeliversAndReports) {
   EXPECT_EQ(sub->run_once(0ms).error(), Errc::ok);
 }
 
+// Node::Batch: publishes within it leave in sendmmsg() batches of 32 (NodeStats::batches_sent
+// counts the calls), the rest when the last batch ends; nothing is lost or reordered.
+TEST(Node, BatchSendsPublishesInSendmmsgBatchesOf32) {
+  auto options = loopback_options();
+  auto sub = make(options);
+  auto pub = make(options);
+  ASSERT_TRUE(sub && pub);
+  auto inbox = sub->listen();
+  ASSERT_TRUE(sub->subscribe("b").ok());
+  ASSERT_TRUE(sub->start().ok());
+  PublishOptions to_sub;
+  to_sub.destination = sub->local_endpoint();
+  // The publisher's loop never runs (caller-loop mode, no run_once): only publish() and the
+  // end of a batch send. A first plain publish flushes whatever the node queued at start.
+  ASSERT_TRUE(pub->publish("b", "m-first", to_sub).ok());
+  const auto calls = [&] { return pub->stats().batches_sent; };
+  const std::uint64_t before = calls();
+  ASSERT_TRUE(pub->publish("b", "m-plain", to_sub).ok());
+  EXPECT_EQ(calls(), before + 1) << "without a batch, one sendmmsg per publish";
+  {
+    Node::Batch outer = pub->batch();
+    for (int i = 0; i < 31; ++i) ASSERT_TRUE(pub->publish("b", "m" + std::to_string(i), to_sub).ok());
+    EXPECT_EQ(calls(), before + 1) << "31 publishes wait for a full batch";
+    ASSERT_TRUE(pub->publish("b", "m31", to_sub).ok());
+    EXPECT_EQ(calls(), before + 2) << "the 32nd fills one sendmmsg";
+    {
+      Node::Batch inner = pub->batch();
+      for (int i = 32; i < 38; ++i) ASSERT_TRUE(pub->publish("b", "m" + std::to_string(i), to_sub).ok());
+      Node::Batch moved = std::move(inner);  // a moved-from batch ends nothing
+    }
+    EXPECT_EQ(calls(), before + 2) << "the inner batch ending leaves the outer one holding";
+  }
+  EXPECT_EQ(calls(), before + 3) << "the last batch ending sends the remaining 6 at once";
+  std::vector<std::string> got;
+  while (got.size() < 40) {
+    auto m = inbox.next(5s);
+    if (!m) break;
+    got.push_back(m->message);
+  }
+  std::vector<std::string> want{"m-first", "m-plain"};
+  for (int i = 0; i < 38; ++i) want.push_back("m" + std::to_string(i));
+  EXPECT_EQ(got, want);
+  // A batch may outlive close(); ending it then does nothing.
+  Node::Batch late = pub->batch();
+  EXPECT_TRUE(pub->close().empty());
+}
+
 TEST(Node, BackgroundThreadsAndPublishFromManyThreads) {
   auto options = loopback_options();
   auto sub = make(options);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,47 @@ TEST(RetainedStore, SubscriberCopyAndAnswerTimers) {
   ASSERT_TRUE(due);
   EXPECT_EQ(*due, ch(3));
   EXPECT_EQ(r.copy(ch(3), Time{100s}), kNoSlot);
+}
+
+// next_answer() answers from a count of scheduled answers (no scan with none); with some it
+// must agree with a scan over every channel, whatever schedules, cancels, pops and drops.
+TEST(RetainedStore, NextAnswerAgreesWithABruteForceScan) {
+  const std::uint32_t seed = 0x72657461u;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng{seed};
+  auto pick = [&rng](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
+  constexpr std::uint8_t kChannels = 6;
+  MessagePool pool(64, 16);
+  RetainedStore r(pool, 4, 2);
+  std::array<Time, kChannels> due{};
+  Time now{100s};
+  for (int step = 0; step < 20000; ++step) {
+    const auto c = static_cast<std::uint8_t>(pick(kChannels));
+    switch (pick(6)) {
+      case 0: {
+        const std::uint32_t s = make(pool, c, "x", now + Duration{std::int64_t{pick(4'000'000)}});
+        (void)r.set_copy(s, now);
+        pool.unref(s);
+        break;
+      }
+      case 1: {
+        const Time when = now + Duration{std::int64_t{pick(1'000'000)}};
+        const bool before = r.answer_scheduled(ch(c));
+        r.schedule_answer(ch(c), when);
+        if (!before && r.answer_scheduled(ch(c))) due[c] = when;
+        break;
+      }
+      case 2: r.cancel_answer(ch(c)); break;
+      case 3: r.drop_copy(ch(c)); break;
+      case 4: while (r.pop_due_answer(now)) {} break;
+      case 5: now += Duration{std::int64_t{pick(500'000)}}; break;
+    }
+    std::optional<Time> expected;
+    for (std::uint8_t k = 0; k < kChannels; ++k) {
+      if (r.answer_scheduled(ch(k)) && (!expected || due[k] < *expected)) expected = due[k];
+    }
+    ASSERT_EQ(r.next_answer(), expected) << "step " << step;
+  }
 }
 
 }  // namespace

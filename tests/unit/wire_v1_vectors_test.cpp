@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "nomq/wire.hpp"
+#include "unit/vector_file_support.hpp"
 #include "unit/wire_test_support.hpp"
 
 namespace nomq {
@@ -22,28 +22,14 @@ using nlohmann::json;
 using test::from_hex;
 using test::to_hex;
 
-const json& vectors() {
-  static const json j = [] {
-    std::ifstream in(std::string(NOMQ_VECTORS_DIR) + "/legacy-v1.json");
-    return json::parse(in, nullptr, /*allow_exceptions=*/false);
-  }();
-  return j;
-}
+const json& vectors() { return test::vector_file("legacy-v1.json"); }
 
 std::vector<std::string> names_of(const char* section) {
-  std::vector<std::string> names;
-  const json& j = vectors();
-  if (j.is_discarded() || !j.contains(section)) return names;
-  for (const auto& v : j[section]) names.push_back(v["name"].get<std::string>());
-  return names;
+  return test::vector_names(vectors(), section);
 }
 
 const json& find_vector(const char* section, const std::string& name) {
-  for (const auto& v : vectors()[section]) {
-    if (v["name"] == name) return v;
-  }
-  static const json kNull;
-  return kNull;
+  return test::find_vector(vectors(), section, name);
 }
 
 Crypto& sample_crypto() {
@@ -77,15 +63,7 @@ std::unique_ptr<Decoded> decode_hex(const std::string& hex, const wire::DecodeOp
 // The header fields and body a packet vector's inputs describe.
 wire::Packet packet_from_inputs(const json& in, std::vector<std::uint8_t>& message_storage,
                                 std::string& channel_storage) {
-  wire::Packet p;
-  p.version = WireVersion::v1;
-  p.type = static_cast<wire::PacketType>(in["packet_type"].get<int>());
-  p.flags = in["flags"].get<std::uint8_t>();
-  p.packet_id = in["packet_id"].get<std::uint32_t>();
-  p.session_id = in["session_id"].get<std::uint32_t>();
-  p.ttl = in["ttl"].get<std::uint16_t>();
-  p.iv = test::array_from_hex<Iv>(in["iv"].get<std::string>());
-  p.timestamp = in["timestamp"].get<std::uint32_t>();
+  wire::Packet p = test::header_from_inputs(in, WireVersion::v1);
   if (in.contains("channel_id") && in["channel_id"].is_string()) {
     p.channel_id = test::array_from_hex<wire::ChannelId>(in["channel_id"].get<std::string>());
   }
@@ -174,14 +152,8 @@ TEST_P(PacketVector, DecodesAtTheSenderClockToTheRecordedFields) {
   ASSERT_TRUE(d->result.ok()) << to_string(d->result.error());
   const wire::Packet& p = *d->result;
   EXPECT_EQ(p.version, WireVersion::v1);
-  EXPECT_EQ(static_cast<int>(p.type), in["packet_type"].get<int>());
+  test::expect_header_matches_inputs(p, in);
   EXPECT_EQ(wire::to_string(p.type), in["type_name"].get<std::string>());
-  EXPECT_EQ(p.flags, in["flags"].get<int>());
-  EXPECT_EQ(p.packet_id, in["packet_id"].get<std::uint32_t>());
-  EXPECT_EQ(p.session_id, in["session_id"].get<std::uint32_t>());
-  EXPECT_EQ(p.ttl, in["ttl"].get<int>());
-  EXPECT_EQ(to_hex(p.iv), in["iv"].get<std::string>());
-  EXPECT_EQ(p.timestamp, in["timestamp"].get<std::uint32_t>());
   if (in["channel_id"].is_string()) {
     EXPECT_EQ(to_hex(p.channel_id), in["channel_id"].get<std::string>());
   } else {
@@ -220,10 +192,8 @@ TEST_P(PacketVector, DecodesAtTheSenderClockToTheRecordedFields) {
   }
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
-
 INSTANTIATE_TEST_SUITE_P(Legacy, PacketVector, ::testing::ValuesIn(names_of("packet_vectors")),
-                         param_name);
+                         test::vector_param_name);
 
 // ---------------------------------------------------------------- negative and quirk vectors
 
@@ -435,7 +405,7 @@ TEST_P(NegativeVector, DecodesToTheOriginalsVerdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Legacy, NegativeVector,
-                         ::testing::ValuesIn(names_of("negative_vectors")), param_name);
+                         ::testing::ValuesIn(names_of("negative_vectors")), test::vector_param_name);
 
 class QuirkVector : public ::testing::TestWithParam<std::string> {};
 
@@ -468,7 +438,7 @@ TEST(WireV1Vectors, HeaderIvCopyIsReportedButThePayloadCopyDecrypts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Legacy, QuirkVector,
-                         ::testing::ValuesIn(names_of("receiver_quirk_vectors")), param_name);
+                         ::testing::ValuesIn(names_of("receiver_quirk_vectors")), test::vector_param_name);
 
 // Every datagram of the recorded exchanges is a valid v1 packet.
 TEST(WireV1Vectors, SequenceDatagramsDecode) {

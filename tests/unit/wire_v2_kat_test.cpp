@@ -3,13 +3,13 @@
 // same file independently of this codec.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "nomq/wire.hpp"
+#include "unit/vector_file_support.hpp"
 #include "unit/wire_test_support.hpp"
 
 namespace nomq {
@@ -19,28 +19,7 @@ using nlohmann::json;
 using test::from_hex;
 using test::to_hex;
 
-const json& kat() {
-  static const json j = [] {
-    std::ifstream in(std::string(NOMQ_VECTORS_DIR) + "/v2-kat.json");
-    return json::parse(in, nullptr, /*allow_exceptions=*/false);
-  }();
-  return j;
-}
-
-std::vector<std::string> kat_names() {
-  std::vector<std::string> names;
-  if (kat().is_discarded()) return names;
-  for (const auto& v : kat()["vectors"]) names.push_back(v["name"].get<std::string>());
-  return names;
-}
-
-const json& kat_vector(const std::string& name) {
-  for (const auto& v : kat()["vectors"]) {
-    if (v["name"] == name) return v;
-  }
-  static const json kNull;
-  return kNull;
-}
+const json& kat() { return test::vector_file("v2-kat.json"); }
 
 Crypto& kat_crypto() {
   static const auto c =
@@ -74,15 +53,7 @@ TEST(WireV2Kat, CoversEveryTypeQosRetainAndPriority) {
 class V2Kat : public ::testing::TestWithParam<std::string> {};
 
 wire::Packet packet_from(const json& in, std::vector<std::uint8_t>& msg, std::string& channel) {
-  wire::Packet p;
-  p.version = WireVersion::v2;
-  p.type = static_cast<wire::PacketType>(in["packet_type"].get<int>());
-  p.flags = in["flags"].get<std::uint8_t>();
-  p.packet_id = in["packet_id"].get<std::uint32_t>();
-  p.session_id = in["session_id"].get<std::uint32_t>();
-  p.ttl = in["ttl"].get<std::uint16_t>();
-  p.iv = test::array_from_hex<Iv>(in["iv"].get<std::string>());
-  p.timestamp = in["timestamp"].get<std::uint32_t>();
+  wire::Packet p = test::header_from_inputs(in, WireVersion::v2);
   p.channel_id = test::array_from_hex<wire::ChannelId>(in["channel_id"].get<std::string>());
   channel = in["channel"].get<std::string>();
   if (p.type == wire::PacketType::publish || p.type == wire::PacketType::subscribe ||
@@ -99,7 +70,7 @@ wire::Packet packet_from(const json& in, std::vector<std::uint8_t>& msg, std::st
 }
 
 TEST_P(V2Kat, ReEncodesByteForByte) {
-  const json& v = kat_vector(GetParam());
+  const json& v = test::find_vector(kat(), "vectors", GetParam());
   ASSERT_FALSE(v.is_null());
   std::vector<std::uint8_t> msg;
   std::string channel;
@@ -116,7 +87,7 @@ TEST_P(V2Kat, ReEncodesByteForByte) {
 }
 
 TEST_P(V2Kat, DecodesToItsInputs) {
-  const json& v = kat_vector(GetParam());
+  const json& v = test::find_vector(kat(), "vectors", GetParam());
   ASSERT_FALSE(v.is_null());
   const json& in = v["inputs"];
   const auto d = from_hex(v["packet"].get<std::string>());
@@ -127,16 +98,10 @@ TEST_P(V2Kat, DecodesToItsInputs) {
   const auto r = wire::decode(d, kat_crypto(), test::options_for(WireVersion::v2, ts, epoch),
                               scratch);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
-  EXPECT_EQ(static_cast<int>(r->type), in["packet_type"].get<int>());
-  EXPECT_EQ(r->flags, in["flags"].get<int>());
+  test::expect_header_matches_inputs(*r, in);
   EXPECT_EQ(r->qos(), in["qos"].get<int>());
   EXPECT_EQ(r->retain(), in["retain"].get<bool>());
   EXPECT_EQ(r->priority(), in["priority"].get<int>());
-  EXPECT_EQ(r->packet_id, in["packet_id"].get<std::uint32_t>());
-  EXPECT_EQ(r->session_id, in["session_id"].get<std::uint32_t>());
-  EXPECT_EQ(r->ttl, in["ttl"].get<int>());
-  EXPECT_EQ(to_hex(r->iv), in["iv"].get<std::string>());
-  EXPECT_EQ(r->timestamp, ts);
   EXPECT_EQ(to_hex(r->channel_id), in["channel_id"].get<std::string>());
   EXPECT_EQ(to_hex(r->plaintext), v["plaintext"].get<std::string>());
   if (in.contains("message_hex")) {
@@ -153,16 +118,15 @@ TEST_P(V2Kat, DecodesToItsInputs) {
 }
 
 TEST_P(V2Kat, AV1NodeRejectsItAsBadVersion) {
-  const json& v = kat_vector(GetParam());
+  const json& v = test::find_vector(kat(), "vectors", GetParam());
   const auto d = from_hex(v["packet"].get<std::string>());
   std::vector<std::uint8_t> scratch(d.size());
   EXPECT_EQ(wire::decode(d, kat_crypto(), test::options_for(WireVersion::v1), scratch).error(),
             Errc::bad_version);
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::string>& p) { return p.param; }
-
-INSTANTIATE_TEST_SUITE_P(Kat, V2Kat, ::testing::ValuesIn(kat_names()), param_name);
+INSTANTIATE_TEST_SUITE_P(Kat, V2Kat, ::testing::ValuesIn(test::vector_names(kat(), "vectors")),
+                         test::vector_param_name);
 
 }  // namespace
 }  // namespace nomq

@@ -1,0 +1,58 @@
+// Engine::next_deadline() keeps the earliest retransmission deadline of each open publish
+// cached (Pending::track_min in src/core/engine.cpp) instead of visiting every recipient on each
+// call. With the engine's test hook on, every call also computes it by a full scan and counts
+// disagreements: group publishes at QoS 1 and 2 to several subscribers over a lossy,
+// duplicating, reordering network, with crashes, drive every path that moves a recipient's
+// deadline (transmission, retransmission, PUBREC, answers, expiry, late subscribers).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/engine_testing.hpp"
+#include "sim/prng.hpp"
+#include "sim/simulator.hpp"
+
+namespace nomq::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
+  detail::engine_check_deadline_cache = true;
+  detail::engine_deadline_checks = 0;
+  detail::engine_deadline_mismatches = 0;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    Simulator::Options o;
+    o.seed = seed;
+    o.link.delay = 5ms;
+    o.link.jitter = 3ms;
+    o.link.loss = 0.25;
+    o.link.duplicate = 0.1;
+    o.link.reorder = 0.1;
+    Simulator sim(o);
+    EngineConfig c;
+    c.timers.heartbeat_interval = 2s;
+    c.max_retries = 6;
+    for (int i = 0; i < 5; ++i) sim.add_node(c);
+    for (std::size_t n = 1; n < 5; ++n) ASSERT_TRUE(sim.subscribe(n, "a"));
+    Prng rng(seed);
+    sim.run_until(sim.now() + 3s);
+    for (int k = 0; k < 150; ++k) {
+      PublishOptions po;
+      po.qos = rng.below(2) == 0 ? Qos::at_least_once : Qos::exactly_once;
+      po.ttl_s = static_cast<std::uint16_t>(2 + rng.below(20));
+      (void)sim.publish(0, "a", as_bytes(std::to_string(k)), po);
+      if (rng.below(40) == 0) sim.restart(1 + rng.below(4));
+      if (rng.below(60) == 0) (void)sim.subscribe(1 + rng.below(4), "a");
+      sim.run_until(sim.now() + Duration{static_cast<std::int64_t>(rng.below(200'000))});
+    }
+    sim.run_until(sim.now() + 60s);
+  }
+  detail::engine_check_deadline_cache = false;
+  EXPECT_GT(detail::engine_deadline_checks, 10000u);
+  EXPECT_EQ(detail::engine_deadline_mismatches, 0u);
+}
+
+}  // namespace
+}  // namespace nomq::sim

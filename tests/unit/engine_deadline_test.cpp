@@ -1,0 +1,52 @@
+// Engine::next_deadline() keeps each open publish's earliest retransmission deadline cached
+// (Pending::track_min in src/core/engine.cpp). With the engine's test hook on, every call also
+// scans the recipients and counts disagreements. Here next_deadline() is also called in the
+// middle of draining (from the network's loss filter, between one poll_transmit and the next),
+// where a deadline moved by a transmission is visible before the engine is asked again.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "core/engine_testing.hpp"
+#include "test_support.hpp"
+
+namespace nomq::engine_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(EngineDeadline, CachedRetransmitDeadlinesAgreeWithAFullScan) {
+  detail::engine_check_deadline_cache = true;
+  detail::engine_deadline_checks = 0;
+  detail::engine_deadline_mismatches = 0;
+  for (std::uint32_t seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng{seed};
+    TestNet net;
+    EngineConfig cfg;
+    cfg.max_retries = 5;
+    for (std::uint64_t n = 0; n < 4; ++n) net.add(cfg, 100 * seed + n);
+    for (std::size_t n = 1; n < 4; ++n) ASSERT_TRUE(net.nodes[n]->engine.subscribe("a", 0, net.now));
+    net.run_for(2s);
+    net.filter = [&](const Datagram&) {
+      for (auto& n : net.nodes) (void)n->engine.next_deadline();
+      return rng() % 4 != 0;  // 25 % loss
+    };
+    net.duplicate = [&](const Datagram&) { return rng() % 10 == 0; };
+    for (int k = 0; k < 60; ++k) {
+      PublishOptions po;
+      po.qos = rng() % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
+      po.ttl_s = static_cast<std::uint16_t>(1 + rng() % 5);
+      (void)net.nodes[0]->engine.publish("a", bytes_of(std::to_string(k)), po, net.now);
+      net.run_for(Duration{static_cast<std::int64_t>(rng() % 300'000)}, 5ms);
+    }
+    net.run_for(10s, 20ms);
+  }
+  detail::engine_check_deadline_cache = false;
+  EXPECT_GT(detail::engine_deadline_checks, 1000u);
+  EXPECT_EQ(detail::engine_deadline_mismatches, 0u);
+}
+
+}  // namespace
+}  // namespace nomq::engine_test
