@@ -148,6 +148,16 @@ struct Engine::Impl {
     while (v == 0) v = crypto.random_u32();
     return v;
   }
+  // v1 PUBLISH nonces and packet ids: a counter from a random start, not a fresh random draw
+  // each. The 4-byte nonce is all a v1 receiver's replay cache keys on (ours holds 1024, the
+  // original's 100), so random draws collided with this sender's own recent nonces at
+  // 1024 / 2^32 per message once the cache was full: the receiver took the new message for a
+  // replay (QoS 2: answered PUBREC without delivering). A counter never repeats within 2^32
+  // publishes; collisions with other senders' nonces remain (docs/engine.md, v1 nonces).
+  std::uint32_t next_v1_id() noexcept {
+    if (++v1_counter == 0) v1_counter = 1;
+    return v1_counter;
+  }
   bool enqueue(std::uint8_t priority, const OutItem& item) noexcept;
   void release(const OutItem& item) noexcept;
   void send_reply(PacketType type, std::uint32_t acked_id, const wire::ChannelId& channel,
@@ -238,6 +248,7 @@ struct Engine::Impl {
   DiscoveryTable discovery;
   InboundQosTable inbound;
   NonceCache nonces;
+  std::uint32_t v1_counter = 0;  // next_v1_id()
   FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs;
   std::vector<char> sub_names;
   std::size_t active_subs = 0;
@@ -327,6 +338,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   answers.resize(max_recipients);
   session = draw_nonzero();
   next_message_id = draw_nonzero();
+  v1_counter = crypto.random_u32();
   session_start = now;
   last_now = now;
   next_heartbeat = now + cfg.timers.heartbeat_interval;
@@ -1212,7 +1224,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
           p.packet_id = m.message_id;
           // QoS 1 retransmissions carry a fresh nonce, QoS 0/2 the publish's own
           // (docs/engine.md, "v1 retransmission").
-          p.body.message_id = wire::flags_qos(m.flags) == 1 ? draw_nonzero() : m.nonce;
+          p.body.message_id = wire::flags_qos(m.flags) == 1 ? next_v1_id() : m.nonce;
           p.body.inner_timestamp = p.timestamp;
           p.body.v1_layout = cfg.v1_publish_layout;
         }
@@ -1394,13 +1406,13 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
     if (m.next_message_id == 0) m.next_message_id = 1;
   } else {
     do {
-      mid = m.draw_nonzero();
+      mid = m.next_v1_id();
     } while (m.pending.find(mid) != kNoSlot);
   }
   MessageMeta& meta = m.pool.meta(slot);
   meta.channel_id = id;
   meta.message_id = mid;
-  meta.nonce = m.draw_nonzero();
+  meta.nonce = m.v2() ? m.draw_nonzero() : m.next_v1_id();
   meta.origin_session = m.session;
   meta.expires = now + std::chrono::seconds(ttl_s);
   meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);

@@ -1511,6 +1511,24 @@ TEST_F(EngineV1, Qos2BetweenEnginesAndSameNonceRetransmission) {
   EXPECT_EQ(pub.reports[0].reason, Errc::ok);
 }
 
+// A v1 receiver's replay cache keys on the 4-byte nonce alone, so a sender must not repeat one
+// while it may be cached. With a random source that repeats every 64 bytes, random nonces would
+// repeat within a few publishes (QoS 0 dropped as replayed, QoS 2 answered but not delivered);
+// the sender's nonces and packet ids come from a counter and never do.
+TEST_F(EngineV1, NoncesDoNotRepeatEvenWhenRandomnessDoes) {
+  pub.crypto.repeat_randomness_every(64);
+  constexpr int kEach = 200;
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_TRUE(publish_to_device("q0-" + std::to_string(i), Qos::at_most_once));
+    ASSERT_TRUE(publish_to_device("q2-" + std::to_string(i), Qos::exactly_once));
+    net.pump();
+  }
+  EXPECT_EQ(dev.received.size(), 2u * kEach);
+  EXPECT_EQ(dev.engine.stats().dropped_total, 0u);
+  ASSERT_EQ(pub.reports.size(), static_cast<std::size_t>(kEach));
+  for (const auto& r : pub.reports) EXPECT_EQ(r.reason, Errc::ok);
+}
+
 TEST_F(EngineV1, Qos2RecipientThatNeverAnswersEndsUnconfirmed) {
   // The device gets the publish but every PUBREC is lost: it stays silent as far as we know.
   net.filter = [](const Datagram& d) { return d.type != PacketType::pubrec; };

@@ -37,8 +37,16 @@ class SeededTestCrypto final : public Crypto {
   Digest hmac_sha256(Bytes d) noexcept override { return real_->hmac_sha256(d); }
   Digest keyed_sha256(Bytes d) noexcept override { return real_->keyed_sha256(d); }
   Digest sha256(Bytes d) noexcept override { return real_->sha256(d); }
+  // From now on the random stream restarts every `bytes` bytes: a deliberately weak source,
+  // for tests of what the engine must not leave to chance (0: back to the normal stream).
+  void repeat_randomness_every(std::size_t bytes) {
+    period_ = bytes;
+    period_start_ = state_;
+    produced_ = 0;
+  }
   void random_bytes(MutableBytes out) noexcept override {
     for (auto& b : out) {
+      if (period_ != 0 && produced_++ % period_ == 0) state_ = period_start_;
       // splitmix64
       std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -50,6 +58,9 @@ class SeededTestCrypto final : public Crypto {
  private:
   std::unique_ptr<OpenSslCrypto> real_;
   std::uint64_t state_;
+  std::size_t period_ = 0;
+  std::uint64_t period_start_ = 0;
+  std::size_t produced_ = 0;
 };
 
 // 2023-11-14T22:13:20Z: a realistic wall clock for wire timestamps.
