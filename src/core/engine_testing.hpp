@@ -12,4 +12,16 @@ extern bool engine_check_deadline_cache;
 extern std::uint64_t engine_deadline_checks;
 extern std::uint64_t engine_deadline_mismatches;
 
+// Turns the check on, from zeroed counters, for as long as it lives (one per test).
+struct DeadlineCacheCheck {
+  DeadlineCacheCheck() noexcept {
+    engine_deadline_checks = 0;
+    engine_deadline_mismatches = 0;
+    engine_check_deadline_cache = true;
+  }
+  ~DeadlineCacheCheck() { engine_check_deadline_cache = false; }
+  DeadlineCacheCheck(const DeadlineCacheCheck&) = delete;
+  DeadlineCacheCheck& operator=(const DeadlineCacheCheck&) = delete;
+};
+
 }  // namespace nomq::detail

@@ -18,9 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
-  detail::engine_check_deadline_cache = true;
-  detail::engine_deadline_checks = 0;
-  detail::engine_deadline_mismatches = 0;
+  const detail::DeadlineCacheCheck check;
   for (std::uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     Simulator::Options o;
@@ -49,7 +47,6 @@ TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
     }
     sim.run_until(sim.now() + 60s);
   }
-  detail::engine_check_deadline_cache = false;
   EXPECT_GT(detail::engine_deadline_checks, 10000u);
   EXPECT_EQ(detail::engine_deadline_mismatches, 0u);
 }

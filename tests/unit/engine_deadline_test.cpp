@@ -17,9 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(EngineDeadline, CachedRetransmitDeadlinesAgreeWithAFullScan) {
-  detail::engine_check_deadline_cache = true;
-  detail::engine_deadline_checks = 0;
-  detail::engine_deadline_mismatches = 0;
+  const detail::DeadlineCacheCheck check;
   for (std::uint32_t seed = 1; seed <= 8; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng{seed};
@@ -43,7 +41,6 @@ TEST(EngineDeadline, CachedRetransmitDeadlinesAgreeWithAFullScan) {
     }
     net.run_for(10s, 20ms);
   }
-  detail::engine_check_deadline_cache = false;
   EXPECT_GT(detail::engine_deadline_checks, 1000u);
   EXPECT_EQ(detail::engine_deadline_mismatches, 0u);
 }
