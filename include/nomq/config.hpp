@@ -69,7 +69,7 @@ struct NodeConfig {
   EngineLimits limits;
   std::uint32_t heartbeat_interval_s = 30;
   std::uint32_t session_timeout_s = 300;
-  std::uint32_t retransmit_initial_ms = 200;
+  std::uint32_t retransmit_initial_ms = 200;  // the loaders: wire_defaults() unless named
   std::uint32_t retransmit_max_s = 60;
   std::uint32_t session_lifetime_s = 86400;
   std::uint32_t retained_answer_max_delay_ms = 250;
@@ -81,6 +81,17 @@ struct NodeConfig {
   std::uint16_t default_ttl_s = 3600;
   std::uint32_t max_retries = 0;  // 0: until acknowledged or TTL expiry
 };
+
+// Defaults that depend on the wire version. Wire v1 exists to talk to the original's devices,
+// which handle about 10 packets/s (their receive loop sleeps 0.1 s per packet): with v2's
+// defaults, 50 QoS 1 messages in flight to one device were retransmitted before it got to them
+// and delivered again (each v1 QoS 1 retransmission has a fresh nonce). docs/engine.md,
+// "Recommended v1 settings for original devices".
+struct WireDefaults {
+  std::uint32_t retransmit_initial_ms;
+  std::size_t max_pending;
+};
+WireDefaults wire_defaults(WireVersion wire) noexcept;
 
 // The engine's view of a node config (wire, epoch offset, limits, timers, knobs).
 EngineConfig to_engine_config(const NodeConfig& config) noexcept;
@@ -98,10 +109,18 @@ struct ConfigLoad {
   std::string warning;
   ConfigFormat format = ConfigFormat::json;
   NodeConfig config;
+  // Whether the file named retransmit_initial_ms / max_pending. Those it did not name hold
+  // wire_defaults() of the file's wire version (a legacy file: v1).
+  bool named_retransmit_initial = false;
+  bool named_max_pending = false;
 
   bool ok() const noexcept { return error == Errc::ok; }
   explicit operator bool() const noexcept { return ok(); }
 };
+
+// Changes a loaded config's wire version (e.g. a --wire option), moving the keys the file did
+// not name to the new version's wire_defaults().
+void set_wire(ConfigLoad& loaded, WireVersion wire) noexcept;
 
 // Reads, autodetects (first non-space character '{' -> JSON, else legacy), validates. `path` is
 // used as given in messages. Also checks the file's permissions (see ConfigLoad::warning).

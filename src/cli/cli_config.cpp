@@ -39,7 +39,7 @@ std::optional<NodeConfig> ConfigOptions::load() const {
     return std::nullopt;
   }
   if (!loaded.warning.empty()) std::fprintf(stderr, "%s\n", loaded.warning.c_str());
-  if (!wire.empty()) loaded.config.wire = wire == "v1" ? WireVersion::v1 : WireVersion::v2;
+  if (!wire.empty()) set_wire(loaded, wire == "v1" ? WireVersion::v1 : WireVersion::v2);
   if (!epoch.empty()) loaded.config.epoch = epoch == "2000" ? Epoch::e2000 : Epoch::e1970;
   return std::move(loaded.config);
 }

@@ -53,7 +53,11 @@ int run_keygen(const KeygenArgs& args) {
   }
   NodeConfig config = std::move(generated).value();
   if (args.port) config.port = static_cast<std::uint16_t>(*args.port);
-  if (args.legacy || args.wire == "v1") config.wire = WireVersion::v1;
+  if (args.legacy || args.wire == "v1") {
+    config.wire = WireVersion::v1;
+    config.retransmit_initial_ms = wire_defaults(WireVersion::v1).retransmit_initial_ms;
+    config.limits.max_pending = wire_defaults(WireVersion::v1).max_pending;
+  }
   if (args.epoch == "2000") config.epoch = Epoch::e2000;
   if (args.group) {
     config.group = *args.group;

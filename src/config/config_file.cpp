@@ -73,6 +73,10 @@ ConfigLoad parse_impl(std::string_view text, std::string_view name) {
       *object, r.format == ConfigFormat::json ? detail::KeySet::all : detail::KeySet::legacy,
       r.config);
   if (read.error != Errc::ok) return failed(read.error, file + ": " + read.message);
+  r.named_retransmit_initial =
+      r.format == ConfigFormat::json && object->contains("retransmit_initial_ms");
+  r.named_max_pending = r.format == ConfigFormat::json && object->contains("max_pending");
+  set_wire(r, r.config.wire);
   if (!read.unknown_keys.empty()) {
     // The original ignores keys it does not know; so do we, but not silently.
     std::string keys;
@@ -96,6 +100,17 @@ bool write_all(int fd, std::string_view data) {
 }
 
 }  // namespace
+
+WireDefaults wire_defaults(WireVersion wire) noexcept {
+  return wire == WireVersion::v1 ? WireDefaults{1000, 5} : WireDefaults{200, 50};
+}
+
+void set_wire(ConfigLoad& loaded, WireVersion wire) noexcept {
+  loaded.config.wire = wire;
+  const WireDefaults d = wire_defaults(wire);
+  if (!loaded.named_retransmit_initial) loaded.config.retransmit_initial_ms = d.retransmit_initial_ms;
+  if (!loaded.named_max_pending) loaded.config.limits.max_pending = d.max_pending;
+}
 
 ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept {
   try {

@@ -279,6 +279,9 @@ def case_keygen():
         cfg = json.load(open(j))
         check(cfg["port"] == 9000 and cfg["wire"] == "v1" and cfg["epoch"] == 2000 and
               cfg["group"] == "239.1.2.3", "keygen json fields %r" % cfg)
+        # v1 is paced for the original's devices (docs/config.md, "Wire v1 defaults").
+        check(cfg["retransmit_initial_ms"] == 1000 and cfg["max_pending"] == 5,
+              "keygen --wire v1 pacing %r" % cfg)
         check(len(cfg["encryption_key"]) == 64 and cfg["encryption_key"] != cfg["hmac_key"],
               "keygen keys")
 

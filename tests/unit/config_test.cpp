@@ -89,7 +89,39 @@ TEST(ConfigVectors, BothLegacyVectorsRead) {
     EXPECT_EQ(loaded.config.wire, WireVersion::v1);
     EXPECT_EQ(loaded.config.epoch, Epoch::e1970);
     EXPECT_EQ(loaded.config.group, "255.255.255.255");
+    // ... except the two that are paced for the original's devices.
+    EXPECT_EQ(loaded.config.retransmit_initial_ms, 1000u);
+    EXPECT_EQ(loaded.config.limits.max_pending, 5u);
   }
+}
+
+// A file that selects v1 and names neither key gets the v1 defaults; a named value is kept;
+// set_wire (nomq --wire) moves only the unnamed ones, both ways.
+TEST(ConfigJson, WireV1DefaultsApplyOnlyToKeysTheFileDoesNotName) {
+  const std::string keys =
+      R"("encryption_key": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+         "hmac_key": "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789")";
+  auto v1 = parse_config("{" + keys + R"(, "wire": "v1"})", "v1.json");
+  ASSERT_TRUE(v1.ok()) << v1.message;
+  EXPECT_EQ(v1.config.retransmit_initial_ms, 1000u);
+  EXPECT_EQ(v1.config.limits.max_pending, 5u);
+  EXPECT_EQ(to_engine_config(v1.config).timers.retransmit_initial, std::chrono::milliseconds{1000});
+
+  auto named = parse_config("{" + keys + R"(, "wire": "v1", "retransmit_initial_ms": 300})", "n.json");
+  ASSERT_TRUE(named.ok()) << named.message;
+  EXPECT_EQ(named.config.retransmit_initial_ms, 300u);
+  EXPECT_EQ(named.config.limits.max_pending, 5u);
+  set_wire(named, WireVersion::v2);
+  EXPECT_EQ(named.config.wire, WireVersion::v2);
+  EXPECT_EQ(named.config.retransmit_initial_ms, 300u);
+  EXPECT_EQ(named.config.limits.max_pending, 50u);
+
+  auto v2 = parse_config("{" + keys + R"(, "max_pending": 7})", "v2.json");
+  ASSERT_TRUE(v2.ok()) << v2.message;
+  EXPECT_EQ(v2.config.retransmit_initial_ms, 200u);
+  set_wire(v2, WireVersion::v1);
+  EXPECT_EQ(v2.config.retransmit_initial_ms, 1000u);
+  EXPECT_EQ(v2.config.limits.max_pending, 7u);
 }
 
 TEST(ConfigVectors, BothLegacyVectorsWrittenByteForByte) {
