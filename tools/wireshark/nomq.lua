@@ -731,13 +731,16 @@ local function dissect(tvb, pinfo, tree)
   else
     if L < 16 or len < HDR + L + MACLEN then
       layout_ok, why = false, string.format("length %d: datagram should be %d bytes, is %d", L, HDR + L + MACLEN, len)
-    elseif len ~= HDR + L + MACLEN then
-      layout_ok, why = false, string.format("%d bytes after the payload: the MAC is exactly 32", len - HDR - L)
     end
   end
+  -- v1: the MAC field is everything after the payload, so a datagram with bytes appended fails
+  -- verification, as with the original (LEGACY-WIRE-FORMAT.md §3).
+  local mac_len = version == 1 and layout_ok and len - body_end or MACLEN
 
   local status, detail = "unverified", nil
-  if layout_ok then
+  if layout_ok and mac_len ~= MACLEN then
+    status, detail = "bad", nil
+  elseif layout_ok then
     status, detail = verify(version, tvb:raw(0, body_end), tvb:raw(body_end, MACLEN))
   end
   local cfg = status == "good" and detail.cfg or nil
@@ -788,16 +791,21 @@ local function dissect(tvb, pinfo, tree)
 
   if version == 1 then root:add(F.payload_iv, tvb(HDR, 16)) end
   if body_end > ct_off then root:add(F.ciphertext, tvb(ct_off, body_end - ct_off)) end
-  local mac_item = root:add(F.mac, tvb(body_end, MACLEN))
+  local mac_item = root:add(F.mac, tvb(body_end, mac_len))
   local code = status == "good" and 1 or status == "bad" and 0 or 2
-  local st_item = mac_item:add(F.mac_status, tvb(body_end, MACLEN), code):set_generated()
+  mac_item:add(F.mac_status, tvb(body_end, mac_len), code):set_generated()
   if status == "good" then
     mac_item:append_text(" [good]")
     mac_item:add(F.key_set, detail.label):set_generated()
   elseif status == "bad" then
     mac_item:append_text(" [bad]")
-    mac_item:add(F.mac_expected, tvb(body_end, MACLEN), detail):set_generated()
-    mac_item:add_proto_expert_info(E.mac_bad, "bad MAC: not made with the configured keys (or altered)")
+    if detail then
+      mac_item:add(F.mac_expected, tvb(body_end, mac_len), detail):set_generated()
+      mac_item:add_proto_expert_info(E.mac_bad, "bad MAC: not made with the configured keys (or altered)")
+    else
+      mac_item:add_proto_expert_info(E.mac_bad, string.format(
+        "bad MAC: the MAC field is %d bytes, not 32 (bytes appended after the MAC?)", mac_len))
+    end
     info[#info + 1] = "[bad MAC]"
   else
     mac_item:append_text(" [unverified: " .. detail .. "]")
