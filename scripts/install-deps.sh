@@ -12,6 +12,7 @@ packages=(
   valgrind libclang-rt-14-dev
   gnuplot-nox mosquitto libmosquitto-dev libzmq3-dev
   linux-perf pkg-config
+  tshark lua-luaossl python3-pytest
 )
 
 missing=()
