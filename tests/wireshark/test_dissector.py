@@ -669,6 +669,12 @@ def check_live(packets, wire, ports):
             assert p.get("nomq.channel_id") == temp_id
     ack = by_type["ACK"][0]
     assert ack.get("nomq.response_to") == str(publishes[1].number)
+    if wire == "v2":  # v2 replies carry the priority of the PUBLISH they answer
+        assert ack.get("nomq.priority") == str(4 + 1)
+        for t in ("PUBREC", "PUBREL", "PUBCOMP"):
+            assert {p.get("nomq.priority") for p in by_type[t]} == {str(4 + 2)}
+    else:  # v1: ACK carries QoS 1, the others 0 (as the original)
+        assert ack.get("nomq.flags") == "0x01" and ack.get("nomq.qos") == "1"
     q2 = publishes[2]
     rec, rel, comp = by_type["PUBREC"][0], by_type["PUBREL"][0], by_type["PUBCOMP"][0]
     assert rec.get("nomq.response_to") == str(q2.number)

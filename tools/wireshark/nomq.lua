@@ -699,6 +699,9 @@ local function dissect(tvb, pinfo, tree)
     ftree:add(F.solicit, tvb(4, 1), math.floor(flags / 8) % 2 == 1)
   elseif ptype == 3 and version == 1 then
     ftree:add(F.qos, tvb(4, 1), flags % 4)
+  elseif STEP[ptype] and version == 2 then
+    -- NoMQ's v2 replies carry the answered PUBLISH's priority (src/core/engine.cpp send_reply)
+    ftree:add(F.priority, tvb(4, 1), math.floor(flags / 16))
   end
   local pid = tvb(5, 4):uint()
   local session = tvb(9, 4):uint()
