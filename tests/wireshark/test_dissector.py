@@ -472,6 +472,9 @@ def test_without_keys_headers_only_and_without_luaossl_it_says_so(tmp):
     cfg = write_json_config(tmp / "kat.json", kat["keys"]["encryption_key"], kat["keys"]["hmac_key"])
     env = dict(os.environ, LUA_CPATH_5_2=str(tmp / "?.so"), LUA_PATH_5_2=str(tmp / "?.lua"),
                LUA_CPATH=str(tmp / "?.so"), LUA_PATH=str(tmp / "?.lua"))
+    (pkt,) = dissect(tmp / "one.pcap", env=env)  # no keys asked for: no expert info
+    assert pkt.get("nomq.mac_status") == "2" and not pkt.experts
+    assert "[unverified: lua-luaossl is missing]" in tshark(tmp / "one.pcap", env=env, extra=["-V"])
     (pkt,) = dissect(tmp / "one.pcap", config_prefs(cfg), env=env)
     assert pkt.get("nomq.mac_status") == "2" and not pkt.has("nomq.plaintext")
     assert pkt.get("nomq.type") == "1" and pkt.get("nomq.qos") == "0"

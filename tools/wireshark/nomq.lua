@@ -457,10 +457,10 @@ end
 -- Tries every key set on the bytes before the MAC. Returns "good", key set | "bad", expected
 -- MAC under the first key set | "unverified", reason.
 local function verify(version, signed, mac)
+  if not ossl.ok then return "unverified", "lua-luaossl is missing" end
   if #keys.configs == 0 then
     return "unverified", #keys.errors > 0 and "config file not usable" or "no keys (preference nomq.config)"
   end
-  if not ossl.ok then return "unverified", "lua-luaossl is missing" end
   local expected
   for _, cfg in ipairs(keys.configs) do
     for _, ks in ipairs(wire_key_sets(cfg, version)) do
@@ -812,7 +812,7 @@ local function dissect(tvb, pinfo, tree)
     info[#info + 1] = "[bad MAC]"
   else
     mac_item:append_text(" [unverified: " .. detail .. "]")
-    if not ossl.ok then
+    if not ossl.ok and (#keys.configs > 0 or #keys.errors > 0) then
       root:add_proto_expert_info(E.no_crypto, "header only: lua-luaossl not found (" .. ossl.why
         .. "); install it (apt-get install lua-luaossl) to verify and decrypt")
     end
