@@ -727,3 +727,59 @@ def test_live_capture_decrypted_with_the_right_keys(tmp, wire):
     # A display filter on the decoded capture.
     flt = dissect(pcap, config_prefs(keyfile), display_filter='nomq.type == "PUBLISH" && nomq.qos == 2')
     assert [p.get("nomq.message") for p in flt] == [MESSAGES[2]]
+
+
+PEER = ROOT / "tests" / "legacy" / "nomq_legacy_peer.py"
+
+
+@needs_nomq
+def test_live_capture_of_an_original_device_publishing_to_nomq(tmp):
+    """The device model of tests/legacy (written from LEGACY-WIRE-FORMAT.md) publishes at QoS 2
+    to `nomq sub --wire v1`: its SUBSCRIBE to itself and its device16 PUBLISH, which nomq never
+    sends, on the wire; keys from the device's own config file (the original's format)."""
+    group, sub_port, dev_port = free_udp_ports(3)
+    enc, mac = random_keys()
+    dev_cfg = write_legacy_config(tmp / "nomq_config.json", enc, mac, port=dev_port)
+    sub_cfg = write_json_config(tmp / "sub.json", enc, mac, wire="v1", group="127.255.255.255",
+                                port=group, unicast_port=sub_port)
+    cap = Capture(tmp / "device.pcap", [group, sub_port, dev_port])
+    try:
+        sub = start_sub(["-c", str(sub_cfg), "-t", "sensors/temp", "-C", "1", "-W", str(STEP), "-v"])
+        dev = subprocess.run([sys.executable, str(PEER), "--config", str(dev_cfg), "pub", "-t",
+                              "sensors/temp", "-m", "temperature=21.5", "-q", "2", "--priority", "3",
+                              "--to", "127.0.0.1:%d" % group, "--port", str(dev_port),
+                              "--subscribe-self", "--wait", str(STEP)],
+                             capture_output=True, text=True, timeout=2 * STEP)
+        out = finish(sub)
+    finally:
+        cap.stop()
+    assert dev.returncode == 0, dev.stdout + dev.stderr
+    assert out == "sensors/temp temperature=21.5\n"
+    packets = [p for p in dissect(cap.path, config_prefs(dev_cfg)) if "nomq" in p.protocols]
+    by_type = {}
+    for p in packets:
+        assert p.get("nomq.version") == "1"
+        assert p.get("nomq.mac_status") == "1" and p.get("nomq.key_set") == "nomq_config.json"
+        by_type.setdefault(TYPES_BY_CODE[int(p.get("nomq.type"))], []).append(p)
+    assert sorted(by_type) == ["PUBCOMP", "PUBLISH", "PUBREC", "PUBREL", "SUBSCRIBE"]
+    (subscribe,) = by_type["SUBSCRIBE"]
+    assert subscribe.get("nomq.channel") == "sensors/temp"
+    assert subscribe.get("nomq.priority") == "3" and subscribe.get("nomq.flags") == "0x03"
+    assert subscribe.get("nomq.ttl") == "3600"
+    (publish,) = by_type["PUBLISH"]
+    assert publish.get("nomq.layout") == "device16" and not publish.has("nomq.gap")
+    assert publish.get("nomq.message") == "temperature=21.5"
+    assert publish.get("nomq.msg_len") == "16"
+    assert publish.get("nomq.qos") == "2" and publish.get("nomq.priority") == "3"
+    assert publish.get("nomq.inner_timestamp") == publish.get("nomq.timestamp_raw")
+    rec, rel, comp = by_type["PUBREC"][0], by_type["PUBREL"][0], by_type["PUBCOMP"][0]
+    for p in (rec, rel, comp):
+        assert p.get("nomq.acked_id") == publish.get("nomq.packet_id") == p.get("nomq.packet_id")
+        assert p.get("nomq.flags") == "0x00"
+    assert rec.get("nomq.response_to") == str(publish.number)
+    assert rel.get("nomq.response_to") == str(rec.number)
+    assert comp.get("nomq.response_to") == str(rel.number)
+    assert comp.expert("nomq.qos2_complete")
+    # The device's replies carry its own session, nomq's replies nomq's.
+    assert rel.get("nomq.session") == publish.get("nomq.session") == subscribe.get("nomq.session")
+    assert rec.get("nomq.session") == comp.get("nomq.session") != publish.get("nomq.session")
