@@ -445,7 +445,9 @@ local function nstime(seconds)
   local sign = seconds < 0 and -1 or 1
   local a = math.abs(seconds)
   local s = math.floor(a)
-  return NSTime(sign * s, sign * math.floor((a - s) * 1e9 + 0.5))
+  local ns = math.floor((a - s) * 1e9 + 0.5)
+  if ns >= 1e9 then s, ns = s + 1, ns - 1e9 end
+  return NSTime(sign * s, sign * ns)
 end
 
 local function frame_state(n)
@@ -717,7 +719,6 @@ local function dissect(tvb, pinfo, tree)
   info[#info + 1] = string.format("session=0x%08x", session)
   root:add(F.ttl, tvb(13, 2))
   root:add(F.iv, tvb(15, 16))
-  local ts_item_pos = root  -- the timestamp goes here once the epoch is known (below)
   local L = tvb(51, 2):uint()
 
   -- Layout and MAC position
@@ -752,7 +753,8 @@ local function dissect(tvb, pinfo, tree)
   -- Timestamp
   local ts_raw = tvb(31, 4):uint()
   local sent = ts_raw + offset
-  local ts_item = ts_item_pos:add(F.timestamp, tvb(31, 4), NSTime(sent, 0))
+  -- The timestamp is added only now, once verification has told which config (and epoch) applies.
+  local ts_item = root:add(F.timestamp, tvb(31, 4), NSTime(sent, 0))
   ts_item:add(F.timestamp_raw, tvb(31, 4))
   ts_item:add(F.timestamp_epoch, tvb(31, 4), epoch):set_generated()
   local delta = sent - pinfo.abs_ts
