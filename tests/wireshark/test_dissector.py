@@ -493,6 +493,17 @@ def test_unusable_config_file_is_reported(tmp):
     assert len(msgs) == 2
     assert "encryption_key: must be 64 hex digits" in msgs[0] and "cannot open" in msgs[1]
     assert pkt.get("nomq.mac_status") == "2"
+    # The original's config files it refuses itself (legacy-v1.json config_negative_vectors).
+    reasons = {"config_bad_padding": "incorrect padding in config data",
+               "config_not_block_multiple": "invalid encrypted config data length",
+               "config_short_keys": "encryption_key: must be 64 hex digits"}
+    for v in v1_vectors()["config_negative_vectors"]:
+        path = tmp / (v["name"] + ".cfg")
+        path.write_text(v["file_text"])
+        (pkt,) = dissect(tmp / "one.pcap", config_prefs(path))
+        (msg,) = pkt.expert("nomq.config_error")
+        assert reasons.pop(v["name"]) in msg, (v["name"], msg)
+    assert not reasons
 
 
 # --- garbage ----------------------------------------------------------------------------------
