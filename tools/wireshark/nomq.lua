@@ -25,7 +25,7 @@ do
     ossl = { ok = true, cipher = cipher, hmac = hmac, digest = digest }
   else
     local err = (not ok_c and cipher) or (not ok_h and hmac) or digest
-    ossl.why = tostring(err):match("^[^\n]*")
+    ossl.why = (tostring(err):match("^[^\n]*"):gsub(":%s*$", ""))  -- first line: the module
   end
 end
 
