@@ -618,7 +618,9 @@ def finish(p):
     return out
 
 
-needs_nomq = pytest.mark.skipif(not os.access(NOMQ, os.X_OK),
+# Run by hand without a build, the live tests are skipped; CTest names the binary (NOMQ_BIN),
+# and then a missing one fails them.
+needs_nomq = pytest.mark.skipif("NOMQ_BIN" not in os.environ and not os.access(NOMQ, os.X_OK),
                                 reason="the nomq binary is not built (set NOMQ_BIN): " + NOMQ)
 
 MESSAGES = {0: "qos zero", 1: "qos one", 2: "qos two: é ✓"}
