@@ -461,6 +461,23 @@ def test_display_filters_on_header_fields(tmp):
     assert frames('nomq.type == "HEARTBEAT"') == [19]
 
 
+def test_port_preference_and_heuristic(tmp):
+    """The group port is NoMQ whatever the bytes look like to the heuristic; other ports are
+    found by the heuristic ("NM", version 1 or 2), which can be turned off."""
+    pkt = bytes.fromhex(v2_vectors()["vectors"][0]["packet"])
+    write_pcap(tmp / "p.pcap", [(1700000000, pkt, ("127.0.0.1", 40000), ("127.0.0.1", 8888)),
+                                (1700000000, pkt, ("127.0.0.1", 40000), ("127.0.0.1", 9999)),
+                                (1700000000, b"NM\x07" + pkt[3:], ("127.0.0.1", 40000),
+                                 ("127.0.0.1", 9999))])
+    def nomq_frames(prefs=()):
+        out = tshark(tmp / "p.pcap", prefs, ["-Y", "nomq", "-T", "fields", "-e", "frame.number"])
+        return [int(x) for x in out.split()]
+    assert nomq_frames() == [1, 2]  # version 7 is not NoMQ
+    assert nomq_frames(["nomq.heuristic:FALSE"]) == [1]
+    assert nomq_frames(["nomq.port:9999", "nomq.heuristic:FALSE"]) == [2]
+    assert nomq_frames(["nomq.port:0", "nomq.heuristic:FALSE"]) == []
+
+
 def test_without_keys_headers_only_and_without_luaossl_it_says_so(tmp):
     kat = v2_vectors()
     v = kat["vectors"][0]

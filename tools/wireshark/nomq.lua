@@ -3,7 +3,8 @@
 --
 -- Use: copy this file to ~/.local/lib/wireshark/plugins/ (or pass -X lua_script:nomq.lua to
 -- tshark). Preferences (Edit > Preferences > Protocols > NoMQ, or tshark -o nomq.NAME:VALUE):
---   nomq.port     UDP port dissected as NoMQ (default 8888); other ports are found heuristically
+--   nomq.port     UDP port dissected as NoMQ (default 8888)
+--   nomq.heuristic  find NoMQ on any UDP port by its first bytes (default on)
 --   nomq.config   NoMQ config file(s) whose keys verify and decrypt packets, ';'-separated:
 --                 our JSON format or the original's obfuscated nomq_config.json
 --   nomq.epoch    epoch of wire timestamps: auto (the config's, else 1970), 1970 or 2000
@@ -363,6 +364,9 @@ nomq.experts = { E.malformed, E.unknown_type, E.mac_bad, E.no_crypto, E.config_e
 local EPOCHS = { { 1, "auto", 0 }, { 2, "1970", 1970 }, { 3, "2000", 2000 } }
 nomq.prefs.port = Pref.uint("UDP port", 8888, "UDP port always dissected as NoMQ (the group "
   .. "port); datagrams on other ports starting with \"NM\" and version 1 or 2 are found heuristically")
+nomq.prefs.heuristic = Pref.bool("Find NoMQ on any UDP port", true, "Dissect every UDP datagram "
+  .. "that starts with \"NM\" and version 1 or 2 as NoMQ (the nodes' replies travel between their "
+  .. "own unicast ports)")
 nomq.prefs.config = Pref.string("Config file(s)", "", "NoMQ config file(s) whose keys verify and "
   .. "decrypt packets, separated by ';': JSON, or the original's nomq_config.json")
 nomq.prefs.epoch = Pref.enum("Timestamp epoch", 0, "Epoch of the wire "
@@ -873,7 +877,7 @@ function nomq.dissector(tvb, pinfo, tree)
 end
 
 local function heuristic(tvb, pinfo, tree)
-  if tvb:len() < 3 or tvb(0, 2):uint() ~= 0x4E4D then return false end
+  if not nomq.prefs.heuristic or tvb:len() < 3 or tvb(0, 2):uint() ~= 0x4E4D then return false end
   local v = tvb(2, 1):uint()
   if v ~= 1 and v ~= 2 then return false end
   dissect(tvb, pinfo, tree)
