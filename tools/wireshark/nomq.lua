@@ -486,7 +486,7 @@ end
 -- ciphertext (so it needs the keys). Each step links to the latest earlier step it answers.
 local STEP = { [1] = 1, [3] = 2, [6] = 2, [7] = 3, [8] = 4 }
 
-local function follow_exchange(ptype, id, qos, pinfo, tree, vtree)
+local function follow_exchange(ptype, id, qos, pinfo, tree)
   local src = tostring(pinfo.src) .. ":" .. pinfo.src_port
   local dst = tostring(pinfo.dst) .. ":" .. pinfo.dst_port
   local n = pinfo.number
@@ -523,25 +523,25 @@ local function follow_exchange(ptype, id, qos, pinfo, tree, vtree)
   if not f then return end
   local name = TYPES[ptype]
   if f.response then
-    vtree:add(F.response_in, f.response):set_generated()
+    tree:add(F.response_in, f.response):set_generated()
   end
   if step == 1 then return end
   local qos2 = ptype ~= 3
-  if qos2 then vtree:add(F.qos2_step, step):set_generated() end
+  if qos2 then tree:add(F.qos2_step, step):set_generated() end
   if not f.request then
     tree:add_proto_expert_info(E.unanswered, string.format("%s for id %d with no %s before it in the capture",
       name, id, step == 2 and "PUBLISH" or TYPES[ptype - 1]))
     return
   end
   local rt = f.time - st.frame[f.request].time
-  vtree:add(F.response_to, f.request):set_generated()
-  vtree:add(F.response_time, nstime(rt)):set_generated()
+  tree:add(F.response_to, f.request):set_generated()
+  tree:add(F.response_time, nstime(rt)):set_generated()
   if not qos2 then return end
   local total
   if f.publish and st.frame[f.publish] then
     total = f.time - st.frame[f.publish].time
-    vtree:add(F.qos2_publish, f.publish):set_generated()
-    vtree:add(F.qos2_total, nstime(total)):set_generated()
+    tree:add(F.qos2_publish, f.publish):set_generated()
+    tree:add(F.qos2_total, nstime(total)):set_generated()
   end
   if step == 4 then
     tree:add_proto_expert_info(E.qos2_complete, string.format(
@@ -852,14 +852,14 @@ local function dissect(tvb, pinfo, tree)
             local key = session .. ":" .. id
             if not pinfo.visited and not st.first_nonce[key] then st.first_nonce[key] = pinfo.number end
             local first = st.first_nonce[key]
-            if first ~= pinfo.number then
+            if first and first ~= pinfo.number then
               root:add(F.replay_of, tvb(5, 4), first)
               root:add_proto_expert_info(E.nonce_repeat, string.format(
                 "nonce %d of session 0x%08x already sent in frame %d: an original receiver drops it as a replay", id, session, first))
             end
           end
         end
-        if summary then info[#info + 1] = summary:sub(2) end
+        if summary and #summary > 1 then info[#info + 1] = summary:sub(2) end
         if msg and valid_utf8(msg) and #msg > 0 then
           info[#info + 1] = "\"" .. (#msg > 40 and msg:sub(1, 40) .. "..." or msg) .. "\""
         end
@@ -867,7 +867,7 @@ local function dissect(tvb, pinfo, tree)
     end
   end
 
-  follow_exchange(ptype, id_for_link, qos, pinfo, root, root)
+  follow_exchange(ptype, id_for_link, qos, pinfo, root)
   pinfo.cols.info = table.concat(info, " ")
   return len
 end
