@@ -33,11 +33,15 @@ namespace {
 constexpr std::size_t kBatch = 32;           // datagrams per recvmmsg/sendmmsg
 constexpr int kMaxBatchesPerWakeup = 16;     // bounds one socket's share of a loop turn
 
-Time realtime_now() noexcept {
+Duration clock_reading(clockid_t clock) noexcept {
   timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return Time{static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000};
+  ::clock_gettime(clock, &ts);
+  return Duration{static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000};
 }
+// Timers run on CLOCK_MONOTONIC (NTP steps cannot stall them); CLOCK_REALTIME is read only for
+// the wire timestamps (engine.hpp: handle_datagram and poll_transmit).
+Instant monotonic_now() noexcept { return Instant{clock_reading(CLOCK_MONOTONIC)}; }
+WallTime wall_now() noexcept { return WallTime{clock_reading(CLOCK_REALTIME)}; }
 
 Delivery to_delivery(const DeliveryReport& r) {
   Delivery d;
@@ -60,15 +64,6 @@ Message to_message(const MessageEvent& e) {
   m.sender_session = e.sender_session;
   m.message_id = e.message_id;
   return m;
-}
-
-std::string_view peer_kind(PeerEvent::Kind k) {
-  switch (k) {
-    case PeerEvent::Kind::joined: return "joined";
-    case PeerEvent::Kind::left: return "left";
-    case PeerEvent::Kind::restarted: return "restarted";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -106,7 +101,7 @@ struct NodeCore {
 
   // Socket health: broken sockets are re-created at reinit_at, the delay doubling per failure.
   bool sockets_broken = false;
-  Time reinit_at{0};
+  Instant reinit_at{};
   Duration reinit_delay{0};
 
   // Node::Batch: live batches, and the publishes made since the last flush while one lived.
@@ -177,7 +172,7 @@ struct NodeCore {
     group_sock.reset();
   }
 
-  void mark_broken(Time now, int err) {
+  void mark_broken(Instant now, int err) {
     if (sockets_broken) return;
     sockets_broken = true;
     reinit_delay = options.network.reinit_initial;
@@ -186,7 +181,7 @@ struct NodeCore {
                   std::strerror(err));
   }
 
-  void maybe_reinit(Time now) {
+  void maybe_reinit(Instant now) {
     if (!sockets_broken || now < reinit_at) return;
     close_sockets();
     if (open_sockets().ok()) {
@@ -224,7 +219,8 @@ struct NodeCore {
   // Events are drained into `out` after every batch: the engine's inbox holds max_inbox
   // messages, and reading up to kMaxBatchesPerWakeup batches before draining overflowed it
   // under bursts (counted inbox_full, the messages lost).
-  void receive(int fd, Time now, Dispatch& out) {
+  void receive(int fd, Instant now, Dispatch& out) {
+    const WallTime wall = wall_now();
     for (int batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
       if (!rx_ready) {
         for (std::size_t i = 0; i < kBatch; ++i) {
@@ -263,10 +259,10 @@ struct NodeCore {
         const Bytes data{rx_buf[static_cast<std::size_t>(i)].data(), msg.msg_len};
         if (debug) {
           const EngineStats before = engine->stats();
-          engine->handle_datagram(from, data, now);
+          engine->handle_datagram(from, data, now, wall);
           if (engine->stats().dropped_total != before.dropped_total) log_drop(before, from);
         } else {
-          engine->handle_datagram(from, data, now);
+          engine->handle_datagram(from, data, now, wall);
         }
       }
       drain_events(out);
@@ -275,11 +271,12 @@ struct NodeCore {
   }
 
   // --- send (m held)
-  void flush(Time now) {
+  void flush(Instant now) {
+    const WallTime wall = wall_now();
     for (;;) {
       std::size_t count = 0;
       while (count < kBatch) {
-        auto tx = engine->poll_transmit(now, tx_buf[count]);
+        auto tx = engine->poll_transmit(now, wall, tx_buf[count]);
         if (!tx) break;
         const Endpoint& to = tx->to_group ? options.network.group : tx->to;
         const int family = options.network.group.family == Endpoint::Family::ipv6 ? AF_INET6 : AF_INET;
@@ -310,7 +307,7 @@ struct NodeCore {
     return r < 0 ? -1 : 1;
   }
 
-  void send_batch(std::size_t count, Time now) {
+  void send_batch(std::size_t count, Instant now) {
     if (sockets_broken || !unicast_sock.valid()) {
       // The engine retransmits QoS 1/2 once the sockets are back; QoS 0 is lost, and counted.
       counters.send_errors += count;
@@ -403,9 +400,14 @@ struct NodeCore {
           in_flight.erase(it);
         }
       } else if (auto* peer = std::get_if<PeerEvent>(&*ev)) {
-        if (debug)
+        if (peer->kind == PeerEvent::Kind::clock_skew) {
+          log().warn("clock of {} (session {:08x}) differs from ours by {} s, beyond the "
+                     "timestamp window: its datagrams are refused until the clocks agree",
+                     to_string(peer->endpoint), peer->session_id, peer->clock_offset_s);
+        } else if (debug) {
           log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
-                      peer_kind(peer->kind), peer->session_id);
+                      to_string(peer->kind), peer->session_id);
+        }
         if (on_peer) out.peers.push_back(*peer);
       }
     }
@@ -430,7 +432,7 @@ struct NodeCore {
 
   // After any engine call from an API function: send what it queued, and make the loop
   // recompute its timeout.
-  void kick(Time now) {
+  void kick(Instant now) {
     // Within a Node::Batch the datagrams wait for a full sendmmsg() batch. A publish queues at
     // least one datagram, so kBatch publishes fill one (the outbox holds max_queued_messages
     // QoS 0 copies, 64 by default, and flush() sends any number in batches of kBatch).
@@ -444,7 +446,7 @@ struct NodeCore {
   void end_batch() {
     if (--batches_open > 0 || closed) return;
     batched_publishes = 0;
-    const Time now = realtime_now();
+    const Instant now = monotonic_now();
     flush(now);
     wake_loop();
   }
@@ -459,7 +461,7 @@ struct NodeCore {
   }
 
   // --- the loop
-  int timeout_ms(Duration limit, Time now) const {
+  int timeout_ms(Duration limit, Instant now) const {
     Duration wait = limit;
     if (auto d = engine->next_deadline()) wait = std::min(wait, *d - now);
     if (sockets_broken) wait = std::min(wait, reinit_at - now);
@@ -474,7 +476,7 @@ struct NodeCore {
     {
       std::lock_guard lk(m);
       if (closed) return Errc::closed;
-      wait_ms = timeout_ms(limit, realtime_now());
+      wait_ms = timeout_ms(limit, monotonic_now());
       loop_waiting.store(true, std::memory_order_relaxed);
     }
     std::array<epoll_event, 4> events{};
@@ -492,7 +494,7 @@ struct NodeCore {
       std::lock_guard lk(m);
       loop_waiting.store(false, std::memory_order_relaxed);
       if (closed) return Errc::closed;
-      const Time now = realtime_now();
+      const Instant now = monotonic_now();
       bool unicast_ready = false, group_ready = false;
       for (int i = 0; i < n; ++i) {
         const int fd = events[static_cast<std::size_t>(i)].data.fd;
@@ -646,7 +648,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
   {
     std::lock_guard lk(core->m);
     if (auto r = core->open_sockets(); !r) return r.error();
-    const Time now = detail::realtime_now();
+    const Instant now = detail::monotonic_now();
     core->engine = std::make_unique<Engine>(options.engine, *core->crypto, now);
     detail::log().info("node {:08x} on {} (group {}, wire {})", core->engine->session_id(),
                        to_string(core->unicast_local), to_string(core->options.network.group),
@@ -659,7 +661,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
 Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto r = core_->engine->subscribe(channel, priority, now);
   if (r) detail::log().debug("subscribed to '{}' (priority {})", channel, priority);
   core_->kick(now);
@@ -669,7 +671,7 @@ Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
 Result<void> Node::unsubscribe(std::string_view channel) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto r = core_->engine->unsubscribe(channel, now);
   core_->kick(now);
   return r;
@@ -679,7 +681,7 @@ Result<PublishHandle> Node::publish(std::string_view channel, std::string_view m
                                     const PublishOptions& options) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto id = core_->engine->publish(channel, as_bytes(message), options, now);
   if (!id) {
     detail::log().debug("publish on '{}' refused: {}", channel, to_string(id.error()));
@@ -778,7 +780,7 @@ int Node::fd() const noexcept { return core_->epoll.get(); }
 std::optional<Duration> Node::next_timeout() const {
   std::lock_guard lk(core_->m);
   if (core_->closed) return std::nullopt;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   std::optional<Duration> t;
   if (auto d = core_->engine->next_deadline()) t = std::max(Duration::zero(), *d - now);
   if (core_->sockets_broken) {
@@ -807,7 +809,7 @@ std::vector<Delivery> Node::close(Duration linger) {
   {
     std::lock_guard lk(c.m);
     if (c.closed) return undelivered;
-    const Time now = detail::realtime_now();
+    const Instant now = detail::monotonic_now();
     c.engine->close(now);
     c.flush(now);  // the unsubscribe announcements
     // Every pending publish ends here with a report; keep the ones not fully acknowledged.
