@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -170,6 +171,11 @@ Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& optio
 
 // Reads the version byte of a datagram without verifying anything (0 if too short or no magic).
 std::uint8_t peek_version(Bytes datagram) noexcept;
+
+// Reads the header's channel id without verifying anything (nullopt if the datagram is too
+// short to hold it). Unauthenticated: use it only to pick what decode() compares against
+// (DecodeOptions::known_channels).
+std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept;
 
 }  // namespace wire
 }  // namespace nomq

@@ -22,7 +22,6 @@ struct SenderInfo {
   Time last_heard{0};
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
-  Time solicit_tat{0};               // solicitation answer rate limit (GCRA theoretical time)
 };
 
 class SenderTable {

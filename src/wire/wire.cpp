@@ -80,6 +80,13 @@ std::uint8_t peek_version(Bytes datagram) noexcept {
   return datagram[detail::wire::kOffVersion];
 }
 
+std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept {
+  ChannelId id{};
+  if (datagram.size() < detail::wire::kOffChannelId + id.size()) return std::nullopt;
+  std::memcpy(id.data(), datagram.data() + detail::wire::kOffChannelId, id.size());
+  return id;
+}
+
 }  // namespace wire
 
 namespace detail::wire {

@@ -1,0 +1,251 @@
+#include "core/receiver.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/outbox.hpp"
+#include "core/retained_replay.hpp"
+#include "core/session.hpp"
+#include "core/subscriptions.hpp"
+
+namespace nomq::detail {
+
+using wire::PacketType;
+
+Receiver::Receiver(const EngineConfig& cfg, Crypto& crypto, Counters& counters,
+                   const Links& links)
+    : cfg_(cfg),
+      crypto_(crypto),
+      counters_(counters),
+      l_(links),
+      senders_(at_least_one(cfg.limits.max_senders), cfg.replay_window, cfg.timestamp_window_s),
+      inbound_(at_least_one(cfg.limits.max_inbound_qos)),
+      nonces_(cfg.wire == WireVersion::v1 ? cfg.v1_nonce_cache : 1,
+              std::chrono::seconds(2 * std::uint64_t{cfg.timestamp_window_s} + 1)),
+      inbox_(at_least_one(cfg.limits.max_inbox)),
+      inbox_stride_(wire::kMaxChannelName + cfg.limits.max_message_size) {
+  inbox_bytes_.assign(inbox_.capacity() * inbox_stride_, 0);
+  scratch_.assign(wire::kMaxDatagram, 0);
+}
+
+std::optional<wire::Packet> Receiver::open(Bytes datagram, Time now) noexcept {
+  if (datagram.size() > scratch_.size()) {
+    counters_.drop(Errc::bad_length);
+    return std::nullopt;
+  }
+  const std::uint8_t version = wire::peek_version(datagram);
+  if ((version == 1 || version == 2) && version != static_cast<std::uint8_t>(cfg_.wire)) {
+    counters_.drop(Errc::wrong_wire_version);
+    return std::nullopt;
+  }
+  wire::DecodeOptions opt;
+  opt.version = cfg_.wire;
+  opt.now = now;  // wall clock: the timestamp window
+  opt.epoch_offset = cfg_.epoch_offset;
+  opt.timestamp_window_s = cfg_.timestamp_window_s;
+  // v2: hand decode only the subscription named by the header's channel id (if any), so that
+  // it can skip hashing the body's name without a scan over every subscription. The header is
+  // not authenticated yet; a forged id only picks which pair decode compares against.
+  wire::KnownChannel candidate;
+  if (cfg_.wire == WireVersion::v2) {
+    if (const auto id = wire::peek_channel_id(datagram)) {
+      const std::uint32_t s = l_.subs.find_active(*id);
+      if (s != kNoSlot) {
+        candidate.id = *id;
+        candidate.name = l_.subs.name(s);
+        opt.known_channels = std::span<const wire::KnownChannel>{&candidate, 1};
+      }
+    }
+  }
+  Result<wire::Packet> r = wire::decode(datagram, crypto_, opt, scratch_);
+  if (!r) {
+    counters_.drop(r.error());
+    return std::nullopt;
+  }
+  if (l_.session.is_own(r->session_id)) {
+    counters_.drop(Errc::own_packet);
+    return std::nullopt;
+  }
+  return *r;
+}
+
+bool Receiver::accept_v2(const wire::Packet& p, Time now) noexcept {
+  SenderInfo* s = senders_.find_or_insert(p.session_id, wire_seconds(now, cfg_.epoch_offset));
+  if (s == nullptr) {
+    counters_.drop(Errc::sender_table_full);
+    return false;
+  }
+  if (const Errc v = senders_.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
+    counters_.drop(v);
+    return false;
+  }
+  return true;
+}
+
+void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) return counters_.drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return counters_.drop(Errc::unexpected_packet);
+  if (p.ttl == 0) return counters_.drop(Errc::expired);
+  if (p.body.message.size() > cfg_.limits.max_message_size) {
+    return counters_.drop(Errc::message_too_large);
+  }
+  // The message expires ttl seconds after it was sent. The sender's timestamp (wall clock) is
+  // truncated to the second, so it was sent before timestamp + 1 s; under the clock agreement
+  // the timestamp window already assumes, timestamp + 1 s + ttl bounds the expiry however long
+  // the datagram travelled (arrival + ttl alone would not count the transit time).
+  const Time sent_by = std::chrono::seconds(std::int64_t{p.timestamp} + cfg_.epoch_offset + 1);
+  const Time expires = std::min(now, sent_by) + std::chrono::seconds(p.ttl);
+  if (now > expires) return counters_.drop(Errc::expired);
+  const std::uint32_t id = p.body.message_id;
+  if (qos >= 1 && inbound_.find(p.session_id, id, now) != nullptr) {
+    l_.outbox.send_reply(qos == 1 ? PacketType::ack : PacketType::pubrec, id, p.channel_id, from,
+                         p.priority());
+    counters_.add(&EngineStats::duplicates_suppressed);
+    return counters_.drop(Errc::duplicate);
+  }
+  if (p.retain() && l_.retained.on_retained_publish(p, now)) {
+    counters_.add(&EngineStats::duplicates_suppressed);
+    return counters_.drop(Errc::duplicate);
+  }
+  if (inbox_.full()) return counters_.drop(Errc::inbox_full);
+  if (qos >= 1 && !remember_v2(p, expires, now)) return counters_.drop(Errc::inbox_full);
+  push_inbox(p, p.body.channel, from, expires);
+  if (p.retain()) l_.retained.keep_copy(p, expires, now);
+  if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
+  if (qos == 2) l_.outbox.send_reply(PacketType::pubrec, id, p.channel_id, from, p.priority());
+}
+
+// The dedup record of a QoS 1/2 publish (QoS 2: the state awaiting PUBREL).
+bool Receiver::remember_v2(const wire::Packet& p, Time expires, Time now) noexcept {
+  const bool qos2 = p.qos() == 2;
+  const Duration life = cfg_.timers.inbound_state_lifetime;
+  const Time until = qos2 ? now + life : std::min(expires, now + life);
+  if (inbound_.insert(p.session_id, p.body.message_id,
+                      qos2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
+                      until) == nullptr) {
+    return false;
+  }
+  if (qos2) {
+    if (SenderInfo* s = senders_.find(p.session_id)) ++s->qos2_states;
+  }
+  return true;
+}
+
+void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const std::uint32_t sub = l_.subs.find_active(p.channel_id);
+  if (sub == kNoSlot) return counters_.drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return counters_.drop(Errc::unexpected_packet);
+  if (p.body.message.size() > cfg_.limits.max_message_size) {
+    return counters_.drop(Errc::message_too_large);
+  }
+  const std::uint32_t nonce = p.body.message_id;
+  const PacketType answer = qos == 1 ? PacketType::ack : PacketType::pubrec;
+  // Our own v1 senders keep the packet id across retransmissions (a QoS 1 one with a fresh
+  // nonce), so (session, packet id) catches what the nonce cache cannot.
+  const bool known_id = qos >= 1 && inbound_.find(p.session_id, p.packet_id, now) != nullptr;
+  if (known_id || nonces_.contains(nonce, now)) {
+    if (qos == 0) return counters_.drop(Errc::replayed);
+    l_.outbox.send_reply(answer, p.packet_id, p.channel_id, from, p.priority());
+    counters_.add(&EngineStats::duplicates_suppressed);
+    return counters_.drop(Errc::duplicate);
+  }
+  if (inbox_.full()) return counters_.drop(Errc::inbox_full);
+  if (qos >= 1) {
+    const Time until = now + cfg_.timers.inbound_state_lifetime;
+    if (inbound_.insert(p.session_id, p.packet_id,
+                        qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
+                        until) == nullptr) {
+      return counters_.drop(Errc::inbox_full);
+    }
+  }
+  nonces_.insert(nonce, now);
+  // v1 receivers do not apply the ttl (the original never checks it); the inbox keeps the
+  // message until polled.
+  push_inbox(p, l_.subs.name(sub), from, Time::max());
+  if (qos >= 1) l_.outbox.send_reply(answer, p.packet_id, p.channel_id, from, p.priority());
+}
+
+void Receiver::on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+  const std::uint32_t id = p.body.acked_id;
+  InboundEntry* e = inbound_.find(p.session_id, id, now);
+  if (e != nullptr && e->state == InboundState::awaiting_pubrel) {
+    e->state = InboundState::released;
+    released_qos2(p.session_id);
+  } else if (e != nullptr && e->state == InboundState::released) {
+    counters_.add(&EngineStats::duplicates_suppressed);
+    counters_.drop(Errc::duplicate);
+  }
+  // Answered even without state (it expired, or our PUBCOMP was lost after we released it):
+  // the publisher needs the PUBCOMP to finish.
+  l_.outbox.send_reply(PacketType::pubcomp, id, p.channel_id, from, p.priority());
+}
+
+void Receiver::on_v1_announce(const wire::Packet& p) noexcept {
+  // As the original: only a subscribed channel gets past the channel check, and then nothing
+  // happens (v1 has no discovery). A heartbeat's zero channel never matches.
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) counters_.drop(Errc::unknown_channel);
+}
+
+void Receiver::released_qos2(std::uint32_t session) noexcept {
+  if (SenderInfo* s = senders_.find(session); s != nullptr && s->qos2_states > 0) {
+    --s->qos2_states;
+  }
+}
+
+void Receiver::handle_timeout(Time now) noexcept {
+  inbound_.expire(now, [this](std::uint32_t session) { released_qos2(session); });
+}
+
+bool Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+                          Time expires) noexcept {
+  InboxItem item;
+  item.size = static_cast<std::uint16_t>(p.body.message.size());
+  item.name_size = static_cast<std::uint8_t>(channel.size());
+  item.flags = p.flags;
+  item.from = from;
+  item.session = p.session_id;
+  item.message_id = p.body.message_id;
+  item.expires = expires;
+  const std::uint32_t n = inbox_.push(p.priority(), item);
+  if (n == PriorityQueue<InboxItem>::npos) return false;
+  std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+  if (!channel.empty()) std::memcpy(at, channel.data(), channel.size());
+  if (!p.body.message.empty()) {
+    std::memcpy(at + wire::kMaxChannelName, p.body.message.data(), p.body.message.size());
+  }
+  return true;
+}
+
+std::optional<MessageEvent> Receiver::poll(Time now) noexcept {
+  while (!inbox_.empty()) {
+    const std::uint32_t n = inbox_.front();
+    const InboxItem item = inbox_.at(n);
+    inbox_.pop();  // the node's bytes stay untouched until a later call pushes again
+    if (item.expires <= now) {
+      counters_.drop(Errc::expired);
+      continue;
+    }
+    const std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+    MessageEvent ev;
+    ev.channel = std::string_view{reinterpret_cast<const char*>(at), item.name_size};
+    ev.message = Bytes{at + wire::kMaxChannelName, item.size};
+    ev.qos = static_cast<Qos>(wire::flags_qos(item.flags));
+    ev.retain = wire::flags_retain(item.flags);
+    ev.priority = wire::flags_priority(item.flags);
+    ev.from = item.from;
+    ev.sender_session = item.session;
+    ev.message_id = item.message_id;
+    counters_.add(&EngineStats::messages_delivered);
+    return ev;
+  }
+  return std::nullopt;
+}
+
+std::size_t Receiver::state_bytes() const noexcept {
+  return senders_.state_bytes() + inbound_.state_bytes() + nonces_.state_bytes() +
+         inbox_.state_bytes() + inbox_bytes_.capacity() + scratch_.capacity();
+}
+
+}  // namespace nomq::detail
