@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
 
 namespace nomq::detail {
@@ -23,6 +24,14 @@ class Counters {
 
  private:
   EngineStats stats_;
+};
+
+// What every component shares: the configuration (read only), the crypto backend (and its
+// randomness) and the counters.
+struct Context {
+  const EngineConfig& cfg;
+  Crypto& crypto;
+  Counters& counters;
 };
 
 }  // namespace nomq::detail

@@ -9,11 +9,11 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Discovery::Discovery(const EngineConfig& cfg, Counters& counters, const Links& links)
-    : cfg_(cfg),
-      counters_(counters),
+Discovery::Discovery(const Context& ctx, const Links& links)
+    : c_(ctx),
       l_(links),
-      table_(at_least_one(cfg.limits.max_peers), at_least_one(cfg.limits.max_peer_subscriptions)) {}
+      table_(at_least_one(ctx.cfg.limits.max_peers),
+             at_least_one(ctx.cfg.limits.max_peer_subscriptions)) {}
 
 void Discovery::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
   if (!note_peer(p, from, now)) return;
@@ -38,7 +38,7 @@ bool Discovery::note_peer(const wire::Packet& p, const Endpoint& from, Time now)
   const auto seen = table_.announce(p.session_id, from, now, now + tentative_bound());
   switch (seen.kind) {
     case DiscoveryTable::Seen::full:
-      counters_.drop(Errc::peer_table_full);
+      c_.counters.drop(Errc::peer_table_full);
       return false;
     case DiscoveryTable::Seen::joined:
       l_.events.push_peer(PeerEvent::Kind::joined, from, p.session_id);
@@ -55,7 +55,7 @@ bool Discovery::note_peer(const wire::Packet& p, const Endpoint& from, Time now)
 
 void Discovery::on_subscribe(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
   const auto added = table_.add_subscription(p.session_id, p.channel_id);
-  if (added == DiscoveryTable::Added::full) return counters_.drop(Errc::peer_table_full);
+  if (added == DiscoveryTable::Added::full) return c_.counters.drop(Errc::peer_table_full);
   const bool want = wire::flags_want_retained(p.flags);
   if (added == DiscoveryTable::Added::added || added == DiscoveryTable::Added::confirmed) {
     l_.publisher.on_new_subscriber(p.session_id, from, p.channel_id, !want, now);
@@ -67,7 +67,7 @@ void Discovery::on_subscribe(const wire::Packet& p, const Endpoint& from, Time n
 }
 
 void Discovery::handle_timeout(Time now) noexcept {
-  while (auto gone = table_.expire_one(now, cfg_.timers.session_timeout)) {
+  while (auto gone = table_.expire_one(now, c_.cfg.timers.session_timeout)) {
     l_.events.push_peer(PeerEvent::Kind::left, gone->endpoint, gone->session_id);
     l_.publisher.fail_recipients_of(gone->session_id, nullptr);
   }
@@ -79,7 +79,7 @@ void Discovery::handle_timeout(Time now) noexcept {
 }
 
 std::optional<Time> Discovery::next_deadline() const noexcept {
-  auto peers = table_.next_expiry(cfg_.timers.session_timeout);
+  auto peers = table_.next_expiry(c_.cfg.timers.session_timeout);
   auto tentative = table_.next_tentative_expiry();
   if (!peers) return tentative;
   if (tentative && *tentative < *peers) return tentative;

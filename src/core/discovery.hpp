@@ -24,7 +24,7 @@ class Discovery {
     Solicitation& solicitation;
     RetainedReplay& retained;
   };
-  Discovery(const EngineConfig& cfg, Counters& counters, const Links& links);
+  Discovery(const Context& ctx, const Links& links);
 
   // Any authenticated packet from `session` is a sign of life.
   void heard(std::uint32_t session, Time now) noexcept { table_.heard(session, now); }
@@ -49,13 +49,12 @@ class Discovery {
   // SUBSCRIBE: two re-announcement rounds (one may be lost) plus half a round for jitter and
   // transit.
   Duration tentative_bound() const noexcept {
-    return 2 * cfg_.timers.heartbeat_interval + cfg_.timers.heartbeat_interval / 2;
+    return 2 * c_.cfg.timers.heartbeat_interval + c_.cfg.timers.heartbeat_interval / 2;
   }
   bool note_peer(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
   void on_subscribe(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
 
-  const EngineConfig& cfg_;
-  Counters& counters_;
+  Context c_;
   Links l_;
   DiscoveryTable table_;
 };

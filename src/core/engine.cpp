@@ -59,15 +59,14 @@ struct Engine::Impl {
         outbox(at_least_one(cfg.limits.max_outbox), cfg.limits.max_queued_messages, cfg.wire, pool,
                subs, counters),
         subs(cfg.limits.max_channels, cfg.wire, crypto, outbox),
-        session(cfg, crypto, subs, now),
+        session(ctx, subs, now),
         events(at_least_one(cfg.limits.max_pending), at_least_one(cfg.limits.max_peers), counters),
-        publisher(cfg, crypto, counters,
-                  {session, pool, outbox, discovery, retained, solicitation, events}),
-        retained(cfg, crypto, {pool, outbox, subs, publisher}),
-        discovery(cfg, counters, {events, publisher, solicitation, retained}),
-        solicitation(cfg, crypto, counters, {outbox, subs, publisher}, now),
-        receiver(cfg, crypto, counters, {session, subs, outbox, retained}),
-        transmitter(cfg, crypto, counters, {session, outbox, subs, pool, publisher}) {}
+        publisher(ctx, {session, pool, outbox, discovery, retained, solicitation, events}),
+        retained(ctx, {pool, outbox, subs, publisher}),
+        discovery(ctx, {events, publisher, solicitation, retained}),
+        solicitation(ctx, {outbox, subs, publisher}, now),
+        receiver(ctx, {session, subs, outbox, retained}),
+        transmitter(ctx, {session, outbox, subs, pool, publisher}) {}
 
   bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
   void begin_call(Time now) noexcept {
@@ -80,6 +79,7 @@ struct Engine::Impl {
   EngineConfig cfg;
   Crypto& crypto;
   Counters counters;
+  Context ctx{cfg, crypto, counters};
   Time last_now;
   bool closed = false;
   MessagePool pool;

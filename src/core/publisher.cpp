@@ -15,15 +15,12 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Publisher::Publisher(const EngineConfig& cfg, Crypto& crypto, Counters& counters,
-                     const Links& links)
-    : cfg_(cfg),
-      crypto_(crypto),
-      counters_(counters),
+Publisher::Publisher(const Context& ctx, const Links& links)
+    : c_(ctx),
       l_(links),
-      v2_(cfg.wire == WireVersion::v2),
-      max_recipients_(at_least_one(cfg.limits.max_peers)),
-      pending_(at_least_one(cfg.limits.max_pending)) {
+      v2_(ctx.cfg.wire == WireVersion::v2),
+      max_recipients_(at_least_one(ctx.cfg.limits.max_peers)),
+      pending_(at_least_one(ctx.cfg.limits.max_pending)) {
   generation_.assign(pending_.capacity(), 0);
   recipients_.resize(pending_.capacity() * max_recipients_);
   tracks_.resize(pending_.capacity() * max_recipients_);
@@ -52,10 +49,10 @@ Errc Publisher::check_publish(std::string_view channel, Bytes message,
   if (!is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
     return Errc::invalid_argument;
   }
-  if (message.size() > cfg_.limits.max_message_size) return Errc::message_too_large;
+  if (message.size() > c_.cfg.limits.max_message_size) return Errc::message_too_large;
   // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
   wire::Packet probe;
-  probe.version = cfg_.wire;
+  probe.version = c_.cfg.wire;
   probe.type = PacketType::publish;
   probe.body.channel = channel;
   probe.body.message = message;
@@ -70,7 +67,7 @@ bool Publisher::is_last_channel(std::string_view channel) const noexcept {
 
 wire::ChannelId Publisher::channel_id_of(std::string_view channel) noexcept {
   if (is_last_channel(channel)) return last_channel_id_;
-  last_channel_id_ = wire::channel_id(crypto_, channel);
+  last_channel_id_ = wire::channel_id(c_.crypto, channel);
   std::copy(channel.begin(), channel.end(), last_channel_.begin());
   last_channel_size_ = channel.size();
   return last_channel_id_;
@@ -115,17 +112,17 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
 void Publisher::store_message(std::uint32_t slot, std::string_view channel, Bytes message,
                               const PublishOptions& options, const wire::ChannelId& id,
                               MessageId mid, Time now) noexcept {
-  const std::uint16_t ttl_s = options.ttl_s == 0 ? cfg_.default_ttl_s : options.ttl_s;
+  const std::uint16_t ttl_s = options.ttl_s == 0 ? c_.cfg.default_ttl_s : options.ttl_s;
   MessageMeta& meta = l_.pool.meta(slot);
   meta.channel_id = id;
   meta.message_id = mid;
-  meta.nonce = v2_ ? draw_nonzero(crypto_) : l_.session.take_v1_id();
+  meta.nonce = v2_ ? draw_nonzero(c_.crypto) : l_.session.take_v1_id();
   meta.origin_session = l_.session.id();
   meta.expires = now + std::chrono::seconds(ttl_s);
   meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);
   l_.pool.set(slot, channel, message);
   if (options.retain) l_.retained.add_published(slot, now);
-  counters_.add(&EngineStats::messages_published);
+  c_.counters.add(&EngineStats::messages_published);
 }
 
 void Publisher::start_tracked(MessageId mid, std::uint32_t msg, const PublishOptions& options,
@@ -372,7 +369,7 @@ void Publisher::on_new_subscriber(std::uint32_t session, const Endpoint& from,
     const std::uint16_t i = add_recipient(p, from, session);
     if (i == kAllRecipients) return;
     track(p, i).next = now;
-    if (!queue_publish_to(p, i)) track(p, i).next = now + cfg_.timers.retransmit_initial;
+    if (!queue_publish_to(p, i)) track(p, i).next = now + c_.cfg.timers.retransmit_initial;
     tracks_changed(p);
   });
 }

@@ -45,7 +45,7 @@ class Publisher {
     Solicitation& solicitation;
     Events& events;
   };
-  Publisher(const EngineConfig& cfg, Crypto& crypto, Counters& counters, const Links& links);
+  Publisher(const Context& ctx, const Links& links);
 
   // At the start of every engine call: frees the slot whose report was polled last, and takes
   // the engine's clock (the latest `now` seen).
@@ -131,7 +131,9 @@ class Publisher {
   const Recipient& recipient(std::uint32_t p, std::uint32_t i) const noexcept {
     return recipients_[p * max_recipients_ + i];
   }
-  Track& track(std::uint32_t p, std::uint32_t i) noexcept { return tracks_[p * max_recipients_ + i]; }
+  Track& track(std::uint32_t p, std::uint32_t i) noexcept {
+    return tracks_[p * max_recipients_ + i];
+  }
   const Track& track(std::uint32_t p, std::uint32_t i) const noexcept {
     return tracks_[p * max_recipients_ + i];
   }
@@ -170,9 +172,7 @@ class Publisher {
   void mark_failed(std::uint32_t p, std::uint32_t i, Time now) noexcept;
   void mark_unqueued(std::uint32_t p, std::uint32_t i, Time now) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
-  Counters& counters_;
+  Context c_;
   Links l_;
   bool v2_;
   std::size_t max_recipients_;

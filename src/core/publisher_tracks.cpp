@@ -15,10 +15,12 @@ using wire::PacketType;
 
 void Publisher::on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
   const std::uint32_t slot = pending_.find(p.body.acked_id);
-  if (slot == kNoSlot || pending_.value(slot).finished) return counters_.drop(Errc::unexpected_packet);
+  if (slot == kNoSlot || pending_.value(slot).finished) {
+    return c_.counters.drop(Errc::unexpected_packet);
+  }
   const Pending& e = pending_.value(slot);
   if ((p.type == PacketType::ack) == (e.qos == Qos::exactly_once)) {
-    return counters_.drop(Errc::unexpected_packet);
+    return c_.counters.drop(Errc::unexpected_packet);
   }
   std::uint32_t i = find_recipient(slot, p.session_id, from);
   // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first
@@ -29,9 +31,9 @@ void Publisher::on_reply(const wire::Packet& p, const Endpoint& from, Time now) 
   }
   if (i == kNoSlot) {
     // A subscriber we did not know heard the group transmission and answered: count it in.
-    if (!e.group || p.type == PacketType::pubcomp) return counters_.drop(Errc::unexpected_packet);
+    if (!e.group || p.type == PacketType::pubcomp) return c_.counters.drop(Errc::unexpected_packet);
     const std::uint16_t added = add_recipient(slot, from, p.session_id);
-    if (added == kAllRecipients) return counters_.drop(Errc::unexpected_packet);
+    if (added == kAllRecipients) return c_.counters.drop(Errc::unexpected_packet);
     recipient(slot, added).transmissions = 1;
     track(slot, added).phase_tx = 1;
     track(slot, added).first_tx = now;
@@ -50,19 +52,19 @@ void Publisher::on_reply(const wire::Packet& p, const Endpoint& from, Time now) 
   r.endpoint = from;
   switch (p.type) {
     case PacketType::ack:
-      if (t.terminal) return counters_.drop(Errc::duplicate);
+      if (t.terminal) return c_.counters.drop(Errc::duplicate);
       make_terminal(slot, i, RecipientState::acknowledged, Errc::ok);
       break;
     case PacketType::pubrec:
-      if (t.terminal || t.phase == 1) return counters_.drop(Errc::duplicate);
+      if (t.terminal || t.phase == 1) return c_.counters.drop(Errc::duplicate);
       on_pubrec(slot, i, now);
       break;
     case PacketType::pubcomp:
-      if (t.terminal || t.phase != 1) return counters_.drop(Errc::duplicate);
+      if (t.terminal || t.phase != 1) return c_.counters.drop(Errc::duplicate);
       make_terminal(slot, i, RecipientState::acknowledged, Errc::ok);
       break;
     default:
-      return counters_.drop(Errc::unexpected_packet);
+      return c_.counters.drop(Errc::unexpected_packet);
   }
   check_complete(slot);
 }
@@ -75,7 +77,7 @@ void Publisher::on_pubrec(std::uint32_t p, std::uint32_t i, Time now) noexcept {
   t.next = now;
   recipient(p, i).state = RecipientState::received;
   if (!t.queued && !queue_publish_to(p, static_cast<std::uint16_t>(i))) {
-    t.next = now + cfg_.timers.retransmit_initial;
+    t.next = now + c_.cfg.timers.retransmit_initial;
   }
   tracks_changed(p);
 }
@@ -105,19 +107,19 @@ void Publisher::run_timers(std::uint32_t p, Time now) noexcept {
   for (std::uint16_t i = 0; i < e.count; ++i) {
     Track& tr = track(p, i);
     if (tr.terminal || tr.queued || now < tr.next) continue;
-    if (cfg_.max_retries != 0 && tr.phase_tx >= cfg_.max_retries + 1) {
+    if (c_.cfg.max_retries != 0 && tr.phase_tx >= c_.cfg.max_retries + 1) {
       end_recipient(p, i, Errc::timed_out);
       continue;
     }
     if (!v2_ && e.qos == Qos::exactly_once && tr.phase == 0 && recipient(p, i).transmissions > 0 &&
-        now - tr.first_tx >= std::chrono::seconds(cfg_.timestamp_window_s)) {
+        now - tr.first_tx >= std::chrono::seconds(c_.cfg.timestamp_window_s)) {
       // Past the device's nonce lifetime a same-nonce retransmission would be delivered
       // again: stop, and say we cannot know (docs/engine.md, "v1 retransmission").
       make_terminal(p, i, RecipientState::unconfirmed, Errc::timed_out);
       continue;
     }
     if (!queue_publish_to(p, i)) {
-      tr.next = now + cfg_.timers.retransmit_initial;
+      tr.next = now + c_.cfg.timers.retransmit_initial;
       tracks_changed(p);
     }
   }
@@ -174,7 +176,7 @@ void Publisher::mark_unqueued(std::uint32_t p, std::uint32_t i, Time) noexcept {
 
 void Publisher::mark_failed(std::uint32_t p, std::uint32_t i, Time now) noexcept {
   track(p, i).queued = false;
-  track(p, i).next = now + cfg_.timers.retransmit_initial;
+  track(p, i).next = now + c_.cfg.timers.retransmit_initial;
 }
 
 void Publisher::mark_sent(std::uint32_t p, std::uint32_t i, Time now) noexcept {
@@ -184,15 +186,15 @@ void Publisher::mark_sent(std::uint32_t p, std::uint32_t i, Time now) noexcept {
   t.queued = false;
   // A resend of what this recipient already got in this phase (PUBLISH, or PUBREL); the first
   // PUBREL is a new datagram, not a retransmission.
-  if (t.phase_tx > 0) counters_.add(&EngineStats::retransmissions);
+  if (t.phase_tx > 0) c_.counters.add(&EngineStats::retransmissions);
   if (rc.transmissions == 0) t.first_tx = now;
   ++rc.transmissions;
   ++t.phase_tx;
-  t.next = now + retransmit_timeout(cfg_.timers.retransmit_initial, cfg_.timers.retransmit_max,
+  t.next = now + retransmit_timeout(c_.cfg.timers.retransmit_initial, c_.cfg.timers.retransmit_max,
                                     t.phase_tx);
   if (!v2_ && t.phase == 0 && pending_.value(p).qos == Qos::exactly_once) {
     // End of the same-nonce window: decide there rather than at the next backoff step.
-    const Time window_end = t.first_tx + std::chrono::seconds(cfg_.timestamp_window_s);
+    const Time window_end = t.first_tx + std::chrono::seconds(c_.cfg.timestamp_window_s);
     if (t.next > window_end) t.next = window_end;
   }
 }

@@ -12,42 +12,40 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Receiver::Receiver(const EngineConfig& cfg, Crypto& crypto, Counters& counters,
-                   const Links& links)
-    : cfg_(cfg),
-      crypto_(crypto),
-      counters_(counters),
+Receiver::Receiver(const Context& ctx, const Links& links)
+    : c_(ctx),
       l_(links),
-      senders_(at_least_one(cfg.limits.max_senders), cfg.replay_window, cfg.timestamp_window_s),
-      inbound_(at_least_one(cfg.limits.max_inbound_qos)),
-      nonces_(cfg.wire == WireVersion::v1 ? cfg.v1_nonce_cache : 1,
-              std::chrono::seconds(2 * std::uint64_t{cfg.timestamp_window_s} + 1)),
-      inbox_(at_least_one(cfg.limits.max_inbox)),
-      inbox_stride_(wire::kMaxChannelName + cfg.limits.max_message_size) {
+      senders_(at_least_one(ctx.cfg.limits.max_senders), ctx.cfg.replay_window,
+               ctx.cfg.timestamp_window_s),
+      inbound_(at_least_one(ctx.cfg.limits.max_inbound_qos)),
+      nonces_(ctx.cfg.wire == WireVersion::v1 ? ctx.cfg.v1_nonce_cache : 1,
+              std::chrono::seconds(2 * std::uint64_t{ctx.cfg.timestamp_window_s} + 1)),
+      inbox_(at_least_one(ctx.cfg.limits.max_inbox)),
+      inbox_stride_(wire::kMaxChannelName + ctx.cfg.limits.max_message_size) {
   inbox_bytes_.assign(inbox_.capacity() * inbox_stride_, 0);
   scratch_.assign(wire::kMaxDatagram, 0);
 }
 
 std::optional<wire::Packet> Receiver::open(Bytes datagram, Time now) noexcept {
   if (datagram.size() > scratch_.size()) {
-    counters_.drop(Errc::bad_length);
+    c_.counters.drop(Errc::bad_length);
     return std::nullopt;
   }
   const std::uint8_t version = wire::peek_version(datagram);
-  if ((version == 1 || version == 2) && version != static_cast<std::uint8_t>(cfg_.wire)) {
-    counters_.drop(Errc::wrong_wire_version);
+  if ((version == 1 || version == 2) && version != static_cast<std::uint8_t>(c_.cfg.wire)) {
+    c_.counters.drop(Errc::wrong_wire_version);
     return std::nullopt;
   }
   wire::DecodeOptions opt;
-  opt.version = cfg_.wire;
+  opt.version = c_.cfg.wire;
   opt.now = now;  // wall clock: the timestamp window
-  opt.epoch_offset = cfg_.epoch_offset;
-  opt.timestamp_window_s = cfg_.timestamp_window_s;
+  opt.epoch_offset = c_.cfg.epoch_offset;
+  opt.timestamp_window_s = c_.cfg.timestamp_window_s;
   // v2: hand decode only the subscription named by the header's channel id (if any), so that
   // it can skip hashing the body's name without a scan over every subscription. The header is
   // not authenticated yet; a forged id only picks which pair decode compares against.
   wire::KnownChannel candidate;
-  if (cfg_.wire == WireVersion::v2) {
+  if (c_.cfg.wire == WireVersion::v2) {
     if (const auto id = wire::peek_channel_id(datagram)) {
       const std::uint32_t s = l_.subs.find_active(*id);
       if (s != kNoSlot) {
@@ -57,59 +55,59 @@ std::optional<wire::Packet> Receiver::open(Bytes datagram, Time now) noexcept {
       }
     }
   }
-  Result<wire::Packet> r = wire::decode(datagram, crypto_, opt, scratch_);
+  Result<wire::Packet> r = wire::decode(datagram, c_.crypto, opt, scratch_);
   if (!r) {
-    counters_.drop(r.error());
+    c_.counters.drop(r.error());
     return std::nullopt;
   }
   if (l_.session.is_own(r->session_id)) {
-    counters_.drop(Errc::own_packet);
+    c_.counters.drop(Errc::own_packet);
     return std::nullopt;
   }
   return *r;
 }
 
 bool Receiver::accept_v2(const wire::Packet& p, Time now) noexcept {
-  SenderInfo* s = senders_.find_or_insert(p.session_id, wire_seconds(now, cfg_.epoch_offset));
+  SenderInfo* s = senders_.find_or_insert(p.session_id, wire_seconds(now, c_.cfg.epoch_offset));
   if (s == nullptr) {
-    counters_.drop(Errc::sender_table_full);
+    c_.counters.drop(Errc::sender_table_full);
     return false;
   }
   if (const Errc v = senders_.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
-    counters_.drop(v);
+    c_.counters.drop(v);
     return false;
   }
   return true;
 }
 
 void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
-  if (l_.subs.find_active(p.channel_id) == kNoSlot) return counters_.drop(Errc::unknown_channel);
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
   const std::uint8_t qos = p.qos();
-  if (qos > 2) return counters_.drop(Errc::unexpected_packet);
-  if (p.ttl == 0) return counters_.drop(Errc::expired);
-  if (p.body.message.size() > cfg_.limits.max_message_size) {
-    return counters_.drop(Errc::message_too_large);
+  if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
+  if (p.ttl == 0) return c_.counters.drop(Errc::expired);
+  if (p.body.message.size() > c_.cfg.limits.max_message_size) {
+    return c_.counters.drop(Errc::message_too_large);
   }
   // The message expires ttl seconds after it was sent. The sender's timestamp (wall clock) is
   // truncated to the second, so it was sent before timestamp + 1 s; under the clock agreement
   // the timestamp window already assumes, timestamp + 1 s + ttl bounds the expiry however long
   // the datagram travelled (arrival + ttl alone would not count the transit time).
-  const Time sent_by = std::chrono::seconds(std::int64_t{p.timestamp} + cfg_.epoch_offset + 1);
+  const Time sent_by = std::chrono::seconds(std::int64_t{p.timestamp} + c_.cfg.epoch_offset + 1);
   const Time expires = std::min(now, sent_by) + std::chrono::seconds(p.ttl);
-  if (now > expires) return counters_.drop(Errc::expired);
+  if (now > expires) return c_.counters.drop(Errc::expired);
   const std::uint32_t id = p.body.message_id;
   if (qos >= 1 && inbound_.find(p.session_id, id, now) != nullptr) {
     l_.outbox.send_reply(qos == 1 ? PacketType::ack : PacketType::pubrec, id, p.channel_id, from,
                          p.priority());
-    counters_.add(&EngineStats::duplicates_suppressed);
-    return counters_.drop(Errc::duplicate);
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
   }
   if (p.retain() && l_.retained.on_retained_publish(p, now)) {
-    counters_.add(&EngineStats::duplicates_suppressed);
-    return counters_.drop(Errc::duplicate);
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
   }
-  if (inbox_.full()) return counters_.drop(Errc::inbox_full);
-  if (qos >= 1 && !remember_v2(p, expires, now)) return counters_.drop(Errc::inbox_full);
+  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1 && !remember_v2(p, expires, now)) return c_.counters.drop(Errc::inbox_full);
   push_inbox(p, p.body.channel, from, expires);
   if (p.retain()) l_.retained.keep_copy(p, expires, now);
   if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
@@ -119,7 +117,7 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Time n
 // The dedup record of a QoS 1/2 publish (QoS 2: the state awaiting PUBREL).
 bool Receiver::remember_v2(const wire::Packet& p, Time expires, Time now) noexcept {
   const bool qos2 = p.qos() == 2;
-  const Duration life = cfg_.timers.inbound_state_lifetime;
+  const Duration life = c_.cfg.timers.inbound_state_lifetime;
   const Time until = qos2 ? now + life : std::min(expires, now + life);
   if (inbound_.insert(p.session_id, p.body.message_id,
                       qos2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
@@ -134,11 +132,11 @@ bool Receiver::remember_v2(const wire::Packet& p, Time expires, Time now) noexce
 
 void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
   const std::uint32_t sub = l_.subs.find_active(p.channel_id);
-  if (sub == kNoSlot) return counters_.drop(Errc::unknown_channel);
+  if (sub == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
   const std::uint8_t qos = p.qos();
-  if (qos > 2) return counters_.drop(Errc::unexpected_packet);
-  if (p.body.message.size() > cfg_.limits.max_message_size) {
-    return counters_.drop(Errc::message_too_large);
+  if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
+  if (p.body.message.size() > c_.cfg.limits.max_message_size) {
+    return c_.counters.drop(Errc::message_too_large);
   }
   const std::uint32_t nonce = p.body.message_id;
   const PacketType answer = qos == 1 ? PacketType::ack : PacketType::pubrec;
@@ -146,18 +144,18 @@ void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Time n
   // nonce), so (session, packet id) catches what the nonce cache cannot.
   const bool known_id = qos >= 1 && inbound_.find(p.session_id, p.packet_id, now) != nullptr;
   if (known_id || nonces_.contains(nonce, now)) {
-    if (qos == 0) return counters_.drop(Errc::replayed);
+    if (qos == 0) return c_.counters.drop(Errc::replayed);
     l_.outbox.send_reply(answer, p.packet_id, p.channel_id, from, p.priority());
-    counters_.add(&EngineStats::duplicates_suppressed);
-    return counters_.drop(Errc::duplicate);
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
   }
-  if (inbox_.full()) return counters_.drop(Errc::inbox_full);
+  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
   if (qos >= 1) {
-    const Time until = now + cfg_.timers.inbound_state_lifetime;
+    const Time until = now + c_.cfg.timers.inbound_state_lifetime;
     if (inbound_.insert(p.session_id, p.packet_id,
                         qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
                         until) == nullptr) {
-      return counters_.drop(Errc::inbox_full);
+      return c_.counters.drop(Errc::inbox_full);
     }
   }
   nonces_.insert(nonce, now);
@@ -174,8 +172,8 @@ void Receiver::on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) 
     e->state = InboundState::released;
     released_qos2(p.session_id);
   } else if (e != nullptr && e->state == InboundState::released) {
-    counters_.add(&EngineStats::duplicates_suppressed);
-    counters_.drop(Errc::duplicate);
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    c_.counters.drop(Errc::duplicate);
   }
   // Answered even without state (it expired, or our PUBCOMP was lost after we released it):
   // the publisher needs the PUBCOMP to finish.
@@ -185,7 +183,7 @@ void Receiver::on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) 
 void Receiver::on_v1_announce(const wire::Packet& p) noexcept {
   // As the original: only a subscribed channel gets past the channel check, and then nothing
   // happens (v1 has no discovery). A heartbeat's zero channel never matches.
-  if (l_.subs.find_active(p.channel_id) == kNoSlot) counters_.drop(Errc::unknown_channel);
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) c_.counters.drop(Errc::unknown_channel);
 }
 
 void Receiver::released_qos2(std::uint32_t session) noexcept {
@@ -224,7 +222,7 @@ std::optional<MessageEvent> Receiver::poll(Time now) noexcept {
     const InboxItem item = inbox_.at(n);
     inbox_.pop();  // the node's bytes stay untouched until a later call pushes again
     if (item.expires <= now) {
-      counters_.drop(Errc::expired);
+      c_.counters.drop(Errc::expired);
       continue;
     }
     const std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
@@ -237,7 +235,7 @@ std::optional<MessageEvent> Receiver::poll(Time now) noexcept {
     ev.from = item.from;
     ev.sender_session = item.session;
     ev.message_id = item.message_id;
-    counters_.add(&EngineStats::messages_delivered);
+    c_.counters.add(&EngineStats::messages_delivered);
     return ev;
   }
   return std::nullopt;

@@ -32,7 +32,7 @@ class Receiver {
     Outbox& outbox;
     RetainedReplay& retained;
   };
-  Receiver(const EngineConfig& cfg, Crypto& crypto, Counters& counters, const Links& links);
+  Receiver(const Context& ctx, const Links& links);
 
   // Checks and decodes one datagram; nullopt: dropped (counted). The packet's views point into
   // this receiver's scratch buffer until the next call.
@@ -70,9 +70,7 @@ class Receiver {
   bool remember_v2(const wire::Packet& p, Time expires, Time now) noexcept;
   void released_qos2(std::uint32_t session) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
-  Counters& counters_;
+  Context c_;
   Links l_;
   SenderTable senders_;
   InboundQosTable inbound_;

@@ -17,14 +17,14 @@ Duration random_delay(Crypto& crypto, Duration max) noexcept {
                                             static_cast<std::uint64_t>(max_us + 1))};
 }
 
-RetainedReplay::RetainedReplay(const EngineConfig& cfg, Crypto& crypto, const Links& links)
-    : cfg_(cfg),
-      crypto_(crypto),
+RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
+    : c_(ctx),
       l_(links),
-      store_(links.pool, at_least_one(cfg.limits.max_retained_channels),
-             cfg.limits.max_retained_per_channel) {}
+      store_(links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
+             ctx.cfg.limits.max_retained_per_channel) {}
 
-void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group, const Endpoint& to) noexcept {
+void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
+                                    const Endpoint& to) noexcept {
   OutItem it;
   it.type = PacketType::publish;
   // QoS 0 with the retain flag and the original message id.
@@ -50,7 +50,8 @@ void RetainedReplay::on_want_retained(const wire::ChannelId& channel, Time now) 
       store_.copy(channel, now) == kNoSlot) {
     return;
   }
-  store_.schedule_answer(channel, now + random_delay(crypto_, cfg_.timers.retained_answer_max_delay));
+  const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
+  store_.schedule_answer(channel, now + delay);
 }
 
 bool RetainedReplay::on_retained_publish(const wire::Packet& p, Time now) noexcept {

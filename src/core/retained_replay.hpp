@@ -26,7 +26,7 @@ class RetainedReplay {
     Subscriptions& subs;
     Publisher& publisher;
   };
-  RetainedReplay(const EngineConfig& cfg, Crypto& crypto, const Links& links);
+  RetainedReplay(const Context& ctx, const Links& links);
 
   // Publisher side: room for a retained publish on `channel`; keep message slot `slot`.
   bool can_add(const wire::ChannelId& channel, Time now) noexcept {
@@ -58,8 +58,7 @@ class RetainedReplay {
  private:
   void queue_retained(std::uint32_t slot, bool to_group, const Endpoint& to) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
+  Context c_;
   Links l_;
   RetainedStore store_;
 };

@@ -18,13 +18,12 @@ std::uint32_t draw_nonzero(Crypto& crypto) noexcept {
   return v;
 }
 
-Session::Session(const EngineConfig& cfg, Crypto& crypto, Subscriptions& subs, Time now)
-    : cfg_(cfg), crypto_(crypto), subs_(subs) {
-  id_ = draw_nonzero(crypto_);
-  next_message_id_ = draw_nonzero(crypto_);
-  v1_counter_ = crypto_.random_u32();
+Session::Session(const Context& ctx, Subscriptions& subs, Time now) : c_(ctx), subs_(subs) {
+  id_ = draw_nonzero(c_.crypto);
+  next_message_id_ = draw_nonzero(c_.crypto);
+  v1_counter_ = c_.crypto.random_u32();
   start_ = now;
-  next_heartbeat_ = now + cfg_.timers.heartbeat_interval;
+  next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
 }
 
 std::uint32_t Session::take_message_id() noexcept {
@@ -44,25 +43,25 @@ std::uint32_t Session::take_v1_id() noexcept {
 }
 
 void Session::renew_if_exhausted(Time now) noexcept {
-  if (cfg_.wire == WireVersion::v2 && next_seq_ >= kSeqRenewHard) renew(now);
+  if (c_.cfg.wire == WireVersion::v2 && next_seq_ >= kSeqRenewHard) renew(now);
 }
 
 void Session::handle_timeout(Time now, const Publisher& publisher) noexcept {
-  const bool lifetime_over = now - start_ >= cfg_.timers.session_lifetime;
+  const bool lifetime_over = now - start_ >= c_.cfg.timers.session_lifetime;
   // A retransmission under a new session id would defeat the receivers' (session, message id)
   // deduplication: wait while a QoS 2 PUBLISH is unanswered.
   if ((lifetime_over || next_seq_ >= kSeqRenewSoft) && !publisher.qos2_publish_in_flight()) {
     renew(now);
-    next_heartbeat_ = now + cfg_.timers.heartbeat_interval;
+    next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
   }
   if (now >= next_heartbeat_) {
     subs_.announce_all();
-    next_heartbeat_ = now + cfg_.timers.heartbeat_interval;
+    next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
   }
 }
 
 std::optional<Time> Session::next_deadline(Time last_now) const noexcept {
-  const Time renew_at = start_ + cfg_.timers.session_lifetime;
+  const Time renew_at = start_ + c_.cfg.timers.session_lifetime;
   if (renew_at > last_now && renew_at < next_heartbeat_) return renew_at;
   return next_heartbeat_;
 }
@@ -70,12 +69,12 @@ std::optional<Time> Session::next_deadline(Time last_now) const noexcept {
 void Session::renew(Time now) noexcept {
   prev_ = id_;
   do {
-    id_ = draw_nonzero(crypto_);
+    id_ = draw_nonzero(c_.crypto);
   } while (id_ == prev_);
   next_seq_ = 1;
   start_ = now;
   // Peers learn the new session at once (they see it as a restart of this endpoint).
-  if (cfg_.wire == WireVersion::v2 && !closed_) subs_.announce_all();
+  if (c_.cfg.wire == WireVersion::v2 && !closed_) subs_.announce_all();
 }
 
 }  // namespace nomq::detail

@@ -5,8 +5,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "nomq/crypto.hpp"
-#include "nomq/engine.hpp"
+#include "core/counters.hpp"
 
 namespace nomq::detail {
 
@@ -19,7 +18,7 @@ std::uint32_t draw_nonzero(Crypto& crypto) noexcept;
 class Session {
  public:
   // Draws the session id, the first message id and the v1 counter's start, in that order.
-  Session(const EngineConfig& cfg, Crypto& crypto, Subscriptions& subs, Time now);
+  Session(const Context& ctx, Subscriptions& subs, Time now);
 
   std::uint32_t id() const noexcept { return id_; }
   // A packet of ours looped back (this session or the previous one).
@@ -48,8 +47,7 @@ class Session {
  private:
   void renew(Time now) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
+  Context c_;
   Subscriptions& subs_;
   std::uint32_t id_ = 0;
   std::uint32_t prev_ = 0;

@@ -18,24 +18,21 @@ constexpr std::int64_t kSolicitBurst = 16;
 
 }  // namespace
 
-Solicitation::Solicitation(const EngineConfig& cfg, Crypto& crypto, Counters& counters,
-                           const Links& links, Time now)
-    : cfg_(cfg),
-      crypto_(crypto),
-      counters_(counters),
+Solicitation::Solicitation(const Context& ctx, const Links& links, Time now)
+    : c_(ctx),
       l_(links),
-      answers_(at_least_one(cfg.limits.max_peers)),
-      limiter_(at_least_one(cfg.limits.max_senders)) {
-  if (cfg.wire != WireVersion::v2) return;
+      answers_(at_least_one(ctx.cfg.limits.max_peers)),
+      limiter_(at_least_one(ctx.cfg.limits.max_senders)) {
+  if (ctx.cfg.wire != WireVersion::v2) return;
   // A fresh node knows nobody: ask at once, then again at doubling gaps (loss), each early
   // enough that the answers, delayed by up to retained_answer_max_delay, land within the
   // discovery period.
-  const Duration period = cfg.timers.discovery_period;
+  const Duration period = ctx.cfg.timers.discovery_period;
   discovery_end_ = now + (period.count() > 0 ? period : Duration{0});
   start_ = now;
   base_ = period / 256;
   if (base_.count() > 0) {
-    while (rounds_ < 30 && offset(rounds_) + cfg.timers.retained_answer_max_delay <= period) {
+    while (rounds_ < 30 && offset(rounds_) + ctx.cfg.timers.retained_answer_max_delay <= period) {
       ++rounds_;
     }
   }
@@ -53,15 +50,15 @@ void Solicitation::queue_solicit() noexcept {
   hb.flags = wire::kFlagSolicit;
   hb.to_group = true;
   if (!l_.outbox.push(0, hb)) {
-    counters_.drop(Errc::queue_full);
+    c_.counters.drop(Errc::queue_full);
     return;
   }
-  counters_.add(&EngineStats::solicitations_sent);
+  c_.counters.add(&EngineStats::solicitations_sent);
 }
 
 void Solicitation::start_backoff(Time now) noexcept {
   round_ = rounds_;
-  gap_ = std::max<Duration>(cfg_.timers.retransmit_initial, Duration{1000});
+  gap_ = std::max<Duration>(c_.cfg.timers.retransmit_initial, Duration{1000});
   next_ = now + gap_;
   armed_ = true;
 }
@@ -97,7 +94,7 @@ void Solicitation::run_round(Time now) noexcept {
     return;
   }
   queue_solicit();
-  gap_ = std::min<Duration>(gap_ * 2, std::max<Duration>(cfg_.timers.retransmit_max, gap_));
+  gap_ = std::min<Duration>(gap_ * 2, std::max<Duration>(c_.cfg.timers.retransmit_max, gap_));
   next_ = now + gap_;
 }
 
@@ -111,11 +108,12 @@ void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Time 
     }
   }
   if (slot == nullptr || !admit(session, now)) {
-    counters_.add(&EngineStats::solicitations_suppressed);
+    c_.counters.add(&EngineStats::solicitations_suppressed);
     return;
   }
   // Spread the answers of many peers over the delay (the solicitor's receive queue).
-  *slot = Answer{from, now + random_delay(crypto_, cfg_.timers.retained_answer_max_delay), true};
+  const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
+  *slot = Answer{from, now + delay, true};
   ++answers_used_;
 }
 
@@ -123,7 +121,7 @@ void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Time 
 // table holds max_senders sessions and reuses only an entry whose time has passed (it carries
 // no debt), so a key holder cannot make this node answer without bound by minting session ids.
 bool Solicitation::admit(std::uint32_t session, Time now) noexcept {
-  const Duration interval = cfg_.timers.solicit_answer_interval;
+  const Duration interval = c_.cfg.timers.solicit_answer_interval;
   std::uint32_t s = limiter_.find(session);
   if (s == kNoSlot) {
     if (limiter_.full()) {
@@ -152,7 +150,7 @@ void Solicitation::send_due_answers(Time now) noexcept {
     --answers_used_;
     if (closed_) continue;
     l_.subs.announce_all_to(a.to);
-    counters_.add(&EngineStats::solicitations_answered);
+    c_.counters.add(&EngineStats::solicitations_answered);
   }
 }
 

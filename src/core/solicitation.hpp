@@ -26,7 +26,7 @@ class Solicitation {
     Publisher& publisher;
   };
   // v2: queues the first solicitation and plans the start-up rounds.
-  Solicitation(const EngineConfig& cfg, Crypto& crypto, Counters& counters, const Links& links,
+  Solicitation(const Context& ctx, const Links& links,
                Time now);
 
   // The end of the discovery period (publishes made before it are held until then).
@@ -60,9 +60,7 @@ class Solicitation {
   bool admit(std::uint32_t session, Time now) noexcept;
   void send_due_answers(Time now) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
-  Counters& counters_;
+  Context c_;
   Links l_;
   Time discovery_end_{0};
   Time start_{0};

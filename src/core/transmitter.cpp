@@ -9,9 +9,8 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Transmitter::Transmitter(const EngineConfig& cfg, Crypto& crypto, Counters& counters,
-                         const Links& links)
-    : cfg_(cfg), crypto_(crypto), counters_(counters), l_(links), v2_(cfg.wire == WireVersion::v2) {}
+Transmitter::Transmitter(const Context& ctx, const Links& links)
+    : c_(ctx), l_(links), v2_(ctx.cfg.wire == WireVersion::v2) {}
 
 std::optional<Transmit> Transmitter::poll(Time now, MutableBytes buffer) noexcept {
   OutItem it;
@@ -21,16 +20,16 @@ std::optional<Transmit> Transmitter::poll(Time now, MutableBytes buffer) noexcep
     if (!still_wanted(it, now, ttl)) continue;
     l_.session.renew_if_exhausted(now);
     const wire::Packet p = packet_for(it, ttl, now);
-    const Result<std::size_t> r = wire::encode(p, crypto_, buffer);
+    const Result<std::size_t> r = wire::encode(p, c_.crypto, buffer);
     if (!r) {
-      counters_.drop(r.error());
+      c_.counters.drop(r.error());
       if (it.pending != kNoSlot) l_.publisher.send_failed(it, now);
       l_.outbox.release(it);
       continue;
     }
     if (it.pending != kNoSlot) l_.publisher.sent(it, now);
     l_.outbox.release(it);
-    counters_.add(&EngineStats::datagrams_sent);
+    c_.counters.add(&EngineStats::datagrams_sent);
     Transmit tx;
     tx.to_group = it.to_group;
     tx.to = it.to;
@@ -56,13 +55,13 @@ bool Transmitter::still_wanted(const OutItem& it, Time now, std::uint16_t& ttl) 
 
 wire::Packet Transmitter::packet_for(const OutItem& it, std::uint16_t ttl, Time now) noexcept {
   wire::Packet p;
-  p.version = cfg_.wire;
+  p.version = c_.cfg.wire;
   p.type = it.type;
   p.flags = it.flags;
   p.session_id = l_.session.id();
   p.ttl = ttl;
-  p.timestamp = wire_seconds(now, cfg_.epoch_offset);  // wall clock: the wire timestamp
-  crypto_.random_bytes(p.iv);
+  p.timestamp = wire_seconds(now, c_.cfg.epoch_offset);  // wall clock: the wire timestamp
+  c_.crypto.random_bytes(p.iv);
   switch (it.type) {
     case PacketType::publish:
       fill_publish(p, it);
@@ -94,7 +93,7 @@ void Transmitter::fill_publish(wire::Packet& p, const OutItem& it) noexcept {
   // retransmission").
   p.body.message_id = wire::flags_qos(m.flags) == 1 ? l_.session.take_v1_id() : m.nonce;
   p.body.inner_timestamp = p.timestamp;
-  p.body.v1_layout = cfg_.v1_publish_layout;
+  p.body.v1_layout = c_.cfg.v1_publish_layout;
 }
 
 void Transmitter::fill_announcement(wire::Packet& p, const OutItem& it) noexcept {
@@ -102,7 +101,7 @@ void Transmitter::fill_announcement(wire::Packet& p, const OutItem& it) noexcept
     p.channel_id = l_.subs.id(it.sub);
     p.body.channel = l_.subs.name(it.sub);
   }
-  if (!v2_) p.packet_id = crypto_.random_u32();
+  if (!v2_) p.packet_id = c_.crypto.random_u32();
 }
 
 void Transmitter::fill_reply(wire::Packet& p, const OutItem& it) noexcept {

@@ -26,7 +26,7 @@ class Transmitter {
     const MessagePool& pool;
     Publisher& publisher;
   };
-  Transmitter(const EngineConfig& cfg, Crypto& crypto, Counters& counters, const Links& links);
+  Transmitter(const Context& ctx, const Links& links);
 
   std::optional<Transmit> poll(Time now, MutableBytes buffer) noexcept;
 
@@ -38,9 +38,7 @@ class Transmitter {
   void fill_announcement(wire::Packet& p, const OutItem& it) noexcept;
   void fill_reply(wire::Packet& p, const OutItem& it) noexcept;
 
-  const EngineConfig& cfg_;
-  Crypto& crypto_;
-  Counters& counters_;
+  Context c_;
   Links l_;
   bool v2_;
 };

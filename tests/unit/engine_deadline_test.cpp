@@ -53,5 +53,27 @@ TEST(EngineDeadline, CachedRetransmitDeadlinesAgreeWithAFullScan) {
   EXPECT_EQ(total.mismatches, 0u);
 }
 
+// The hook belongs to one engine: turning it on for one leaves another (which may run on another
+// thread) untouched.
+TEST(EngineDeadline, TheCheckIsPerEngine) {
+  TestNet net;
+  EngineConfig cfg;
+  Node& pub = net.add(cfg, 1);
+  Node& sub = net.add(cfg, 2);
+  detail::EngineTesting::check_deadline_cache(pub.engine, true);
+  ASSERT_TRUE(sub.engine.subscribe("a", 0, net.now));
+  net.run_for(2s);
+  PublishOptions po;
+  po.qos = Qos::exactly_once;
+  ASSERT_TRUE(pub.engine.publish("a", bytes_of("x"), po, net.now));
+  // Asked while the publish is open (a loss-free exchange ends within one pump).
+  (void)pub.engine.next_deadline();
+  (void)sub.engine.next_deadline();
+  net.run_for(1s, 5ms);
+  EXPECT_GT(detail::EngineTesting::deadline_cache_counts(pub.engine).checks, 0u);
+  EXPECT_EQ(detail::EngineTesting::deadline_cache_counts(pub.engine).mismatches, 0u);
+  EXPECT_EQ(detail::EngineTesting::deadline_cache_counts(sub.engine).checks, 0u);
+}
+
 }  // namespace
 }  // namespace nomq::engine_test
