@@ -175,6 +175,10 @@ struct EngineStats {
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
 };
 
+namespace detail {
+struct EngineTesting;
+}  // namespace detail
+
 class Engine {
  public:
   // Allocates every table (sized from config.limits) here and never again. Draws the session id
@@ -242,6 +246,7 @@ class Engine {
   std::size_t state_bytes() const noexcept;
 
  private:
+  friend struct detail::EngineTesting;  // per-engine test hooks (src/core/engine_testing.hpp)
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

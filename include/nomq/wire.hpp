@@ -7,6 +7,7 @@
 #include <optional>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -188,6 +189,10 @@ struct HeaderView {
   ChannelId channel_id{};
 };
 std::optional<HeaderView> peek_header(Bytes datagram) noexcept;
+// Reads the header's channel id without verifying anything (nullopt if the datagram is too
+// short to hold it). Unauthenticated: use it only to pick what decode() compares against
+// (DecodeOptions::known_channels).
+std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept;
 
 }  // namespace wire
 }  // namespace nomq

@@ -1,27 +1,18 @@
-// Test hooks of the engine (tests only; no application sets these).
+// Test hooks of the engine (tests only; no application turns them on). Per engine instance:
+// nothing here is global, so engines on different threads do not share them.
 #pragma once
 
-#include <cstdint>
+#include "core/publisher.hpp"
+#include "nomq/engine.hpp"
 
 namespace nomq::detail {
 
-// When set, Engine::next_deadline() also computes the earliest retransmission deadline of every
-// open publish by a full scan of its recipients and counts how often the cached value
-// (Pending::track_min in engine.cpp) disagrees. Debug builds assert the same on every call.
-extern bool engine_check_deadline_cache;
-extern std::uint64_t engine_deadline_checks;
-extern std::uint64_t engine_deadline_mismatches;
-
-// Turns the check on, from zeroed counters, for as long as it lives (one per test).
-struct DeadlineCacheCheck {
-  DeadlineCacheCheck() noexcept {
-    engine_deadline_checks = 0;
-    engine_deadline_mismatches = 0;
-    engine_check_deadline_cache = true;
-  }
-  ~DeadlineCacheCheck() { engine_check_deadline_cache = false; }
-  DeadlineCacheCheck(const DeadlineCacheCheck&) = delete;
-  DeadlineCacheCheck& operator=(const DeadlineCacheCheck&) = delete;
+struct EngineTesting {
+  // When on, e.next_deadline() also computes the earliest retransmission deadline of every open
+  // publish by a full scan of its recipients and counts how often the publisher's cached value
+  // disagrees (debug builds assert the same on every call, without counting).
+  static void check_deadline_cache(Engine& e, bool on) noexcept;
+  static DeadlineCacheCounts deadline_cache_counts(const Engine& e) noexcept;
 };
 
 }  // namespace nomq::detail

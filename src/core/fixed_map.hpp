@@ -12,6 +12,9 @@ namespace nomq::detail {
 
 inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
 
+// A table's capacity from a configured limit: a limit of 0 still gets one slot.
+constexpr std::size_t at_least_one(std::size_t n) noexcept { return n == 0 ? 1 : n; }
+
 template <class Key, class Value, class Hash, class Eq>
 class FixedMap {
  public:

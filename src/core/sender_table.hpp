@@ -22,7 +22,6 @@ struct SenderInfo {
   Instant last_heard{};
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
-  Instant solicit_tat{};               // solicitation answer rate limit (GCRA theoretical time)
 };
 
 class SenderTable {

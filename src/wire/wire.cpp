@@ -98,6 +98,13 @@ std::optional<HeaderView> peek_header(Bytes datagram) noexcept {
   return h;
 }
 
+std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept {
+  ChannelId id{};
+  if (datagram.size() < detail::wire::kOffChannelId + id.size()) return std::nullopt;
+  std::memcpy(id.data(), datagram.data() + detail::wire::kOffChannelId, id.size());
+  return id;
+}
+
 }  // namespace wire
 
 namespace detail::wire {

@@ -1,6 +1,7 @@
 // Engine::next_deadline() keeps the earliest retransmission deadline of each open publish
-// cached (Pending::track_min in src/core/engine.cpp) instead of visiting every recipient on each
-// call. With the engine's test hook on, every call also computes it by a full scan and counts
+// cached (Publisher::Pending::min in src/core/publisher.hpp) instead of visiting every recipient
+// on each call. With the engine's test hook on (per engine, detail::EngineTesting), every call
+// also computes it by a full scan and counts
 // disagreements: group publishes at QoS 1 and 2 to several subscribers over a lossy,
 // duplicating, reordering network, with crashes, drive every path that moves a recipient's
 // deadline (transmission, retransmission, PUBREC, answers, expiry, late subscribers).
@@ -18,7 +19,12 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
-  const detail::DeadlineCacheCheck check;
+  detail::DeadlineCacheCounts total;
+  auto collect = [&total](const Engine& e) {
+    const auto c = detail::EngineTesting::deadline_cache_counts(e);
+    total.checks += c.checks;
+    total.mismatches += c.mismatches;
+  };
   for (std::uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     Simulator::Options o;
@@ -32,7 +38,9 @@ TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
     EngineConfig c;
     c.timers.heartbeat_interval = 2s;
     c.max_retries = 6;
-    for (int i = 0; i < 5; ++i) sim.add_node(c);
+    for (int i = 0; i < 5; ++i) {
+      detail::EngineTesting::check_deadline_cache(sim.engine(sim.add_node(c)), true);
+    }
     for (std::size_t n = 1; n < 5; ++n) ASSERT_TRUE(sim.subscribe(n, "a"));
     Prng rng(seed);
     sim.run_until(sim.now() + 3s);
@@ -41,14 +49,20 @@ TEST(DeadlineCache, AgreesWithAFullScanUnderLossAndCrashes) {
       po.qos = rng.below(2) == 0 ? Qos::at_least_once : Qos::exactly_once;
       po.ttl_s = static_cast<std::uint16_t>(2 + rng.below(20));
       (void)sim.publish(0, "a", as_bytes(std::to_string(k)), po);
-      if (rng.below(40) == 0) sim.restart(1 + rng.below(4));
+      if (rng.below(40) == 0) {
+        const std::size_t n = 1 + rng.below(4);
+        collect(sim.engine(n));
+        sim.restart(n);
+        detail::EngineTesting::check_deadline_cache(sim.engine(n), true);
+      }
       if (rng.below(60) == 0) (void)sim.subscribe(1 + rng.below(4), "a");
       sim.run_until(sim.now() + Duration{static_cast<std::int64_t>(rng.below(200'000))});
     }
     sim.run_until(sim.now() + 60s);
+    for (std::size_t n = 0; n < 5; ++n) collect(sim.engine(n));
   }
-  EXPECT_GT(detail::engine_deadline_checks, 10000u);
-  EXPECT_EQ(detail::engine_deadline_mismatches, 0u);
+  EXPECT_GT(total.checks, 10000u);
+  EXPECT_EQ(total.mismatches, 0u);
 }
 
 }  // namespace

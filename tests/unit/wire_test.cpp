@@ -1,5 +1,5 @@
 // Version-independent codec properties: seeded random mutations of valid datagrams are never
-// accepted (and never crash), and peek_version reads only the version byte.
+// accepted (and never crash), and peek_version / peek_channel_id read only their header field.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -50,6 +50,22 @@ TEST(Wire, PeekVersion) {
   EXPECT_EQ(wire::peek_version(v7), 7);
   const std::uint8_t no_magic[] = {0x4E, 0x4E, 0x02, 0x00};
   EXPECT_EQ(wire::peek_version(no_magic), 0);
+}
+
+TEST(Wire, PeekChannelIdReadsTheHeaderFieldOfBothVersions) {
+  auto crypto = test::make_crypto(test::kSampleEncKey, test::kSampleHmacKey);
+  for (const WireVersion v : {WireVersion::v1, WireVersion::v2}) {
+    const wire::Packet p = test::sample_packet(*crypto, v, wire::PacketType::publish);
+    const auto d = test::encode_or_die(p, *crypto);
+    const auto id = wire::peek_channel_id(d);
+    ASSERT_TRUE(id.has_value());
+    EXPECT_EQ(*id, p.channel_id);
+    // One byte short of the field: nothing to read.
+    const Bytes cut{d.data(), 35 + p.channel_id.size() - 1};
+    EXPECT_FALSE(wire::peek_channel_id(cut).has_value());
+    EXPECT_TRUE(wire::peek_channel_id(Bytes{d.data(), 35 + p.channel_id.size()}).has_value());
+  }
+  EXPECT_FALSE(wire::peek_channel_id({}).has_value());
 }
 
 TEST(Wire, DecodeWithAnUnknownConfiguredVersionIsACallerError) {

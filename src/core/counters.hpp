@@ -1,0 +1,37 @@
+// The engine's statistics (EngineStats): every component counts through this one object, so the
+// counters have one owner and one way in (a drop is always counted in both its Errc slot and the
+// total).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "nomq/crypto.hpp"
+#include "nomq/engine.hpp"
+
+namespace nomq::detail {
+
+class Counters {
+ public:
+  // A datagram (or reply) the engine does not act on: counted once, by reason.
+  void drop(Errc e) noexcept {
+    ++stats_.dropped[static_cast<std::size_t>(e)];
+    ++stats_.dropped_total;
+  }
+  // One more of `field` (e.g. &EngineStats::retransmissions).
+  void add(std::uint64_t EngineStats::*field) noexcept { ++(stats_.*field); }
+  const EngineStats& stats() const noexcept { return stats_; }
+
+ private:
+  EngineStats stats_;
+};
+
+// What every component shares: the configuration (read only), the crypto backend (and its
+// randomness) and the counters.
+struct Context {
+  const EngineConfig& cfg;
+  Crypto& crypto;
+  Counters& counters;
+};
+
+}  // namespace nomq::detail

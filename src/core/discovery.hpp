@@ -1,0 +1,62 @@
+// Discovery (v2, docs/engine.md §3): the peers heard announcing and their subscriptions
+// (DiscoveryTable), what an announcement sets off (peer events, recipients joining publishes in
+// flight, solicitation answers, retained replays), and peer/tentative-subscription expiry.
+#pragma once
+
+#include <optional>
+
+#include "core/counters.hpp"
+#include "core/discovery_table.hpp"
+#include "nomq/engine.hpp"
+
+namespace nomq::detail {
+
+class Events;
+class Publisher;
+class RetainedReplay;
+class Solicitation;
+
+class Discovery {
+ public:
+  struct Links {
+    Events& events;
+    Publisher& publisher;
+    Solicitation& solicitation;
+    RetainedReplay& retained;
+  };
+  Discovery(const Context& ctx, const Links& links);
+
+  // Any authenticated packet from `session` is a sign of life.
+  void heard(std::uint32_t session, Instant now) noexcept { table_.heard(session, now); }
+  // SUBSCRIBE, UNSUBSCRIBE or HEARTBEAT.
+  void on_announce(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  // Peers silent past session_timeout leave; unconfirmed inherited subscriptions end.
+  void handle_timeout(Instant now) noexcept;
+  std::optional<Instant> next_deadline() const noexcept;
+
+  template <class F>
+  void for_each_subscriber(const wire::ChannelId& channel, F&& f) const {
+    table_.for_each_subscriber(channel, static_cast<F&&>(f));
+  }
+  std::uint32_t slot_of(std::uint32_t session) const noexcept { return table_.slot_of(session); }
+  // `session` answered a group publish on `channel`: it subscribes there, which confirms a
+  // subscription inherited from its previous session.
+  void confirm_if_tentative(std::uint32_t session, const wire::ChannelId& channel) noexcept;
+  std::size_t state_bytes() const noexcept { return table_.state_bytes(); }
+
+ private:
+  // How long subscriptions inherited by a restarted/renewed session stay without its own
+  // SUBSCRIBE: two re-announcement rounds (one may be lost) plus half a round for jitter and
+  // transit.
+  Duration tentative_bound() const noexcept {
+    return 2 * c_.cfg.timers.heartbeat_interval + c_.cfg.timers.heartbeat_interval / 2;
+  }
+  bool note_peer(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_subscribe(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+
+  Context c_;
+  Links l_;
+  DiscoveryTable table_;
+};
+
+}  // namespace nomq::detail

@@ -1,0 +1,417 @@
+#include "core/publisher.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/discovery.hpp"
+#include "core/events.hpp"
+#include "core/retained_replay.hpp"
+#include "core/retransmit.hpp"
+#include "core/session.hpp"
+#include "core/solicitation.hpp"
+#include "wire/utf8.hpp"
+
+namespace nomq::detail {
+
+using wire::PacketType;
+
+Publisher::Publisher(const Context& ctx, const Links& links)
+    : c_(ctx),
+      l_(links),
+      v2_(ctx.cfg.wire == WireVersion::v2),
+      max_recipients_(at_least_one(ctx.cfg.limits.max_peers)),
+      pending_(at_least_one(ctx.cfg.limits.max_pending)) {
+  generation_.assign(pending_.capacity(), 0);
+  recipients_.resize(pending_.capacity() * max_recipients_);
+  tracks_.resize(pending_.capacity() * max_recipients_);
+  recipient_hint_.assign(pending_.capacity() * max_recipients_, 0);
+}
+
+void Publisher::begin_call(Instant last_now) noexcept {
+  last_now_ = last_now;
+  if (deferred_free_ == kNoSlot) return;
+  const std::uint32_t p = deferred_free_;
+  deferred_free_ = kNoSlot;
+  l_.pool.unref(pending_.value(p).msg);
+  ++generation_[p];
+  pending_.erase_slot(p);
+}
+
+// --- publish
+
+Errc Publisher::check_publish(std::string_view channel, Bytes message,
+                              const PublishOptions& options) const noexcept {
+  if (channel.empty() || options.priority > 15 || static_cast<std::uint8_t>(options.qos) > 2) {
+    return Errc::invalid_argument;
+  }
+  if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
+    return Errc::invalid_argument;
+  }
+  if (message.size() > c_.cfg.limits.max_message_size) return Errc::message_too_large;
+  // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
+  wire::Packet probe;
+  probe.version = c_.cfg.wire;
+  probe.type = PacketType::publish;
+  probe.body.channel = channel;
+  probe.body.message = message;
+  if (wire::encoded_size(probe) > wire::kMaxDatagram) return Errc::message_too_large;
+  return Errc::ok;
+}
+
+bool Publisher::is_last_channel(std::string_view channel) const noexcept {
+  return channel.size() == last_channel_size_ &&
+         std::equal(channel.begin(), channel.end(), last_channel_.begin());
+}
+
+wire::ChannelId Publisher::channel_id_of(std::string_view channel) noexcept {
+  if (is_last_channel(channel)) return last_channel_id_;
+  last_channel_id_ = wire::channel_id(c_.crypto, channel);
+  std::copy(channel.begin(), channel.end(), last_channel_.begin());
+  last_channel_size_ = channel.size();
+  return last_channel_id_;
+}
+
+Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
+                                     const PublishOptions& options, Instant now) noexcept {
+  if (const Errc e = check_publish(channel, message, options); e != Errc::ok) return e;
+  const bool tracked = options.qos != Qos::at_most_once;
+  if (tracked && !v2_ && !options.destination) return Errc::no_subscribers;
+  if (tracked && pending_.full()) return Errc::too_many_pending;
+  if (!tracked && l_.outbox.qos0_full()) return Errc::queue_full;
+  if (l_.outbox.full()) return Errc::queue_full;
+  const wire::ChannelId id = channel_id_of(channel);
+  if (options.retain && !l_.retained.can_add(id, now)) return Errc::too_many_retained;
+  const std::uint32_t slot = l_.pool.alloc();
+  if (slot == kNoSlot) return Errc::queue_full;
+  MessageId mid = 0;
+  if (v2_) {
+    mid = l_.session.take_message_id();
+  } else {
+    do {
+      mid = l_.session.take_v1_id();
+    } while (pending_.find(mid) != kNoSlot);
+  }
+  store_message(slot, channel, message, options, id, mid, now);
+  if (tracked) {
+    start_tracked(mid, slot, options, now);
+    return mid;
+  }
+  OutItem it;
+  it.type = PacketType::publish;
+  it.flags = l_.pool.meta(slot).flags;
+  it.to_group = !options.destination;
+  if (options.destination) it.to = *options.destination;
+  it.msg = slot;  // the allocation's reference passes to the outbox item
+  it.counted = true;
+  (void)l_.outbox.push(options.priority, it);  // fits: checked above
+  return mid;
+}
+
+void Publisher::store_message(std::uint32_t slot, std::string_view channel, Bytes message,
+                              const PublishOptions& options, const wire::ChannelId& id,
+                              MessageId mid, Instant now) noexcept {
+  const std::uint16_t ttl_s = options.ttl_s == 0 ? c_.cfg.default_ttl_s : options.ttl_s;
+  MessageMeta& meta = l_.pool.meta(slot);
+  meta.channel_id = id;
+  meta.message_id = mid;
+  meta.nonce = v2_ ? draw_nonzero(c_.crypto) : l_.session.take_v1_id();
+  meta.origin_session = l_.session.id();
+  meta.expires = now + std::chrono::seconds(ttl_s);
+  meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);
+  l_.pool.set(slot, channel, message);
+  if (options.retain) l_.retained.add_published(slot, now);
+  c_.counters.add(&EngineStats::messages_published);
+}
+
+void Publisher::start_tracked(MessageId mid, std::uint32_t msg, const PublishOptions& options,
+                              Instant now) noexcept {
+  const std::uint32_t p = pending_.insert(mid);
+  Pending& e = pending_.value(p);
+  e = Pending{};
+  e.msg = msg;  // the allocation's reference passes to the pending entry
+  e.qos = options.qos;
+  e.priority = options.priority;
+  e.group = !options.destination;
+  e.expires = l_.pool.meta(msg).expires;
+  ++open_;
+  if (options.destination) {
+    add_recipient(p, *options.destination, 0);
+    queue_publish_to(p, 0);
+    return;
+  }
+  l_.discovery.for_each_subscriber(l_.pool.meta(msg).channel_id, [&](const Peer& peer) {
+    add_recipient(p, peer.endpoint, peer.session_id);
+  });
+  // Within the discovery period the discovery table is still filling: subscribers that answer
+  // the solicitations join, and the publish is not reported before the period ends.
+  const Instant discovery_end = l_.solicitation.discovery_end();
+  const bool discovering = v2_ && now < discovery_end;
+  if (discovering) e.hold_until = std::min(discovery_end, e.expires);
+  e.late_join = e.count == 0 || options.retain || discovering;
+  if (e.count > 0) {
+    queue_publish_to(p, kAllRecipients);
+    return;
+  }
+  const Instant until = options.wait_for_subscribers ? now + *options.wait_for_subscribers : e.expires;
+  e.wait_until = std::min(std::max(until, e.hold_until), e.expires);
+  if (e.wait_until <= now) {
+    finish(p, Errc::no_subscribers);
+  } else if (v2_) {
+    l_.solicitation.on_publish_waiting(now);
+  }
+}
+
+void Publisher::close() noexcept {
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) end_recipient(p, i, Errc::closed);
+    finish(p, Errc::closed);
+  });
+}
+
+// --- recipients
+
+std::uint16_t Publisher::add_recipient(std::uint32_t p, const Endpoint& ep,
+                                       std::uint32_t session) noexcept {
+  Pending& e = pending_.value(p);
+  if (e.count >= max_recipients_) return kAllRecipients;
+  const std::uint16_t i = e.count++;
+  recipient(p, i) = Recipient{ep, session, RecipientState::pending, 0};
+  track(p, i) = Track{};
+  tracks_changed(p);
+  note_recipient(p, i);
+  return i;
+}
+
+void Publisher::note_recipient(std::uint32_t p, std::uint32_t i) noexcept {
+  const std::uint32_t session = recipient(p, i).session_id;
+  if (session == 0) return;
+  const std::uint32_t ps = l_.discovery.slot_of(session);
+  if (ps == kNoSlot || ps >= max_recipients_) return;
+  std::uint16_t& hint = recipient_hint_[p * max_recipients_ + ps];
+  // The first recipient of a session wins, as in the linear search.
+  if (hint < i && recipient(p, hint).session_id == session) return;
+  hint = static_cast<std::uint16_t>(i);
+}
+
+// The recipient of publish `p` an answer from `session` at `from` belongs to: the first with
+// that session, else the first at that endpoint; kNoSlot if none.
+std::uint32_t Publisher::find_recipient(std::uint32_t p, std::uint32_t session,
+                                        const Endpoint& from) noexcept {
+  const Pending& e = pending_.value(p);
+  if (session != 0) {
+    const std::uint32_t ps = l_.discovery.slot_of(session);
+    if (ps != kNoSlot && ps < max_recipients_) {
+      const std::uint16_t k = recipient_hint_[p * max_recipients_ + ps];
+      if (k < e.count && recipient(p, k).session_id == session) return k;
+    }
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).session_id != 0 && recipient(p, k).session_id == session) return k;
+  }
+  for (std::uint32_t k = 0; k < e.count; ++k) {
+    if (recipient(p, k).endpoint == from) return k;
+  }
+  return kNoSlot;
+}
+
+void Publisher::make_terminal(std::uint32_t p, std::uint32_t i, RecipientState s,
+                              Errc why) noexcept {
+  Track& t = track(p, i);
+  if (t.terminal) return;
+  t.terminal = true;
+  track_left(p, i);
+  recipient(p, i).state = s;
+  Pending& e = pending_.value(p);
+  ++e.terminal;
+  if (why != Errc::ok && e.reason == Errc::ok) e.reason = why;
+}
+
+// A recipient ends without its final answer: what it may hold decides the state.
+void Publisher::end_recipient(std::uint32_t p, std::uint32_t i, Errc why) noexcept {
+  const Pending& e = pending_.value(p);
+  const Track& t = track(p, i);
+  if (t.terminal) return;
+  if (t.phase == 1) {
+    make_terminal(p, i, RecipientState::received, why);
+  } else if (!v2_ && e.qos == Qos::exactly_once && recipient(p, i).transmissions >= 2) {
+    // A v1 device drops a repeated nonce without answering: it may hold the message.
+    make_terminal(p, i, RecipientState::unconfirmed, why);
+  } else {
+    make_terminal(p, i, RecipientState::failed, why);
+  }
+}
+
+void Publisher::check_complete(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  if (e.finished || e.count == 0) return;
+  // Subscribers may still be answering the start-up solicitations.
+  if (last_now_ < e.hold_until) return;
+  if (e.terminal < e.count) return;  // O(1) per answer: no walk over all recipients
+  finish(p, e.reason);
+}
+
+void Publisher::finish(std::uint32_t p, Errc reason) noexcept {
+  Pending& e = pending_.value(p);
+  if (e.finished) return;
+  bool all_ack = e.count > 0;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
+  }
+  e.reason = all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+  e.finished = true;
+  --open_;
+  l_.events.push_report(p);
+}
+
+DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {
+  const Pending& e = pending_.value(slot);
+  DeliveryReport rep;
+  rep.message_id = pending_.key(slot);
+  rep.channel = l_.pool.name(e.msg);
+  rep.qos = e.qos;
+  rep.reason = e.reason;
+  rep.recipients = std::span<const Recipient>{&recipient(slot, 0), e.count};
+  deferred_free_ = slot;
+  return rep;
+}
+
+bool Publisher::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
+  Pending& e = pending_.value(p);
+  const MessageMeta& m = l_.pool.meta(e.msg);
+  OutItem it;
+  it.type = PacketType::publish;
+  it.flags = m.flags;
+  it.msg = e.msg;
+  it.pending = p;
+  it.pending_gen = generation_[p];
+  it.recipient = i;
+  if (i == kAllRecipients) {
+    it.to_group = true;
+  } else {
+    it.to = recipient(p, i).endpoint;
+    if (track(p, i).phase == 1) {
+      it.type = PacketType::pubrel;
+      it.msg = kNoSlot;
+      it.acked_id = m.message_id;
+      it.channel_id = m.channel_id;
+      it.flags = v2_ ? static_cast<std::uint8_t>(e.priority << 4) : 0;
+    }
+  }
+  if (it.msg != kNoSlot) l_.pool.ref(it.msg);
+  if (!l_.outbox.push(e.priority, it)) return false;  // the reference was given back
+  if (i == kAllRecipients) {
+    for (std::uint32_t k = 0; k < e.count; ++k) track(p, k).queued = true;
+    tracks_changed(p);
+  } else {
+    track(p, i).queued = true;
+    track_left(p, i);
+  }
+  return true;
+}
+
+void Publisher::fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept {
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished || !e.group) return;
+    if (channel != nullptr && l_.pool.meta(e.msg).channel_id != *channel) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      if (recipient(p, i).session_id == session && !track(p, i).terminal) {
+        end_recipient(p, i, Errc::no_subscribers);
+      }
+    }
+    check_complete(p);
+  });
+}
+
+void Publisher::rename_recipients(std::uint32_t old_session, std::uint32_t new_session,
+                                  const Endpoint& at) noexcept {
+  // The same node under a new session stays one recipient of the publishes in flight (its
+  // answers carry the new session; an UNSUBSCRIBE or a tentative subscription's expiry names
+  // the new session too).
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished || !e.group) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      Recipient& r = recipient(p, i);
+      if (r.session_id == old_session && r.endpoint == at) {
+        r.session_id = new_session;
+        note_recipient(p, i);
+      }
+    }
+  });
+}
+
+void Publisher::on_new_subscriber(std::uint32_t session, const Endpoint& from,
+                                  const wire::ChannelId& ch, bool established,
+                                  Instant now) noexcept {
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished || !e.group || l_.pool.meta(e.msg).channel_id != ch) return;
+    // A re-announcement (want-retained clear) comes from a subscription older than this
+    // announcement: the publish may have been meant for it and missed it (its earlier
+    // announcements were lost), so it joins in-flight publishes too. A fresh subscription
+    // joins only those that wait for subscribers or are retained.
+    if (!e.late_join && !established) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      Recipient& r = recipient(p, i);
+      if (r.session_id == session) return;
+      if (r.endpoint == from) {
+        // The same node under a new session (restart or renewal): one recipient, not two.
+        r.session_id = session;
+        note_recipient(p, i);
+        return;
+      }
+    }
+    const std::uint16_t i = add_recipient(p, from, session);
+    if (i == kAllRecipients) return;
+    track(p, i).next = now;
+    if (!queue_publish_to(p, i)) track(p, i).next = now + c_.cfg.timers.retransmit_initial;
+    tracks_changed(p);
+  });
+}
+
+bool Publisher::tracks(std::uint32_t msg, std::uint32_t session) const noexcept {
+  bool found = false;
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished || e.msg != msg) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      if (recipient(p, i).session_id == session) found = true;
+    }
+  });
+  return found;
+}
+
+bool Publisher::qos2_publish_in_flight() const noexcept {
+  bool any = false;
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished || e.qos != Qos::exactly_once) return;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      const Track& t = track(p, i);
+      if (!t.terminal && t.phase == 0) any = true;
+    }
+  });
+  return any;
+}
+
+bool Publisher::publish_waiting() const noexcept {
+  bool any = false;
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (!e.finished && e.group && e.count == 0) any = true;
+  });
+  return any;
+}
+
+std::size_t Publisher::state_bytes() const noexcept {
+  return pending_.state_bytes() + generation_.capacity() * sizeof(std::uint32_t) +
+         recipients_.capacity() * sizeof(Recipient) + tracks_.capacity() * sizeof(Track) +
+         recipient_hint_.capacity() * sizeof(std::uint16_t);
+}
+
+}  // namespace nomq::detail

@@ -1,0 +1,274 @@
+#include "core/receiver.hpp"
+
+#include "core/events.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/events.hpp"
+#include "core/outbox.hpp"
+#include "core/retained_replay.hpp"
+#include "core/session.hpp"
+#include "core/subscriptions.hpp"
+
+namespace nomq::detail {
+
+using wire::PacketType;
+
+Receiver::Receiver(const Context& ctx, const Links& links)
+    : c_(ctx),
+      l_(links),
+      senders_(at_least_one(ctx.cfg.limits.max_senders), ctx.cfg.replay_window,
+               ctx.cfg.timestamp_window_s),
+      inbound_(at_least_one(ctx.cfg.limits.max_inbound_qos)),
+      nonces_(ctx.cfg.wire == WireVersion::v1 ? ctx.cfg.v1_nonce_cache : 1,
+              std::chrono::seconds(2 * std::uint64_t{ctx.cfg.timestamp_window_s} + 1)),
+      inbox_(at_least_one(ctx.cfg.limits.max_inbox)),
+      inbox_stride_(wire::kMaxChannelName + ctx.cfg.limits.max_message_size) {
+  inbox_bytes_.assign(inbox_.capacity() * inbox_stride_, 0);
+  scratch_.assign(wire::kMaxDatagram, 0);
+}
+
+std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram, Instant now,
+                                           WallTime wall) noexcept {
+  if (datagram.size() > scratch_.size()) {
+    c_.counters.drop(Errc::bad_length);
+    return std::nullopt;
+  }
+  const std::uint8_t version = wire::peek_version(datagram);
+  if ((version == 1 || version == 2) && version != static_cast<std::uint8_t>(c_.cfg.wire)) {
+    c_.counters.drop(Errc::wrong_wire_version);
+    return std::nullopt;
+  }
+  wire::DecodeOptions opt;
+  opt.version = c_.cfg.wire;
+  opt.wall = wall;
+  opt.epoch_offset = c_.cfg.epoch_offset;
+  opt.timestamp_window_s = c_.cfg.timestamp_window_s;
+  // v2: hand decode only the subscription named by the header's channel id (if any), so that
+  // it can skip hashing the body's name without a scan over every subscription. The header is
+  // not authenticated yet; a forged id only picks which pair decode compares against.
+  wire::KnownChannel candidate;
+  if (c_.cfg.wire == WireVersion::v2) {
+    if (const auto id = wire::peek_channel_id(datagram)) {
+      const std::uint32_t s = l_.subs.find_active(*id);
+      if (s != kNoSlot) {
+        candidate.id = *id;
+        candidate.name = l_.subs.name(s);
+        opt.known_channels = std::span<const wire::KnownChannel>{&candidate, 1};
+      }
+    }
+  }
+  Result<wire::Packet> r = wire::decode(datagram, c_.crypto, opt, scratch_);
+  if (!r) {
+    if (r.error() == Errc::stale_timestamp) note_clock_skew(from, datagram, now, wall);
+    c_.counters.drop(r.error());
+    return std::nullopt;
+  }
+  if (l_.session.is_own(r->session_id)) {
+    c_.counters.drop(Errc::own_packet);
+    return std::nullopt;
+  }
+  return *r;
+}
+
+void Receiver::note_clock_skew(const Endpoint& from, Bytes datagram, Instant now,
+                               WallTime wall) noexcept {
+  // decode() checks the timestamp after the MAC, so the header is authentic here.
+  const std::optional<wire::HeaderView> h = wire::peek_header(datagram);
+  if (!h || l_.session.is_own(h->session_id)) return;
+  const Duration quiet = std::chrono::seconds(c_.cfg.timestamp_window_s);
+  for (const SkewNote& n : skew_notes_) {
+    if (n.session == h->session_id && now - n.at < quiet) return;
+  }
+  skew_notes_[skew_next_] = SkewNote{h->session_id, now};
+  skew_next_ = (skew_next_ + 1) % skew_notes_.size();
+  const std::int64_t offset = static_cast<std::int64_t>(h->timestamp) -
+                              static_cast<std::int64_t>(wire_seconds(wall, c_.cfg.epoch_offset));
+  l_.events.push_peer(PeerEvent::Kind::clock_skew, from, h->session_id, offset);
+}
+
+bool Receiver::accept_v2(const wire::Packet& p, Instant now, WallTime wall) noexcept {
+  SenderInfo* s = senders_.find_or_insert(p.session_id, wire_seconds(wall, c_.cfg.epoch_offset));
+  if (s == nullptr) {
+    c_.counters.drop(Errc::sender_table_full);
+    return false;
+  }
+  if (const Errc v = senders_.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
+    c_.counters.drop(v);
+    return false;
+  }
+  return true;
+}
+
+void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                             WallTime wall) noexcept {
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
+  if (p.ttl == 0) return c_.counters.drop(Errc::expired);
+  if (p.body.message.size() > c_.cfg.limits.max_message_size) {
+    return c_.counters.drop(Errc::message_too_large);
+  }
+  // The message expires ttl seconds after it was sent. The sender's timestamp (wall clock) is
+  // truncated to the second, so it was sent before timestamp + 1 s; under the clock agreement
+  // the timestamp window already assumes, timestamp + 1 s + ttl bounds the expiry however long
+  // the datagram travelled (arrival + ttl alone would not count the transit time).
+  // The transit time is measured on the wall clock (the timestamp is the sender's wall clock)
+  // and the expiry placed on the monotonic one.
+  const WallTime sent_by{std::chrono::seconds(std::int64_t{p.timestamp} + c_.cfg.epoch_offset + 1)};
+  const Duration transit = wall > sent_by ? wall - sent_by : Duration{0};
+  const Instant expires = now + std::chrono::seconds(p.ttl) - transit;
+  if (now > expires) return c_.counters.drop(Errc::expired);
+  const std::uint32_t id = p.body.message_id;
+  if (qos >= 1 && inbound_.find(p.session_id, id, now) != nullptr) {
+    l_.outbox.send_reply(qos == 1 ? PacketType::ack : PacketType::pubrec, id, p.channel_id, from,
+                         p.priority());
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
+  }
+  if (p.retain() && l_.retained.on_retained_publish(p, now)) {
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
+  }
+  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1 && !remember_v2(p, expires, now)) return c_.counters.drop(Errc::inbox_full);
+  push_inbox(p, p.body.channel, from, expires);
+  if (p.retain()) l_.retained.keep_copy(p, expires, now);
+  if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
+  if (qos == 2) l_.outbox.send_reply(PacketType::pubrec, id, p.channel_id, from, p.priority());
+}
+
+// The dedup record of a QoS 1/2 publish (QoS 2: the state awaiting PUBREL).
+bool Receiver::remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept {
+  const bool qos2 = p.qos() == 2;
+  const Duration life = c_.cfg.timers.inbound_state_lifetime;
+  const Instant until = qos2 ? now + life : std::min(expires, now + life);
+  if (inbound_.insert(p.session_id, p.body.message_id,
+                      qos2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
+                      until) == nullptr) {
+    return false;
+  }
+  if (qos2) {
+    if (SenderInfo* s = senders_.find(p.session_id)) ++s->qos2_states;
+  }
+  return true;
+}
+
+void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
+  const std::uint32_t sub = l_.subs.find_active(p.channel_id);
+  if (sub == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
+  const std::uint8_t qos = p.qos();
+  if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
+  if (p.body.message.size() > c_.cfg.limits.max_message_size) {
+    return c_.counters.drop(Errc::message_too_large);
+  }
+  const std::uint32_t nonce = p.body.message_id;
+  const PacketType answer = qos == 1 ? PacketType::ack : PacketType::pubrec;
+  // Our own v1 senders keep the packet id across retransmissions (a QoS 1 one with a fresh
+  // nonce), so (session, packet id) catches what the nonce cache cannot.
+  const bool known_id = qos >= 1 && inbound_.find(p.session_id, p.packet_id, now) != nullptr;
+  if (known_id || nonces_.contains(nonce, now)) {
+    if (qos == 0) return c_.counters.drop(Errc::replayed);
+    l_.outbox.send_reply(answer, p.packet_id, p.channel_id, from, p.priority());
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    return c_.counters.drop(Errc::duplicate);
+  }
+  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1) {
+    const Instant until = now + c_.cfg.timers.inbound_state_lifetime;
+    if (inbound_.insert(p.session_id, p.packet_id,
+                        qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
+                        until) == nullptr) {
+      return c_.counters.drop(Errc::inbox_full);
+    }
+  }
+  nonces_.insert(nonce, now);
+  // v1 receivers do not apply the ttl (the original never checks it); the inbox keeps the
+  // message until polled.
+  push_inbox(p, l_.subs.name(sub), from, Instant::max());
+  if (qos >= 1) l_.outbox.send_reply(answer, p.packet_id, p.channel_id, from, p.priority());
+}
+
+void Receiver::on_pubrel(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
+  const std::uint32_t id = p.body.acked_id;
+  InboundEntry* e = inbound_.find(p.session_id, id, now);
+  if (e != nullptr && e->state == InboundState::awaiting_pubrel) {
+    e->state = InboundState::released;
+    released_qos2(p.session_id);
+  } else if (e != nullptr && e->state == InboundState::released) {
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    c_.counters.drop(Errc::duplicate);
+  }
+  // Answered even without state (it expired, or our PUBCOMP was lost after we released it):
+  // the publisher needs the PUBCOMP to finish.
+  l_.outbox.send_reply(PacketType::pubcomp, id, p.channel_id, from, p.priority());
+}
+
+void Receiver::on_v1_announce(const wire::Packet& p) noexcept {
+  // As the original: only a subscribed channel gets past the channel check, and then nothing
+  // happens (v1 has no discovery). A heartbeat's zero channel never matches.
+  if (l_.subs.find_active(p.channel_id) == kNoSlot) c_.counters.drop(Errc::unknown_channel);
+}
+
+void Receiver::released_qos2(std::uint32_t session) noexcept {
+  if (SenderInfo* s = senders_.find(session); s != nullptr && s->qos2_states > 0) {
+    --s->qos2_states;
+  }
+}
+
+void Receiver::handle_timeout(Instant now) noexcept {
+  inbound_.expire(now, [this](std::uint32_t session) { released_qos2(session); });
+}
+
+bool Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+                          Instant expires) noexcept {
+  InboxItem item;
+  item.size = static_cast<std::uint16_t>(p.body.message.size());
+  item.name_size = static_cast<std::uint8_t>(channel.size());
+  item.flags = p.flags;
+  item.from = from;
+  item.session = p.session_id;
+  item.message_id = p.body.message_id;
+  item.expires = expires;
+  const std::uint32_t n = inbox_.push(p.priority(), item);
+  if (n == PriorityQueue<InboxItem>::npos) return false;
+  std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+  if (!channel.empty()) std::memcpy(at, channel.data(), channel.size());
+  if (!p.body.message.empty()) {
+    std::memcpy(at + wire::kMaxChannelName, p.body.message.data(), p.body.message.size());
+  }
+  return true;
+}
+
+std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
+  while (!inbox_.empty()) {
+    const std::uint32_t n = inbox_.front();
+    const InboxItem item = inbox_.at(n);
+    inbox_.pop();  // the node's bytes stay untouched until a later call pushes again
+    if (item.expires <= now) {
+      c_.counters.drop(Errc::expired);
+      continue;
+    }
+    const std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+    MessageEvent ev;
+    ev.channel = std::string_view{reinterpret_cast<const char*>(at), item.name_size};
+    ev.message = Bytes{at + wire::kMaxChannelName, item.size};
+    ev.qos = static_cast<Qos>(wire::flags_qos(item.flags));
+    ev.retain = wire::flags_retain(item.flags);
+    ev.priority = wire::flags_priority(item.flags);
+    ev.from = item.from;
+    ev.sender_session = item.session;
+    ev.message_id = item.message_id;
+    c_.counters.add(&EngineStats::messages_delivered);
+    return ev;
+  }
+  return std::nullopt;
+}
+
+std::size_t Receiver::state_bytes() const noexcept {
+  return senders_.state_bytes() + inbound_.state_bytes() + nonces_.state_bytes() +
+         inbox_.state_bytes() + inbox_bytes_.capacity() + scratch_.capacity();
+}
+
+}  // namespace nomq::detail

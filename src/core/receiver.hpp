@@ -1,0 +1,100 @@
+// Receiving: opening datagrams (size, version, decode, own-packet filter), the v2 replay defence
+// (SenderTable), PUBLISH handling in both versions (dedup by InboundQosTable, the v1 nonce
+// cache), PUBREL, and the inbox of messages waiting for poll_event() (docs/engine.md §6, §10,
+// §12). The count of QoS 2 states per sender session (which protects them from eviction) is
+// kept here, next to the states.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/counters.hpp"
+#include "core/inbound_qos.hpp"
+#include "core/nonce_cache.hpp"
+#include "core/priority_queue.hpp"
+#include "core/sender_table.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/engine.hpp"
+
+namespace nomq::detail {
+
+class Events;
+class Outbox;
+class RetainedReplay;
+class Session;
+class Subscriptions;
+
+class Receiver {
+ public:
+  struct Links {
+    const Session& session;
+    const Subscriptions& subs;
+    Outbox& outbox;
+    RetainedReplay& retained;
+    Events& events;
+  };
+  Receiver(const Context& ctx, const Links& links);
+
+  // Checks and decodes one datagram; nullopt: dropped (counted). The packet's views point into
+  // this receiver's scratch buffer until the next call. `wall` is checked against the
+  // timestamp; an authentic datagram refused for it raises a clock_skew peer event.
+  std::optional<wire::Packet> open(const Endpoint& from, Bytes datagram, Instant now,
+                                   WallTime wall) noexcept;
+  // v2 replay defence: the sender's window accepts the sequence number. false: dropped.
+  bool accept_v2(const wire::Packet& p, Instant now, WallTime wall) noexcept;
+
+  void on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                     WallTime wall) noexcept;
+  void on_publish_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_pubrel(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  // v1 SUBSCRIBE/UNSUBSCRIBE/HEARTBEAT: only checked against our channels, as the original.
+  void on_v1_announce(const wire::Packet& p) noexcept;
+
+  // Expires inbound QoS states.
+  void handle_timeout(Instant now) noexcept;
+  // The next received message not expired at `now`, highest priority first.
+  std::optional<MessageEvent> poll(Instant now) noexcept;
+  std::size_t qos2_open(Instant now) const noexcept {
+    return inbound_.count(InboundState::awaiting_pubrel, now);
+  }
+  std::size_t state_bytes() const noexcept;
+
+ private:
+  struct InboxItem {
+    std::uint16_t size = 0;
+    std::uint8_t name_size = 0;
+    std::uint8_t flags = 0;
+    Endpoint from;
+    std::uint32_t session = 0;
+    std::uint32_t message_id = 0;
+    Instant expires{};
+  };
+  bool push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+                  Instant expires) noexcept;
+  bool remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept;
+  void released_qos2(std::uint32_t session) noexcept;
+  void note_clock_skew(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) noexcept;
+
+  Context c_;
+  Links l_;
+  SenderTable senders_;
+  InboundQosTable inbound_;
+  NonceCache nonces_;
+  PriorityQueue<InboxItem> inbox_;
+  std::vector<std::uint8_t> inbox_bytes_;
+  std::size_t inbox_stride_;
+  std::vector<std::uint8_t> scratch_;
+  // clock_skew events raised lately, by session: one per session per timestamp window. A few
+  // entries suffice: the event tells the application that clocks disagree; the counter
+  // dropped_by(stale_timestamp) has every datagram.
+  struct SkewNote {
+    std::uint32_t session = 0;
+    Instant at{};
+  };
+  std::array<SkewNote, 8> skew_notes_{};
+  std::size_t skew_next_ = 0;
+};
+
+}  // namespace nomq::detail

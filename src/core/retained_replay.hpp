@@ -1,0 +1,69 @@
+// Retained messages (docs/engine.md §7): the publisher side (the last N per channel, replayed to
+// each newly discovered subscriber) and the subscriber side (the last copy of each followed
+// channel, offered to a newcomer after a random delay unless another node answers first). The
+// store is RetainedStore; this component decides when to replay, answer and suppress.
+#pragma once
+
+#include <optional>
+
+#include "core/counters.hpp"
+#include "core/message_pool.hpp"
+#include "core/retained_store.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/engine.hpp"
+
+namespace nomq::detail {
+
+class Outbox;
+class Publisher;
+class Subscriptions;
+
+class RetainedReplay {
+ public:
+  struct Links {
+    MessagePool& pool;
+    Outbox& outbox;
+    Subscriptions& subs;
+    Publisher& publisher;
+  };
+  RetainedReplay(const Context& ctx, const Links& links);
+
+  // Publisher side: room for a retained publish on `channel`; keep message slot `slot`.
+  bool can_add(const wire::ChannelId& channel, Instant now) noexcept {
+    return store_.can_add(channel, now);
+  }
+  void add_published(std::uint32_t slot, Instant now) noexcept {
+    (void)store_.add_published(slot, now);
+  }
+  // A new subscriber of `channel` (or one asking): every live retained message, oldest first,
+  // unicast to `to`, except one still in flight that tracks the subscriber already.
+  void replay_to(const wire::ChannelId& channel, const Endpoint& to, std::uint32_t session,
+                 Instant now) noexcept;
+
+  // Subscriber side. A want-retained SUBSCRIBE for `channel`: schedule an answer if we hold a
+  // copy and no publisher-side message.
+  void on_want_retained(const wire::ChannelId& channel, Instant now) noexcept;
+  // A retained PUBLISH arrived (cancels our pending answer). true: a QoS 0 copy identical to
+  // ours (id and bytes): a duplicate, not delivered.
+  bool on_retained_publish(const wire::Packet& p, Instant now) noexcept;
+  // Keeps the received retained message as this channel's copy.
+  void keep_copy(const wire::Packet& p, Instant expires, Instant now) noexcept;
+  void drop_copy(const wire::ChannelId& channel) noexcept { store_.drop_copy(channel); }
+
+  // Sends the answers that are due, to the group.
+  void handle_timeout(Instant now) noexcept;
+  std::optional<Instant> next_deadline() const noexcept { return store_.next_answer(); }
+  std::size_t state_bytes() const noexcept { return store_.state_bytes(); }
+
+ private:
+  void queue_retained(std::uint32_t slot, bool to_group, const Endpoint& to) noexcept;
+
+  Context c_;
+  Links l_;
+  RetainedStore store_;
+};
+
+// A random delay in [0, max] (microseconds drawn from crypto): spreads the answers of many peers.
+Duration random_delay(Crypto& crypto, Duration max) noexcept;
+
+}  // namespace nomq::detail

@@ -1,0 +1,62 @@
+// This node's identity on the wire: the session id, the v2 sequence numbers, message ids and
+// v1 packet ids/nonces, session renewal and the heartbeat timer (docs/engine.md §3, §11, §12).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "core/counters.hpp"
+
+namespace nomq::detail {
+
+class Publisher;
+class Subscriptions;
+
+// A random 32-bit value other than 0 (0 means "none" in session and message ids).
+std::uint32_t draw_nonzero(Crypto& crypto) noexcept;
+
+class Session {
+ public:
+  // Draws the session id, the first message id and the v1 counter's start, in that order.
+  Session(const Context& ctx, Subscriptions& subs, Instant now);
+
+  std::uint32_t id() const noexcept { return id_; }
+  // A packet of ours looped back (this session or the previous one).
+  bool is_own(std::uint32_t session) const noexcept {
+    return session == id_ || (prev_ != 0 && session == prev_);
+  }
+  // The v2 sequence number of the next datagram.
+  std::uint32_t take_sequence() noexcept { return next_seq_++; }
+  // The next v2 message id (never 0).
+  std::uint32_t take_message_id() noexcept;
+  // v1 PUBLISH nonces and packet ids: a counter from a random start (docs/engine.md, "v1
+  // nonces and packet ids come from a counter").
+  std::uint32_t take_v1_id() noexcept;
+
+  // Before a datagram is encoded (v2): renews now if the sequence number is about to wrap.
+  void renew_if_exhausted(Instant now) noexcept;
+  // Renewal when due and allowed (no QoS 2 publish of `publisher` waits for a PUBREC), then
+  // the heartbeat round. v2, open engines only.
+  void handle_timeout(Instant now, const Publisher& publisher) noexcept;
+  // close(): no announcement on a later renewal.
+  void close() noexcept { closed_ = true; }
+  // The heartbeat, and a renewal still in the future (a deferred renewal is retried at the
+  // next timer that fires: a deadline already past would make the caller spin).
+  std::optional<Instant> next_deadline(Instant last_now) const noexcept;
+
+ private:
+  void renew(Instant now) noexcept;
+
+  Context c_;
+  Subscriptions& subs_;
+  std::uint32_t id_ = 0;
+  std::uint32_t prev_ = 0;
+  Instant start_{};
+  std::uint32_t next_seq_ = 1;
+  std::uint32_t next_message_id_ = 1;
+  std::uint32_t v1_counter_ = 0;
+  Instant next_heartbeat_{};
+  bool closed_ = false;
+};
+
+}  // namespace nomq::detail

@@ -1,0 +1,124 @@
+#include "core/subscriptions.hpp"
+
+#include <cstring>
+
+#include "core/outbox.hpp"
+#include "wire/utf8.hpp"
+
+namespace nomq::detail {
+
+using wire::PacketType;
+
+Subscriptions::Subscriptions(std::size_t max_channels, WireVersion wire, Crypto& crypto,
+                             Outbox& outbox)
+    : subs_(at_least_one(2 * max_channels)),
+      max_active_(max_channels),
+      v2_(wire == WireVersion::v2),
+      crypto_(crypto),
+      outbox_(outbox) {
+  names_.assign(subs_.capacity() * wire::kMaxChannelName, 0);
+}
+
+Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t priority) noexcept {
+  if (channel.empty()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;  // v2 receivers refuse it
+  const std::uint8_t prio = priority > 15 ? 15 : priority;
+  const wire::ChannelId id = wire::channel_id(crypto_, channel);
+  std::uint32_t s = subs_.find(id);
+  if (s != kNoSlot && subs_.value(s).active) {
+    subs_.value(s).priority = prio;
+    return Errc::already_subscribed;
+  }
+  if (active_ >= max_active_) return Errc::too_many_channels;
+  if (s == kNoSlot) {
+    s = subs_.insert(id);
+    if (s == kNoSlot) return Errc::too_many_channels;
+    std::memcpy(&names_[s * wire::kMaxChannelName], channel.data(), channel.size());
+    subs_.value(s).name_size = static_cast<std::uint8_t>(channel.size());
+  }
+  OwnSub& o = subs_.value(s);
+  o.active = true;
+  o.priority = prio;
+  ++active_;
+  if (v2_) announce(s, true, nullptr);
+  return {};
+}
+
+Result<wire::ChannelId> Subscriptions::unsubscribe(std::string_view channel,
+                                                   bool closed) noexcept {
+  if (channel.empty()) return Errc::invalid_argument;
+  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  const wire::ChannelId id = wire::channel_id(crypto_, channel);
+  const std::uint32_t s = subs_.find(id);
+  if (s == kNoSlot || !subs_.value(s).active) return Errc::not_subscribed;
+  OwnSub& o = subs_.value(s);
+  o.active = false;
+  --active_;
+  if (v2_ && !closed) queue_unsubscribe(s);
+  // A full outbox gave the reference back and may have erased the slot already.
+  if (subs_.used(s) && subs_.value(s).refs == 0) subs_.erase_slot(s);
+  return id;
+}
+
+void Subscriptions::unsubscribe_all() noexcept {
+  if (!v2_) return;
+  subs_.for_each([&](std::uint32_t s) {
+    if (subs_.value(s).active) queue_unsubscribe(s);
+  });
+}
+
+std::uint32_t Subscriptions::find_active(const wire::ChannelId& id) const noexcept {
+  const std::uint32_t s = subs_.find(id);
+  return s != kNoSlot && subs_.value(s).active ? s : kNoSlot;
+}
+
+void Subscriptions::announce_all() noexcept {
+  subs_.for_each([&](std::uint32_t s) {
+    // Re-announcements never ask for retained messages: want-retained marks a fresh
+    // subscription, which is also how publishers tell one from an established one.
+    if (subs_.value(s).active) announce(s, false, nullptr);
+  });
+  OutItem hb;
+  hb.type = PacketType::heartbeat;
+  hb.to_group = true;
+  outbox_.push_or_count(0, hb);
+}
+
+void Subscriptions::announce_all_to(const Endpoint& to) noexcept {
+  subs_.for_each([&](std::uint32_t s) {
+    if (subs_.value(s).active) announce(s, false, &to);
+  });
+}
+
+void Subscriptions::release_ref(std::uint32_t slot) noexcept {
+  OwnSub& s = subs_.value(slot);
+  if (s.refs > 0) --s.refs;
+  if (!s.active && s.refs == 0) subs_.erase_slot(slot);
+}
+
+void Subscriptions::announce(std::uint32_t slot, bool want_retained, const Endpoint* to) noexcept {
+  OwnSub& s = subs_.value(slot);
+  OutItem it;
+  it.type = PacketType::subscribe;
+  it.flags = static_cast<std::uint8_t>((s.priority << 4) |
+                                       (want_retained ? wire::kFlagWantRetained : 0));
+  it.to_group = to == nullptr;
+  if (to != nullptr) it.to = *to;
+  it.sub = slot;
+  it.channel_id = subs_.key(slot);
+  ++s.refs;
+  outbox_.push_or_count(s.priority, it);
+}
+
+void Subscriptions::queue_unsubscribe(std::uint32_t slot) noexcept {
+  OwnSub& o = subs_.value(slot);
+  OutItem it;
+  it.type = PacketType::unsubscribe;
+  it.to_group = true;
+  it.sub = slot;
+  ++o.refs;
+  outbox_.push_or_count(o.priority, it);
+}
+
+}  // namespace nomq::detail

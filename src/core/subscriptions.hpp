@@ -1,0 +1,71 @@
+// This node's own subscriptions: names, priorities, and their announcements (v2: SUBSCRIBE,
+// UNSUBSCRIBE, the heartbeat's re-announcement round; docs/engine.md §3). A subscription that
+// was left stays in the table while outbox items still name it (they are encoded when polled).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/counters.hpp"
+#include "core/fixed_map.hpp"
+#include "core/retained_store.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/error.hpp"
+#include "nomq/wire.hpp"
+
+namespace nomq::detail {
+
+class Outbox;
+
+class Subscriptions {
+ public:
+  Subscriptions(std::size_t max_channels, WireVersion wire, Crypto& crypto, Outbox& outbox);
+
+  // subscribe() of the API (docs in include/nomq/engine.hpp), without the closed check.
+  Result<void> subscribe(std::string_view channel, std::uint8_t priority) noexcept;
+  // Leaves `channel`, announcing it (v2) unless `closed`. Returns its id (whose retained copy
+  // the caller drops). Errors: invalid_argument, channel_name_too_long, not_subscribed.
+  Result<wire::ChannelId> unsubscribe(std::string_view channel, bool closed) noexcept;
+  // close(): UNSUBSCRIBE every active channel (v2).
+  void unsubscribe_all() noexcept;
+
+  // The slot of the active subscription `id`, or kNoSlot.
+  std::uint32_t find_active(const wire::ChannelId& id) const noexcept;
+  std::string_view name(std::uint32_t slot) const noexcept {
+    return {&names_[slot * wire::kMaxChannelName], subs_.value(slot).name_size};
+  }
+  const wire::ChannelId& id(std::uint32_t slot) const noexcept { return subs_.key(slot); }
+  std::size_t active_count() const noexcept { return active_; }
+
+  // Heartbeat round: every active subscription (want-retained clear) and a HEARTBEAT, to the
+  // group.
+  void announce_all() noexcept;
+  // A solicitation's answer: every active subscription (want-retained clear) to `to`.
+  void announce_all_to(const Endpoint& to) noexcept;
+
+  // An outbox item naming `slot` was sent or discarded.
+  void release_ref(std::uint32_t slot) noexcept;
+  std::size_t state_bytes() const noexcept { return subs_.state_bytes() + names_.capacity(); }
+
+ private:
+  struct OwnSub {
+    std::uint8_t name_size = 0;
+    std::uint8_t priority = 0;
+    bool active = false;
+    std::uint32_t refs = 0;  // outbox items naming this subscription
+  };
+  void announce(std::uint32_t slot, bool want_retained, const Endpoint* to) noexcept;
+  void queue_unsubscribe(std::uint32_t slot) noexcept;
+
+  FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs_;
+  std::vector<char> names_;
+  std::size_t max_active_;
+  std::size_t active_ = 0;
+  bool v2_;
+  Crypto& crypto_;
+  Outbox& outbox_;
+};
+
+}  // namespace nomq::detail
