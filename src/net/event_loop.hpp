@@ -47,8 +47,11 @@ class EventLoop {
     waiting_.store(true, std::memory_order_relaxed);
   }
   void woke() noexcept { waiting_.store(false, std::memory_order_relaxed); }
+  // Whether a turn waits: without one (run_once() mode between turns) wake_if_earlier() has
+  // nothing to do, and the caller need not compute its deadline.
+  bool waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
   void wake_if_earlier(std::optional<Time> next) noexcept {
-    if (!waiting_.load(std::memory_order_relaxed) || !next || *next >= wake_at_) return;
+    if (!waiting() || !next || *next >= wake_at_) return;
     waiting_.store(false, std::memory_order_relaxed);  // one write per wait is enough
     wake();
   }

@@ -93,7 +93,7 @@ void NodeCore::send_and_wake(Time now) {
     loop.wake();
     return;
   }
-  loop.wake_if_earlier(next_wake());
+  if (loop.waiting()) loop.wake_if_earlier(next_wake());
 }
 
 int NodeCore::timeout_ms(Duration limit, Time now) {
