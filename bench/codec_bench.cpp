@@ -147,7 +147,7 @@ void BM_Open_Codec(benchmark::State& state) {
   const nomq::Bytes d{f.out.data(), n};
   nomq::wire::DecodeOptions o;
   o.version = nomq::WireVersion::v2;
-  o.now = nomq::Time{std::int64_t{kT0} * 1'000'000};
+  o.wall = nomq::WallTime{std::chrono::seconds(kT0)};
   // A receiver passes its subscriptions, as the engine does.
   const nomq::wire::KnownChannel subscribed[] = {{f.packet.channel_id, kChannel}};
   if (state.range(1) != 0) o.known_channels = subscribed;

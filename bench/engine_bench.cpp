@@ -9,10 +9,12 @@
 
 #include "nomq/engine.hpp"
 #include "nomq/openssl_crypto.hpp"
+#include "sim/same_clock.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using nomq::sim::wall_at;
 
 std::unique_ptr<nomq::OpenSslCrypto> make_crypto() {
   nomq::Key e{};
@@ -27,7 +29,7 @@ void BM_EngineRoundTrip(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(1));
   auto ca = make_crypto();
   auto cb = make_crypto();
-  nomq::Time now{std::int64_t{1'700'000'000} * 1'000'000};
+  nomq::Instant now{std::chrono::seconds(1'700'000'000)};
   nomq::EngineConfig cfg;
   nomq::Engine a(cfg, *ca, now);
   nomq::Engine b(cfg, *cb, now);
@@ -39,13 +41,13 @@ void BM_EngineRoundTrip(benchmark::State& state) {
     bool any = true;
     while (any) {
       any = false;
-      while (auto tx = a.poll_transmit(now, buf)) {
+      while (auto tx = a.poll_transmit(now, wall_at(now), buf)) {
         any = true;
-        b.handle_datagram(ea, nomq::Bytes{buf.data(), tx->size}, now);
+        b.handle_datagram(ea, nomq::Bytes{buf.data(), tx->size}, now, wall_at(now));
       }
-      while (auto tx = b.poll_transmit(now, buf)) {
+      while (auto tx = b.poll_transmit(now, wall_at(now), buf)) {
         any = true;
-        a.handle_datagram(eb, nomq::Bytes{buf.data(), tx->size}, now);
+        a.handle_datagram(eb, nomq::Bytes{buf.data(), tx->size}, now, wall_at(now));
       }
     }
     while (a.poll_event()) {

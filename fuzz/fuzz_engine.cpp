@@ -67,6 +67,7 @@ namespace {
 
 using namespace nomq;
 using wire::PacketType;
+using fuzz::wall_at;
 
 constexpr int kOpCount = 13;
 constexpr std::size_t kPeers = 4;
@@ -112,7 +113,7 @@ class Ring {
 struct Tracked {
   MessageId id = 0;
   Qos qos = Qos::at_least_once;
-  Time deadline{0};  // publish time + TTL
+  Instant deadline{};  // publish time + TTL
   int reports = 0;
 };
 
@@ -162,7 +163,7 @@ class Harness {
              const std::array<wire::ChannelId, kChannels.size()>& ids, std::uint64_t seed) {
     version_ = version;
     crypto_ = &crypto;
-    now_ = Time{std::int64_t{fuzz::kCorpusTime} * 1'000'000};
+    now_ = Instant{std::chrono::seconds(fuzz::kCorpusTime)};
     crypto_->reseed(seed);
     cfg_ = EngineConfig{};
     cfg_.wire = version;
@@ -279,7 +280,7 @@ class Harness {
     p.packet_id = ++peer.seq;
     p.ttl = 60;
     crypto_->random_bytes(p.iv);
-    p.timestamp = wire_seconds(now_, cfg_.epoch_offset);
+    p.timestamp = wire_seconds(wall_at(now_), cfg_.epoch_offset);
     return p;
   }
 
@@ -370,7 +371,7 @@ class Harness {
   Outcome deliver(const Endpoint& from, Bytes d, bool hold) {
     drain_events();
     const EngineStats before = engine_->stats();
-    engine_->handle_datagram(from, d, now_);
+    engine_->handle_datagram(from, d, now_, wall_at(now_));
     const EngineStats& after = engine_->stats();
     Outcome o;
     o.dropped = after.dropped_total - before.dropped_total;
@@ -541,13 +542,13 @@ class Harness {
   void drain_transmits() {
     MutableBytes buf{tx_buf_};
     int n = 0;
-    while (auto tx = engine_->poll_transmit(now_, buf)) {
+    while (auto tx = engine_->poll_transmit(now_, wall_at(now_), buf)) {
       NOMQ_FUZZ_CHECK(tx->size > 0 && tx->size <= wire::kMaxDatagram);
       NOMQ_FUZZ_CHECK(tx->to_group || tx->to.valid());
       const Bytes d{buf.data(), tx->size};
       wire::DecodeOptions opt;
       opt.version = version_;
-      opt.now = now_;
+      opt.wall = wall_at(now_);
       const Result<wire::Packet> r = wire::decode(d, *crypto_, opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
       emitted_.push(d);
@@ -596,7 +597,7 @@ class Harness {
   void finish() {
     drain_transmits();
     drain_events();
-    Time end = now_;
+    Instant end = now_;
     for (const Tracked& t : tracked_) end = std::max(end, t.deadline + std::chrono::seconds(2));
     int iterations = 0;
     while (auto d = engine_->next_deadline()) {
@@ -644,7 +645,7 @@ class Harness {
 
   WireVersion version_ = WireVersion::v2;
   fuzz::FuzzCrypto* crypto_ = nullptr;
-  Time now_{0};
+  Instant now_{};
   EngineConfig cfg_;
   std::optional<Engine> engine_;
   std::array<Peer, kPeers> peers_{};

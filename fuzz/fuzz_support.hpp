@@ -11,6 +11,7 @@
 #include "nomq/crypto.hpp"
 #include "nomq/openssl_crypto.hpp"
 #include "nomq/time.hpp"
+#include "sim/same_clock.hpp"
 
 // A property violation: print where and why, then abort so the input is kept as a crash.
 #define NOMQ_FUZZ_CHECK(cond)                                                          \
@@ -32,6 +33,8 @@
 
 namespace nomq::fuzz {
 
+using sim::wall_at;
+
 // The keys of the corpora: v1 seeds come from legacy-v1.json (the original's sample keys),
 // v2 seeds from v2-kat.json. Anything the fuzzer builds "authentically" uses the same keys.
 inline constexpr Key kV1EncKey = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45,
@@ -49,7 +52,7 @@ inline constexpr Key kV2HmacKey = {0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8
 
 // Every corpus packet carries a timestamp within a few seconds of this (Unix seconds).
 inline constexpr std::uint32_t kCorpusTime = 1700000000;
-inline constexpr Time kFixedNow{(std::int64_t{kCorpusTime} + 1) * 1'000'000};
+inline constexpr Instant kFixedNow{std::chrono::seconds(std::int64_t{kCorpusTime} + 1)};
 
 // OpenSslCrypto with fixed keys, except that random_bytes() is a seeded SplitMix64 stream, so
 // that an engine run (session ids, IVs, jitter) is a pure function of the fuzz input.

@@ -36,7 +36,7 @@ void check_one(const std::uint8_t* data, std::size_t size) {
 
   wire::DecodeOptions options;
   options.version = WireVersion::v1;
-  options.now = fuzz::kFixedNow;
+  options.wall = fuzz::wall_at(fuzz::kFixedNow);
   const Result<wire::Packet> r = wire::decode(Bytes{data, size}, crypto, options, scratch);
   if (!r.ok()) {
     NOMQ_FUZZ_CHECK(r.error() != Errc::ok && r.error() != Errc::crypto_failure &&

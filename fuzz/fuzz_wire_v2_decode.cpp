@@ -57,7 +57,7 @@ void check_one(const std::uint8_t* data, std::size_t size) {
   const Bytes datagram{data, size};
   wire::DecodeOptions options;
   options.version = WireVersion::v2;
-  options.now = fuzz::kFixedNow;
+  options.wall = fuzz::wall_at(fuzz::kFixedNow);
   const Result<wire::Packet> r = wire::decode(datagram, crypto, options, scratch);
   // DecodeOptions::known_channels is a speed-up "with no effect on verdicts": check that.
   static std::array<std::uint8_t, 65536 + 128> scratch2;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Hardening CI stage (docs/security.md): bounded fuzz runs of every target, the whole test suite
-# under ASan+UBSan, and valgrind memcheck on CLI round trips.
+# under ASan+UBSan, and valgrind memcheck on CLI round trips; `release` builds the whole tree as
+# a consumer would (-DCMAKE_BUILD_TYPE=Release, g++) with warnings as errors, since -O3 finds
+# warnings that the -O2 developer build does not.
 #
-#   scripts/ci-hardening.sh [fuzz|asan|valgrind]...     # default: all three, in that order
+#   scripts/ci-hardening.sh [fuzz|asan|valgrind|release]...  # default: fuzz asan valgrind
 #
 # Environment: FUZZ_SECONDS (per target, default 45), JOBS (build parallelism, default 2),
 # CTEST_EXCLUDE (extra ctest -E regex for the ASan run).
@@ -24,7 +26,7 @@ stage_fuzz() {
 }
 
 stage_asan() {
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMQ_SANITIZE=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMQ_SANITIZE=ON -DNOMQ_WERROR=ON \
     -DNOMQ_BUILD_BENCH=OFF >/dev/null || return 1
   cmake --build build-asan -j"$jobs" >/dev/null || { echo "asan: build failed" >&2; return 1; }
   # Nothing is excluded by default; CTEST_EXCLUDE lets CI skip a test that cannot run on a
@@ -47,10 +49,21 @@ stage_valgrind() {
   python3 scripts/valgrind_cli.py build/nomq
 }
 
+stage_release() {
+  CXX=${RELEASE_CXX:-g++} cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DNOMQ_WERROR=ON >/dev/null || return 1
+  if ! cmake --build build-release -j"$jobs" >build-release/build.log 2>&1; then
+    grep -E "error|warning" build-release/build.log | head -20 >&2
+    echo "release: build failed (build-release/build.log)" >&2
+    return 1
+  fi
+  echo "release: ${RELEASE_CXX:-g++} -O3 build of every target, no warning"
+}
+
 for s in "${stages[@]}"; do
   case "$s" in
-    fuzz|asan|valgrind) "stage_$s" || failed+=("$s") ;;
-    *) echo "ci-hardening.sh: unknown stage '$s' (fuzz, asan, valgrind)" >&2; exit 2 ;;
+    fuzz|asan|valgrind|release) "stage_$s" || failed+=("$s") ;;
+    *) echo "ci-hardening.sh: unknown stage '$s' (fuzz, asan, valgrind, release)" >&2; exit 2 ;;
   esac
 done
 if [[ ${#failed[@]} -ne 0 ]]; then

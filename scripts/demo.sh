@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+NOMQ_TARGETS=nomq scripts/build.sh   # only what the demo runs
 exec ./build/nomq demo "$@"

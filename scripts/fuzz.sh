@@ -30,7 +30,7 @@ esac
 build=build-fuzz
 if [[ ! -f $build/build.ninja ]]; then
   CXX=${FUZZ_CXX:-clang++-14} cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DNOMQ_FUZZ=ON -DNOMQ_BUILD_TESTS=OFF -DNOMQ_BUILD_CLI=OFF -DNOMQ_BUILD_BENCH=OFF \
+    -DNOMQ_FUZZ=ON -DNOMQ_WERROR=ON -DNOMQ_BUILD_TESTS=OFF -DNOMQ_BUILD_CLI=OFF -DNOMQ_BUILD_BENCH=OFF \
     -DNOMQ_INSTALL=OFF >/dev/null
 fi
 if ! cmake --build $build -j"${FUZZ_JOBS:-2}" --target "fuzz_$target" >$build/build_$target.log 2>&1; then

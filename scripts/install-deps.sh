@@ -11,7 +11,8 @@ packages=(
   iproute2 nftables procps
   valgrind libclang-rt-14-dev
   gnuplot-nox mosquitto libmosquitto-dev libzmq3-dev
-  linux-perf pkg-config
+  linux-perf pkg-config faketime
+  tshark lua-luaossl python3-pytest
 )
 
 missing=()

@@ -14,9 +14,12 @@
 #include "nomq/openssl_crypto.hpp"
 #include "nomq/wire.hpp"
 #include "perf/common.hpp"
+#include "sim/same_clock.hpp"
 
 namespace perf {
 namespace {
+
+using nomq::sim::wall_at;
 
 nomq::Key key_of(std::uint8_t seed) {
   nomq::Key k{};
@@ -44,10 +47,12 @@ double ticks_per_ns() {
   return k;
 }
 
-nomq::Time wall_now() {
+// The benchmark's one clock: engines are driven on it as both their monotonic and their wall
+// clock (sim::wall_at), starting from the real time so that wire timestamps look real.
+nomq::Instant wall_now() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
-  return nomq::Time{static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000};
+  return nomq::Instant{nomq::Duration{static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000}};
 }
 
 // A crypto backend that does no cryptography: CBC is a copy, MACs are zero, hashes are FNV-1a.
@@ -120,7 +125,7 @@ class World {
 
   nomq::Engine& engine(std::size_t i) { return *nodes_[i].engine; }
   const nomq::Endpoint& endpoint(std::size_t i) const { return nodes_[i].ep; }
-  nomq::Time now() const { return now_; }
+  nomq::Instant now() const { return now_; }
   void advance(nomq::Duration d) { now_ += d; }
   void mark(std::size_t i) {
     if (!dirty_flag_[i]) {
@@ -141,7 +146,7 @@ class World {
       nomq::Engine& e = *nodes_[i].engine;
       for (;;) {
         const std::int64_t t0 = stamp();
-        auto tx = e.poll_transmit(now_, buf_);
+        auto tx = e.poll_transmit(now_, wall_at(now_), buf_);
         charge(i, t0);
         if (!tx) break;
         const nomq::Bytes data{buf_.data(), tx->size};
@@ -177,7 +182,7 @@ class World {
   // Lets simulated time pass (start-up discovery: a QoS 1/2 group publish made within
   // discovery_period is held until the period ends), running every engine's timers.
   void settle(nomq::Duration d) {
-    const nomq::Time end = now_ + d;
+    const nomq::Instant end = now_ + d;
     while (now_ < end) {
       now_ += std::chrono::milliseconds{5};
       for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -210,12 +215,12 @@ class World {
   }
   void deliver(std::size_t from, std::size_t to, nomq::Bytes data) {
     const std::int64_t t0 = stamp();
-    nodes_[to].engine->handle_datagram(nodes_[from].ep, data, now_);
+    nodes_[to].engine->handle_datagram(nodes_[from].ep, data, now_, wall_at(now_));
     charge(to, t0);
     mark(to);
   }
 
-  nomq::Time now_;
+  nomq::Instant now_;
   std::vector<std::uint8_t> buf_;
   std::vector<Node> nodes_;
   std::unordered_map<std::uint32_t, std::size_t> by_addr_;
@@ -380,14 +385,14 @@ void crypto_packet(const Args& a) {
   std::string payload;
   fill_payload(payload, size);
   const std::string channel = "bench/throughput";
-  const nomq::Time now = wall_now();
+  const nomq::Instant now = wall_now();
   nomq::wire::Packet p;
   p.version = v1 ? nomq::WireVersion::v1 : nomq::WireVersion::v2;
   p.type = nomq::wire::PacketType::publish;
   p.flags = nomq::wire::publish_flags(1, false, 0);
   p.session_id = 0x12345678;
   p.ttl = 3600;
-  p.timestamp = nomq::wire_seconds(now, 0);
+  p.timestamp = nomq::wire_seconds(wall_at(now), 0);
   p.channel_id = nomq::wire::channel_id(*crypto, channel);
   p.body.channel = channel;
   p.body.message = nomq::as_bytes(payload);
@@ -409,7 +414,7 @@ void crypto_packet(const Args& a) {
   const std::int64_t t1 = now_ns();
   nomq::wire::DecodeOptions opt;
   opt.version = p.version;
-  opt.now = now;
+  opt.wall = wall_at(now);
   for (std::int64_t i = 0; i < count; ++i) {
     auto r = nomq::wire::decode(nomq::Bytes{out.data(), len}, *crypto, opt, scratch);
     if (!r) die(std::string{"decode: "} + std::string{nomq::to_string(r.error())});

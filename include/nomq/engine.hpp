@@ -2,10 +2,13 @@
 // events and the next deadline out. No sockets, no clock, no global state, no exceptions, and no
 // heap allocation after construction (every table is sized from EngineLimits up front).
 //
+// Two clocks (nomq/time.hpp): `now` is a monotonic Instant and drives every timer; `wall` is the
+// wall-clock time and is used only for the timestamps that go on the wire and their check.
+//
 //   nomq::Engine engine{config, crypto, now};
 //   engine.subscribe("plant/line1/temp", 0, now);
-//   engine.handle_datagram(from, bytes, now);               // hostile input is counted, never thrown
-//   while (auto tx = engine.poll_transmit(now, buffer)) send(tx->to_group ? group : tx->to, ...);
+//   engine.handle_datagram(from, bytes, now, wall);         // hostile input is counted, never thrown
+//   while (auto tx = engine.poll_transmit(now, wall, buffer)) send(tx->to_group ? group : tx->to, ...);
 //   while (auto ev = engine.poll_event()) std::visit(handler, *ev);
 //   if (auto d = engine.next_deadline()) arm_timer(*d);     // then engine.handle_timeout(now)
 //
@@ -140,12 +143,20 @@ struct DeliveryReport {
   bool all_acknowledged() const noexcept { return reason == Errc::ok; }
 };
 
+// A change in what this node knows of another node. clock_skew: an authentic datagram (its MAC
+// verified) was dropped because its timestamp lies outside timestamp_window_s of this node's
+// wall clock: one of the two clocks is wrong (a device before NTP, a manual step). Traffic from
+// that node is refused until the clocks agree again; QoS 1/2 publishes keep being retransmitted
+// (on the monotonic clock) and go through once they do, or end in a report. Raised at most once
+// per timestamp window for one session.
 struct PeerEvent {
-  enum class Kind : std::uint8_t { joined, left, restarted };
+  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew };
   Kind kind = Kind::joined;
   Endpoint endpoint;
   std::uint32_t session_id = 0;
+  std::int64_t clock_offset_s = 0;  // clock_skew: the sender's wire time minus this node's
 };
+std::string_view to_string(PeerEvent::Kind k) noexcept;
 
 using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
 
@@ -167,8 +178,8 @@ struct EngineStats {
 class Engine {
  public:
   // Allocates every table (sized from config.limits) here and never again. Draws the session id
-  // from crypto.random_bytes(). `now`: current time (microseconds since the Unix epoch).
-  Engine(const EngineConfig& config, Crypto& crypto, Time now);
+  // from crypto.random_bytes(). `now`: the current monotonic instant.
+  Engine(const EngineConfig& config, Crypto& crypto, Instant now);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -177,9 +188,9 @@ class Engine {
   // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8),
   // channel_name_too_long, too_many_channels, already_subscribed (priority is updated),
   // closed.
-  Result<void> subscribe(std::string_view channel, std::uint8_t priority, Time now);
+  Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
   // Errors: not_subscribed.
-  Result<void> unsubscribe(std::string_view channel, Time now);
+  Result<void> unsubscribe(std::string_view channel, Instant now);
 
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
@@ -190,29 +201,32 @@ class Engine {
   // too_many_retained, queue_full (poll_transmit first), no_subscribers (v1 QoS 1/2 without a
   // destination), closed. On error nothing was queued.
   Result<MessageId> publish(std::string_view channel, Bytes message, const PublishOptions& options,
-                            Time now);
+                            Instant now);
 
   // Feeds one received datagram. Never fails: rejections are counted in stats().dropped.
-  void handle_datagram(const Endpoint& from, Bytes datagram, Time now);
+  // `wall`: this node's wall clock, checked against the datagram's timestamp (a datagram outside
+  // timestamp_window_s is dropped as stale_timestamp and, if authentic, raises clock_skew).
+  void handle_datagram(const Endpoint& from, Bytes datagram, Instant now, WallTime wall);
 
   // Runs timers (retransmissions, heartbeats, expiry). Call when next_deadline() has passed;
   // calling it early is harmless.
-  void handle_timeout(Time now);
+  void handle_timeout(Instant now);
 
   // The next datagram to send, highest priority first then FIFO, written into `buffer` (give it
   // at least wire::kMaxDatagram bytes). nullopt when nothing is queued.
-  std::optional<Transmit> poll_transmit(Time now, MutableBytes buffer);
+  // `wall` stamps the datagram (the wire timestamp is that of the moment it leaves).
+  std::optional<Transmit> poll_transmit(Instant now, WallTime wall, MutableBytes buffer);
 
   // The next event: received messages (highest priority first within what has arrived),
   // delivery reports, peer changes. Views stay valid until the next call on the engine.
   std::optional<Event> poll_event();
 
   // When handle_timeout() next has work; nullopt when nothing is scheduled.
-  std::optional<Time> next_deadline() const;
+  std::optional<Instant> next_deadline() const;
 
   // Announces unsubscription of every channel (v2) and ends every pending publish with a
   // DeliveryReport (reason closed). The engine accepts no publish afterwards.
-  void close(Time now);
+  void close(Instant now);
 
   std::uint32_t session_id() const noexcept;
   std::size_t pending_count() const noexcept;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -141,9 +142,9 @@ struct KnownChannel {
 
 struct DecodeOptions {
   WireVersion version = WireVersion::v2;  // the version this node speaks; the other is bad_version
-  Time now{0};                             // receiver clock for the timestamp window
+  WallTime wall{};                         // receiver wall clock for the timestamp window
   std::uint32_t epoch_offset = 0;          // 0 (Unix) or kEpoch2000Offset
-  std::uint32_t timestamp_window_s = 30;   // |now - timestamp| > window -> stale_timestamp
+  std::uint32_t timestamp_window_s = 30;   // |wall - timestamp| > window -> stale_timestamp
   bool check_timestamp = true;
   // Optional, v2 only, a speed-up with no effect on verdicts: when the header's channel id and
   // the body's name equal one of these pairs, decode skips the SHA-256 of the name. Each pair
@@ -170,6 +171,23 @@ Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& optio
 
 // Reads the version byte of a datagram without verifying anything (0 if too short or no magic).
 std::uint8_t peek_version(Bytes datagram) noexcept;
+
+// The fixed header fields every version shares (magic through channel id), read without
+// verifying anything. They are authentic only after decode() has checked the MAC: a verdict of
+// stale_timestamp (checked after the MAC in both versions) means the header is genuine and only
+// the sender's clock disagrees. nullopt when the datagram is shorter than the header or lacks
+// the magic.
+struct HeaderView {
+  std::uint8_t version = 0;
+  std::uint8_t type = 0;
+  std::uint8_t flags = 0;
+  std::uint32_t packet_id = 0;
+  std::uint32_t session_id = 0;
+  std::uint16_t ttl = 0;
+  std::uint32_t timestamp = 0;
+  ChannelId channel_id{};
+};
+std::optional<HeaderView> peek_header(Bytes datagram) noexcept;
 
 }  // namespace wire
 }  // namespace nomq

@@ -122,10 +122,10 @@ int run_decode(const DecodeArgs& args) {
   options.timestamp_window_s = config->timestamp_window_s;
   options.check_timestamp = true;
   if (args.now) {
-    options.now = Time{static_cast<std::int64_t>(std::llround(*args.now * 1e6))};
+    options.wall = WallTime{Duration{static_cast<std::int64_t>(std::llround(*args.now * 1e6))}};
   } else {
-    options.now = std::chrono::duration_cast<Time>(
-        std::chrono::system_clock::now().time_since_epoch());
+    options.wall = WallTime{std::chrono::duration_cast<Duration>(
+        std::chrono::system_clock::now().time_since_epoch())};
   }
 
   std::map<wire::ChannelId, std::string> subscribed;

@@ -15,7 +15,7 @@ void DiscoveryTable::unlink(std::uint32_t slot) noexcept {
   prev_[slot] = next_[slot] = kNoSlot;
 }
 
-void DiscoveryTable::touch(std::uint32_t slot, Time now) noexcept {
+void DiscoveryTable::touch(std::uint32_t slot, Instant now) noexcept {
   peers_.value(slot).last_heard = now;
   if (tail_ == slot) {
     // Already the most recent; only a step back in time can break the order here.
@@ -49,7 +49,7 @@ void DiscoveryTable::erase_peer_slot(std::uint32_t slot) noexcept {
 }
 
 DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const Endpoint& from,
-                                                    Time now, Time tentative_until) noexcept {
+                                                    Instant now, Instant tentative_until) noexcept {
   const std::uint32_t p = peers_.find(session);
   if (p != kNoSlot) {
     peers_.value(p).endpoint = from;
@@ -102,7 +102,7 @@ bool DiscoveryTable::is_tentative(std::uint32_t session,
   return k != kNoSlot && subs_.value(k) == kTentative;
 }
 
-std::optional<PeerSubKey> DiscoveryTable::expire_tentative(Time now) noexcept {
+std::optional<PeerSubKey> DiscoveryTable::expire_tentative(Instant now) noexcept {
   std::optional<PeerSubKey> gone;
   peers_.for_each([&](std::uint32_t p) {
     Peer& peer = peers_.value(p);
@@ -119,8 +119,8 @@ std::optional<PeerSubKey> DiscoveryTable::expire_tentative(Time now) noexcept {
   return gone;
 }
 
-std::optional<Time> DiscoveryTable::next_tentative_expiry() const noexcept {
-  std::optional<Time> t;
+std::optional<Instant> DiscoveryTable::next_tentative_expiry() const noexcept {
+  std::optional<Instant> t;
   if (tentative_peers_ == 0) return t;  // the common case, checked on every loop turn
   peers_.scan([&](std::uint32_t p) {
     const Peer& peer = peers_.value(p);
@@ -138,7 +138,7 @@ bool DiscoveryTable::would_replace(std::uint32_t session, const Endpoint& from) 
   return other;
 }
 
-void DiscoveryTable::heard(std::uint32_t session, Time now) noexcept {
+void DiscoveryTable::heard(std::uint32_t session, Instant now) noexcept {
   const std::uint32_t p = peers_.find(session);
   if (p != kNoSlot) touch(p, now);
 }
@@ -194,7 +194,7 @@ std::size_t DiscoveryTable::subscriber_count(const wire::ChannelId& channel) con
   return n;
 }
 
-std::optional<Peer> DiscoveryTable::expire_one(Time now, Duration timeout) noexcept {
+std::optional<Peer> DiscoveryTable::expire_one(Instant now, Duration timeout) noexcept {
   std::uint32_t victim = kNoSlot;
   peers_.for_each([&](std::uint32_t s) {
     if (victim == kNoSlot && now - peers_.value(s).last_heard >= timeout) victim = s;
@@ -205,12 +205,12 @@ std::optional<Peer> DiscoveryTable::expire_one(Time now, Duration timeout) noexc
   return gone;
 }
 
-std::optional<Time> DiscoveryTable::next_expiry(Duration timeout) const noexcept {
+std::optional<Instant> DiscoveryTable::next_expiry(Duration timeout) const noexcept {
   if (head_ == kNoSlot) return std::nullopt;
   if (recency_sorted_) return peers_.value(head_).last_heard + timeout;
-  std::optional<Time> t;
+  std::optional<Instant> t;
   peers_.scan([&](std::uint32_t s) {
-    const Time due = peers_.value(s).last_heard + timeout;
+    const Instant due = peers_.value(s).last_heard + timeout;
     if (!t || due < *t) t = due;
   });
   // Once every peer stepped back has been heard again the list is in order again.

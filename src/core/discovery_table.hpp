@@ -18,10 +18,10 @@ namespace nomq::detail {
 struct Peer {
   std::uint32_t session_id = 0;
   Endpoint endpoint;
-  Time last_heard{0};
+  Instant last_heard{};
   // Subscriptions inherited from a previous session at this endpoint (restart or renewal) and
   // not yet confirmed by this session's own SUBSCRIBE are dropped at this time.
-  Time tentative_until{0};
+  Instant tentative_until{};
   bool has_tentative = false;
 };
 
@@ -58,11 +58,11 @@ class DiscoveryTable {
   // the table under another session replaces it (restarted): the new session inherits the old
   // one's subscriptions as tentative, until `tentative_until` (see add_subscription and
   // expire_tentative). full: the peer table is full (count peer_table_full; nothing recorded).
-  SeenResult announce(std::uint32_t session, const Endpoint& from, Time now,
-                      Time tentative_until) noexcept;
+  SeenResult announce(std::uint32_t session, const Endpoint& from, Instant now,
+                      Instant tentative_until) noexcept;
 
   // Refreshes last_heard of a known session (any authenticated packet counts as a sign of life).
-  void heard(std::uint32_t session, Time now) noexcept;
+  void heard(std::uint32_t session, Instant now) noexcept;
 
   const Peer* find(std::uint32_t session) const noexcept;
   // The table slot of `session` (below max_peers, stable while the session is known), or
@@ -79,9 +79,9 @@ class DiscoveryTable {
   bool is_tentative(std::uint32_t session, const wire::ChannelId& channel) const noexcept;
   // Removes one tentative subscription whose bound passed at `now` and returns it (call until
   // nullopt; the caller ends whatever waited on it).
-  std::optional<PeerSubKey> expire_tentative(Time now) noexcept;
+  std::optional<PeerSubKey> expire_tentative(Instant now) noexcept;
   // When the next tentative subscription is dropped; nullopt with none.
-  std::optional<Time> next_tentative_expiry() const noexcept;
+  std::optional<Instant> next_tentative_expiry() const noexcept;
   bool remove_subscription(std::uint32_t session, const wire::ChannelId& channel) noexcept;
   bool is_subscribed(std::uint32_t session, const wire::ChannelId& channel) const noexcept;
 
@@ -101,9 +101,9 @@ class DiscoveryTable {
   std::size_t subscriber_count(const wire::ChannelId& channel) const noexcept;
 
   // Removes one session silent for longer than `timeout` and returns it (call until nullopt).
-  std::optional<Peer> expire_one(Time now, Duration timeout) noexcept;
+  std::optional<Peer> expire_one(Instant now, Duration timeout) noexcept;
   // When the next session times out; nullopt with no peers.
-  std::optional<Time> next_expiry(Duration timeout) const noexcept;
+  std::optional<Instant> next_expiry(Duration timeout) const noexcept;
 
   std::size_t peer_count() const noexcept { return peers_.size(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
@@ -113,7 +113,7 @@ class DiscoveryTable {
   void drop_subscriptions_of(std::uint32_t session) noexcept;
   // Every change to a peer's last_heard, and every peer removal, goes through these, which
   // keep the recency list and the tentative count below in step with the table.
-  void touch(std::uint32_t slot, Time now) noexcept;
+  void touch(std::uint32_t slot, Instant now) noexcept;
   void unlink(std::uint32_t slot) noexcept;
   void erase_peer_slot(std::uint32_t slot) noexcept;
   void set_tentative(Peer& peer, bool on) noexcept;

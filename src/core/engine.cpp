@@ -32,6 +32,16 @@ std::string_view to_string(RecipientState s) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(PeerEvent::Kind k) noexcept {
+  switch (k) {
+    case PeerEvent::Kind::joined: return "joined";
+    case PeerEvent::Kind::left: return "left";
+    case PeerEvent::Kind::restarted: return "restarted";
+    case PeerEvent::Kind::clock_skew: return "clock_skew";
+  }
+  return "unknown";
+}
+
 namespace detail {
 namespace {
 
@@ -75,12 +85,12 @@ struct InboxItem {
   Endpoint from;
   std::uint32_t session = 0;
   std::uint32_t message_id = 0;
-  Time expires{0};
+  Instant expires{};
 };
 
 struct Track {
-  Time next{0};
-  Time first_tx{0};
+  Instant next{};
+  Instant first_tx{};
   std::uint32_t phase_tx = 0;  // transmissions in the current phase (backoff exponent)
   std::uint8_t phase = 0;      // 0: PUBLISH, 1: PUBREL (QoS 2)
   bool queued = false;
@@ -94,9 +104,9 @@ struct Pending {
   std::uint8_t priority = 0;
   bool group = false;     // no explicit destination: recipients come from discovery
   bool late_join = false; // subscribers appearing later are added (waited, or retained)
-  Time expires{0};
-  Time wait_until{0};
-  Time hold_until{0};     // made within the discovery period: not reported before it ends
+  Instant expires{};
+  Instant wait_until{};
+  Instant hold_until{};     // made within the discovery period: not reported before it ends
   Errc reason = Errc::ok;
   std::uint16_t count = 0;
   std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
@@ -104,7 +114,7 @@ struct Pending {
   // (track_min_any: there is one), first reached at track_min_at. Every change to a track's
   // next/queued/terminal goes through tracks_changed() or track_left(), which keep it exact;
   // debug builds check it against a scan on every call.
-  mutable Time track_min{0};
+  mutable Instant track_min{};
   mutable std::uint16_t track_min_at = 0;
   mutable bool track_min_any = false;
   mutable bool track_min_valid = false;
@@ -112,7 +122,7 @@ struct Pending {
 
 struct SolicitAnswer {
   Endpoint to;
-  Time due{0};
+  Instant due{};
   bool used = false;
 };
 
@@ -134,14 +144,14 @@ std::uint64_t engine_deadline_mismatches = 0;
 }  // namespace detail
 
 struct Engine::Impl {
-  Impl(const EngineConfig& c, Crypto& cr, Time now);
+  Impl(const EngineConfig& c, Crypto& cr, Instant now);
 
   // --- helpers
   void drop(Errc e) noexcept {
     ++stats.dropped[static_cast<std::size_t>(e)];
     ++stats.dropped_total;
   }
-  void begin_call(Time now) noexcept;
+  void begin_call(Instant now) noexcept;
   bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
   std::uint32_t draw_nonzero() noexcept {
     std::uint32_t v = 0;
@@ -164,8 +174,8 @@ struct Engine::Impl {
                   const Endpoint& to, std::uint8_t priority) noexcept;
   void announce_subscription(std::uint32_t sub_slot, bool want_retained,
                              const Endpoint* to = nullptr) noexcept;
-  void announce_all(Time now) noexcept;
-  void renew_session(Time now) noexcept;
+  void announce_all(Instant now) noexcept;
+  void renew_session(Instant now) noexcept;
   bool qos2_publish_in_flight() const noexcept;
 
   // --- discovery solicitation (v2, docs/engine.md §3)
@@ -173,11 +183,11 @@ struct Engine::Impl {
     return solicit_base * ((std::int64_t{1} << round) - 1);
   }
   void queue_solicit() noexcept;
-  void start_solicit_backoff(Time now) noexcept;
-  void run_solicit(Time now) noexcept;
+  void start_solicit_backoff(Instant now) noexcept;
+  void run_solicit(Instant now) noexcept;
   bool publish_waiting() const noexcept;
-  void on_solicit(std::uint32_t session, const Endpoint& from, Time now) noexcept;
-  void send_due_answers(Time now) noexcept;
+  void on_solicit(std::uint32_t session, const Endpoint& from, Instant now) noexcept;
+  void send_due_answers(Instant now) noexcept;
 
   // --- pending publishes
   Recipient& recipient(std::uint32_t p, std::uint32_t i) noexcept { return recipients[p * max_recipients + i]; }
@@ -198,17 +208,18 @@ struct Engine::Impl {
   void finish(std::uint32_t p, Errc reason) noexcept;
   void end_recipient_at_close(std::uint32_t p, std::uint32_t i, Errc why) noexcept;
   bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
-  void run_pending_timers(Time now) noexcept;
+  void run_pending_timers(Instant now) noexcept;
   void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept;
 
   // --- inbound
-  void on_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
-  void on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept;
+  void on_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall) noexcept;
+  void on_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                     WallTime wall) noexcept;
+  void on_publish_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_reply(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_pubrel(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
+  void on_announce(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
   void rename_recipients(std::uint32_t old_sess, std::uint32_t new_sess,
                          const Endpoint& at) noexcept;
   // How long subscriptions inherited by a restarted/renewed session stay without its own
@@ -218,26 +229,28 @@ struct Engine::Impl {
     return 2 * cfg.timers.heartbeat_interval + cfg.timers.heartbeat_interval / 2;
   }
   void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
-                         bool established, Time now) noexcept;
+                         bool established, Instant now) noexcept;
   void replay_retained(const wire::ChannelId& ch, const Endpoint& to, std::uint32_t session,
-                       Time now) noexcept;
+                       Instant now) noexcept;
   bool push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
-                  Time expires) noexcept;
-  void keep_retained_copy(const wire::Packet& p, Time expires) noexcept;
-  void push_peer_event(PeerEvent::Kind kind, const Endpoint& ep, std::uint32_t session) noexcept;
+                  Instant expires) noexcept;
+  void keep_retained_copy(const wire::Packet& p, Instant expires) noexcept;
+  void push_peer_event(PeerEvent::Kind kind, const Endpoint& ep, std::uint32_t session,
+                       std::int64_t clock_offset_s = 0) noexcept;
 
-  std::optional<Transmit> transmit(Time now, MutableBytes buffer) noexcept;
+  std::optional<Transmit> transmit(Instant now, WallTime wall, MutableBytes buffer) noexcept;
+  void note_clock_skew(Bytes datagram, const Endpoint& from, Instant now, WallTime wall) noexcept;
 
   EngineConfig cfg;
   Crypto& crypto;
   EngineStats stats;
   std::uint32_t session = 0;
   std::uint32_t prev_session = 0;
-  Time session_start{0};
+  Instant session_start{};
   std::uint32_t next_seq = 1;
   std::uint32_t next_message_id = 1;
-  Time next_heartbeat{0};
-  Time last_now{0};
+  Instant next_heartbeat{};
+  Instant last_now{};
   bool closed = false;
   std::size_t max_recipients = 1;
   std::size_t queued_qos0 = 0;
@@ -271,15 +284,24 @@ struct Engine::Impl {
   std::uint32_t deferred_free = kNoSlot;  // pending slot whose report was just polled
   std::vector<std::uint8_t> scratch;
 
-  Time discovery_end{0};
-  Time solicit_start{0};
+  Instant discovery_end{};
+  Instant solicit_start{};
   Duration solicit_base{0};
   std::uint32_t solicit_rounds = 1;   // start-up schedule length
   std::uint32_t solicit_round = 0;    // next round; == solicit_rounds: backoff phase
   bool solicit_armed = false;
-  Time next_solicit{0};
+  Instant next_solicit{};
   Duration solicit_gap{0};
   std::vector<SolicitAnswer> answers;  // scheduled answers to solicitations (max_peers)
+  // clock_skew events raised lately, by session: one per session per timestamp window. A few
+  // entries suffice: the event tells the application that clocks disagree; the counter
+  // dropped_by(stale_timestamp) has every datagram.
+  struct SkewNote {
+    std::uint32_t session = 0;
+    Instant at{};
+  };
+  std::array<SkewNote, 8> skew_notes{};
+  std::size_t skew_next = 0;
   std::size_t answers_used = 0;        // entries of `answers` in use
 
   // The id of the channel published on last: publishers mostly repeat a channel, and its id
@@ -305,7 +327,7 @@ namespace {
 std::size_t at_least_one(std::size_t n) { return n == 0 ? 1 : n; }
 }  // namespace
 
-Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
+Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Instant now)
     : cfg(c),
       crypto(cr),
       pool(at_least_one(c.limits.max_pending + c.limits.max_queued_messages +
@@ -365,7 +387,7 @@ Engine::Impl::Impl(const EngineConfig& c, Crypto& cr, Time now)
   }
 }
 
-void Engine::Impl::begin_call(Time now) noexcept {
+void Engine::Impl::begin_call(Instant now) noexcept {
   if (now > last_now) last_now = now;
   if (deferred_free != kNoSlot) {
     const std::uint32_t p = deferred_free;
@@ -427,7 +449,7 @@ void Engine::Impl::announce_subscription(std::uint32_t slot, bool want_retained,
   if (!enqueue(s.priority, it)) drop(Errc::queue_full);
 }
 
-void Engine::Impl::announce_all(Time now) noexcept {
+void Engine::Impl::announce_all(Instant now) noexcept {
   (void)now;
   subs.for_each([&](std::uint32_t s) {
     OwnSub& o = subs.value(s);
@@ -463,14 +485,14 @@ bool Engine::Impl::publish_waiting() const noexcept {
   return any;
 }
 
-void Engine::Impl::start_solicit_backoff(Time now) noexcept {
+void Engine::Impl::start_solicit_backoff(Instant now) noexcept {
   solicit_round = solicit_rounds;
   solicit_gap = std::max<Duration>(cfg.timers.retransmit_initial, Duration{1000});
   next_solicit = now + solicit_gap;
   solicit_armed = true;
 }
 
-void Engine::Impl::run_solicit(Time now) noexcept {
+void Engine::Impl::run_solicit(Instant now) noexcept {
   if (!solicit_armed || now < next_solicit) return;
   if (solicit_round < solicit_rounds) {
     queue_solicit();
@@ -494,7 +516,7 @@ void Engine::Impl::run_solicit(Time now) noexcept {
   next_solicit = now + solicit_gap;
 }
 
-void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Instant now) noexcept {
   if (closed || active_subs == 0) return;  // nothing to announce
   SenderInfo* s = senders.find(sess);
   if (s == nullptr) return;
@@ -502,7 +524,7 @@ void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now
   // sender table bounds the sessions (a new one evicts only stale ones), so a key holder cannot
   // make this node answer without bound by minting session ids either.
   const Duration interval = cfg.timers.solicit_answer_interval;
-  const Time tat = std::max(s->solicit_tat, now);
+  const Instant tat = std::max(s->solicit_tat, now);
   if (tat - now > interval * (kSolicitBurst - 1)) {
     ++stats.solicitations_suppressed;
     return;
@@ -526,7 +548,7 @@ void Engine::Impl::on_solicit(std::uint32_t sess, const Endpoint& from, Time now
   ++answers_used;
 }
 
-void Engine::Impl::send_due_answers(Time now) noexcept {
+void Engine::Impl::send_due_answers(Instant now) noexcept {
   for (SolicitAnswer& a : answers) {
     if (!a.used || a.due > now) continue;
     a.used = false;
@@ -553,7 +575,7 @@ bool Engine::Impl::qos2_publish_in_flight() const noexcept {
   return any;
 }
 
-void Engine::Impl::renew_session(Time now) noexcept {
+void Engine::Impl::renew_session(Instant now) noexcept {
   prev_session = session;
   do {
     session = draw_nonzero();
@@ -728,7 +750,7 @@ void Engine::Impl::fail_recipients_of(std::uint32_t sess, const wire::ChannelId*
   });
 }
 
-void Engine::Impl::run_pending_timers(Time now) noexcept {
+void Engine::Impl::run_pending_timers(Instant now) noexcept {
   const auto& t = cfg.timers;
   pending.for_each([&](std::uint32_t p) {
     Pending& e = pending.value(p);
@@ -769,7 +791,7 @@ void Engine::Impl::run_pending_timers(Time now) noexcept {
 // --- inbound
 
 void Engine::Impl::push_peer_event(PeerEvent::Kind kind, const Endpoint& ep,
-                                   std::uint32_t sess) noexcept {
+                                   std::uint32_t sess, std::int64_t clock_offset_s) noexcept {
   // Peer events never displace delivery reports: at most size - max_pending of them wait.
   std::size_t peers_waiting = 0;
   for (std::size_t k = 0; k < control_count; ++k) {
@@ -780,13 +802,31 @@ void Engine::Impl::push_peer_event(PeerEvent::Kind kind, const Endpoint& ep,
     return;
   }
   ControlEvent ev;
-  ev.peer = PeerEvent{kind, ep, sess};
+  ev.peer = PeerEvent{kind, ep, sess, clock_offset_s};
   control[(control_head + control_count) % control.size()] = ev;
   ++control_count;
 }
 
+void Engine::Impl::note_clock_skew(Bytes datagram, const Endpoint& from, Instant now,
+                                   WallTime wall) noexcept {
+  // decode() checks the timestamp after the MAC, so the header is authentic here.
+  const std::optional<wire::HeaderView> h = wire::peek_header(datagram);
+  if (!h || h->session_id == session || (prev_session != 0 && h->session_id == prev_session)) {
+    return;
+  }
+  const Duration quiet = std::chrono::seconds(cfg.timestamp_window_s);
+  for (const SkewNote& n : skew_notes) {
+    if (n.session == h->session_id && n.at != Instant{} && now - n.at < quiet) return;
+  }
+  skew_notes[skew_next] = SkewNote{h->session_id, now};
+  skew_next = (skew_next + 1) % skew_notes.size();
+  const std::int64_t offset = static_cast<std::int64_t>(h->timestamp) -
+                             static_cast<std::int64_t>(wire_seconds(wall, cfg.epoch_offset));
+  push_peer_event(PeerEvent::Kind::clock_skew, from, h->session_id, offset);
+}
+
 bool Engine::Impl::push_inbox(const wire::Packet& p, std::string_view channel,
-                              const Endpoint& from, Time expires) noexcept {
+                              const Endpoint& from, Instant expires) noexcept {
   InboxItem item;
   item.size = static_cast<std::uint16_t>(p.body.message.size());
   item.name_size = static_cast<std::uint8_t>(channel.size());
@@ -805,7 +845,7 @@ bool Engine::Impl::push_inbox(const wire::Packet& p, std::string_view channel,
   return true;
 }
 
-void Engine::Impl::keep_retained_copy(const wire::Packet& p, Time expires) noexcept {
+void Engine::Impl::keep_retained_copy(const wire::Packet& p, Instant expires) noexcept {
   const std::uint32_t s = pool.alloc();
   if (s == kNoSlot) return;
   MessageMeta& m = pool.meta(s);
@@ -819,7 +859,8 @@ void Engine::Impl::keep_retained_copy(const wire::Packet& p, Time expires) noexc
   pool.unref(s);
 }
 
-void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                                 WallTime wall) noexcept {
   const std::uint32_t sub = subs.find(p.channel_id);
   if (sub == kNoSlot || !subs.value(sub).active) return drop(Errc::unknown_channel);
   const std::uint8_t qos = p.qos();
@@ -830,8 +871,11 @@ void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Ti
   // the second, so it was sent before timestamp + 1 s; under the clock agreement the timestamp
   // window already assumes, timestamp + 1 s + ttl bounds the expiry however long the datagram
   // travelled (arrival + ttl alone would not count the transit time).
-  const Time sent_by = std::chrono::seconds(std::int64_t{p.timestamp} + cfg.epoch_offset + 1);
-  const Time expires = std::min(now, sent_by) + std::chrono::seconds(p.ttl);
+  // The transit time is measured on the wall clock (the timestamp is the sender's wall clock)
+  // and the expiry placed on the monotonic one.
+  const WallTime sent_by{std::chrono::seconds(std::int64_t{p.timestamp} + cfg.epoch_offset + 1)};
+  const Duration transit = wall > sent_by ? wall - sent_by : Duration{0};
+  const Instant expires = now + std::chrono::seconds(p.ttl) - transit;
   if (now > expires) return drop(Errc::expired);
   const std::uint32_t id = p.body.message_id;
   const std::uint8_t prio = p.priority();
@@ -861,7 +905,7 @@ void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Ti
   if (inbox.full()) return drop(Errc::inbox_full);
   if (qos >= 1) {
     const Duration life = cfg.timers.inbound_state_lifetime;
-    const Time until = qos == 2 ? now + life : std::min(expires, now + life);
+    const Instant until = qos == 2 ? now + life : std::min(expires, now + life);
     if (inbound.insert(p.session_id, id, qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now, until) == nullptr) {
       return drop(Errc::inbox_full);
     }
@@ -877,7 +921,7 @@ void Engine::Impl::on_publish_v2(const wire::Packet& p, const Endpoint& from, Ti
   if (qos == 2) send_reply(PacketType::pubrec, id, p.channel_id, from, prio);
 }
 
-void Engine::Impl::on_publish_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_publish_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   const std::uint32_t sub = subs.find(p.channel_id);
   if (sub == kNoSlot || !subs.value(sub).active) return drop(Errc::unknown_channel);
   const std::uint8_t qos = p.qos();
@@ -901,7 +945,7 @@ void Engine::Impl::on_publish_v1(const wire::Packet& p, const Endpoint& from, Ti
   }
   if (inbox.full()) return drop(Errc::inbox_full);
   if (qos >= 1) {
-    const Time until = now + cfg.timers.inbound_state_lifetime;
+    const Instant until = now + cfg.timers.inbound_state_lifetime;
     if (inbound.insert(p.session_id, p.packet_id,
                        qos == 2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
                        until) == nullptr) {
@@ -912,11 +956,11 @@ void Engine::Impl::on_publish_v1(const wire::Packet& p, const Endpoint& from, Ti
   const std::string_view name{&sub_names[sub * wire::kMaxChannelName], subs.value(sub).name_size};
   // v1 receivers do not apply the ttl (the original never checks it); the inbox keeps the
   // message until polled.
-  push_inbox(p, name, from, Time::max());
+  push_inbox(p, name, from, Instant::max());
   if (qos >= 1) send_reply(answer, p.packet_id, p.channel_id, from, prio);
 }
 
-void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   (void)now;
   const std::uint32_t id = p.body.acked_id;
   const std::uint32_t slot = pending.find(id);
@@ -981,7 +1025,7 @@ void Engine::Impl::on_reply(const wire::Packet& p, const Endpoint& from, Time no
   check_complete(slot);
 }
 
-void Engine::Impl::on_pubrel(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_pubrel(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   const std::uint32_t id = p.body.acked_id;
   InboundEntry* e = inbound.find(p.session_id, id, now);
   if (e != nullptr && e->state == InboundState::awaiting_pubrel) {
@@ -999,7 +1043,7 @@ void Engine::Impl::on_pubrel(const wire::Packet& p, const Endpoint& from, Time n
 }
 
 void Engine::Impl::replay_retained(const wire::ChannelId& ch, const Endpoint& to,
-                                   std::uint32_t sess, Time now) noexcept {
+                                   std::uint32_t sess, Instant now) noexcept {
   retained.for_each_published(ch, now, [&](std::uint32_t s) {
     // A retained publish still in flight reaches the newcomer through its pending entry.
     bool tracked = false;
@@ -1041,7 +1085,7 @@ void Engine::Impl::rename_recipients(std::uint32_t old_sess, std::uint32_t new_s
 
 void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
                                      const wire::ChannelId& ch, bool established,
-                                     Time now) noexcept {
+                                     Instant now) noexcept {
   pending.for_each([&](std::uint32_t p) {
     Pending& e = pending.value(p);
     if (e.finished || !e.group || pool.meta(e.msg).channel_id != ch) return;
@@ -1069,7 +1113,7 @@ void Engine::Impl::on_new_subscriber(std::uint32_t sess, const Endpoint& from,
   replay_retained(ch, from, sess, now);
 }
 
-void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   // A restarted node's start-up solicitation leaves before its SUBSCRIBEs, and any of them may
   // be lost: the new session inherits the old one's subscriptions as tentative (it stays a
   // tracked recipient at this endpoint) until its SUBSCRIBEs confirm them, an UNSUBSCRIBE
@@ -1116,15 +1160,16 @@ void Engine::Impl::on_announce(const wire::Packet& p, const Endpoint& from, Time
   }
 }
 
-void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
-  SenderInfo* s = senders.find_or_insert(p.session_id, wire_seconds(now, cfg.epoch_offset));
+void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                         WallTime wall) noexcept {
+  SenderInfo* s = senders.find_or_insert(p.session_id, wire_seconds(wall, cfg.epoch_offset));
   if (s == nullptr) return drop(Errc::sender_table_full);
   if (const Errc v = senders.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
     return drop(v);
   }
   discovery.heard(p.session_id, now);
   switch (p.type) {
-    case PacketType::publish: return on_publish_v2(p, from, now);
+    case PacketType::publish: return on_publish_v2(p, from, now, wall);
     case PacketType::subscribe:
     case PacketType::unsubscribe:
     case PacketType::heartbeat: return on_announce(p, from, now);
@@ -1135,7 +1180,7 @@ void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Time now) 
   }
 }
 
-void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Time now) noexcept {
+void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   switch (p.type) {
     case PacketType::publish: return on_publish_v1(p, from, now);
     case PacketType::ack:
@@ -1156,7 +1201,8 @@ void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Time now) 
 
 // --- transmit
 
-std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) noexcept {
+std::optional<Transmit> Engine::Impl::transmit(Instant now, WallTime wall,
+                                               MutableBytes buffer) noexcept {
   while (!outbox.empty()) {
     const std::uint32_t n = outbox.front();
     const std::uint8_t prio = outbox.front_priority();
@@ -1210,7 +1256,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
     p.flags = it.flags;
     p.session_id = session;
     p.ttl = ttl;
-    p.timestamp = wire_seconds(now, cfg.epoch_offset);
+    p.timestamp = wire_seconds(wall, cfg.epoch_offset);
     crypto.random_bytes(p.iv);
     switch (it.type) {
       case PacketType::publish: {
@@ -1282,7 +1328,7 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
                                           cfg.timers.retransmit_max, t.phase_tx);
         if (!v2() && t.phase == 0 && pending.value(it.pending).qos == Qos::exactly_once) {
           // End of the same-nonce window: decide there rather than at the next backoff step.
-          const Time window_end = t.first_tx + std::chrono::seconds(cfg.timestamp_window_s);
+          const Instant window_end = t.first_tx + std::chrono::seconds(cfg.timestamp_window_s);
           if (t.next > window_end) t.next = window_end;
         }
       };
@@ -1307,11 +1353,11 @@ std::optional<Transmit> Engine::Impl::transmit(Time now, MutableBytes buffer) no
 
 // --- Engine
 
-Engine::Engine(const EngineConfig& config, Crypto& crypto, Time now)
+Engine::Engine(const EngineConfig& config, Crypto& crypto, Instant now)
     : impl_(std::make_unique<Impl>(config, crypto, now)) {}
 Engine::~Engine() = default;
 
-Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Time now) {
+Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
   if (m.closed) return Errc::closed;
@@ -1340,7 +1386,7 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
   return {};
 }
 
-Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
+Result<void> Engine::unsubscribe(std::string_view channel, Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
   if (channel.empty()) return Errc::invalid_argument;
@@ -1366,7 +1412,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
 }
 
 Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
-                                  const PublishOptions& options, Time now) {
+                                  const PublishOptions& options, Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
   if (m.closed) return Errc::closed;
@@ -1455,7 +1501,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   if (discovering) e.hold_until = std::min(m.discovery_end, e.expires);
   e.late_join = e.count == 0 || options.retain || discovering;
   if (e.count == 0) {
-    const Time until = options.wait_for_subscribers ? now + *options.wait_for_subscribers : e.expires;
+    const Instant until = options.wait_for_subscribers ? now + *options.wait_for_subscribers : e.expires;
     e.wait_until = std::min(std::max(until, e.hold_until), e.expires);
     if (e.wait_until <= now) {
       m.finish(p, Errc::no_subscribers);
@@ -1469,7 +1515,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   return mid;
 }
 
-void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
+void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) {
   Impl& m = *impl_;
   m.begin_call(now);
   ++m.stats.datagrams_received;
@@ -1480,7 +1526,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
   }
   wire::DecodeOptions opt;
   opt.version = m.cfg.wire;
-  opt.now = now;
+  opt.wall = wall;
   opt.epoch_offset = m.cfg.epoch_offset;
   opt.timestamp_window_s = m.cfg.timestamp_window_s;
   // v2: hand decode only the subscription named by the header's channel id (if any), so that
@@ -1501,19 +1547,22 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Time now) {
     }
   }
   const Result<wire::Packet> r = wire::decode(datagram, m.crypto, opt, m.scratch);
-  if (!r) return m.drop(r.error());
+  if (!r) {
+    if (r.error() == Errc::stale_timestamp) m.note_clock_skew(datagram, from, now, wall);
+    return m.drop(r.error());
+  }
   const wire::Packet& p = *r;
   if (p.session_id == m.session || (m.prev_session != 0 && p.session_id == m.prev_session)) {
     return m.drop(Errc::own_packet);
   }
   if (m.v2()) {
-    m.on_v2(p, from, now);
+    m.on_v2(p, from, now, wall);
   } else {
     m.on_v1(p, from, now);
   }
 }
 
-void Engine::handle_timeout(Time now) {
+void Engine::handle_timeout(Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
   if (m.v2() && !m.closed) {
@@ -1558,10 +1607,10 @@ void Engine::handle_timeout(Time now) {
   m.run_pending_timers(now);
 }
 
-std::optional<Transmit> Engine::poll_transmit(Time now, MutableBytes buffer) {
+std::optional<Transmit> Engine::poll_transmit(Instant now, WallTime wall, MutableBytes buffer) {
   Impl& m = *impl_;
   m.begin_call(now);
-  return m.transmit(now, buffer);
+  return m.transmit(now, wall, buffer);
 }
 
 std::optional<Event> Engine::poll_event() {
@@ -1606,17 +1655,17 @@ std::optional<Event> Engine::poll_event() {
   return std::nullopt;
 }
 
-std::optional<Time> Engine::next_deadline() const {
+std::optional<Instant> Engine::next_deadline() const {
   const Impl& m = *impl_;
-  std::optional<Time> t;
-  auto consider = [&t](Time x) {
+  std::optional<Instant> t;
+  auto consider = [&t](Instant x) {
     if (!t || x < *t) t = x;
   };
   if (m.v2() && !m.closed) {
     consider(m.next_heartbeat);
     // A renewal deferred by a QoS 2 publish in flight is retried at the next timer that
     // fires; a deadline already past would make the caller spin.
-    if (const Time renew = m.session_start + m.cfg.timers.session_lifetime; renew > m.last_now) {
+    if (const Instant renew = m.session_start + m.cfg.timers.session_lifetime; renew > m.last_now) {
       consider(renew);
     }
     if (auto d = m.discovery.next_expiry(m.cfg.timers.session_timeout)) consider(*d);
@@ -1657,7 +1706,7 @@ std::optional<Time> Engine::next_deadline() const {
     constexpr bool kAssert = true;
 #endif
     if (kAssert || engine_check_deadline_cache) {
-      std::optional<Time> scan;
+      std::optional<Instant> scan;
       for (std::uint32_t i = 0; i < e.count; ++i) {
         const Track& tr = m.tracks[p * m.max_recipients + i];
         if (!tr.terminal && !tr.queued && (!scan || tr.next < *scan)) scan = tr.next;
@@ -1672,7 +1721,7 @@ std::optional<Time> Engine::next_deadline() const {
   return t;
 }
 
-void Engine::close(Time now) {
+void Engine::close(Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
   if (m.closed) return;

@@ -2,7 +2,7 @@
 
 namespace nomq::detail {
 
-InboundEntry* InboundQosTable::find(std::uint32_t session, std::uint32_t id, Time now) noexcept {
+InboundEntry* InboundQosTable::find(std::uint32_t session, std::uint32_t id, Instant now) noexcept {
   const std::uint32_t s = map_.find(key(session, id));
   if (s == kNoSlot) return nullptr;
   InboundEntry& e = map_.value(s);
@@ -15,7 +15,7 @@ InboundEntry* InboundQosTable::find(std::uint32_t session, std::uint32_t id, Tim
 }
 
 InboundEntry* InboundQosTable::insert(std::uint32_t session, std::uint32_t id, InboundState state,
-                                      Time now, Time expires) noexcept {
+                                      Instant now, Instant expires) noexcept {
   if (map_.full()) {
     // Oldest first; awaiting_pubrel states are skipped, so the walk is as long as the run of
     // open QoS 2 handshakes at the head (none at QoS 1).

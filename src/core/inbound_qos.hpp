@@ -26,8 +26,8 @@ enum class InboundState : std::uint8_t { delivered, awaiting_pubrel, released };
 
 struct InboundEntry {
   InboundState state = InboundState::delivered;
-  Time created{0};
-  Time expires{0};
+  Instant created{};
+  Instant expires{};
 };
 
 class InboundQosTable {
@@ -40,12 +40,12 @@ class InboundQosTable {
   }
 
   // The live entry for (session, id), or nullptr (an expired entry is removed and not found).
-  InboundEntry* find(std::uint32_t session, std::uint32_t id, Time now) noexcept;
+  InboundEntry* find(std::uint32_t session, std::uint32_t id, Instant now) noexcept;
 
   // Inserts a new entry. Returns nullptr when the table is full of awaiting_pubrel states.
   // `evicted_awaiting_session` is not touched: awaiting states are never evicted.
-  InboundEntry* insert(std::uint32_t session, std::uint32_t id, InboundState state, Time now,
-                       Time expires) noexcept;
+  InboundEntry* insert(std::uint32_t session, std::uint32_t id, InboundState state, Instant now,
+                       Instant expires) noexcept;
 
   void erase(std::uint32_t session, std::uint32_t id) noexcept {
     const std::uint32_t s = map_.find(key(session, id));
@@ -55,7 +55,7 @@ class InboundQosTable {
   // Removes expired entries; calls on_expired_awaiting(session) for each awaiting_pubrel state
   // that expired (the sender table keeps a count of those per session).
   template <class F>
-  void expire(Time now, F&& on_expired_awaiting) {
+  void expire(Instant now, F&& on_expired_awaiting) {
     map_.for_each([&](std::uint32_t s) {
       const InboundEntry& e = map_.value(s);
       if (e.expires > now) return;
@@ -67,7 +67,7 @@ class InboundQosTable {
   }
 
   // Live entries (not yet expired at `now`) in `state`.
-  std::size_t count(InboundState state, Time now) const noexcept {
+  std::size_t count(InboundState state, Instant now) const noexcept {
     std::size_t n = 0;
     map_.for_each([&](std::uint32_t s) {
       const InboundEntry& e = map_.value(s);

@@ -22,7 +22,7 @@ struct MessageMeta {
   std::uint32_t message_id = 0;   // v2 message id; v1 packet id
   std::uint32_t nonce = 0;        // v1 inner nonce
   std::uint32_t origin_session = 0;
-  Time expires{0};
+  Instant expires{};
   std::uint16_t size = 0;
   std::uint8_t name_size = 0;
   std::uint8_t flags = 0;         // publish flags: qos | retain | priority

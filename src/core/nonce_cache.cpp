@@ -13,16 +13,16 @@ void NonceCache::pop_oldest() noexcept {
   --count_;
 }
 
-void NonceCache::purge(Time now) noexcept {
+void NonceCache::purge(Instant now) noexcept {
   while (count_ > 0 && now - ring_[head_].at >= lifetime_) pop_oldest();
 }
 
-bool NonceCache::contains(std::uint32_t nonce, Time now) noexcept {
+bool NonceCache::contains(std::uint32_t nonce, Instant now) noexcept {
   purge(now);
   return index_.find(nonce) != kNoSlot;
 }
 
-void NonceCache::insert(std::uint32_t nonce, Time now) noexcept {
+void NonceCache::insert(std::uint32_t nonce, Instant now) noexcept {
   purge(now);
   if (count_ == ring_.size()) {
     pop_oldest();

@@ -17,9 +17,9 @@ class NonceCache {
  public:
   NonceCache(std::size_t capacity, Duration lifetime);
 
-  bool contains(std::uint32_t nonce, Time now) noexcept;
+  bool contains(std::uint32_t nonce, Instant now) noexcept;
   // Remembers `nonce` (precondition: not contained).
-  void insert(std::uint32_t nonce, Time now) noexcept;
+  void insert(std::uint32_t nonce, Instant now) noexcept;
 
   std::size_t size() const noexcept { return count_; }
   std::uint64_t forgotten_early() const noexcept { return forgotten_early_; }
@@ -30,9 +30,9 @@ class NonceCache {
  private:
   struct Item {
     std::uint32_t nonce = 0;
-    Time at{0};
+    Instant at{};
   };
-  void purge(Time now) noexcept;
+  void purge(Instant now) noexcept;
   void pop_oldest() noexcept;
 
   Duration lifetime_;

@@ -7,7 +7,7 @@ RetainedStore::RetainedStore(MessagePool& pool, std::size_t max_channels, std::s
   ring_.assign(max_channels * depth_, kNoSlot);
 }
 
-void RetainedStore::purge(std::uint32_t c, Time now) noexcept {
+void RetainedStore::purge(std::uint32_t c, Instant now) noexcept {
   Entry& e = map_.value(c);
   // Expired messages are dropped from the oldest end; a newer message never expires before an
   // older one of the same TTL, and a stale one in the middle is skipped when replayed.
@@ -34,7 +34,7 @@ bool RetainedStore::unused(std::uint32_t c) const noexcept {
   return e.count == 0 && e.copy == kNoSlot && !e.answer;
 }
 
-std::uint32_t RetainedStore::entry_for(const wire::ChannelId& channel, Time now) noexcept {
+std::uint32_t RetainedStore::entry_for(const wire::ChannelId& channel, Instant now) noexcept {
   std::uint32_t c = map_.find(channel);
   if (c != kNoSlot) return c;
   if (map_.full()) {
@@ -50,7 +50,7 @@ std::uint32_t RetainedStore::entry_for(const wire::ChannelId& channel, Time now)
   return map_.insert(channel);
 }
 
-bool RetainedStore::can_add(const wire::ChannelId& channel, Time now) noexcept {
+bool RetainedStore::can_add(const wire::ChannelId& channel, Instant now) noexcept {
   if (map_.find(channel) != kNoSlot || !map_.full()) return true;
   bool reclaimable = false;
   map_.for_each([&](std::uint32_t s) {
@@ -60,7 +60,7 @@ bool RetainedStore::can_add(const wire::ChannelId& channel, Time now) noexcept {
   return reclaimable;
 }
 
-Errc RetainedStore::add_published(std::uint32_t slot, Time now) noexcept {
+Errc RetainedStore::add_published(std::uint32_t slot, Instant now) noexcept {
   const std::uint32_t c = entry_for(pool_.meta(slot).channel_id, now);
   if (c == kNoSlot) return Errc::too_many_retained;
   purge(c, now);
@@ -77,14 +77,14 @@ Errc RetainedStore::add_published(std::uint32_t slot, Time now) noexcept {
   return Errc::ok;
 }
 
-bool RetainedStore::has_published(const wire::ChannelId& channel, Time now) noexcept {
+bool RetainedStore::has_published(const wire::ChannelId& channel, Instant now) noexcept {
   const std::uint32_t c = map_.find(channel);
   if (c == kNoSlot) return false;
   purge(c, now);
   return map_.value(c).count > 0;
 }
 
-bool RetainedStore::set_copy(std::uint32_t slot, Time now) noexcept {
+bool RetainedStore::set_copy(std::uint32_t slot, Instant now) noexcept {
   const std::uint32_t c = entry_for(pool_.meta(slot).channel_id, now);
   if (c == kNoSlot) return false;
   Entry& e = map_.value(c);
@@ -94,7 +94,7 @@ bool RetainedStore::set_copy(std::uint32_t slot, Time now) noexcept {
   return true;
 }
 
-std::uint32_t RetainedStore::copy(const wire::ChannelId& channel, Time now) noexcept {
+std::uint32_t RetainedStore::copy(const wire::ChannelId& channel, Instant now) noexcept {
   const std::uint32_t c = map_.find(channel);
   if (c == kNoSlot) return kNoSlot;
   purge(c, now);
@@ -111,7 +111,7 @@ void RetainedStore::drop_copy(const wire::ChannelId& channel) noexcept {
   e.answer = false;
 }
 
-void RetainedStore::schedule_answer(const wire::ChannelId& channel, Time due) noexcept {
+void RetainedStore::schedule_answer(const wire::ChannelId& channel, Instant due) noexcept {
   const std::uint32_t c = map_.find(channel);
   if (c == kNoSlot) return;
   Entry& e = map_.value(c);
@@ -134,8 +134,8 @@ bool RetainedStore::answer_scheduled(const wire::ChannelId& channel) const noexc
   return c != kNoSlot && map_.value(c).answer;
 }
 
-std::optional<Time> RetainedStore::next_answer() const noexcept {
-  std::optional<Time> t;
+std::optional<Instant> RetainedStore::next_answer() const noexcept {
+  std::optional<Instant> t;
   if (answers_ == 0) return t;  // the common case, checked on every loop turn
   map_.scan([&](std::uint32_t s) {
     const Entry& e = map_.value(s);
@@ -144,7 +144,7 @@ std::optional<Time> RetainedStore::next_answer() const noexcept {
   return t;
 }
 
-std::optional<wire::ChannelId> RetainedStore::pop_due_answer(Time now) noexcept {
+std::optional<wire::ChannelId> RetainedStore::pop_due_answer(Instant now) noexcept {
   std::optional<wire::ChannelId> out;
   map_.for_each([&](std::uint32_t s) {
     Entry& e = map_.value(s);

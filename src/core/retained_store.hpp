@@ -38,36 +38,36 @@ class RetainedStore {
   RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth);
 
   // Whether add_published(channel) would succeed now (too_many_retained otherwise).
-  bool can_add(const wire::ChannelId& channel, Time now) noexcept;
+  bool can_add(const wire::ChannelId& channel, Instant now) noexcept;
   // Keeps `slot` (a reference is taken) as the newest retained message of its channel, dropping
   // the oldest beyond `depth` and any expired. Errors: too_many_retained.
-  Errc add_published(std::uint32_t slot, Time now) noexcept;
+  Errc add_published(std::uint32_t slot, Instant now) noexcept;
   // f(slot) for each live published message of `channel`, oldest first.
   template <class F>
-  void for_each_published(const wire::ChannelId& channel, Time now, F&& f) {
+  void for_each_published(const wire::ChannelId& channel, Instant now, F&& f) {
     const std::uint32_t c = map_.find(channel);
     if (c == kNoSlot) return;
     purge(c, now);
     const Entry& e = map_.value(c);
     for (std::uint32_t i = 0; i < e.count; ++i) f(ring_[c * depth_ + (e.head + i) % depth_]);
   }
-  bool has_published(const wire::ChannelId& channel, Time now) noexcept;
+  bool has_published(const wire::ChannelId& channel, Instant now) noexcept;
 
   // Subscriber role: keeps `slot` (a reference is taken) as the channel's last retained message.
   // Returns false when no channel entry is free (the copy is simply not kept).
-  bool set_copy(std::uint32_t slot, Time now) noexcept;
+  bool set_copy(std::uint32_t slot, Instant now) noexcept;
   // The live copy of `channel`, or kNoSlot.
-  std::uint32_t copy(const wire::ChannelId& channel, Time now) noexcept;
+  std::uint32_t copy(const wire::ChannelId& channel, Instant now) noexcept;
   // Drops the copy (e.g. on unsubscribe).
   void drop_copy(const wire::ChannelId& channel) noexcept;
 
   // Answer timers (subscriber role).
-  void schedule_answer(const wire::ChannelId& channel, Time due) noexcept;
+  void schedule_answer(const wire::ChannelId& channel, Instant due) noexcept;
   void cancel_answer(const wire::ChannelId& channel) noexcept;
   bool answer_scheduled(const wire::ChannelId& channel) const noexcept;
-  std::optional<Time> next_answer() const noexcept;
+  std::optional<Instant> next_answer() const noexcept;
   // The channel of one answer due at `now` (its timer is cleared), or nullopt.
-  std::optional<wire::ChannelId> pop_due_answer(Time now) noexcept;
+  std::optional<wire::ChannelId> pop_due_answer(Instant now) noexcept;
 
   std::size_t channel_count() const noexcept { return map_.size(); }
   std::size_t state_bytes() const noexcept {
@@ -79,13 +79,13 @@ class RetainedStore {
     std::uint32_t head = 0;
     std::uint32_t count = 0;
     std::uint32_t copy = kNoSlot;
-    Time answer_due{0};
+    Instant answer_due{};
     bool answer = false;
   };
-  void purge(std::uint32_t c, Time now) noexcept;
+  void purge(std::uint32_t c, Instant now) noexcept;
   bool unused(std::uint32_t c) const noexcept;
   // The entry of `channel`, creating one (reclaiming an unused entry if full); kNoSlot if none.
-  std::uint32_t entry_for(const wire::ChannelId& channel, Time now) noexcept;
+  std::uint32_t entry_for(const wire::ChannelId& channel, Instant now) noexcept;
 
   MessagePool& pool_;
   std::size_t depth_;

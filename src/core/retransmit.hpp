@@ -18,7 +18,7 @@ constexpr Duration retransmit_timeout(Duration initial, Duration max,
 
 // Wire ttl for a message expiring at `expires`: whole seconds remaining, rounded up so that a
 // message with time left never travels as ttl 0; clamped to the 16-bit field. 0: expired.
-constexpr std::uint16_t remaining_ttl(Time expires, Time now) noexcept {
+constexpr std::uint16_t remaining_ttl(Instant expires, Instant now) noexcept {
   if (expires <= now) return 0;
   const auto us = (expires - now).count();
   const auto s = (us + 999'999) / 1'000'000;

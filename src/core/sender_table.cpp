@@ -42,7 +42,7 @@ SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now
 }
 
 Errc SenderTable::accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp,
-                         Time now) noexcept {
+                         Instant now) noexcept {
   const Errc verdict = s.window.check(seq);
   if (verdict != Errc::ok) return verdict;
   s.window.update(seq);

@@ -19,10 +19,10 @@ namespace nomq::detail {
 
 struct SenderInfo {
   ReplayWindow window;
-  Time last_heard{0};
+  Instant last_heard{};
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
-  Time solicit_tat{0};               // solicitation answer rate limit (GCRA theoretical time)
+  Instant solicit_tat{};               // solicitation answer rate limit (GCRA theoretical time)
 };
 
 class SenderTable {
@@ -38,7 +38,7 @@ class SenderTable {
   SenderInfo* find_or_insert(std::uint32_t session, std::uint32_t now_wire) noexcept;
 
   // Replay verdict and update in one place: check, and on ok record `seq` and the timestamp.
-  Errc accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp, Time now) noexcept;
+  Errc accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp, Instant now) noexcept;
 
   void erase(std::uint32_t session) noexcept { map_.erase(session); }
   std::size_t size() const noexcept { return map_.size(); }

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/clock.hpp"
 #include "net/log.hpp"
 #include "nomq/endpoint_io.hpp"
 
@@ -32,7 +33,7 @@ BatchIo::BatchIo() : rx_buf_(kBatch), tx_buf_(kBatch) {
   }
 }
 
-std::size_t BatchIo::receive_batch(int fd, Engine& engine, SocketSet& sockets, Time now,
+std::size_t BatchIo::receive_batch(int fd, Engine& engine, SocketSet& sockets, Instant now,
                                    NodeStats& stats) {
   for (std::size_t i = 0; i < kBatch; ++i)
     rx_msgs_[i].msg_hdr.msg_namelen = static_cast<socklen_t>(sizeof rx_addr_[i].storage);
@@ -53,6 +54,7 @@ std::size_t BatchIo::receive_batch(int fd, Engine& engine, SocketSet& sockets, T
   // Formatting arguments (to_string of an endpoint) are evaluated before spdlog checks the
   // level: check it once per batch.
   const bool debug = log_enabled(spdlog::level::debug);
+  const WallTime wall = wall_now();  // for the wire timestamps only
   for (std::size_t i = 0; i < count; ++i) {
     const auto& msg = rx_msgs_[i];
     const Endpoint from = from_sockaddr(rx_addr_[i].get(), msg.msg_hdr.msg_namelen);
@@ -60,21 +62,22 @@ std::size_t BatchIo::receive_batch(int fd, Engine& engine, SocketSet& sockets, T
     // codec rejects it (as the original does with its 2048-byte buffer).
     const Bytes data{rx_buf_[i].data(), msg.msg_len};
     if (!debug) {
-      engine.handle_datagram(from, data, now);
+      engine.handle_datagram(from, data, now, wall);
       continue;
     }
     const EngineStats before = engine.stats();
-    engine.handle_datagram(from, data, now);
+    engine.handle_datagram(from, data, now, wall);
     if (engine.stats().dropped_total != before.dropped_total) log_drop(before, engine.stats(), from);
   }
   return count;
 }
 
-void BatchIo::flush(Engine& engine, SocketSet& sockets, Time now, NodeStats& stats) {
+void BatchIo::flush(Engine& engine, SocketSet& sockets, Instant now, NodeStats& stats) {
+  const WallTime wall = wall_now();  // for the wire timestamps only
   for (;;) {
     std::size_t count = 0;
     while (count < kBatch) {
-      auto tx = engine.poll_transmit(now, tx_buf_[count]);
+      auto tx = engine.poll_transmit(now, wall, tx_buf_[count]);
       if (!tx) break;
       const Endpoint& to = tx->to_group ? sockets.group() : tx->to;
       if (sockets.send_family() == AF_INET && to.family == Endpoint::Family::ipv6) {
@@ -100,7 +103,7 @@ int BatchIo::send_one(int fd, const msghdr& h) noexcept {
   return r < 0 ? -1 : 1;
 }
 
-void BatchIo::send(std::size_t count, SocketSet& sockets, Time now, NodeStats& stats) {
+void BatchIo::send(std::size_t count, SocketSet& sockets, Instant now, NodeStats& stats) {
   if (sockets.broken() || sockets.unicast_fd() < 0) {
     // The engine retransmits QoS 1/2 once the sockets are back; QoS 0 is lost, and counted.
     stats.send_errors += count;

@@ -30,17 +30,17 @@ class BatchIo {
   // Reads one batch (up to kBatch datagrams) from `fd` without blocking and hands each to the
   // engine. Returns how many were read: 0 when none was queued or the read failed (counted in
   // stats.receive_errors; a socket that itself failed is marked broken in `sockets`).
-  std::size_t receive_batch(int fd, Engine& engine, SocketSet& sockets, Time now, NodeStats& stats);
+  std::size_t receive_batch(int fd, Engine& engine, SocketSet& sockets, Instant now, NodeStats& stats);
 
   // Sends everything the engine has queued, in batches of kBatch. Datagrams that cannot leave
   // (broken sockets, an IPv6 destination from an IPv4 node, a kernel refusal) are counted in
   // stats.send_errors; the engine retransmits what needs it.
-  void flush(Engine& engine, SocketSet& sockets, Time now, NodeStats& stats);
+  void flush(Engine& engine, SocketSet& sockets, Instant now, NodeStats& stats);
 
  private:
   using Buffer = std::array<std::uint8_t, nomq::wire::kMaxDatagram>;
 
-  void send(std::size_t count, SocketSet& sockets, Time now, NodeStats& stats);
+  void send(std::size_t count, SocketSet& sockets, Instant now, NodeStats& stats);
   int send_one(int fd, const msghdr& h) noexcept;
 
   std::vector<Buffer> rx_buf_;

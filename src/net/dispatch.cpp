@@ -29,15 +29,6 @@ Message to_message(const MessageEvent& e) {
   return m;
 }
 
-std::string_view peer_kind(PeerEvent::Kind k) {
-  switch (k) {
-    case PeerEvent::Kind::joined: return "joined";
-    case PeerEvent::Kind::left: return "left";
-    case PeerEvent::Kind::restarted: return "restarted";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::optional<Message> ListenerQueue::pop() {
@@ -138,9 +129,14 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
       notify = true;
       report(*rep, debug);
     } else if (const auto* peer = std::get_if<PeerEvent>(&*ev)) {
-      if (debug)
-        log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint), peer_kind(peer->kind),
-                    peer->session_id);
+      if (peer->kind == PeerEvent::Kind::clock_skew) {
+        log().warn("clock of {} (session {:08x}) differs from ours by {} s, beyond the "
+                   "timestamp window: its datagrams are refused until the clocks agree",
+                   to_string(peer->endpoint), peer->session_id, peer->clock_offset_s);
+      } else if (debug) {
+        log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
+                    to_string(peer->kind), peer->session_id);
+      }
       if (on_peer_) out.peers.push_back(*peer);
     }
   }

@@ -42,7 +42,7 @@ class EventLoop {
   // call changed the engine: `next` is the node's earliest deadline now; the waiting loop is
   // woken only when that is before `wake_at` (a publish that leaves at once and sets no earlier
   // timer costs no eventfd write, and no wake-up of the loop's thread).
-  void will_wait(Time wake_at) noexcept {
+  void will_wait(Instant wake_at) noexcept {
     wake_at_ = wake_at;
     waiting_.store(true, std::memory_order_relaxed);
   }
@@ -50,7 +50,7 @@ class EventLoop {
   // Whether a turn waits: without one (run_once() mode between turns) wake_if_earlier() has
   // nothing to do, and the caller need not compute its deadline.
   bool waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
-  void wake_if_earlier(std::optional<Time> next) noexcept {
+  void wake_if_earlier(std::optional<Instant> next) noexcept {
     if (!waiting() || !next || *next >= wake_at_) return;
     waiting_.store(false, std::memory_order_relaxed);  // one write per wait is enough
     wake();
@@ -80,7 +80,7 @@ class EventLoop {
   // wake_if_earlier(), so a change made after the timeout was computed always sees it (no lost
   // wake-up). wake_at_: the instant that timeout ends (guarded by the node's mutex).
   std::atomic<bool> waiting_{false};
-  Time wake_at_{0};
+  Instant wake_at_{};
 };
 
 }  // namespace nomq::detail

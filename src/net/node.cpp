@@ -93,7 +93,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
 Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto r = core_->engine->subscribe(channel, priority, now);
   if (r) detail::log().debug("subscribed to '{}' (priority {})", channel, priority);
   core_->kick(now);
@@ -103,7 +103,7 @@ Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
 Result<void> Node::unsubscribe(std::string_view channel) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto r = core_->engine->unsubscribe(channel, now);
   core_->kick(now);
   return r;
@@ -113,7 +113,7 @@ Result<PublishHandle> Node::publish(std::string_view channel, std::string_view m
                                     const PublishOptions& options) {
   std::lock_guard lk(core_->m);
   if (core_->closed) return Errc::closed;
-  const Time now = detail::realtime_now();
+  const Instant now = detail::monotonic_now();
   auto id = core_->engine->publish(channel, as_bytes(message), options, now);
   if (!id) {
     detail::log().debug("publish on '{}' refused: {}", channel, to_string(id.error()));
@@ -203,7 +203,7 @@ std::optional<Duration> Node::next_timeout() const {
   if (core_->closed) return std::nullopt;
   const auto next = core_->next_wake();
   if (!next) return std::nullopt;
-  return std::max(Duration::zero(), *next - detail::realtime_now());
+  return std::max(Duration::zero(), *next - detail::monotonic_now());
 }
 
 std::vector<Delivery> Node::close(Duration linger) { return core_->close(linger); }

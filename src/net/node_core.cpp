@@ -33,7 +33,7 @@ Result<GroupSetup> group_setup_of(const NetworkOptions& network) {
   return setup;
 }
 
-std::optional<Time> earliest(std::optional<Time> a, std::optional<Time> b) noexcept {
+std::optional<Instant> earliest(std::optional<Instant> a, std::optional<Instant> b) noexcept {
   if (!a) return b;
   if (!b) return a;
   return std::min(*a, *b);
@@ -55,7 +55,7 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
 
   std::lock_guard lk(core->m);
   if (auto r = core->sockets.open(core->loop.fd()); !r) return r.error();
-  const Time now = realtime_now();
+  const Instant now = monotonic_now();
   core->engine = std::make_unique<Engine>(options.engine, *core->crypto, now);
   log().info("node {:08x} on {} (group {}, wire {})", core->engine->session_id(),
              to_string(core->sockets.local()), to_string(core->sockets.group()),
@@ -64,11 +64,11 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   return core;
 }
 
-std::optional<Time> NodeCore::next_wake() const {
+std::optional<Instant> NodeCore::next_wake() const {
   return earliest(engine->next_deadline(), sockets.deadline());
 }
 
-void NodeCore::kick(Time now) {
+void NodeCore::kick(Instant now) {
   // Within a Node::Batch the datagrams wait for a full sendmmsg() batch. A publish queues at
   // least one datagram, so kBatch publishes fill one (the outbox holds max_queued_messages
   // QoS 0 copies, 64 by default, and flush() sends any number in batches of kBatch).
@@ -79,10 +79,10 @@ void NodeCore::kick(Time now) {
 
 void NodeCore::end_batch() {
   if (--batches_open > 0 || closed) return;
-  send_and_wake(realtime_now());
+  send_and_wake(monotonic_now());
 }
 
-void NodeCore::send_and_wake(Time now) {
+void NodeCore::send_and_wake(Instant now) {
   batched_publishes = 0;
   flush(now);
   // A publish can end at once (no subscriber to wait for): its handle must not wait for the
@@ -96,8 +96,8 @@ void NodeCore::send_and_wake(Time now) {
   if (loop.waiting()) loop.wake_if_earlier(next_wake());
 }
 
-int NodeCore::timeout_ms(Duration limit, Time now) {
-  Time wake_at = now + limit;
+int NodeCore::timeout_ms(Duration limit, Instant now) {
+  Instant wake_at = now + limit;
   if (auto d = next_wake()) wake_at = std::min(wake_at, *d);
   const Duration wait = wake_at - now;
   if (wait <= Duration::zero()) return 0;
@@ -108,7 +108,7 @@ int NodeCore::timeout_ms(Duration limit, Time now) {
 }
 
 void NodeCore::handle_ready(EventLoop::Ready ready, Dispatch& dispatch) {
-  const Time now = realtime_now();
+  const Instant now = monotonic_now();
   // Replies first: a subscriber's ACK (to our socket) was sent before its UNSUBSCRIBE (to
   // the group); handled the other way round, the ACK would find its recipient gone.
   for (const int fd : {ready.unicast ? sockets.unicast_fd() : -1, ready.group ? sockets.group_fd() : -1}) {
@@ -132,7 +132,7 @@ Result<void> NodeCore::turn(Duration limit) {
   {
     std::lock_guard lk(m);
     if (closed) return Errc::closed;
-    wait_ms = timeout_ms(limit, realtime_now());
+    wait_ms = timeout_ms(limit, monotonic_now());
   }
   const auto ready = loop.wait(wait_ms, sockets.unicast_fd(), sockets.group_fd());
   if (!ready) return ready.error();
@@ -161,7 +161,7 @@ std::vector<Delivery> NodeCore::close(Duration linger) {
   std::lock_guard turn_lock(loop.turn_mutex());
   std::lock_guard lk(m);
   if (closed) return {};
-  const Time now = realtime_now();
+  const Instant now = monotonic_now();
   engine->close(now);
   flush(now);  // the unsubscribe announcements
   std::vector<Delivery> undelivered = dispatcher.close(*engine, counters);

@@ -46,13 +46,13 @@ struct NodeCore {
   std::size_t batched_publishes = 0;
 
   // --- with m held
-  void flush(Time now) { io.flush(*engine, sockets, now, counters); }
+  void flush(Instant now) { io.flush(*engine, sockets, now, counters); }
   // The earliest instant a loop turn has work without a datagram: an engine timer, or the
   // sockets' re-initialisation.
-  std::optional<Time> next_wake() const;
+  std::optional<Instant> next_wake() const;
   // After an engine call from an API function: sends what it queued, completes the handles
   // its reports answer, and wakes the loop only if it now has an earlier deadline.
-  void kick(Time now);
+  void kick(Instant now);
   void end_batch();
 
   // --- the loop (one thread at a time: loop.turn_mutex())
@@ -69,8 +69,8 @@ struct NodeCore {
   std::vector<Delivery> close(Duration linger);
 
  private:
-  void send_and_wake(Time now);
-  int timeout_ms(Duration limit, Time now);
+  void send_and_wake(Instant now);
+  int timeout_ms(Duration limit, Instant now);
   void handle_ready(EventLoop::Ready ready, Dispatch& dispatch);
 
   Dispatch turn_dispatch_;  // turn()'s; its vectors keep their capacity across turns

@@ -60,12 +60,12 @@ void SocketSet::close() noexcept {
   group_.reset();
 }
 
-std::optional<Time> SocketSet::deadline() const noexcept {
+std::optional<Instant> SocketSet::deadline() const noexcept {
   if (!broken_) return std::nullopt;
   return reinit_at_;
 }
 
-void SocketSet::mark_broken(Time now, int err) {
+void SocketSet::mark_broken(Instant now, int err) {
   if (broken_) return;
   broken_ = true;
   delay_ = reinit_initial_;
@@ -73,7 +73,7 @@ void SocketSet::mark_broken(Time now, int err) {
   log().warn("socket failed ({}): re-initialising; pending QoS messages are kept", std::strerror(err));
 }
 
-void SocketSet::note_interface_error(Time now, int err) {
+void SocketSet::note_interface_error(Instant now, int err) {
   if (delay_ == Duration::zero()) {
     mark_broken(now, err);
     return;
@@ -84,7 +84,7 @@ void SocketSet::note_interface_error(Time now, int err) {
   delay_ = std::min(delay_ * 2, reinit_max_);
 }
 
-bool SocketSet::maybe_reinit(Time now, int epoll_fd) {
+bool SocketSet::maybe_reinit(Instant now, int epoll_fd) {
   if (!broken_ || now < reinit_at_) return false;
   close();
   if (open(epoll_fd).ok()) {

@@ -34,20 +34,20 @@ class SocketSet {
   // True from an interface failure until a re-initialisation succeeds.
   bool broken() const noexcept { return broken_; }
   // When maybe_reinit() has work: nullopt while the sockets are healthy.
-  std::optional<Time> deadline() const noexcept;
+  std::optional<Instant> deadline() const noexcept;
 
   // A receive saw the socket itself fail: re-create the sockets at once (the first attempt).
-  void mark_broken(Time now, int err);
+  void mark_broken(Instant now, int err);
   // Re-creates the sockets when they are broken and their time has come. True when they were
   // re-created now (the caller counts it).
-  bool maybe_reinit(Time now, int epoll_fd);
+  bool maybe_reinit(Instant now, int epoll_fd);
   // A send succeeded: the next failure starts its backoff from the initial delay.
   void note_send_ok() noexcept {
     if (delay_ != Duration::zero() && !broken_) delay_ = Duration::zero();
   }
   // A send failed with an interface error (is_interface_error): the sockets are broken; when
   // that happens right after a re-initialisation, the next attempt waits longer.
-  void note_interface_error(Time now, int err);
+  void note_interface_error(Instant now, int err);
 
  private:
   Duration reinit_initial_;
@@ -60,7 +60,7 @@ class SocketSet {
   Fd group_;
   Fd unicast_;
   bool broken_ = false;
-  Time reinit_at_{0};
+  Instant reinit_at_{};
   Duration delay_{0};
 };
 

@@ -18,13 +18,14 @@ struct Simulator::Node {
   std::unique_ptr<SeededCrypto> crypto;
   std::unique_ptr<Engine> engine;
   std::uint32_t generation = 0;
-  std::optional<Time> timer_at;
+  std::optional<Instant> timer_at;
+  Duration wall_offset{0};  // step_wall_clock() and set_wall_clock()
   bool dirty = false;  // fed datagrams in the current instant, events not polled yet
 };
 
 struct Simulator::Event {
   enum class Kind : std::uint8_t { arrival, timer, action };
-  Time time{0};
+  Instant time{};
   std::uint64_t seq = 0;
   Kind kind = Kind::arrival;
   std::size_t node = 0;  // arrival: destination; timer: the node
@@ -71,6 +72,16 @@ std::size_t Simulator::add_node(const EngineConfig& config) {
   nodes_.push_back(std::move(node));
   flush(index);
   return index;
+}
+
+WallTime Simulator::wall_now(std::size_t node) const {
+  return options_.wall_start + (now_ - options_.start) + nodes_.at(node)->wall_offset;
+}
+
+void Simulator::step_wall_clock(std::size_t node, Duration by) { nodes_.at(node)->wall_offset += by; }
+
+void Simulator::set_wall_clock(std::size_t node, WallTime to) {
+  step_wall_clock(node, to - wall_now(node));
 }
 
 Engine& Simulator::engine(std::size_t node) { return *nodes_.at(node)->engine; }
@@ -136,7 +147,7 @@ void Simulator::set_link(std::size_t from, std::size_t to, const LinkModel& mode
 
 void Simulator::add_partition(Partition p) { partitions_.push_back(std::move(p)); }
 
-void Simulator::at(Time t, std::function<void()> action) {
+void Simulator::at(Instant t, std::function<void()> action) {
   Event ev;
   ev.time = std::max(t, now_);
   ev.kind = Event::Kind::action;
@@ -158,7 +169,7 @@ const LinkModel& Simulator::link(std::size_t from, std::size_t to) const {
   return options_.link;
 }
 
-bool Simulator::cut(std::size_t a, std::size_t b, Time t) const noexcept {
+bool Simulator::cut(std::size_t a, std::size_t b, Instant t) const noexcept {
   for (const auto& p : partitions_) {
     if (t < p.start || t >= p.end) continue;
     const bool a_in = std::find(p.nodes.begin(), p.nodes.end(), a) != p.nodes.end();
@@ -228,7 +239,7 @@ void Simulator::drain_transmits(std::size_t node) {
     if (i == kMaxTransmitsPerDrain)
       throw std::runtime_error("engine keeps producing datagrams (node " + std::to_string(node) +
                                ")");
-    auto tx = n.engine->poll_transmit(now_, tx_buffer_);
+    auto tx = n.engine->poll_transmit(now_, wall_now(node), tx_buffer_);
     if (!tx) break;
     if (tx->size > tx_buffer_.size())
       throw std::runtime_error("engine reported a datagram larger than the buffer");
@@ -262,7 +273,7 @@ void Simulator::rearm(std::size_t node, bool after_timeout) {
     n.timer_at.reset();
     return;
   }
-  Time t = *d;
+  Instant t = *d;
   if (t <= now_) {
     if (after_timeout) {
       // The engine says it is still due right after running its timers: step forward rather
@@ -291,7 +302,7 @@ void Simulator::flush(std::size_t node, bool after_timeout) {
   rearm(node, after_timeout);
 }
 
-void Simulator::process_instant(Time t) {
+void Simulator::process_instant(Instant t) {
   now_ = t;
   std::vector<Event> batch;
   while (!queue_.empty() && queue_.front().time == t) {
@@ -310,7 +321,7 @@ void Simulator::process_instant(Time t) {
         }
         Node& n = *nodes_[ev.node];
         ++net_.copies_delivered;
-        n.engine->handle_datagram(endpoint(ev.from), ev.data, now_);
+        n.engine->handle_datagram(endpoint(ev.from), ev.data, now_, wall_now(ev.node));
         drain_transmits(ev.node);
         if (!n.dirty) {
           n.dirty = true;
@@ -341,12 +352,12 @@ void Simulator::process_instant(Time t) {
   }
 }
 
-void Simulator::run_until(Time t) {
+void Simulator::run_until(Instant t) {
   while (!queue_.empty() && queue_.front().time <= t) process_instant(queue_.front().time);
   if (t > now_) now_ = t;
 }
 
-bool Simulator::run_until(const std::function<bool()>& done, Time limit) {
+bool Simulator::run_until(const std::function<bool()>& done, Instant limit) {
   while (!done()) {
     if (queue_.empty() || queue_.front().time > limit) {
       if (limit > now_) now_ = limit;

@@ -1,6 +1,9 @@
 // A deterministic discrete-event network simulator for NoMQ engines.
 //
-// N engines run in virtual time (Time values only; no clock, no socket, no thread). Datagrams
+// N engines run in virtual time (no clock, no socket, no thread). now() is the monotonic
+// instant every engine's timers see; each node also has a wall clock (wall_now(node)), which
+// runs with virtual time from Options::wall_start and which a test can step per node, as NTP or
+// a manual correction does to a real device's clock. Datagrams
 // travel over links with a delay, jitter, loss, duplication and reordering drawn from one seeded
 // PRNG; partitions cut chosen nodes off for a time window. Node i has the simulated unicast
 // endpoint 192.0.2.(i+1):port (TEST-NET-1, RFC 5737: documentation only, never a real socket).
@@ -49,8 +52,8 @@ struct LinkModel {
 // directions; the set can still talk among itself). A datagram is dropped if the cut holds when
 // it is sent or when it would arrive.
 struct Partition {
-  Time start{0};
-  Time end{0};
+  Instant start{};
+  Instant end{};
   std::vector<std::size_t> nodes;
 };
 
@@ -71,9 +74,9 @@ struct NetworkStats {
 // Called for each event an engine produces. `generation` counts the node's restarts (its
 // sessions): 0 for the first engine.
 struct SimHooks {
-  std::function<void(std::size_t node, std::uint32_t generation, const MessageEvent&, Time)> on_message;
-  std::function<void(std::size_t node, std::uint32_t generation, const DeliveryReport&, Time)> on_report;
-  std::function<void(std::size_t node, std::uint32_t generation, const PeerEvent&, Time)> on_peer;
+  std::function<void(std::size_t node, std::uint32_t generation, const MessageEvent&, Instant)> on_message;
+  std::function<void(std::size_t node, std::uint32_t generation, const DeliveryReport&, Instant)> on_report;
+  std::function<void(std::size_t node, std::uint32_t generation, const PeerEvent&, Instant)> on_peer;
 };
 
 class Simulator {
@@ -81,7 +84,10 @@ class Simulator {
   struct Options {
     std::uint64_t seed = 1;
     LinkModel link;                       // every directed link unless overridden
-    Time start = std::chrono::seconds(1767225600);  // 2026-01-01T00:00:00Z
+    // The monotonic origin and every node's wall clock at that moment (2026-01-01T00:00:00Z).
+    // Equal by default, so a run's trace reads as wall-clock times.
+    Instant start{std::chrono::seconds(1767225600)};
+    WallTime wall_start{std::chrono::seconds(1767225600)};
     std::uint16_t port = 4700;            // every node's simulated unicast port
     bool group_loopback = false;          // a group transmit also reaches its sender
     Key encryption_key{};                 // shared network keys; derived from the seed if zero
@@ -122,14 +128,21 @@ class Simulator {
 
   // Runs `action` at virtual time t (>= now()). Actions at the same instant run in the order
   // they were scheduled.
-  void at(Time t, std::function<void()> action);
+  void at(Instant t, std::function<void()> action);
 
   // Processes every event up to and including time t, then sets now() = t.
-  void run_until(Time t);
+  void run_until(Instant t);
   // Runs until `done()` holds (checked after each instant) or time `limit`. Returns done().
-  bool run_until(const std::function<bool()>& done, Time limit);
+  bool run_until(const std::function<bool()>& done, Instant limit);
 
-  Time now() const noexcept { return now_; }
+  Instant now() const noexcept { return now_; }
+  // Node's wall clock: wall_start + (now() - start) + every step applied to it so far.
+  WallTime wall_now(std::size_t node) const;
+  // Steps the node's wall clock by `by` (negative: backwards) from now on; its monotonic clock
+  // and every timer are unaffected. Persists across restart() (it is the device's clock).
+  void step_wall_clock(std::size_t node, Duration by);
+  // Sets the node's wall clock to `to` (e.g. 2000-01-01, an ESP32 before NTP).
+  void set_wall_clock(std::size_t node, WallTime to);
   bool datagrams_in_flight() const noexcept { return in_flight_ > 0; }
   const NetworkStats& network_stats() const noexcept { return net_; }
   // Sum over every engine this simulator ran, retired sessions included.
@@ -142,18 +155,18 @@ class Simulator {
   void push(Event ev);
   void send(std::size_t from, const Transmit& tx, const std::uint8_t* data);
   void send_copy(std::size_t from, std::size_t to, const std::uint8_t* data, std::size_t size);
-  bool cut(std::size_t a, std::size_t b, Time t) const noexcept;
+  bool cut(std::size_t a, std::size_t b, Instant t) const noexcept;
   void drain_transmits(std::size_t node);
   void drain_events(std::size_t node);
   void rearm(std::size_t node, bool after_timeout);
   void flush(std::size_t node, bool after_timeout = false);
-  void process_instant(Time t);
+  void process_instant(Instant t);
   const LinkModel& link(std::size_t from, std::size_t to) const;
   static void add_stats(EngineStats& into, const EngineStats& s);
 
   Options options_;
   Prng link_rng_;
-  Time now_;
+  Instant now_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t in_flight_ = 0;
   std::vector<Event> queue_;  // binary heap ordered by (time, seq)

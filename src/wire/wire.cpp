@@ -80,6 +80,24 @@ std::uint8_t peek_version(Bytes datagram) noexcept {
   return datagram[detail::wire::kOffVersion];
 }
 
+std::optional<HeaderView> peek_header(Bytes datagram) noexcept {
+  using namespace detail::wire;
+  if (datagram.size() < kOffChannelId + std::tuple_size_v<ChannelId> || load_be16(datagram.data()) != kMagic) {
+    return std::nullopt;
+  }
+  const std::uint8_t* d = datagram.data();
+  HeaderView h;
+  h.version = d[kOffVersion];
+  h.type = d[kOffType];
+  h.flags = d[kOffFlags];
+  h.packet_id = load_be32(d + kOffPacketId);
+  h.session_id = load_be32(d + kOffSessionId);
+  h.ttl = load_be16(d + kOffTtl);
+  h.timestamp = load_be32(d + kOffTimestamp);
+  std::copy_n(d + kOffChannelId, h.channel_id.size(), h.channel_id.begin());
+  return h;
+}
+
 }  // namespace wire
 
 namespace detail::wire {
@@ -129,7 +147,7 @@ bool timestamp_fresh(std::uint32_t timestamp, const nomq::wire::DecodeOptions& o
   constexpr std::int64_t kUs = 1'000'000;
   const std::int64_t sent_us =
       (static_cast<std::int64_t>(timestamp) + static_cast<std::int64_t>(o.epoch_offset)) * kUs;
-  const std::int64_t now_us = o.now.count();
+  const std::int64_t now_us = o.wall.time_since_epoch().count();
   // Unsigned difference: cannot overflow whatever clock the caller passes.
   const std::uint64_t diff = now_us >= sent_us
                                  ? static_cast<std::uint64_t>(now_us) - static_cast<std::uint64_t>(sent_us)

@@ -63,7 +63,7 @@ std::vector<std::uint8_t> garbage(std::mt19937_64& rng, Crypto& wrong_keys, std:
       p.packet_id = static_cast<std::uint32_t>(i);
       p.session_id = 0x0BAD0BAD;
       p.ttl = 60;
-      p.timestamp = wire_seconds(Time{std::chrono::duration_cast<std::chrono::microseconds>(
+      p.timestamp = wire_seconds(WallTime{std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())},
                                  0);
       p.channel_id = wire::channel_id(wrong_keys, "flood/honest");

@@ -23,7 +23,7 @@ struct Delivery {
   std::string message;
   std::uint8_t priority;
   bool retain;
-  Time at;
+  Instant at;
 };
 
 struct Recorder {
@@ -31,11 +31,11 @@ struct Recorder {
   std::vector<std::pair<std::size_t, Errc>> reports;
   SimHooks hooks() {
     SimHooks h;
-    h.on_message = [this](std::size_t n, std::uint32_t g, const MessageEvent& m, Time t) {
+    h.on_message = [this](std::size_t n, std::uint32_t g, const MessageEvent& m, Instant t) {
       deliveries.push_back({n, g, std::string(m.channel), std::string(as_string_view(m.message)),
                             m.priority, m.retain, t});
     };
-    h.on_report = [this](std::size_t n, std::uint32_t, const DeliveryReport& r, Time) {
+    h.on_report = [this](std::size_t n, std::uint32_t, const DeliveryReport& r, Instant) {
       reports.emplace_back(n, r.reason);
     };
     return h;
@@ -97,7 +97,7 @@ TEST(Simulator, DelayIsExactOnACleanLink) {
   add_recorded_nodes(sim, rec, 2);
   ASSERT_TRUE(sim.subscribe(1, "a"));
   sim.run_until(sim.now() + 1s);
-  const Time sent = sim.now();
+  const Instant sent = sim.now();
   ASSERT_TRUE(sim.publish(0, "a", as_bytes("hello"), {}));
   sim.run_until(sent + 1s);
   ASSERT_EQ(rec.deliveries.size(), 1u);
@@ -190,7 +190,7 @@ TEST(Simulator, PartitionCutsBothWaysOnlyDuringItsWindow) {
   ASSERT_TRUE(sim.subscribe(0, "a"));
   ASSERT_TRUE(sim.subscribe(1, "a"));
   ASSERT_TRUE(sim.subscribe(2, "a"));
-  const Time t0 = sim.now();
+  const Instant t0 = sim.now();
   sim.add_partition({t0 + 1s, t0 + 2s, {2}});
   auto publish_all = [&] {
     for (std::size_t n = 0; n < 3; ++n)
@@ -301,7 +301,7 @@ std::uint64_t late_joiner_gets_retained(double loss, bool publisher_gone, bool r
     EXPECT_TRUE(sim.publish(0, "state", as_bytes("on"), po));
     sim.run_until(sim.now() + 20s);
     if (publisher_gone) sim.close(0);
-    const Time joined = sim.now();
+    const Instant joined = sim.now();
     EXPECT_TRUE(sim.subscribe(2, "state"));
     sim.run_until(sim.now() + 60s);
     const auto got = rec.at_node(2);

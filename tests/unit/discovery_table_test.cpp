@@ -21,9 +21,9 @@ wire::ChannelId ch(std::uint8_t b) {
 
 TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
   DiscoveryTable t(4, 8);
-  EXPECT_EQ(t.announce(1, kA, Time{0s}, Time{75s}).kind, Seen::joined);
-  EXPECT_EQ(t.announce(1, kA, Time{1s}, Time{76s}).kind, Seen::known);
-  EXPECT_EQ(t.announce(2, kB, Time{1s}, Time{76s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(1, kA, Instant{0s}, Instant{75s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(1, kA, Instant{1s}, Instant{76s}).kind, Seen::known);
+  EXPECT_EQ(t.announce(2, kB, Instant{1s}, Instant{76s}).kind, Seen::joined);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::existing);
   EXPECT_EQ(t.add_subscription(2, ch(1)), Added::added);
@@ -37,9 +37,9 @@ TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
 
 TEST(DiscoveryTable, NewSessionFromTheSameEndpointIsARestart) {
   DiscoveryTable t(4, 8);
-  t.announce(1, kA, Time{0s}, Time{75s});
+  t.announce(1, kA, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
-  const auto r = t.announce(7, kA, Time{5s}, Time{80s});
+  const auto r = t.announce(7, kA, Instant{5s}, Instant{80s});
   EXPECT_EQ(r.kind, Seen::restarted);
   EXPECT_EQ(r.replaced_session, 1u);
   EXPECT_EQ(t.find(1), nullptr);
@@ -52,27 +52,27 @@ TEST(DiscoveryTable, NewSessionFromTheSameEndpointIsARestart) {
 
 TEST(DiscoveryTable, InheritedSubscriptionsAreConfirmedOrExpire) {
   DiscoveryTable t(4, 8);
-  t.announce(1, kA, Time{0s}, Time{75s});
+  t.announce(1, kA, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
   t.add_subscription(1, ch(2));
   t.add_subscription(1, ch(3));
-  t.announce(2, kB, Time{0s}, Time{75s});
+  t.announce(2, kB, Instant{0s}, Instant{75s});
   t.add_subscription(2, ch(1));
   EXPECT_FALSE(t.next_tentative_expiry());
-  EXPECT_EQ(t.announce(7, kA, Time{10s}, Time{85s}).kind, Seen::restarted);
+  EXPECT_EQ(t.announce(7, kA, Instant{10s}, Instant{85s}).kind, Seen::restarted);
   EXPECT_EQ(t.subscription_count(), 4u);
-  EXPECT_EQ(t.next_tentative_expiry(), Time{85s});
+  EXPECT_EQ(t.next_tentative_expiry(), Instant{85s});
   // Its own SUBSCRIBE confirms one; an UNSUBSCRIBE removes another.
   EXPECT_EQ(t.add_subscription(7, ch(1)), Added::confirmed);
   EXPECT_EQ(t.add_subscription(7, ch(1)), Added::existing);
   EXPECT_FALSE(t.is_tentative(7, ch(1)));
   EXPECT_TRUE(t.remove_subscription(7, ch(3)));
-  EXPECT_FALSE(t.expire_tentative(Time{84s}));
-  const auto gone = t.expire_tentative(Time{85s});
+  EXPECT_FALSE(t.expire_tentative(Instant{84s}));
+  const auto gone = t.expire_tentative(Instant{85s});
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->session_id, 7u);
   EXPECT_EQ(gone->channel, ch(2));
-  EXPECT_FALSE(t.expire_tentative(Time{85s}));
+  EXPECT_FALSE(t.expire_tentative(Instant{85s}));
   EXPECT_FALSE(t.next_tentative_expiry());
   EXPECT_TRUE(t.is_subscribed(7, ch(1)));
   EXPECT_TRUE(t.is_subscribed(2, ch(1)));  // another node's subscriptions are untouched
@@ -81,24 +81,24 @@ TEST(DiscoveryTable, InheritedSubscriptionsAreConfirmedOrExpire) {
 
 TEST(DiscoveryTable, SilentPeerTimesOut) {
   DiscoveryTable t(4, 8);
-  t.announce(1, kA, Time{0s}, Time{75s});
-  t.announce(2, kB, Time{0s}, Time{75s});
+  t.announce(1, kA, Instant{0s}, Instant{75s});
+  t.announce(2, kB, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
-  t.heard(2, Time{200s});
-  EXPECT_EQ(t.next_expiry(300s), Time{300s});
-  EXPECT_FALSE(t.expire_one(Time{299s}, 300s));
-  auto gone = t.expire_one(Time{300s}, 300s);
+  t.heard(2, Instant{200s});
+  EXPECT_EQ(t.next_expiry(300s), Instant{300s});
+  EXPECT_FALSE(t.expire_one(Instant{299s}, 300s));
+  auto gone = t.expire_one(Instant{300s}, 300s);
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->session_id, 1u);
   EXPECT_EQ(t.subscriber_count(ch(1)), 0u);
-  EXPECT_FALSE(t.expire_one(Time{300s}, 300s));
-  EXPECT_EQ(t.next_expiry(300s), Time{500s});
+  EXPECT_FALSE(t.expire_one(Instant{300s}, 300s));
+  EXPECT_EQ(t.next_expiry(300s), Instant{500s});
 }
 
 TEST(DiscoveryTable, BoundsAreReported) {
   DiscoveryTable t(1, 1);
-  EXPECT_EQ(t.announce(1, kA, Time{0s}, Time{75s}).kind, Seen::joined);
-  EXPECT_EQ(t.announce(2, kB, Time{0s}, Time{75s}).kind, Seen::full);
+  EXPECT_EQ(t.announce(1, kA, Instant{0s}, Instant{75s}).kind, Seen::joined);
+  EXPECT_EQ(t.announce(2, kB, Instant{0s}, Instant{75s}).kind, Seen::full);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
   EXPECT_EQ(t.add_subscription(1, ch(2)), Added::full);
 }
@@ -115,7 +115,7 @@ TEST(DiscoveryTable, DeadlinesAgreeWithABruteForceScan) {
   constexpr std::uint32_t kSessions = 24;  // ids 1..24 over 6 endpoints, a table of 8 peers
   DiscoveryTable t(8, 32);
   const Duration timeout = 10s;
-  Time now{1000s};
+  Instant now{1000s};
   for (int step = 0; step < 20000; ++step) {
     const std::uint32_t session = 1 + pick(kSessions);
     const Endpoint ep = Endpoint::v4(10, 0, 0, static_cast<std::uint8_t>(1 + pick(6)), 5000);
@@ -133,7 +133,7 @@ TEST(DiscoveryTable, DeadlinesAgreeWithABruteForceScan) {
         now += Duration{pick(8) == 0 ? -std::int64_t{pick(3'000'000)} : std::int64_t{pick(2'000'000)}};
         break;
     }
-    std::optional<Time> expiry, tentative;
+    std::optional<Instant> expiry, tentative;
     for (std::uint32_t s = 1; s <= kSessions; ++s) {
       const Peer* p = t.find(s);
       if (p == nullptr) continue;

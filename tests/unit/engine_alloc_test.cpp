@@ -62,19 +62,19 @@ struct Pair {
   std::uint64_t reports = 0;
 
   // Moves every queued datagram across (dropping every `drop_every`-th), then drains events.
-  void pump(Time now, std::uint64_t drop_every) {
+  void pump(Instant now, std::uint64_t drop_every) {
     for (int round = 0; round < 100; ++round) {
       bool any = false;
-      while (auto tx = a.poll_transmit(now, buf)) {
+      while (auto tx = a.poll_transmit(now, wall_at(now), buf)) {
         any = true;
         if (drop_every != 0 && ++serial % drop_every == 0) continue;
-        b.handle_datagram(ea, Bytes{buf.data(), tx->size}, now);
-        if (tx->to_group) a.handle_datagram(ea, Bytes{buf.data(), tx->size}, now);
+        b.handle_datagram(ea, Bytes{buf.data(), tx->size}, now, wall_at(now));
+        if (tx->to_group) a.handle_datagram(ea, Bytes{buf.data(), tx->size}, now, wall_at(now));
       }
-      while (auto tx = b.poll_transmit(now, buf)) {
+      while (auto tx = b.poll_transmit(now, wall_at(now), buf)) {
         any = true;
         if (drop_every != 0 && ++serial % drop_every == 0) continue;
-        a.handle_datagram(eb, Bytes{buf.data(), tx->size}, now);
+        a.handle_datagram(eb, Bytes{buf.data(), tx->size}, now, wall_at(now));
       }
       while (auto ev = a.poll_event()) {
         if (std::holds_alternative<DeliveryReport>(*ev)) ++reports;
@@ -85,7 +85,7 @@ struct Pair {
       if (!any) return;
     }
   }
-  void tick(Time now) {
+  void tick(Instant now) {
     if (auto d = a.next_deadline(); d && *d <= now) a.handle_timeout(now);
     if (auto d = b.next_deadline(); d && *d <= now) b.handle_timeout(now);
   }
@@ -97,11 +97,11 @@ void run_steady_state(WireVersion version) {
   cfg.timers.heartbeat_interval = 2s;  // heartbeats and announcements inside the loop too
   Pair p(cfg);
   ASSERT_TRUE(p.b.subscribe("plant/line1/temp", 3, kT0));
-  Time now = kT0;
+  Instant now = kT0;
   p.pump(now, 0);
   // Let the start-up discovery period pass (solicitations and their answers run here): a
   // publish made inside it holds its pending slot until the period ends.
-  for (Time end = now + cfg.timers.discovery_period; now < end;) {
+  for (Instant end = now + cfg.timers.discovery_period; now < end;) {
     now += 10ms;
     p.tick(now);
     p.pump(now, 0);

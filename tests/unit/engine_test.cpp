@@ -163,7 +163,7 @@ TEST(Engine, RetransmissionBackoffDoublesUpToTheCap) {
   Fixture f(1, cfg);
   f.net.filter = [](const Datagram& d) { return d.type != PacketType::publish; };  // all lost
   ASSERT_TRUE(f.publish("x", Qos::at_least_once, /*ttl_s=*/40));
-  const Time start = f.net.now;
+  const Instant start = f.net.now;
   f.net.run_for(41s, 100ms);
   std::vector<Duration> sent;
   for (const auto& d : f.net.log) {
@@ -183,7 +183,7 @@ TEST(Engine, RetransmissionTimesFollowTheSchedule) {
   cfg.timers.retransmit_initial = 1s;
   cfg.timers.retransmit_max = 4s;
   Fixture f(1, cfg);
-  std::vector<Time> times;
+  std::vector<Instant> times;
   TestNet* net = &f.net;
   f.net.filter = [&times, net](const Datagram& d) {
     if (d.type != PacketType::publish) return true;
@@ -192,11 +192,11 @@ TEST(Engine, RetransmissionTimesFollowTheSchedule) {
   };
   PublishOptions o = with_qos(Qos::at_least_once);
   o.ttl_s = 20;
-  const Time t0 = f.net.now;
+  const Instant t0 = f.net.now;
   ASSERT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, t0));
   f.net.run_for(21s, 50ms);
   std::vector<Duration> offsets;
-  for (Time t : times) offsets.push_back(t - t0);
+  for (Instant t : times) offsets.push_back(t - t0);
   const std::vector<Duration> want{0s, 1s, 3s, 7s, 11s, 15s, 19s};
   EXPECT_EQ(offsets, want);
 }
@@ -430,7 +430,8 @@ TEST(Engine, TtlExpiredMessageIsNeitherDeliveredNorRetransmitted) {
 bool delivered_after_transit(Duration transit, Duration phase) {
   Fixture f(1);
   // Sent `phase` into a wire second: the sender's timestamp is truncated to the second.
-  const Duration into = f.net.now - std::chrono::duration_cast<std::chrono::seconds>(f.net.now);
+  const Duration into = f.net.now.time_since_epoch() -
+                        std::chrono::duration_cast<std::chrono::seconds>(f.net.now.time_since_epoch());
   const Duration wait = phase >= into ? phase - into : Duration{1s} + phase - into;
   if (wait > Duration{0}) f.net.run_for(wait, wait);
   std::vector<std::uint8_t> captured;
@@ -444,8 +445,8 @@ bool delivered_after_transit(Duration transit, Duration phase) {
   EXPECT_TRUE(f.pub().engine.publish("plant/temp", bytes_of("x"), o, f.net.now));
   f.net.pump();
   EXPECT_FALSE(captured.empty());
-  const Time at = f.net.now + transit;
-  f.sub(0).engine.handle_datagram(f.pub().endpoint, Bytes{captured.data(), captured.size()}, at);
+  const Instant at = f.net.now + transit;
+  f.sub(0).engine.handle_datagram(f.pub().endpoint, Bytes{captured.data(), captured.size()}, at, wall_at(at));
   f.sub(0).drain_events();
   const bool got = !f.sub(0).received.empty();
   EXPECT_EQ(f.sub(0).engine.stats().dropped_by(Errc::expired), got ? 0u : 1u);
@@ -493,7 +494,7 @@ TEST(Engine, DatagramsLeaveInPriorityOrderThenFifo) {
   }
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   std::vector<std::uint8_t> prios;
-  while (auto tx = pub.engine.poll_transmit(net.now, buf)) prios.push_back(tx->priority);
+  while (auto tx = pub.engine.poll_transmit(net.now, wall_at(net.now), buf)) prios.push_back(tx->priority);
   // The start-up solicitation (a HEARTBEAT, priority 0) was queued first but leaves last.
   EXPECT_EQ(prios, (std::vector<std::uint8_t>{9, 9, 9, 1, 1, 1, 0}));
 }
@@ -509,8 +510,8 @@ TEST(Engine, ReceivedBatchIsDeliveredHighestPriorityFirst) {
   }
   // Move the datagrams without polling the subscriber's events in between.
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
-  while (auto tx = f.pub().engine.poll_transmit(f.net.now, buf)) {
-    f.sub(0).engine.handle_datagram(f.pub().endpoint, Bytes{buf.data(), tx->size}, f.net.now);
+  while (auto tx = f.pub().engine.poll_transmit(f.net.now, wall_at(f.net.now), buf)) {
+    f.sub(0).engine.handle_datagram(f.pub().endpoint, Bytes{buf.data(), tx->size}, f.net.now, wall_at(f.net.now));
   }
   f.sub(0).drain_events();
   std::vector<std::string> order;
@@ -711,10 +712,10 @@ TEST(Engine, ExplicitDestinationAnsweringFromAnotherPortIsBoundByItsFirstAnswer)
   o.destination = Endpoint::v4(127, 0, 0, 1, 8888);
   ASSERT_TRUE(pub.engine.publish("c", bytes_of("x"), o, net.now));
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
-  auto tx = pub.engine.poll_transmit(net.now, buf);
+  auto tx = pub.engine.poll_transmit(net.now, wall_at(net.now), buf);
   ASSERT_TRUE(tx);
   EXPECT_EQ(tx->to.port, 8888);
-  sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now);
+  sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now, wall_at(net.now));
   net.run_for(1s);
   ASSERT_EQ(pub.reports.size(), 1u);
   EXPECT_EQ(pub.reports[0].reason, Errc::ok);
@@ -786,8 +787,8 @@ TEST(Engine, FullInboxRefusesWithoutAcknowledgingSoNothingIsLost) {
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::to_string(i)), o, net.now));
   // Move datagrams without polling the subscriber's events.
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
-  while (auto tx = pub.engine.poll_transmit(net.now, buf)) {
-    sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now);
+  while (auto tx = pub.engine.poll_transmit(net.now, wall_at(net.now), buf)) {
+    sub.engine.handle_datagram(pub.endpoint, Bytes{buf.data(), tx->size}, net.now, wall_at(net.now));
   }
   EXPECT_EQ(sub.engine.stats().dropped_by(Errc::inbox_full), 2u);
   net.run_for(2s);  // the subscriber polls now; the refused two are retransmitted
@@ -904,7 +905,7 @@ TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
       case 1: d.bytes.resize((r >> 8) % d.bytes.size()); break;
       default: d.bytes.push_back(static_cast<std::uint8_t>(r >> 8)); break;
     }
-    victim.engine.handle_datagram(f.pub().endpoint, d.bytes, f.net.now);
+    victim.engine.handle_datagram(f.pub().endpoint, d.bytes, f.net.now, wall_at(f.net.now));
     ++fed;
   }
   const auto& after = victim.engine.stats();
@@ -919,7 +920,7 @@ TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
                  before.dropped_by(Errc::bad_type) + before.dropped_by(Errc::bad_block_size)),
             fed);
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
-  EXPECT_FALSE(victim.engine.poll_transmit(f.net.now, buf));
+  EXPECT_FALSE(victim.engine.poll_transmit(f.net.now, wall_at(f.net.now), buf));
   EXPECT_FALSE(victim.engine.poll_event());
 }
 
@@ -1138,7 +1139,7 @@ TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
     p.packet_id = seq++;
     p.session_id = pub.session_id();
     p.ttl = 60;
-    p.timestamp = wire_seconds(kT0, 0);
+    p.timestamp = wire_seconds(wall_at(kT0), 0);
     pc.random_bytes(p.iv);
     p.channel_id = wire::channel_id(pc, channel);
     p.body.message_id = p.packet_id;
@@ -1146,7 +1147,7 @@ TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
     p.body.message = bytes_of("x");
     auto n = wire::encode(p, pc, buf);
     ASSERT_TRUE(n);
-    sub.handle_datagram(from, Bytes{buf.data(), *n}, kT0);
+    sub.handle_datagram(from, Bytes{buf.data(), *n}, kT0, wall_at(kT0));
   };
   ASSERT_TRUE(sub.subscribe("a", 0, kT0));
   ASSERT_TRUE(sub.subscribe("b", 0, kT0));
@@ -1190,7 +1191,7 @@ struct FreshPublisher {
   }
   EngineConfig cfg_;
   TestNet net;
-  Time subs_started{0};
+  Instant subs_started{};
   std::size_t log_from = 0;
 };
 
@@ -1198,7 +1199,7 @@ TEST(EngineDiscovery, FreshPublisherReachesEveryRunningSubscriberWithItsFirstQos
   FreshPublisher f;
   Node& pub = f.start_publisher();
   PublishOptions o = with_qos(Qos::at_least_once);
-  const Time t0 = f.net.now;
+  const Instant t0 = f.net.now;
   ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("first"), o, t0));
   f.net.run_for(1400ms, 1ms);
   // All three answered and acknowledged, but the publish is held to the end of the period.
@@ -1281,15 +1282,15 @@ TEST(EngineDiscovery, AnswersAreUnicastDelayedWithinTheBoundAndSpread) {
     // A fresh solicitor each time: its first datagram is its solicitation.
     SeededTestCrypto c(1000 + k);
     Engine solicitor(v2_config(), c, net.now);
-    auto tx = solicitor.poll_transmit(net.now, buf);
+    auto tx = solicitor.poll_transmit(net.now, wall_at(net.now), buf);
     ASSERT_TRUE(tx);
     const Endpoint from = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(50000 + k));
-    const Time t = net.now;
-    sub.engine.handle_datagram(from, Bytes{buf.data(), tx->size}, t);
+    const Instant t = net.now;
+    sub.engine.handle_datagram(from, Bytes{buf.data(), tx->size}, t, wall_at(t));
     std::size_t got = 0;
-    for (Time now = t; now <= t + 300ms; now += 1ms) {
+    for (Instant now = t; now <= t + 300ms; now += 1ms) {
       if (auto dl = sub.engine.next_deadline(); dl && *dl <= now) sub.engine.handle_timeout(now);
-      while (auto a = sub.engine.poll_transmit(now, buf)) {
+      while (auto a = sub.engine.poll_transmit(now, wall_at(now), buf)) {
         ASSERT_EQ(static_cast<PacketType>(buf[3]), PacketType::subscribe);
         EXPECT_FALSE(a->to_group);
         EXPECT_EQ(a->to, from);
@@ -1319,23 +1320,23 @@ TEST(EngineDiscovery, AnswersToOneSolicitorSessionAreRateLimited) {
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   const Endpoint from = Endpoint::v4(127, 0, 0, 1, 50000);
   std::uint32_t seq = 1;
-  auto solicit = [&](Time now) {
+  auto solicit = [&](Instant now) {
     wire::Packet p;
     p.type = PacketType::heartbeat;
     p.flags = wire::kFlagSolicit;
     p.packet_id = seq++;
     p.session_id = 0x5011C170;
-    p.timestamp = wire_seconds(now, 0);
+    p.timestamp = wire_seconds(wall_at(now), 0);
     c.random_bytes(p.iv);
     auto n = wire::encode(p, c, buf);
     ASSERT_TRUE(n);
-    sub.engine.handle_datagram(from, Bytes{buf.data(), *n}, now);
+    sub.engine.handle_datagram(from, Bytes{buf.data(), *n}, now, wall_at(now));
   };
-  auto drain = [&](Time until) -> std::size_t {
+  auto drain = [&](Instant until) -> std::size_t {
     std::size_t sent = 0;
-    for (Time now = net.now; now <= until; now += 1ms) {
+    for (Instant now = net.now; now <= until; now += 1ms) {
       if (auto dl = sub.engine.next_deadline(); dl && *dl <= now) sub.engine.handle_timeout(now);
-      while (sub.engine.poll_transmit(now, buf)) ++sent;
+      while (sub.engine.poll_transmit(now, wall_at(now), buf)) ++sent;
     }
     net.now = until;
     return sent;
@@ -1344,7 +1345,7 @@ TEST(EngineDiscovery, AnswersToOneSolicitorSessionAreRateLimited) {
     solicit(net.now);
     net.now += 10ms;  // 100 solicitations per second
   }
-  const Time flood_end = net.now;
+  const Instant flood_end = net.now;
   EXPECT_EQ(drain(flood_end + 300ms), 16u);
   const auto& st = sub.engine.stats();
   EXPECT_EQ(st.solicitations_answered, 16u);
@@ -1370,7 +1371,7 @@ TEST(EngineDiscovery, WaitingPublishKeepsSolicitingWithBackoff) {
   const std::size_t before = net.log.size();
   PublishOptions o = with_qos(Qos::at_least_once);
   o.wait_for_subscribers = 40s;
-  const Time t0 = net.now;
+  const Instant t0 = net.now;
   ASSERT_TRUE(pub.engine.publish("later", bytes_of("x"), o, t0));
   net.run_for(30s, 10ms);
   std::vector<Duration> at;

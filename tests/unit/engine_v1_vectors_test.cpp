@@ -10,11 +10,13 @@
 #include "nomq/engine.hpp"
 #include "unit/vector_file_support.hpp"
 #include "unit/wire_test_support.hpp"
+#include "sim/same_clock.hpp"
 
 namespace nomq {
 namespace {
 
 using nlohmann::json;
+using sim::wall_at;
 
 const json& vectors() { return test::vector_file("legacy-v1.json"); }
 
@@ -36,7 +38,7 @@ const Endpoint kDevice = Endpoint::v4(127, 0, 0, 1, 40001);
 struct V1Receiver {
   V1Receiver(double clock, const json& subscriptions)
       : crypto(test::make_crypto(test::kSampleEncKey, test::kSampleHmacKey)),
-        now(test::clock_at(clock)),
+        now(test::clock_at(clock).time_since_epoch()),
         engine(config(), *crypto, now) {
     for (const auto& s : subscriptions) {
       EXPECT_TRUE(engine.subscribe(s.get<std::string>(), 0, now));
@@ -49,7 +51,7 @@ struct V1Receiver {
   }
   void feed(const std::string& hex) {
     const auto d = test::from_hex(hex);
-    engine.handle_datagram(kDevice, d, now);
+    engine.handle_datagram(kDevice, d, now, wall_at(now));
   }
   std::vector<std::string> delivered() {
     std::vector<std::string> out;
@@ -63,11 +65,11 @@ struct V1Receiver {
   // The replies the engine queued, decoded.
   std::vector<wire::Packet> replies(std::vector<Transmit>* tx_out = nullptr) {
     std::vector<wire::Packet> out;
-    while (auto tx = engine.poll_transmit(now, buf)) {
+    while (auto tx = engine.poll_transmit(now, wall_at(now), buf)) {
       if (tx_out) tx_out->push_back(*tx);
       wire::DecodeOptions o;
       o.version = WireVersion::v1;
-      o.now = now;
+      o.wall = wall_at(now);
       auto p = wire::decode(Bytes{buf.data(), tx->size}, *crypto, o, scratch);
       EXPECT_TRUE(p) << to_string(p.error());
       if (p) out.push_back(*p);
@@ -75,7 +77,7 @@ struct V1Receiver {
     return out;
   }
   std::unique_ptr<Crypto> crypto;
-  Time now;
+  Instant now;
   Engine engine;
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   std::array<std::uint8_t, wire::kMaxDatagram> scratch{};

@@ -22,11 +22,13 @@
 #include "nomq/openssl_crypto.hpp"
 #include "nomq/wire.hpp"
 #include "unit/wire_test_support.hpp"
+#include "sim/same_clock.hpp"
 
 namespace nomq::test {
 namespace {
 
 using wire::PacketType;
+using sim::wall_at;
 
 // Counts over the whole suite, printed by the environment at the end.
 struct Tally {
@@ -55,7 +57,7 @@ class SummaryPrinter : public ::testing::Environment {
 };
 const auto* const kSummary = ::testing::AddGlobalTestEnvironment(new SummaryPrinter);
 
-Time at_seconds(std::int64_t s) { return Time{s * 1'000'000}; }
+Instant at_seconds(std::int64_t s) { return Instant{std::chrono::seconds(s)}; }
 
 const Endpoint kPeer = Endpoint::v4(127, 0, 0, 2, 40000);
 
@@ -70,7 +72,7 @@ struct Verdict {
 class Receiver {
  public:
   explicit Receiver(WireVersion v, const Key& enc = kSampleEncKey, const Key& mac = kSampleHmacKey,
-                    Time now = at_seconds(kT0))
+                    Instant now = at_seconds(kT0))
       : crypto_(make_crypto(enc, mac)), now_(now) {
     EngineConfig cfg;
     cfg.wire = v;
@@ -79,12 +81,12 @@ class Receiver {
     drain();
   }
   Engine& engine() { return *engine_; }
-  void set_now(Time t) { now_ = t; }
-  Time now() const { return now_; }
+  void set_now(Instant t) { now_ = t; }
+  Instant now() const { return now_; }
 
   Verdict feed(Bytes d) {
     const EngineStats before = engine_->stats();
-    engine_->handle_datagram(kPeer, d, now_);
+    engine_->handle_datagram(kPeer, d, now_, wall_at(now_));
     const EngineStats& after = engine_->stats();
     Verdict v;
     v.drops = after.dropped_total - before.dropped_total;
@@ -102,7 +104,7 @@ class Receiver {
 
   int drain() {
     std::array<std::uint8_t, wire::kMaxDatagram> buf{};
-    while (engine_->poll_transmit(now_, buf)) {
+    while (engine_->poll_transmit(now_, wall_at(now_), buf)) {
     }
     int messages = 0;
     while (auto ev = engine_->poll_event()) {
@@ -113,7 +115,7 @@ class Receiver {
 
  private:
   std::unique_ptr<Crypto> crypto_;
-  Time now_;
+  Instant now_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -162,7 +164,7 @@ TEST(HostileInput, EveryNegativeVectorOfTheOriginal) {
     const auto clock = v["receiver_clock"].is_string()
                            ? std::stod(v["receiver_clock"].get<std::string>())
                            : v["receiver_clock"].get<double>();
-    Receiver r{WireVersion::v1, kSampleEncKey, kSampleHmacKey, clock_at(clock)};
+    Receiver r{WireVersion::v1, kSampleEncKey, kSampleHmacKey, Instant{clock_at(clock).time_since_epoch()}};
     for (const auto& sub : v["receiver_subscriptions"]) {
       if (sub.get<std::string>() != kChannel) {
         ASSERT_TRUE(r.engine().subscribe(sub.get<std::string>(), 0, r.now()).ok());

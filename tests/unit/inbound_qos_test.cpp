@@ -10,25 +10,25 @@ using namespace std::chrono_literals;
 TEST(InboundQos, Qos2ReceiverStateMachine) {
   InboundQosTable t(4);
   // PUBLISH: deliver once, await PUBREL.
-  ASSERT_EQ(t.find(1, 100, Time{0s}), nullptr);
-  ASSERT_NE(t.insert(1, 100, InboundState::awaiting_pubrel, Time{0s}, Time{600s}), nullptr);
+  ASSERT_EQ(t.find(1, 100, Instant{0s}), nullptr);
+  ASSERT_NE(t.insert(1, 100, InboundState::awaiting_pubrel, Instant{0s}, Instant{600s}), nullptr);
   // Retransmitted PUBLISH: found, so PUBREC again, not delivered.
-  ASSERT_NE(t.find(1, 100, Time{1s}), nullptr);
-  EXPECT_EQ(t.find(1, 100, Time{1s})->state, InboundState::awaiting_pubrel);
+  ASSERT_NE(t.find(1, 100, Instant{1s}), nullptr);
+  EXPECT_EQ(t.find(1, 100, Instant{1s})->state, InboundState::awaiting_pubrel);
   // PUBREL: released; a late retransmission is still a duplicate.
-  t.find(1, 100, Time{2s})->state = InboundState::released;
-  ASSERT_NE(t.find(1, 100, Time{3s}), nullptr);
+  t.find(1, 100, Instant{2s})->state = InboundState::released;
+  ASSERT_NE(t.find(1, 100, Instant{3s}), nullptr);
   // Same message id from another session is another message.
-  EXPECT_EQ(t.find(2, 100, Time{3s}), nullptr);
+  EXPECT_EQ(t.find(2, 100, Instant{3s}), nullptr);
 }
 
 TEST(InboundQos, EntriesExpire) {
   InboundQosTable t(4);
-  t.insert(1, 1, InboundState::delivered, Time{0s}, Time{10s});
-  t.insert(1, 2, InboundState::awaiting_pubrel, Time{0s}, Time{10s});
-  EXPECT_EQ(t.find(1, 1, Time{10s}), nullptr);
+  t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{10s});
+  t.insert(1, 2, InboundState::awaiting_pubrel, Instant{0s}, Instant{10s});
+  EXPECT_EQ(t.find(1, 1, Instant{10s}), nullptr);
   int expired_awaiting = 0;
-  t.expire(Time{10s}, [&](std::uint32_t session) {
+  t.expire(Instant{10s}, [&](std::uint32_t session) {
     EXPECT_EQ(session, 1u);
     ++expired_awaiting;
   });
@@ -38,41 +38,41 @@ TEST(InboundQos, EntriesExpire) {
 
 TEST(InboundQos, FullTableEvictsOldestDedupRecordButNeverAwaitingState) {
   InboundQosTable t(2);
-  t.insert(1, 1, InboundState::delivered, Time{0s}, Time{100s});
-  t.insert(1, 2, InboundState::awaiting_pubrel, Time{1s}, Time{100s});
-  ASSERT_NE(t.insert(1, 3, InboundState::awaiting_pubrel, Time{2s}, Time{100s}), nullptr);
-  EXPECT_EQ(t.find(1, 1, Time{2s}), nullptr);  // the dedup record went
+  t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{100s});
+  t.insert(1, 2, InboundState::awaiting_pubrel, Instant{1s}, Instant{100s});
+  ASSERT_NE(t.insert(1, 3, InboundState::awaiting_pubrel, Instant{2s}, Instant{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 1, Instant{2s}), nullptr);  // the dedup record went
   // Now both entries await PUBREL: the next message is refused (and not acknowledged).
-  EXPECT_EQ(t.insert(1, 4, InboundState::delivered, Time{3s}, Time{100s}), nullptr);
+  EXPECT_EQ(t.insert(1, 4, InboundState::delivered, Instant{3s}, Instant{100s}), nullptr);
 }
 
 // The age list must stay consistent through erase, expiry and reuse of slots: eviction always
 // takes the oldest remaining non-awaiting entry, here over many rounds of a full table.
 TEST(InboundQos, EvictionOrderSurvivesEraseExpireAndSlotReuse) {
   InboundQosTable t(4);
-  t.insert(1, 1, InboundState::delivered, Time{0s}, Time{100s});
-  t.insert(1, 2, InboundState::awaiting_pubrel, Time{1s}, Time{100s});
-  t.insert(1, 3, InboundState::delivered, Time{2s}, Time{5s});
-  t.insert(1, 4, InboundState::delivered, Time{3s}, Time{100s});
+  t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{100s});
+  t.insert(1, 2, InboundState::awaiting_pubrel, Instant{1s}, Instant{100s});
+  t.insert(1, 3, InboundState::delivered, Instant{2s}, Instant{5s});
+  t.insert(1, 4, InboundState::delivered, Instant{3s}, Instant{100s});
   t.erase(1, 1);                                   // oldest gone by hand
-  t.expire(Time{5s}, [](std::uint32_t) {});        // 3 expires
+  t.expire(Instant{5s}, [](std::uint32_t) {});        // 3 expires
   EXPECT_EQ(t.size(), 2u);                         // 2 (awaiting) and 4 remain
-  t.insert(1, 5, InboundState::delivered, Time{6s}, Time{100s});
-  t.insert(1, 6, InboundState::delivered, Time{7s}, Time{100s});
+  t.insert(1, 5, InboundState::delivered, Instant{6s}, Instant{100s});
+  t.insert(1, 6, InboundState::delivered, Instant{7s}, Instant{100s});
   // Full: 2 awaits PUBREL, so 4 (the oldest other) goes, then 5, then 6.
-  ASSERT_NE(t.insert(1, 7, InboundState::delivered, Time{8s}, Time{100s}), nullptr);
-  EXPECT_EQ(t.find(1, 4, Time{8s}), nullptr);
-  ASSERT_NE(t.insert(1, 8, InboundState::delivered, Time{9s}, Time{100s}), nullptr);
-  EXPECT_EQ(t.find(1, 5, Time{9s}), nullptr);
+  ASSERT_NE(t.insert(1, 7, InboundState::delivered, Instant{8s}, Instant{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 4, Instant{8s}), nullptr);
+  ASSERT_NE(t.insert(1, 8, InboundState::delivered, Instant{9s}, Instant{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 5, Instant{9s}), nullptr);
   // PUBREL turns 2 into a dedup record: now it is the oldest and evicted next.
-  t.find(1, 2, Time{9s})->state = InboundState::released;
-  ASSERT_NE(t.insert(1, 9, InboundState::delivered, Time{10s}, Time{100s}), nullptr);
-  EXPECT_EQ(t.find(1, 2, Time{10s}), nullptr);
-  EXPECT_NE(t.find(1, 6, Time{10s}), nullptr);
+  t.find(1, 2, Instant{9s})->state = InboundState::released;
+  ASSERT_NE(t.insert(1, 9, InboundState::delivered, Instant{10s}, Instant{100s}), nullptr);
+  EXPECT_EQ(t.find(1, 2, Instant{10s}), nullptr);
+  EXPECT_NE(t.find(1, 6, Instant{10s}), nullptr);
   for (std::uint32_t id = 10; id < 1000; ++id) {
-    ASSERT_NE(t.insert(1, id, InboundState::delivered, Time{10s}, Time{100s}), nullptr);
-    ASSERT_EQ(t.find(1, id - 4, Time{10s}), nullptr) << id;
-    ASSERT_NE(t.find(1, id - 3, Time{10s}), nullptr) << id;
+    ASSERT_NE(t.insert(1, id, InboundState::delivered, Instant{10s}, Instant{100s}), nullptr);
+    ASSERT_EQ(t.find(1, id - 4, Instant{10s}), nullptr) << id;
+    ASSERT_NE(t.find(1, id - 3, Instant{10s}), nullptr) << id;
   }
   EXPECT_EQ(t.size(), 4u);
 }

@@ -9,19 +9,19 @@ using namespace std::chrono_literals;
 
 TEST(NonceCache, RemembersWithinLifetimeAndCapacity) {
   NonceCache c(3, 61s);
-  c.insert(1, Time{0s});
-  EXPECT_TRUE(c.contains(1, Time{60s}));
-  EXPECT_FALSE(c.contains(1, Time{61s}));
-  for (std::uint32_t n = 10; n < 14; ++n) c.insert(n, Time{70s});
-  EXPECT_FALSE(c.contains(10, Time{70s}));  // the oldest went when the fourth came
-  EXPECT_TRUE(c.contains(13, Time{70s}));
+  c.insert(1, Instant{0s});
+  EXPECT_TRUE(c.contains(1, Instant{60s}));
+  EXPECT_FALSE(c.contains(1, Instant{61s}));
+  for (std::uint32_t n = 10; n < 14; ++n) c.insert(n, Instant{70s});
+  EXPECT_FALSE(c.contains(10, Instant{70s}));  // the oldest went when the fourth came
+  EXPECT_TRUE(c.contains(13, Instant{70s}));
   EXPECT_EQ(c.forgotten_early(), 1u);
 }
 
 TEST(NonceCache, LargerThanTheOriginals100) {
   NonceCache c(1024, 61s);
-  for (std::uint32_t n = 0; n < 1000; ++n) c.insert(n + 1, Time{1s});
-  EXPECT_TRUE(c.contains(1, Time{2s}));
+  for (std::uint32_t n = 0; n < 1000; ++n) c.insert(n + 1, Instant{1s});
+  EXPECT_TRUE(c.contains(1, Instant{2s}));
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ TEST(Retransmit, DoublesFromInitialToTheCap) {
 }
 
 TEST(Retransmit, WireTtlIsRemainingSecondsRoundedUp) {
-  const Time now{1000s};
+  const Instant now{1000s};
   EXPECT_EQ(remaining_ttl(now + 10s, now), 10);
   EXPECT_EQ(remaining_ttl(now + 9500ms, now), 10);
   EXPECT_EQ(remaining_ttl(now + 1us, now), 1);

@@ -12,17 +12,17 @@ TEST(SenderTable, OneWindowPerSession) {
   SenderInfo* a = t.find_or_insert(1, 1000);
   SenderInfo* b = t.find_or_insert(2, 1000);
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(t.accept(*a, 7, 1000, Time{1s}), Errc::ok);
-  EXPECT_EQ(t.accept(*b, 7, 1000, Time{1s}), Errc::ok);  // independent windows
-  EXPECT_EQ(t.accept(*a, 7, 1000, Time{1s}), Errc::replayed);
+  EXPECT_EQ(t.accept(*a, 7, 1000, Instant{1s}), Errc::ok);
+  EXPECT_EQ(t.accept(*b, 7, 1000, Instant{1s}), Errc::ok);  // independent windows
+  EXPECT_EQ(t.accept(*a, 7, 1000, Instant{1s}), Errc::replayed);
 }
 
 TEST(SenderTable, FullTableEvictsOnlyASessionWhoseTrafficIsAlreadyStale) {
   SenderTable t(2, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
   SenderInfo* b = t.find_or_insert(2, 1000);
-  ASSERT_EQ(t.accept(*a, 1, 1000, Time{1000s}), Errc::ok);
-  ASSERT_EQ(t.accept(*b, 1, 1010, Time{1010s}), Errc::ok);
+  ASSERT_EQ(t.accept(*a, 1, 1000, Instant{1000s}), Errc::ok);
+  ASSERT_EQ(t.accept(*b, 1, 1010, Instant{1010s}), Errc::ok);
   // Both heard within the timestamp window: a replay could still pass, so nothing is evicted.
   EXPECT_EQ(t.find_or_insert(3, 1020), nullptr);
   // At 1031, session 1's newest timestamp (1000) is stale: it goes, LRU first.
@@ -36,7 +36,7 @@ TEST(SenderTable, FullTableEvictsOnlyASessionWhoseTrafficIsAlreadyStale) {
 TEST(SenderTable, SessionWithQos2StateIsNeverEvicted) {
   SenderTable t(1, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
-  ASSERT_EQ(t.accept(*a, 1, 1000, Time{1000s}), Errc::ok);
+  ASSERT_EQ(t.accept(*a, 1, 1000, Instant{1000s}), Errc::ok);
   a->qos2_states = 1;
   EXPECT_EQ(t.find_or_insert(2, 5000), nullptr);
   a->qos2_states = 0;
@@ -46,7 +46,7 @@ TEST(SenderTable, SessionWithQos2StateIsNeverEvicted) {
 TEST(SenderTable, EvictedSessionStartsWithAFreshWindow) {
   SenderTable t(1, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
-  ASSERT_EQ(t.accept(*a, 50, 1000, Time{1000s}), Errc::ok);
+  ASSERT_EQ(t.accept(*a, 50, 1000, Instant{1000s}), Errc::ok);
   ASSERT_NE(t.find_or_insert(2, 2000), nullptr);
   SenderInfo* again = t.find_or_insert(1, 3000);
   ASSERT_NE(again, nullptr);

@@ -13,8 +13,11 @@
 
 #include "nomq/engine.hpp"
 #include "nomq/openssl_crypto.hpp"
+#include "sim/same_clock.hpp"
 
 namespace nomq::engine_test {
+
+using sim::wall_at;
 
 class SeededTestCrypto final : public Crypto {
  public:
@@ -64,7 +67,7 @@ class SeededTestCrypto final : public Crypto {
 };
 
 // 2023-11-14T22:13:20Z: a realistic wall clock for wire timestamps.
-inline constexpr Time kT0{std::int64_t{1'700'000'000} * 1'000'000};
+inline constexpr Instant kT0{std::chrono::seconds(1'700'000'000)};
 
 struct Received {
   std::string channel;
@@ -84,7 +87,7 @@ struct Report {
 };
 
 struct Node {
-  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Time now)
+  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now)
       : crypto(seed), engine(cfg, crypto, now), endpoint(ep) {}
   SeededTestCrypto crypto;
   Engine engine;
@@ -117,14 +120,14 @@ struct Datagram {
   std::uint64_t serial = 0;  // 1-based count of datagrams sent on this net
   wire::PacketType type{};
   bool lost = false;
-  Time at{0};
+  Instant at{};
 };
 
 // Pumps datagrams between nodes instantly (no delay) until quiet. `filter` may drop a datagram
 // (return false); `duplicate` may deliver one twice.
 class TestNet {
  public:
-  explicit TestNet(Time start = kT0) : now(start) {}
+  explicit TestNet(Instant start = kT0) : now(start) {}
 
   Node& add(const EngineConfig& cfg, std::uint64_t seed) {
     const auto ep = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(40000 + nodes.size()));
@@ -138,7 +141,7 @@ class TestNet {
       for (std::size_t i = 0; i < nodes.size(); ++i) {
         Node& n = *nodes[i];
         if (!n.up) continue;
-        while (auto tx = n.engine.poll_transmit(now, buffer_)) {
+        while (auto tx = n.engine.poll_transmit(now, wall_at(now), buffer_)) {
           any = true;
           Datagram d{i, tx->to_group, tx->to, {buffer_.begin(), buffer_.begin() + tx->size},
                      ++serial_, static_cast<wire::PacketType>(buffer_[3])};
@@ -161,7 +164,7 @@ class TestNet {
 
   // Steps the clock in `step` increments up to `d` later, running due timers and pumping.
   void run_for(Duration d, Duration step = std::chrono::milliseconds(10)) {
-    const Time end = now + d;
+    const Instant end = now + d;
     pump();
     while (now < end) {
       now = std::min(end, now + step);
@@ -180,7 +183,7 @@ class TestNet {
     return nodes.size();
   }
 
-  Time now;
+  Instant now;
   std::vector<std::unique_ptr<Node>> nodes;
   std::vector<Datagram> log;
   std::function<bool(const Datagram&)> filter;
@@ -193,7 +196,7 @@ class TestNet {
       if (!n.up) continue;
       // Group traffic reaches every node, the sender included (loopback); unicast one node.
       if (d.to_group || n.endpoint == d.to) {
-        n.engine.handle_datagram(nodes[d.from]->endpoint, d.bytes, now);
+        n.engine.handle_datagram(nodes[d.from]->endpoint, d.bytes, now, wall_at(now));
       }
     }
   }

@@ -58,8 +58,8 @@ Array array_from_hex(std::string_view hex) {
 }
 
 // A receiver clock given as (possibly fractional) Unix seconds, e.g. 1700000030.5.
-inline Time clock_at(double unix_seconds) {
-  return Time{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))};
+inline WallTime clock_at(double unix_seconds) {
+  return WallTime{Duration{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))}};
 }
 
 inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
@@ -166,7 +166,7 @@ inline wire::DecodeOptions options_for(WireVersion v, std::uint32_t ts = kT0,
                                        std::uint32_t epoch_offset = 0) {
   wire::DecodeOptions o;
   o.version = v;
-  o.now = Time{(static_cast<std::int64_t>(ts) + epoch_offset) * 1'000'000};
+  o.wall = WallTime{std::chrono::seconds(static_cast<std::int64_t>(ts) + epoch_offset)};
   o.epoch_offset = epoch_offset;
   return o;
 }
@@ -205,7 +205,7 @@ class WireCodecTest : public ::testing::Test {
   // This version's decode options with the receiver clock at `unix_seconds`.
   static wire::DecodeOptions options_at(double unix_seconds) {
     wire::DecodeOptions o = options_for(V);
-    o.now = clock_at(unix_seconds);
+    o.wall = clock_at(unix_seconds);
     return o;
   }
 

@@ -63,12 +63,12 @@ TEST_F(WireV1, BothPublishLayoutsRoundTripAndDifferByFourBytes) {
 
 TEST_F(WireV1, Epoch2000TimestampsAreCheckedAgainstTheShiftedClock) {
   wire::Packet p = sample(PacketType::publish);
-  const Time now = test::clock_at(1700000000.75);
+  const WallTime now = test::clock_at(1700000000.75);
   p.timestamp = wire_seconds(now, kEpoch2000Offset);
   EXPECT_EQ(p.timestamp, 753315200u);  // the legacy vector publish_q1_epoch2000
   const auto d = test::encode_or_die(p, *crypto_);
   wire::DecodeOptions o = test::options_for(WireVersion::v1);
-  o.now = now;
+  o.wall = now;
   o.epoch_offset = kEpoch2000Offset;
   EXPECT_TRUE(decode(d, o).ok());
   o.epoch_offset = 0;  // a Unix-epoch receiver sees a 30-year-old packet
@@ -91,7 +91,7 @@ TEST_F(WireV1, TimestampWindowEdges) {
   EXPECT_EQ(at(kT0 + 6.0, 5), Errc::stale_timestamp);
   EXPECT_EQ(at(0.0), Errc::stale_timestamp);
   wire::DecodeOptions off = test::options_for(WireVersion::v1);
-  off.now = Time{0};
+  off.wall = WallTime{};
   off.check_timestamp = false;
   EXPECT_TRUE(decode(d, off).ok());
 }

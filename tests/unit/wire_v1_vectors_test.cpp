@@ -40,7 +40,7 @@ Crypto& sample_crypto() {
 wire::DecodeOptions v1_options(double receiver_clock, std::uint32_t epoch_offset = 0) {
   wire::DecodeOptions o;
   o.version = WireVersion::v1;
-  o.now = test::clock_at(receiver_clock);
+  o.wall = test::clock_at(receiver_clock);
   o.epoch_offset = epoch_offset;
   return o;
 }
