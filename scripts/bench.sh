@@ -9,6 +9,8 @@
 #   scripts/bench.sh --quick    reduced set, under 2 minutes
 #   options: --reps N (default 5, quick 3)
 #            --out DIR (default bench/results, quick: bench/results/quick)
+#            --build DIR (default build-bench; a build dir configured with the same flags,
+#                         -O2 -g -DNDEBUG, e.g. a RelWithDebInfo dev build, saves a rebuild)
 # A full run into bench/results also refreshes the tables in docs/performance.md (between the
 # bench:results markers).
 #
@@ -20,12 +22,14 @@ cd "$(dirname "$0")/.."
 quick=0
 reps=""
 out=""
+build_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --reps) reps=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --build) build_dir=$2; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -40,14 +44,17 @@ done
 
 # Release build with symbols (for perf). -O2: g++ 12 at -O3 reports a false -Wrestrict
 # in std::string code and the build treats warnings as errors.
-BUILD=build-bench
+BUILD=${build_dir:-build-bench}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# The CLI is built too: the cli-tput row runs `nomq pub` into `nomq sub`.
 if [ ! -f $BUILD/CMakeCache.txt ]; then
   cmake -S . -B $BUILD "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -g -DNDEBUG" -DNOMQ_BUILD_TESTS=OFF -DNOMQ_BUILD_CLI=OFF >/dev/null
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -g -DNDEBUG" -DNOMQ_BUILD_TESTS=OFF -DNOMQ_BUILD_CLI=ON >/dev/null
+else
+  cmake -S . -B $BUILD -DNOMQ_BUILD_CLI=ON >/dev/null  # a build dir from before the CLI row
 fi
-cmake --build $BUILD --target nomq_perf
+cmake --build $BUILD --target nomq_perf nomq
 perf=$BUILD/nomq_perf
 
 tmp=$(mktemp -d)
@@ -77,10 +84,10 @@ for _ in $(seq 50); do
 done
 
 if [ $quick = 1 ]; then
-  sizes="64"; wires="v2"; secs=0.3; rtt_count=1000; pair_count=20000
+  sizes="64"; wires="v2"; secs=0.3; rtt_count=1000; pair_count=20000; cli_count=30000
   subs="1 10 100 1000"; chans="10 1000 10000"
 else
-  sizes="64 256 1024"; wires="v2 v1"; secs=1.0; rtt_count=3000; pair_count=100000
+  sizes="64 256 1024"; wires="v2 v1"; secs=1.0; rtt_count=3000; pair_count=100000; cli_count=100000
   subs="1 10 100 1000"; chans="10 1000 10000"
 fi
 
@@ -105,6 +112,8 @@ for rep in $(seq "$reps"); do
       fi
       for qos in 1 2; do run nomq-rtt --wire "$wire" --qos $qos --size "$size" --count $rtt_count; done
     done
+    # The command-line path (processes started per run): nomq pub --repeat into nomq sub > file.
+    [ "$size" = 64 ] && run cli-tput --nomq $BUILD/nomq --size "$size" --count $cli_count
     for qos in 0 1 2; do run mqtt-tput --port "$port" --qos $qos --size "$size" --seconds $secs; done
     run mqtt-lat --port "$port" --qos 1 --size "$size" --count $rtt_count
     run zmq-tput --size "$size" --seconds $secs

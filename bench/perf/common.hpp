@@ -225,5 +225,6 @@ void engine_pair(const Args& a);
 void engine_subscribers(const Args& a);
 void engine_channels(const Args& a);
 void crypto_packet(const Args& a);
+void cli_throughput(const Args& a);
 
 }  // namespace perf

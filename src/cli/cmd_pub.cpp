@@ -113,22 +113,40 @@ int run_pub(const PubArgs& a) {
 
 
   std::deque<Sent> in_flight;
-  std::vector<std::pair<Sent, Delivery>> done;
+  std::vector<std::string> not_acknowledged;  // one error line each, printed after the run
   std::size_t count = 0;
   bool refused = false;
+
+  // A message's report: its JSON line (in publication order), and an error line when a QoS 1/2
+  // message was not acknowledged by every recipient.
+  auto report = [&](std::size_t index, const std::string& text, const Delivery& d) {
+    if (a.json) std::printf("%s\n", report_json(d, index).dump().c_str());
+    if (d.qos == Qos::at_most_once || d.all_acknowledged()) return;
+    std::string who;
+    for (const Recipient& r : d.recipients)
+      if (r.state != RecipientState::acknowledged)
+        who += " " + endpoint_text(r.endpoint) + " " + std::string{to_string(r.state)} + ";";
+    if (d.reason == Errc::no_subscribers) who = " no subscriber of the channel appeared";
+    not_acknowledged.push_back("Error: message " + std::to_string(index) + " (\"" + preview(text) +
+                               "\", id " + std::to_string(d.message_id) + ") not acknowledged: " +
+                               std::string{to_string(d.reason)} + ";" + who);
+  };
 
   auto finish_oldest = [&] {
     Sent s = std::move(in_flight.front());
     in_flight.pop_front();
-    Delivery d = s.handle.wait();
-    done.emplace_back(std::move(s), std::move(d));
+    report(s.index, s.text, s.handle.wait());
   };
 
+  // QoS 0 without --json has nothing to report: the handle is dropped at once (no copy of the
+  // message kept per publish, nothing to wait for).
+  const bool keep_handles = opts.qos != Qos::at_most_once || a.json;
   auto publish_one = [&](const std::string& text) -> bool {
     ++count;
     for (;;) {
       auto h = node->publish(a.channel, text, opts);
       if (h) {
+        if (!keep_handles) return true;
         in_flight.push_back(Sent{count, text, std::move(*h)});
         // QoS 0 handles are ready at once; keep only what still needs an answer.
         while (!in_flight.empty() && in_flight.front().handle.ready()) finish_oldest();
@@ -161,24 +179,12 @@ int run_pub(const PubArgs& a) {
   while (!in_flight.empty()) finish_oldest();
   node->close();
 
-  int failed = 0;
-  for (const auto& [sent, d] : done) {
-    if (a.json) std::printf("%s\n", report_json(d, sent.index).dump().c_str());
-    if (d.qos == Qos::at_most_once || d.all_acknowledged()) continue;
-    ++failed;
-    std::string who;
-    for (const Recipient& r : d.recipients)
-      if (r.state != RecipientState::acknowledged)
-        who += " " + endpoint_text(r.endpoint) + " " + std::string{to_string(r.state)} + ";";
-    if (d.reason == Errc::no_subscribers) who = " no subscriber of the channel appeared";
-    std::fprintf(stderr, "Error: message %zu (\"%s\", id %u) not acknowledged: %s;%s\n", sent.index,
-                 preview(sent.text).c_str(), d.message_id, std::string{to_string(d.reason)}.c_str(),
-                 who.c_str());
-  }
+  for (const std::string& line : not_acknowledged) std::fprintf(stderr, "%s\n", line.c_str());
+  const auto failed = not_acknowledged.size();
   std::fflush(stdout);
   if (a.node.debug) {
     const NodeStats s = node->stats();
-    std::fprintf(stderr, "nomq pub: %zu message(s), %d not acknowledged, %llu datagrams sent, %llu retransmissions\n",
+    std::fprintf(stderr, "nomq pub: %zu message(s), %zu not acknowledged, %llu datagrams sent, %llu retransmissions\n",
                  count, failed, static_cast<unsigned long long>(s.engine.datagrams_sent),
                  static_cast<unsigned long long>(s.engine.retransmissions));
   }

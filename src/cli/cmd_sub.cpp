@@ -89,6 +89,35 @@ std::string json_line(const Message& m) {
   }
 }
 
+// stdout written per burst, not per line (a system call per message capped `nomq sub` into a
+// file or pipe well below what the node receives): lines are written when the listener has been
+// idle for a millisecond (the caller's flush()), or 10 ms after the first unwritten one at the
+// latest, so a line that comes alone still shows at once.
+class LineOutput {
+ public:
+  void write(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputc('\n', stdout);
+    const auto now = std::chrono::steady_clock::now();
+    if (!pending_) {
+      pending_ = true;
+      first_ = now;
+    } else if (now - first_ >= std::chrono::milliseconds{10}) {
+      flush();
+    }
+  }
+  void flush() {
+    if (!pending_) return;
+    std::fflush(stdout);
+    pending_ = false;
+  }
+  bool pending() const { return pending_; }
+
+ private:
+  bool pending_ = false;
+  std::chrono::steady_clock::time_point first_;
+};
+
 int run_sub(const SubArgs& a) {
   if (a.count < 0) return usage_error("sub", "-C needs a count of 1 or more");
   if (a.timeout < 0) return usage_error("sub", "-W needs a number of seconds above 0");
@@ -129,6 +158,7 @@ int run_sub(const SubArgs& a) {
   const auto deadline = a.timeout > 0
       ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.timeout))
       : Clock::time_point::max();
+  LineOutput out;
   int received = 0;
   bool owes_answers = false;
   int exit_code = kExitOk;
@@ -145,18 +175,24 @@ int run_sub(const SubArgs& a) {
     }
     // Short slices so a signal is noticed promptly.
     const auto slice = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds{100});
-    auto m = listener.next(std::chrono::duration_cast<Duration>(slice));
-    if (!m) continue;
+    // While lines wait in stdout's buffer, a burst that goes on within a millisecond keeps
+    // them there; otherwise they are written before we wait.
+    auto m = listener.next(out.pending() ? std::chrono::milliseconds{1} : Duration::zero());
+    if (!m) {
+      out.flush();
+      m = listener.next(std::chrono::duration_cast<Duration>(slice));
+      if (!m) continue;
+    }
     ++received;
     if (m->qos != Qos::at_most_once) owes_answers = true;
-    std::string line = a.json ? json_line(*m)
-                       : a.format ? format_message(*a.format, *m)
-                       : a.verbose ? m->channel + " " + m->message
-                                   : m->message;
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
+    const std::string line = a.json ? json_line(*m)
+                             : a.format ? format_message(*a.format, *m)
+                             : a.verbose ? m->channel + " " + m->message
+                                         : std::string{};
+    const std::string& text = a.json || a.format || a.verbose ? line : m->message;
+    out.write(text);
   }
+  out.flush();
 
   if (exit_code == kExitOk && owes_answers && !g_stop.load()) {
     // A QoS 2 message is handed over on PUBLISH, but the handshake we owe ends only when the

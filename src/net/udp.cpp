@@ -116,6 +116,15 @@ bool set_multicast_send(int fd, const GroupSetup& g, SocketError& error) {
          set_int(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1, error, "IPV6_MULTICAST_HOPS");
 }
 
+// Large buffers absorb bursts (a batch of retransmissions, many nodes answering at once, a
+// publisher sending QoS 0 back to back while the receiving thread waits for a core). Capped by
+// net.core.rmem_max / wmem_max; a smaller buffer is no error.
+void set_large_buffers(int fd) noexcept {
+  int size = 1 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 }  // namespace
 
 Fd open_group_socket(const GroupSetup& g, SocketError& error) {
@@ -163,6 +172,7 @@ Fd open_group_socket(const GroupSetup& g, SocketError& error) {
 #endif
     }
   }
+  set_large_buffers(fd.get());
   return fd;
 }
 
@@ -184,10 +194,7 @@ Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, SocketError& e
     fail(error, "bind " + to_string(b));
     return Fd{};
   }
-  // Large buffers absorb bursts (a batch of retransmissions, many nodes answering at once).
-  int size = 1 << 20;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  set_large_buffers(fd.get());
   return fd;
 }
 

@@ -49,6 +49,8 @@ void write_body(const Packet& p, const Frame& frame, std::uint8_t* pt) noexcept 
   }
 }
 
+}  // namespace
+
 Digest mac_of(Crypto& crypto, MacKind kind, Bytes data) noexcept {
   switch (kind) {
     case MacKind::keyed_sha256: return crypto.keyed_sha256(data);
@@ -56,8 +58,6 @@ Digest mac_of(Crypto& crypto, MacKind kind, Bytes data) noexcept {
   }
   return crypto.hmac_sha256(data);
 }
-
-}  // namespace
 
 std::size_t sealed_size(const Frame& frame, const Packet& p) noexcept {
   return kHeaderSize + iv_copy_size(frame) + padded_size(plaintext_size(frame, p)) + kMacSize;

@@ -203,6 +203,79 @@ TEST(Node, CloseReportsWhatWasNotDelivered) {
   EXPECT_EQ(h->wait().reason, Errc::closed);
 }
 
+TEST(Node, BackgroundLoopRunsTheTimersOfAPublishFromAnotherThread) {
+  // The loop's thread waits for its earliest timer; a QoS 1 publish sets an earlier one (its
+  // retransmission), so publish() must wake the loop, or the retransmissions wait for the
+  // next heartbeat (30 s).
+  auto options = loopback_options();
+  options.engine.timers.retransmit_initial = 10ms;
+  options.engine.max_retries = 2;
+  auto pub = make(options);
+  auto silent_options = loopback_options();
+  silent_options.network.listen_group = false;
+  auto silent = make(silent_options);  // a port we hold but never read
+  ASSERT_TRUE(pub && silent);
+  ASSERT_TRUE(pub->start().ok());
+  PublishOptions o = qos(Qos::at_least_once);
+  o.destination = silent->local_endpoint();
+  auto h = pub->publish("void", "nobody reads this", o);
+  ASSERT_TRUE(h.ok());
+  const auto d = h->wait_for(20s);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->reason, Errc::timed_out);
+  EXPECT_EQ(pub->stats().engine.retransmissions, 2u);
+}
+
+TEST(Node, APublishThatEndsAtOnceCompletesItsHandleWithinTheCall) {
+  auto options = loopback_options();
+  options.engine.timers.discovery_period = 0ms;  // no start-up period during which publishes wait
+  auto pub = make(options);
+  ASSERT_TRUE(pub);
+  ASSERT_TRUE(pub->start().ok());
+  PublishOptions o = qos(Qos::at_least_once);
+  o.wait_for_subscribers = 0ms;
+  auto h = pub->publish("nobody/listens", "x", o);
+  ASSERT_TRUE(h.ok());
+  // Reported by the engine inside publish(): no turn of the loop's thread is needed.
+  EXPECT_TRUE(h->ready());
+  EXPECT_EQ(h->wait_for(0ms).value_or(Delivery{}).reason, Errc::no_subscribers);
+}
+
+TEST(Node, QoS0HandlesOnOneChannelEachKeepTheirOwnMessageId) {
+  auto options = loopback_options();
+  options.network.listen_group = false;
+  auto pub = make(options);
+  ASSERT_TRUE(pub);
+  auto a = pub->publish("same/channel", "1");
+  auto b = pub->publish("same/channel", "2");
+  auto c = pub->publish("other/channel", "3");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_NE(a->message_id(), b->message_id());
+  for (auto* h : {&*a, &*b, &*c}) {
+    ASSERT_TRUE(h->ready());
+    const Delivery d = h->wait();
+    EXPECT_EQ(d.message_id, h->message_id());
+    EXPECT_EQ(d.qos, Qos::at_most_once);
+    EXPECT_TRUE(d.all_acknowledged());
+  }
+  EXPECT_EQ(a->wait().channel, "same/channel");
+  EXPECT_EQ(c->wait().channel, "other/channel");
+}
+
+TEST(Node, ListenerReadersWakeWhenTheNodeCloses) {
+  auto options = loopback_options();
+  auto node = make(options);
+  ASSERT_TRUE(node);
+  auto inbox = node->listen();
+  ASSERT_TRUE(node->subscribe("quiet").ok());
+  ASSERT_TRUE(node->start().ok());
+  std::thread reader([&] { EXPECT_FALSE(inbox.next(60s).has_value()); });
+  node->close();
+  reader.join();  // returns at close, not after 60 s
+  auto late = node->listen();
+  EXPECT_FALSE(late.next(60s).has_value());  // a closed node has nothing to wait for
+}
+
 TEST(Node, ThreeNodesOnOneHostAllHearTheGroup) {
   for (const char* group : {"127.255.255.255", "239.255.77.1"}) {
     SCOPED_TRACE(group);
