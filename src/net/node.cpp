@@ -22,7 +22,7 @@
 #include "net/log.hpp"
 #include "net/udp.hpp"
 #include "nomq/endpoint_io.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "nomq/wire.hpp"
 
 namespace nomq {
@@ -84,7 +84,7 @@ struct ListenerQueue {
 
 struct NodeCore {
   NodeOptions options;
-  std::unique_ptr<OpenSslCrypto> crypto;
+  std::unique_ptr<Crypto> crypto;
   std::unique_ptr<Engine> engine;
   GroupSetup group_setup;
   Endpoint unicast_bind;   // what the unicast socket binds (port fixed after the first bind)
@@ -618,7 +618,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
   if (!options.network.group.valid()) return Errc::invalid_argument;
   auto core = std::make_shared<NodeCore>();
   core->options = options;
-  auto crypto = OpenSslCrypto::create(options.encryption_key, options.hmac_key);
+  auto crypto = make_crypto(options.encryption_key, options.hmac_key);
   if (!crypto) return crypto.error();
   core->crypto = std::move(*crypto);
 
