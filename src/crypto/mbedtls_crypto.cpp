@@ -82,10 +82,6 @@ struct MbedTlsCrypto::Impl {
                                     sizeof kPersonalization - 1});
   }
 
-  void random_bytes(MutableBytes out) noexcept {
-    if (!drbg.generate(out)) die_no_entropy();
-  }
-
   // mbedTLS takes the IV by pointer and advances it, so each call works on a copy: every call
   // starts a fresh chain from its own IV. mbedtls_aes_crypt_cbc handles out == in.
   bool run_cbc(mbedtls_aes_context* ctx, int mode, const Iv& iv, Bytes in,
@@ -104,17 +100,7 @@ struct MbedTlsCrypto::Impl {
   Digest failed_digest() noexcept {
     ++failures;
     Digest d{};
-    random_bytes(d);
-    return d;
-  }
-
-  Digest hmac_sha256(Bytes data) noexcept {
-    Digest d{};
-    if (mbedtls_md_hmac_reset(&hmac) != 0 ||
-        mbedtls_md_hmac_update(&hmac, data.data(), data.size()) != 0 ||
-        mbedtls_md_hmac_finish(&hmac, d.data()) != 0) {
-      return failed_digest();
-    }
+    if (!drbg.generate(d)) die_no_entropy();
     return d;
   }
 
@@ -160,7 +146,15 @@ bool MbedTlsCrypto::cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexce
   return impl_->run_cbc(&impl_->dec, MBEDTLS_AES_DECRYPT, iv, in, out);
 }
 
-Digest MbedTlsCrypto::hmac_sha256(Bytes data) noexcept { return impl_->hmac_sha256(data); }
+Digest MbedTlsCrypto::hmac_sha256(Bytes data) noexcept {
+  Digest d{};
+  if (mbedtls_md_hmac_reset(&impl_->hmac) != 0 ||
+      mbedtls_md_hmac_update(&impl_->hmac, data.data(), data.size()) != 0 ||
+      mbedtls_md_hmac_finish(&impl_->hmac, d.data()) != 0) {
+    return impl_->failed_digest();
+  }
+  return d;
+}
 
 Digest MbedTlsCrypto::keyed_sha256(Bytes data) noexcept {
   return impl_->sha256(data, Bytes{impl_->hmac_key.get(), impl_->hmac_key_size});
@@ -168,7 +162,9 @@ Digest MbedTlsCrypto::keyed_sha256(Bytes data) noexcept {
 
 Digest MbedTlsCrypto::sha256(Bytes data) noexcept { return impl_->sha256(data, Bytes{}); }
 
-void MbedTlsCrypto::random_bytes(MutableBytes out) noexcept { impl_->random_bytes(out); }
+void MbedTlsCrypto::random_bytes(MutableBytes out) noexcept {
+  if (!impl_->drbg.generate(out)) die_no_entropy();
+}
 
 bool MbedTlsCrypto::mac_equal(Bytes a, Bytes b) noexcept {
   // Lengths are public (fixed MAC sizes); only the contents must not leak through timing.
