@@ -68,7 +68,7 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_replay_window mcu_wire_vectors mcu_engine)
+tests=(mcu_unit mcu_wire_vectors mcu_engine)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"

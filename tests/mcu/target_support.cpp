@@ -8,6 +8,9 @@ namespace std {
 [[noreturn]] void __throw_length_error(const char*) { __builtin_trap(); }
 [[noreturn]] void __throw_bad_array_new_length() { __builtin_trap(); }
 [[noreturn]] void __throw_out_of_range_fmt(const char*, ...) { __builtin_trap(); }
+[[noreturn]] void __throw_out_of_range(const char*) { __builtin_trap(); }
+[[noreturn]] void __throw_logic_error(const char*) { __builtin_trap(); }
+[[noreturn]] void __throw_invalid_argument(const char*) { __builtin_trap(); }
 [[noreturn]] void __throw_bad_optional_access() { __builtin_trap(); }
 [[noreturn]] void __throw_bad_variant_access(const char*) { __builtin_trap(); }
 [[noreturn]] void __throw_bad_variant_access(bool) { __builtin_trap(); }

@@ -70,6 +70,13 @@ class Message {
       append("%lld", static_cast<long long>(value));
     } else if constexpr (std::is_integral_v<T>) {
       append("%llu", static_cast<unsigned long long>(value));
+    } else if constexpr (std::is_null_pointer_v<T>) {
+      append("%s", "nullptr");
+    } else if constexpr (std::is_convertible_v<T, const char*>) {
+      const char* p = value;
+      append("%s", p != nullptr ? p : "nullptr");
+    } else if constexpr (std::is_pointer_v<T>) {
+      append("%p", static_cast<const void*>(value));
     } else if constexpr (std::is_convertible_v<T, std::string_view>) {
       const std::string_view s = value;
       append("%.*s", static_cast<int>(s.size()), s.data());
@@ -120,7 +127,7 @@ struct Operands {
   B b;
 };
 template <class A, class B>
-Operands<std::decay_t<A>, std::decay_t<B>> operands(const A& a, const B& b) {
+Operands<std::decay_t<const A&>, std::decay_t<const B&>> operands(const A& a, const B& b) {
   return {a, b};
 }
 
