@@ -34,6 +34,8 @@ if [ ! -f "$src_dir/library/aes.c" ]; then
   apt_dir=$out/apt
   rm -rf "$apt_dir"
   mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/download"
+  # apt downloads as its unprivileged _apt user when it can write the target folder.
+  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$apt_dir/download"; fi
   # The system's own sources, as deb-src.
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -e "$f" ] || continue

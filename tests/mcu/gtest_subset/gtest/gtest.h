@@ -6,9 +6,9 @@
 // comes from tests/mcu/test_main.cpp and returns non-zero if any check failed.
 //
 // Supported: TEST, EXPECT_/ASSERT_ EQ NE LT LE GT GE TRUE FALSE, `<< message` after a check
-// (printed only when it fails; integers, strings and Errc), SCOPED_TRACE (accepted, printed
-// with a failure's location only through the message). Not supported: fixtures, typed and
-// value-parameterised tests, death tests, matchers.
+// (printed only when it fails: integers, enums, strings, pointers, Errc by name), SCOPED_TRACE
+// (accepted and ignored: put what a failure needs into its `<<` message). Not supported:
+// fixtures, typed and value-parameterised tests, death tests, matchers.
 #pragma once
 
 #include <cstddef>
