@@ -1,5 +1,9 @@
 include(CMakePackageConfigHelpers)
-set(_targets nomq_core nomq_openssl nomq_runtime)
+set(_targets nomq_core nomq_openssl nomq_crypto nomq_runtime)
+if(TARGET nomq_mbedtls)
+  list(APPEND _targets nomq_mbedtls)
+  install(FILES ${PROJECT_SOURCE_DIR}/cmake/FindMbedTLS.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/nomq)
+endif()
 install(TARGETS ${_targets} EXPORT nomqTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

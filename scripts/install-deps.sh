@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build g++ clang
-  libssl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libssl-dev libmbedtls-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-cryptography
   iproute2 nftables procps

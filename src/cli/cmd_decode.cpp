@@ -16,7 +16,7 @@
 #include "cli/cli_config.hpp"
 #include "cli/command.hpp"
 #include "nomq/config.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "nomq/wire.hpp"
 #include "wire/utf8.hpp"
 
@@ -109,9 +109,10 @@ nlohmann::ordered_json describe(const wire::Packet& p, const std::string* known_
 int run_decode(const DecodeArgs& args) {
   const auto config = args.config.load();
   if (!config) return kExitUsage;
-  auto crypto = OpenSslCrypto::create(config->encryption_key, config->hmac_key);
+  auto crypto = make_crypto(config->encryption_key, config->hmac_key);
   if (!crypto) {
-    std::fprintf(stderr, "Error: cannot set up OpenSSL: %s\n",
+    std::fprintf(stderr, "Error: cannot set up %s: %s\n",
+                 std::string{crypto_backend_name()}.c_str(),
                  std::string{to_string(crypto.error())}.c_str());
     return kExitFailure;
   }

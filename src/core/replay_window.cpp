@@ -30,12 +30,13 @@ void ReplayWindow::update(std::uint32_t seq) noexcept {
     top_ = seq;
     empty_ = false;
   } else if (seq > top_) {
-    // Clear the blocks the window slides over; at most all of them.
-    const std::uint64_t from = top_ / 64;
-    const std::uint64_t to = seq / 64;
-    const std::uint64_t diff = to - from;
-    const std::uint64_t clear = diff > n ? n : diff;
-    for (std::uint64_t i = 1; i <= clear; ++i) blocks_[(from + i) % n] = 0;
+    // Clear the blocks the window slides over; at most all of them. Block numbers are below
+    // 2^26, so size_t arithmetic cannot overflow even where size_t has 32 bits (Cortex-M).
+    const std::size_t from = top_ / 64;
+    const std::size_t to = seq / 64;
+    const std::size_t diff = to - from;
+    const std::size_t clear = diff > n ? n : diff;
+    for (std::size_t i = 1; i <= clear; ++i) blocks_[(from + i) % n] = 0;
     top_ = seq;
   }
   blocks_[(seq / 64) % n] |= std::uint64_t{1} << (seq % 64);

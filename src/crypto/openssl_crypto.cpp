@@ -3,6 +3,7 @@
 // what makes them 2-4x cheaper than building contexts per packet (docs/crypto.md has figures).
 #include "nomq/openssl_crypto.hpp"
 
+#include "crypto/cbc_arguments.hpp"
 #include "crypto/openssl_crypto_testing.hpp"
 
 #include <openssl/crypto.h>
@@ -215,19 +216,15 @@ struct OpenSslCrypto::Impl {
   // EVP_*Init_ex2 with a new IV cost about 120 ns per call in OSSL_PARAM handling.
   bool run_cbc(EVP_CIPHER_CTX* ctx, Iv& chain, bool encrypt, const Iv& iv, Bytes in,
                MutableBytes out) noexcept {
-    if (in.empty() || in.size() % kBlockSize != 0 || out.size() < in.size() ||
-        in.size() > static_cast<std::size_t>(INT_MAX)) {
+    if (!detail::cbc_arguments_valid(in, out) || in.size() > static_cast<std::size_t>(INT_MAX)) {
       return false;
     }
-    // Exact aliasing (in place) is fine for OpenSSL; partial overlap is not.
-    const auto in_at = reinterpret_cast<std::uintptr_t>(in.data());
-    const auto out_at = reinterpret_cast<std::uintptr_t>(out.data());
-    if (in_at != out_at && in_at < out_at + in.size() && out_at < in_at + in.size()) return false;
+    const bool in_place = in.data() == out.data();
     const int n = static_cast<int>(in.size());
     int len = 0;
     int update = 0;
     if (encrypt) {
-      if (in_at != out_at) std::memcpy(out.data(), in.data(), in.size());
+      if (!in_place) std::memcpy(out.data(), in.data(), in.size());
       for (std::size_t i = 0; i < kBlockSize; ++i) {
         out[i] = static_cast<std::uint8_t>(out[i] ^ iv[i] ^ chain[i]);
       }

@@ -48,7 +48,7 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   if (options.network.unicast_bind) unicast_bind = *options.network.unicast_bind;
   if (!unicast_bind.valid()) unicast_bind.family = options.network.group.family;
   auto core = std::make_shared<NodeCore>(options, *setup, unicast_bind);
-  auto crypto = OpenSslCrypto::create(options.encryption_key, options.hmac_key);
+  auto crypto = make_crypto(options.encryption_key, options.hmac_key);
   if (!crypto) return crypto.error();
   core->crypto = std::move(*crypto);
   if (auto r = core->loop.open(); !r) return r.error();

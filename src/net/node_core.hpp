@@ -17,7 +17,7 @@
 #include "net/socket_set.hpp"
 #include "nomq/engine.hpp"
 #include "nomq/node.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 
 namespace nomq::detail {
 
@@ -29,7 +29,7 @@ struct NodeCore {
   static Result<std::shared_ptr<NodeCore>> create(const NodeOptions& options);
 
   const NodeOptions options;
-  std::unique_ptr<OpenSslCrypto> crypto;
+  std::unique_ptr<Crypto> crypto;
   std::unique_ptr<Engine> engine;
 
   mutable std::mutex m;        // guards everything below but the loop's own fields

@@ -2,12 +2,14 @@
 
 #include <cstring>
 
+#include "nomq/crypto_backend.hpp"
+
 namespace nomq::sim {
 
 Result<std::unique_ptr<SeededCrypto>> SeededCrypto::create(const Key& encryption_key,
                                                            const Key& hmac_key,
                                                            std::uint64_t seed) {
-  auto real = OpenSslCrypto::create(encryption_key, hmac_key);
+  auto real = make_crypto(encryption_key, hmac_key);
   if (!real) return real.error();
   return std::unique_ptr<SeededCrypto>(new SeededCrypto(std::move(real).value(), seed));
 }

@@ -1,5 +1,5 @@
 // A Crypto for simulations: real AES-256-CBC, HMAC-SHA256 and SHA-256 (delegated to
-// OpenSslCrypto, so the simulated engines run the production code paths), but random_bytes()
+// the backend NOMQ_CRYPTO selects, so the simulated engines run the production code paths), but random_bytes()
 // drawn from a seeded xoshiro256** stream, so IVs, session ids and message ids, and hence a whole
 // run, repeat exactly for a given seed. Never use it outside tests and simulations: its
 // "randomness" is predictable by design.
@@ -9,14 +9,13 @@
 
 #include "nomq/crypto.hpp"
 #include "nomq/error.hpp"
-#include "nomq/openssl_crypto.hpp"
 #include "sim/prng.hpp"
 
 namespace nomq::sim {
 
 class SeededCrypto final : public Crypto {
  public:
-  // Errors: crypto_failure when OpenSSL cannot set up its contexts.
+  // Errors: crypto_failure when the crypto backend cannot set up its contexts.
   static Result<std::unique_ptr<SeededCrypto>> create(const Key& encryption_key,
                                                      const Key& hmac_key, std::uint64_t seed);
 
@@ -32,9 +31,9 @@ class SeededCrypto final : public Crypto {
   void reseed(std::uint64_t seed) noexcept { prng_ = Prng{seed}; }
 
  private:
-  SeededCrypto(std::unique_ptr<OpenSslCrypto> real, std::uint64_t seed)
+  SeededCrypto(std::unique_ptr<Crypto> real, std::uint64_t seed)
       : real_(std::move(real)), prng_(seed) {}
-  std::unique_ptr<OpenSslCrypto> real_;
+  std::unique_ptr<Crypto> real_;
   Prng prng_;
 };
 

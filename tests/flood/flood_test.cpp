@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "nomq/config.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "nomq/wire.hpp"
 #include "support/subprocess.hpp"
 
@@ -110,7 +110,7 @@ void flood_run(bool to_group) {
   Key other_enc{}, other_mac{};
   other_enc[0] = 1;
   other_mac[0] = 2;
-  auto wrong = OpenSslCrypto::create(other_enc, other_mac);
+  auto wrong = make_crypto(other_enc, other_mac);
   ASSERT_TRUE(wrong.ok());
 
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -7,6 +7,7 @@
 #include <array>
 #include <set>
 
+#include "nomq/crypto_backend.hpp"
 #include "sim/seeded_crypto.hpp"
 
 namespace nomq::sim {
@@ -92,7 +93,7 @@ TEST(SeededCrypto, RandomBytesRepeatPerSeedAndCryptoIsReal) {
   auto a = SeededCrypto::create(k1, k2, 5);
   auto b = SeededCrypto::create(k1, k2, 5);
   auto c = SeededCrypto::create(k1, k2, 6);
-  auto real = OpenSslCrypto::create(k1, k2);
+  auto real = make_crypto(k1, k2);
   ASSERT_TRUE(a && b && c && real);
   std::array<std::uint8_t, 37> x{}, y{}, z{};
   (*a)->random_bytes(x);

@@ -18,8 +18,8 @@
 #include <variant>
 #include <vector>
 
+#include "nomq/crypto_backend.hpp"
 #include "nomq/engine.hpp"
-#include "nomq/openssl_crypto.hpp"
 #include "nomq/wire.hpp"
 #include "unit/wire_test_support.hpp"
 #include "sim/same_clock.hpp"

@@ -4,9 +4,10 @@
 //     backend whose mac_equal lies changes the verdict both ways;
 //  2. nothing is decrypted before the MAC verifies: cbc_decrypt is never called for a datagram
 //     whose MAC fails, and is called only after mac_equal returned true;
-//  3. OpenSslCrypto::mac_equal is CRYPTO_memcmp: a source-level check of
-//     src/crypto/openssl_crypto.cpp (the function body calls CRYPTO_memcmp and no other compare)
-//     plus its behaviour; and src/wire compares MACs only through mac_equal.
+//  3. OpenSslCrypto::mac_equal is CRYPTO_memcmp and MbedTlsCrypto::mac_equal is
+//     mbedtls_ct_memcmp: source-level checks of src/crypto/*_crypto.cpp (the function body calls
+//     the library's compare and no other) plus their behaviour (crypto_backend_test.cpp); and
+//     src/wire compares MACs only through mac_equal.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,21 +233,32 @@ bool passed_to_std_equal(const std::string& src, const std::string& name) {
   return false;
 }
 
-// Source-level pin (documented in docs/security.md): if someone rewrites the backend's compare,
-// this fails and the change gets a second look.
-TEST(MacCheckSource, OpenSslMacEqualIsCryptoMemcmp) {
-  const std::string src = read_source("src/crypto/openssl_crypto.cpp");
-  ASSERT_FALSE(src.empty()) << "cannot read src/crypto/openssl_crypto.cpp";
+// Source-level pin (documented in docs/security.md): if someone rewrites a backend's compare,
+// this fails and the change gets a second look. `compare` is the library routine the body must
+// call, and nothing else may compare there.
+void expect_mac_equal_is(const char* file, const char* function, const std::string& compare) {
+  const std::string src = read_source(file);
+  ASSERT_FALSE(src.empty()) << "cannot read " << file;
   // Comments removed: only code counts.
-  const std::string body = strip_line_comments(function_body(src, "bool OpenSslCrypto::mac_equal("));
-  ASSERT_FALSE(body.empty()) << "OpenSslCrypto::mac_equal not found";
-  EXPECT_NE(body.find("CRYPTO_memcmp("), std::string::npos) << body;
+  const std::string body = strip_line_comments(function_body(src, function));
+  ASSERT_FALSE(body.empty()) << function << " not found";
+  EXPECT_NE(body.find(compare + "("), std::string::npos) << body;
   // No early-exit comparison next to it: plain memcmp, std::equal, a loop, or a return before it.
-  const std::string without = erase_all(body, "CRYPTO_memcmp");
+  const std::string without = erase_all(body, compare);
   EXPECT_EQ(without.find("memcmp"), std::string::npos) << body;
   EXPECT_EQ(without.find("std::equal"), std::string::npos) << body;
   EXPECT_EQ(without.find("for ("), std::string::npos) << body;
   EXPECT_EQ(std::count(body.begin(), body.end(), ';'), 1) << "expected a single return: " << body;
+}
+
+TEST(MacCheckSource, OpenSslMacEqualIsCryptoMemcmp) {
+  expect_mac_equal_is("src/crypto/openssl_crypto.cpp", "bool OpenSslCrypto::mac_equal(",
+                      "CRYPTO_memcmp");
+}
+
+TEST(MacCheckSource, MbedTlsMacEqualIsMbedtlsCtMemcmp) {
+  expect_mac_equal_is("src/crypto/mbedtls_crypto.cpp", "bool MbedTlsCrypto::mac_equal(",
+                      "mbedtls_ct_memcmp");
 }
 
 TEST(MacCheckSource, WireComparesMacsOnlyThroughMacEqual) {

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "nomq/config.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 
 namespace nomq {
 namespace {
@@ -365,7 +365,7 @@ TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {
     const Digest sig = node->gen_signature("auth");
     Digest expected{};
     if (wire == WireVersion::v2) {
-      auto crypto = OpenSslCrypto::create(options.encryption_key, options.hmac_key);
+      auto crypto = make_crypto(options.encryption_key, options.hmac_key);
       ASSERT_TRUE(crypto.ok());
       expected = (*crypto)->hmac_sha256(as_bytes("auth"));
     } else {

@@ -1,4 +1,4 @@
-// Engine test support: a deterministic Crypto (real AES/HMAC from OpenSslCrypto, randomness
+// Engine test support: a deterministic Crypto (real AES/HMAC from the build's backend, randomness
 // from a seeded generator) and a tiny in-memory network that pumps engines into each other
 // with a stepped clock. Deliberately minimal: the simulator (src/sim) is the full version.
 #pragma once
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nomq/engine.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "sim/same_clock.hpp"
 
 namespace nomq::engine_test {
@@ -28,7 +28,7 @@ class SeededTestCrypto final : public Crypto {
       e[i] = static_cast<std::uint8_t>(i);
       h[i] = static_cast<std::uint8_t>(0xA0 + i);
     }
-    auto r = OpenSslCrypto::create(e, h);
+    auto r = make_crypto(e, h);
     if (r) real_ = std::move(r.value());
   }
   bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
@@ -59,7 +59,7 @@ class SeededTestCrypto final : public Crypto {
   }
 
  private:
-  std::unique_ptr<OpenSslCrypto> real_;
+  std::unique_ptr<Crypto> real_;
   std::uint64_t state_;
   std::size_t period_ = 0;
   std::uint64_t period_start_ = 0;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nomq/crypto.hpp"
-#include "nomq/openssl_crypto.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "nomq/time.hpp"
 #include "nomq/wire.hpp"
 
@@ -63,7 +63,7 @@ inline WallTime clock_at(double unix_seconds) {
 }
 
 inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
-  auto r = OpenSslCrypto::create(encryption_key, hmac_key);
+  auto r = nomq::make_crypto(encryption_key, hmac_key);
   if (!r.ok()) return nullptr;
   return std::move(*r);
 }

@@ -1,6 +1,11 @@
-// The OpenSSL backend against published known-answer vectors (RFC 4231, NIST SP 800-38A,
-// FIPS 180-2, the v1 vectors), plus the CSPRNG's observable properties and the comparisons.
+// Every crypto backend (OpenSSL; mbedTLS where it is built) against the same published
+// known-answer vectors (RFC 4231, NIST SP 800-38A, FIPS 180-2, the v1 vectors), the CSPRNG's
+// observable properties and the comparisons, as typed tests: CryptoBackend/OpenSsl.*,
+// CryptoBackend/MbedTls.*. Then the backends against each other, byte for byte.
 #include "nomq/openssl_crypto.hpp"
+#if defined(NOMQ_HAVE_MBEDTLS)
+#include "nomq/mbedtls_crypto.hpp"
+#endif
 
 #include "crypto/openssl_crypto_testing.hpp"
 
@@ -18,6 +23,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace nomq {
@@ -50,39 +56,56 @@ Key any_key() {
   return k;
 }
 
-std::unique_ptr<OpenSslCrypto> make(Bytes enc, Bytes mac) {
-  auto r = OpenSslCrypto::create(enc, mac);
+template <class Backend>
+std::unique_ptr<Backend> make(Bytes enc, Bytes mac) {
+  auto r = Backend::create(enc, mac);
   EXPECT_TRUE(r.ok()) << to_string(r.error());
   return r.ok() ? std::move(r).value() : nullptr;
 }
 
-std::unique_ptr<OpenSslCrypto> make_default() {
+template <class Backend>
+std::unique_ptr<Backend> make_default() {
   const Key k = any_key();
-  auto r = OpenSslCrypto::create(k, k);
-  EXPECT_TRUE(r.ok()) << to_string(r.error());
-  return r.ok() ? std::move(r).value() : nullptr;
+  return make<Backend>(k, k);
 }
+
+#if defined(NOMQ_HAVE_MBEDTLS)
+using Backends = ::testing::Types<OpenSslCrypto, MbedTlsCrypto>;
+#else
+using Backends = ::testing::Types<OpenSslCrypto>;
+#endif
+
+struct BackendName {
+  template <class Backend>
+  static std::string GetName(int) {
+    return std::is_same_v<Backend, OpenSslCrypto> ? "OpenSsl" : "MbedTls";
+  }
+};
+
+template <class Backend>
+class CryptoBackend : public ::testing::Test {};
+TYPED_TEST_SUITE(CryptoBackend, Backends, BackendName);
 
 // ---------------------------------------------------------------- create
 
-TEST(OpenSslCryptoCreate, AcceptsTwoKeysAndReportsNoFailures) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, CreateAcceptsTwoKeysAndReportsNoFailures) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->failures(), 0u);
 }
 
-TEST(OpenSslCryptoCreate, RejectsEncryptionKeyOtherThan32Bytes) {
+TYPED_TEST(CryptoBackend, CreateRejectsEncryptionKeyOtherThan32Bytes) {
   const auto mac = repeat(1, 32);
   for (std::size_t n : {0u, 16u, 31u, 33u, 64u}) {
     const auto enc = repeat(2, n);
-    auto r = OpenSslCrypto::create(Bytes{enc}, Bytes{mac});
+    auto r = TypeParam::create(Bytes{enc}, Bytes{mac});
     EXPECT_EQ(r.error(), Errc::invalid_argument) << "key size " << n;
   }
 }
 
-TEST(OpenSslCryptoCreate, RejectsEmptyHmacKey) {
+TYPED_TEST(CryptoBackend, CreateRejectsEmptyHmacKey) {
   const auto enc = repeat(2, 32);
-  auto r = OpenSslCrypto::create(Bytes{enc}, Bytes{});
+  auto r = TypeParam::create(Bytes{enc}, Bytes{});
   EXPECT_EQ(r.error(), Errc::invalid_argument);
 }
 
@@ -117,11 +140,11 @@ std::vector<HmacCase> rfc4231_cases() {
   };
 }
 
-TEST(OpenSslCryptoHmac, Rfc4231Cases1To7) {
+TYPED_TEST(CryptoBackend, HmacRfc4231Cases1To7) {
   const auto enc = repeat(0, 32);
   for (const auto& tc : rfc4231_cases()) {
     SCOPED_TRACE(std::string("RFC 4231 test case ") + tc.name);
-    auto c = make(enc, tc.key);
+    auto c = make<TypeParam>(enc, tc.key);
     ASSERT_NE(c, nullptr);
     const auto expected = from_hex(tc.mac_hex);
     // Twice: the second call exercises the re-initialised (not re-keyed) context.
@@ -134,9 +157,9 @@ TEST(OpenSslCryptoHmac, Rfc4231Cases1To7) {
   }
 }
 
-TEST(OpenSslCryptoHmac, InterleavedWithOtherCallsStaysKeyed) {
+TYPED_TEST(CryptoBackend, HmacInterleavedWithOtherCallsStaysKeyed) {
   const auto tc = rfc4231_cases()[1];
-  auto c = make(repeat(0, 32), tc.key);
+  auto c = make<TypeParam>(repeat(0, 32), tc.key);
   ASSERT_NE(c, nullptr);
   (void)c->sha256(text("abc"));
   (void)c->hmac_sha256(text("something else entirely"));
@@ -163,69 +186,77 @@ Iv nist_iv() {
   return iv;
 }
 
-class OpenSslCryptoCbc : public ::testing::Test {
- protected:
-  void SetUp() override {
-    c_ = make(from_hex(kNistKey), repeat(1, 32));
-    ASSERT_NE(c_, nullptr);
-  }
-  std::unique_ptr<OpenSslCrypto> c_;
-};
+template <class Backend>
+std::unique_ptr<Backend> make_nist() {
+  return make<Backend>(from_hex(kNistKey), repeat(1, 32));
+}
 
-TEST_F(OpenSslCryptoCbc, EncryptF25) {
+TYPED_TEST(CryptoBackend, CbcEncryptF25) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   const auto plain = from_hex(kNistPlain);
   std::vector<std::uint8_t> out(plain.size());
   for (int round = 0; round < 2; ++round) {  // the IV reset must start a fresh chain
-    ASSERT_TRUE(c_->cbc_encrypt(nist_iv(), plain, out));
+    ASSERT_TRUE(c->cbc_encrypt(nist_iv(), plain, out));
     EXPECT_EQ(out, from_hex(kNistCipher)) << "round " << round;
   }
 }
 
-TEST_F(OpenSslCryptoCbc, DecryptF26) {
+TYPED_TEST(CryptoBackend, CbcDecryptF26) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   const auto cipher = from_hex(kNistCipher);
   std::vector<std::uint8_t> out(cipher.size());
   for (int round = 0; round < 2; ++round) {
-    ASSERT_TRUE(c_->cbc_decrypt(nist_iv(), cipher, out));
+    ASSERT_TRUE(c->cbc_decrypt(nist_iv(), cipher, out));
     EXPECT_EQ(out, from_hex(kNistPlain)) << "round " << round;
   }
 }
 
-TEST_F(OpenSslCryptoCbc, EncryptAndDecryptInPlace) {
+TYPED_TEST(CryptoBackend, CbcEncryptAndDecryptInPlace) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   auto buf = from_hex(kNistPlain);
-  ASSERT_TRUE(c_->cbc_encrypt(nist_iv(), buf, buf));
+  ASSERT_TRUE(c->cbc_encrypt(nist_iv(), buf, buf));
   EXPECT_EQ(buf, from_hex(kNistCipher));
-  ASSERT_TRUE(c_->cbc_decrypt(nist_iv(), buf, buf));
+  ASSERT_TRUE(c->cbc_decrypt(nist_iv(), buf, buf));
   EXPECT_EQ(buf, from_hex(kNistPlain));
 }
 
-TEST_F(OpenSslCryptoCbc, SingleBlockIsFirstBlockOfF25) {
+TYPED_TEST(CryptoBackend, CbcSingleBlockIsFirstBlockOfF25) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   const auto plain = from_hex(kNistPlain);
   std::array<std::uint8_t, 16> out{};
-  ASSERT_TRUE(c_->cbc_encrypt(nist_iv(), Bytes{plain}.first(16), out));
+  ASSERT_TRUE(c->cbc_encrypt(nist_iv(), Bytes{plain}.first(16), out));
   const auto cipher = from_hex(kNistCipher);
   EXPECT_EQ(to_vec(out), to_vec(Bytes{cipher}.first(16)));
 }
 
-TEST_F(OpenSslCryptoCbc, RejectsPreconditionViolationsWithoutCountingFailures) {
+TYPED_TEST(CryptoBackend, CbcRejectsPreconditionViolationsWithoutCountingFailures) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   std::vector<std::uint8_t> buf(64, 7);
   const Iv iv{};
-  EXPECT_FALSE(c_->cbc_encrypt(iv, Bytes{}, buf));                       // empty
-  EXPECT_FALSE(c_->cbc_encrypt(iv, Bytes{buf}.first(15), buf));          // not whole blocks
-  EXPECT_FALSE(c_->cbc_decrypt(iv, Bytes{buf}.first(33), buf));          // not whole blocks
-  EXPECT_FALSE(c_->cbc_encrypt(iv, Bytes{buf}.first(32),                 // output too small
+  EXPECT_FALSE(c->cbc_encrypt(iv, Bytes{}, buf));                       // empty
+  EXPECT_FALSE(c->cbc_encrypt(iv, Bytes{buf}.first(15), buf));          // not whole blocks
+  EXPECT_FALSE(c->cbc_decrypt(iv, Bytes{buf}.first(33), buf));          // not whole blocks
+  EXPECT_FALSE(c->cbc_encrypt(iv, Bytes{buf}.first(32),                 // output too small
                                MutableBytes{buf}.subspan(32, 16)));
-  EXPECT_FALSE(c_->cbc_encrypt(iv, Bytes{buf}.first(32),                 // partial overlap
+  EXPECT_FALSE(c->cbc_encrypt(iv, Bytes{buf}.first(32),                 // partial overlap
                                MutableBytes{buf}.subspan(16, 32)));
-  EXPECT_FALSE(c_->cbc_decrypt(iv, Bytes{buf}.subspan(16, 32),           // partial overlap
+  EXPECT_FALSE(c->cbc_decrypt(iv, Bytes{buf}.subspan(16, 32),           // partial overlap
                                MutableBytes{buf}.first(32)));
-  EXPECT_EQ(c_->failures(), 0u);
+  EXPECT_EQ(c->failures(), 0u);
   EXPECT_EQ(buf, std::vector<std::uint8_t>(64, 7));  // nothing written
 }
 
 // The contexts are keyed once and each call continues the previous call's CBC chain, undone
 // with the IV (openssl_crypto.cpp, run_cbc): whatever came before, a call must give what a
 // fresh object's first call gives, encrypting and decrypting, in place or not.
-TEST_F(OpenSslCryptoCbc, EveryCallMatchesAFreshContextWhateverCameBefore) {
+TYPED_TEST(CryptoBackend, CbcEveryCallMatchesAFreshContextWhateverCameBefore) {
+  auto c = make_nist<TypeParam>();
+  ASSERT_NE(c, nullptr);
   const std::uint32_t seed = 0x63626331u;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937 rng{seed};
@@ -237,22 +268,22 @@ TEST_F(OpenSslCryptoCbc, EveryCallMatchesAFreshContextWhateverCameBefore) {
     for (auto& b : iv) b = static_cast<std::uint8_t>(rng());
     const bool encrypt = rng() % 2 == 0;
     const bool in_place = rng() % 3 == 0;
-    auto fresh = make(from_hex(kNistKey), repeat(1, 32));
+    auto fresh = make_nist<TypeParam>();
     ASSERT_NE(fresh, nullptr);
     ASSERT_TRUE(encrypt ? fresh->cbc_encrypt(iv, in, expected) : fresh->cbc_decrypt(iv, in, expected));
     if (in_place) out = in;
     const Bytes src = in_place ? Bytes{out} : Bytes{in};
-    ASSERT_TRUE(encrypt ? c_->cbc_encrypt(iv, src, out) : c_->cbc_decrypt(iv, src, out));
+    ASSERT_TRUE(encrypt ? c->cbc_encrypt(iv, src, out) : c->cbc_decrypt(iv, src, out));
     ASSERT_EQ(out, expected) << "step " << step << (encrypt ? " encrypt" : " decrypt")
                              << (in_place ? " in place" : "");
   }
-  EXPECT_EQ(c_->failures(), 0u);
+  EXPECT_EQ(c->failures(), 0u);
 }
 
 // ---------------------------------------------------------------- SHA-256, FIPS 180-2
 
-TEST(OpenSslCryptoSha256, Fips180Vectors) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, Sha256Fips180Vectors) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(to_vec(c->sha256(text("abc"))),
             from_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
@@ -264,7 +295,7 @@ TEST(OpenSslCryptoSha256, Fips180Vectors) {
 
 // ---------------------------------------------------------------- v1 keyed hash
 
-TEST(OpenSslCryptoKeyedSha256, MatchesLegacyPacketVectorMac) {
+TYPED_TEST(CryptoBackend, KeyedSha256MatchesLegacyPacketVectorMac) {
   std::ifstream in(std::string(NOMQ_VECTORS_DIR) + "/legacy-v1.json");
   ASSERT_TRUE(in) << "cannot open legacy-v1.json";
   const auto doc = nlohmann::json::parse(in);
@@ -275,7 +306,7 @@ TEST(OpenSslCryptoKeyedSha256, MatchesLegacyPacketVectorMac) {
   ASSERT_NE(vec, nullptr);
   const auto packet = from_hex(vec->at("packet").get<std::string>());
   ASSERT_EQ(packet.size(), 149u);
-  auto c = make(from_hex(vec->at("encryption_key").get<std::string>()),
+  auto c = make<TypeParam>(from_hex(vec->at("encryption_key").get<std::string>()),
                 from_hex(vec->at("hmac_key").get<std::string>()));
   ASSERT_NE(c, nullptr);
   const Digest mac = c->keyed_sha256(Bytes{packet}.first(117));
@@ -319,7 +350,7 @@ ChiBounds uniform_bytes_bounds() {
   return {chi_square_quantile(255.0, -6.5), chi_square_quantile(255.0, 6.5)};
 }
 
-TEST(OpenSslCryptoRandom, ChiSquareBoundsRejectBadGenerators) {
+TEST(ChiSquareBounds, RejectBadGenerators) {
   const ChiBounds b = uniform_bytes_bounds();
   EXPECT_GT(b.low, 100.0);
   EXPECT_LT(b.high, 450.0);
@@ -335,8 +366,8 @@ TEST(OpenSslCryptoRandom, ChiSquareBoundsRejectBadGenerators) {
   EXPECT_LT(byte_chi_square(counter), b.low);
 }
 
-TEST(OpenSslCryptoRandom, BytesAreRoughlyUniform) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, RandomBytesAreRoughlyUniform) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   std::vector<std::uint8_t> data(1 << 18);
   // Drawn in IV-sized pieces, the way the codec draws them.
@@ -349,8 +380,8 @@ TEST(OpenSslCryptoRandom, BytesAreRoughlyUniform) {
   EXPECT_LT(chi, b.high);
 }
 
-TEST(OpenSslCryptoRandom, DrawsAreDistinct) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, RandomDrawsAreDistinct) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   std::set<Iv> seen;
   for (int i = 0; i < 10000; ++i) {
@@ -360,9 +391,9 @@ TEST(OpenSslCryptoRandom, DrawsAreDistinct) {
   }
 }
 
-TEST(OpenSslCryptoRandom, TwoObjectsWithTheSameKeysDiffer) {
-  auto a = make_default();
-  auto b = make_default();
+TYPED_TEST(CryptoBackend, RandomTwoObjectsWithTheSameKeysDiffer) {
+  auto a = make_default<TypeParam>();
+  auto b = make_default<TypeParam>();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   Iv x{}, y{};
@@ -371,8 +402,8 @@ TEST(OpenSslCryptoRandom, TwoObjectsWithTheSameKeysDiffer) {
   EXPECT_NE(x, y);
 }
 
-TEST(OpenSslCryptoRandom, LargeDrawAcrossReseedBoundaries) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, RandomLargeDrawAcrossReseedBoundaries) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   Iv first{};
   c->random_bytes(first);  // leave the generator mid-block
@@ -399,8 +430,8 @@ TEST(OpenSslCryptoRandom, LargeDrawAcrossReseedBoundaries) {
   EXPECT_EQ(c->failures(), 0u);
 }
 
-TEST(OpenSslCryptoRandom, EmptyDrawIsANoOp) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, RandomEmptyDrawIsANoOp) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   c->random_bytes(MutableBytes{});
   EXPECT_EQ(c->failures(), 0u);
@@ -408,7 +439,8 @@ TEST(OpenSslCryptoRandom, EmptyDrawIsANoOp) {
 
 // Draws 16 bytes in a fork()ed child and in the parent after warming the generator (so its
 // buffer holds unserved keystream that fork() copies); they must differ.
-void expect_child_stream_differs(OpenSslCrypto& c) {
+template <class Backend>
+void expect_child_stream_differs(Backend& c) {
   Iv warm{};
   c.random_bytes(warm);
   int fds[2];
@@ -434,15 +466,15 @@ void expect_child_stream_differs(OpenSslCrypto& c) {
   EXPECT_NE(parent, child);
 }
 
-TEST(OpenSslCryptoRandom, ChildAfterForkDoesNotRepeatTheParentsStream) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, RandomChildAfterForkDoesNotRepeatTheParentsStream) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   expect_child_stream_differs(*c);
 }
 
 TEST(OpenSslCryptoRandom, ChildAfterForkDiffersWithGetpidFallback) {
   detail::rng_fork_check_by_getpid_only = true;
-  auto c = make_default();
+  auto c = make_default<OpenSslCrypto>();
   detail::rng_fork_check_by_getpid_only = false;
   ASSERT_NE(c, nullptr);
   expect_child_stream_differs(*c);
@@ -474,11 +506,82 @@ TEST(ConstantTimeEqual, Semantics) {
   expect_equality_semantics([](Bytes x, Bytes y) { return constant_time_equal(x, y); });
 }
 
-TEST(OpenSslCryptoMacEqual, Semantics) {
-  auto c = make_default();
+TYPED_TEST(CryptoBackend, MacEqualSemantics) {
+  auto c = make_default<TypeParam>();
   ASSERT_NE(c, nullptr);
   expect_equality_semantics([&](Bytes x, Bytes y) { return c->mac_equal(x, y); });
 }
+
+
+// ---------------------------------------------------------------- the backends against each other
+
+#if defined(NOMQ_HAVE_MBEDTLS)
+// Random keys (hmac keys of 1 to 150 bytes, across the 64-byte block), random data and IVs:
+// both backends must give the same bytes for every call, and each must open what the other
+// sealed.
+TEST(CryptoBackends, MbedTlsMatchesOpenSslByteForByte) {
+  const std::uint32_t seed = 0x6d627463u;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937 rng{seed};
+  auto bytes = [&](std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+    return v;
+  };
+  for (int step = 0; step < 200; ++step) {
+    const auto enc = bytes(32);
+    const auto mac = bytes(1 + rng() % 150);
+    auto o = make<OpenSslCrypto>(enc, mac);
+    auto m = make<MbedTlsCrypto>(enc, mac);
+    ASSERT_TRUE(o && m);
+    for (int call = 0; call < 4; ++call) {
+      const auto data = bytes(rng() % 300);
+      ASSERT_EQ(o->hmac_sha256(data), m->hmac_sha256(data)) << "step " << step;
+      ASSERT_EQ(o->keyed_sha256(data), m->keyed_sha256(data)) << "step " << step;
+      ASSERT_EQ(o->sha256(data), m->sha256(data)) << "step " << step;
+      const auto plain = bytes(16 * (1 + rng() % 8));
+      Iv iv{};
+      for (auto& b : iv) b = static_cast<std::uint8_t>(rng());
+      std::vector<std::uint8_t> by_o(plain.size()), by_m(plain.size()), back(plain.size());
+      ASSERT_TRUE(o->cbc_encrypt(iv, plain, by_o));
+      ASSERT_TRUE(m->cbc_encrypt(iv, plain, by_m));
+      ASSERT_EQ(by_o, by_m) << "step " << step;
+      ASSERT_TRUE(m->cbc_decrypt(iv, by_o, back));
+      ASSERT_EQ(back, plain) << "step " << step;
+      ASSERT_TRUE(o->cbc_decrypt(iv, by_m, back));
+      ASSERT_EQ(back, plain) << "step " << step;
+    }
+    EXPECT_EQ(o->failures(), 0u);
+    EXPECT_EQ(m->failures(), 0u);
+  }
+}
+
+// A device seeds the DRBG from its own entropy source; a source that fails makes create() fail.
+TEST(MbedTlsCrypto, SeedsFromTheGivenEntropySourceAndFailsWithoutIt) {
+  struct Source {
+    int calls = 0;
+    bool fail = false;
+  };
+  auto poll = [](void* ctx, unsigned char* out, std::size_t len) -> int {
+    auto* s = static_cast<Source*>(ctx);
+    ++s->calls;
+    if (s->fail) return -1;
+    for (std::size_t i = 0; i < len; ++i) out[i] = static_cast<unsigned char>(i * 31 + 7);
+    return 0;
+  };
+  const Key k = any_key();
+  Source good;
+  auto c = MbedTlsCrypto::create(k, k, EntropySource{poll, &good});
+  ASSERT_TRUE(c.ok());
+  EXPECT_GT(good.calls, 0);
+  Iv a{}, b{};
+  (*c)->random_bytes(a);
+  (*c)->random_bytes(b);
+  EXPECT_NE(a, b);
+  Source bad{0, true};
+  EXPECT_EQ(MbedTlsCrypto::create(k, k, EntropySource{poll, &bad}).error(), Errc::crypto_failure);
+}
+#endif
 
 }  // namespace
 }  // namespace nomq

@@ -1,0 +1,25 @@
+// The crypto backend chosen when NoMQ was built (-DNOMQ_CRYPTO=openssl|mbedtls): what the Node,
+// the simulator and the `nomq` tool use. Code that needs a particular library names its class
+// (OpenSslCrypto, MbedTlsCrypto) instead.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "nomq/crypto.hpp"
+#include "nomq/error.hpp"
+
+namespace nomq {
+
+// "openssl" or "mbedtls".
+std::string_view crypto_backend_name() noexcept;
+
+// The library and version the backend runs on, e.g. "OpenSSL 3.0.19 ..." or "mbed TLS 2.28.3".
+std::string_view crypto_backend_version() noexcept;
+
+// Creates the build's backend with the two keys (the OS entropy source seeds its generator).
+// Errors as the backend's create(): crypto_failure when the library cannot set up its contexts
+// or seed its generator (a node cannot run then).
+Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key& hmac_key) noexcept;
+
+}  // namespace nomq

@@ -1,0 +1,73 @@
+// The mbedTLS backend of nomq::Crypto (microcontrollers; also builds on Linux against Debian's
+// libmbedtls-dev 2.28). One object per node: the AES, HMAC and SHA-256 contexts are keyed once
+// and reused for every packet; random bytes come from a CTR_DRBG seeded by an entropy source.
+// See docs/crypto.md. No OS headers, no exceptions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "nomq/bytes.hpp"
+#include "nomq/crypto.hpp"
+#include "nomq/error.hpp"
+
+namespace nomq {
+
+// Where the DRBG gets its seed: the platform's entropy (a hardware RNG on a device). `poll`
+// has mbedTLS's f_entropy signature: fill `out` with `len` bytes of full entropy and return 0,
+// or return non-zero if it cannot. `context` is passed back unchanged and must outlive the
+// MbedTlsCrypto object (the DRBG re-seeds from it periodically). A null `poll` selects
+// mbedTLS's own entropy collector (the OS source), available where mbedTLS is built with
+// MBEDTLS_ENTROPY_C, as Debian's is.
+struct EntropySource {
+  int (*poll)(void* context, unsigned char* out, std::size_t len) = nullptr;
+  void* context = nullptr;
+};
+
+// The mbedTLS version the backend runs on, e.g. "mbed TLS 2.28.3".
+const char* mbedtls_version() noexcept;
+
+// Not thread-safe: one object per node, used by one thread at a time (the engine's).
+class MbedTlsCrypto final : public Crypto {
+ public:
+  // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
+  // non-empty, else invalid_argument. Returns crypto_failure if mbedTLS cannot set up a
+  // context or the DRBG cannot be seeded from `entropy` (or no entropy source exists: a
+  // null `entropy.poll` where mbedTLS has no MBEDTLS_ENTROPY_C); a node cannot run then.
+  static Result<std::unique_ptr<MbedTlsCrypto>> create(Bytes encryption_key, Bytes hmac_key,
+                                                      EntropySource entropy = {}) noexcept;
+  // The usual case: two 32-byte keys from a config file.
+  static Result<std::unique_ptr<MbedTlsCrypto>> create(const Key& encryption_key,
+                                                      const Key& hmac_key,
+                                                      EntropySource entropy = {}) noexcept;
+  // Wipes every key-dependent context and the hmac key copy (mbedtls_platform_zeroize).
+  ~MbedTlsCrypto() override;
+  MbedTlsCrypto(const MbedTlsCrypto&) = delete;
+  MbedTlsCrypto& operator=(const MbedTlsCrypto&) = delete;
+
+  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override;
+  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override;
+  // As with OpenSslCrypto: mbedTLS does not fail on a context set up by create(); should it
+  // fail anyway, the result is DRBG output (it matches no attacker-chosen MAC) and failures()
+  // grows.
+  Digest hmac_sha256(Bytes data) noexcept override;
+  Digest keyed_sha256(Bytes data) noexcept override;
+  Digest sha256(Bytes data) noexcept override;
+  // CTR_DRBG output. If the DRBG's periodic re-seed fails (the entropy source stopped
+  // working), the program is aborted: no unpredictable bytes can be returned and the
+  // interface has no way to report it.
+  void random_bytes(MutableBytes out) noexcept override;
+  // mbedtls_ct_memcmp (false if the lengths differ).
+  bool mac_equal(Bytes a, Bytes b) noexcept override;
+
+  // How many mbedTLS calls failed after create() (cipher calls return false as well).
+  std::uint64_t failures() const noexcept;
+
+ private:
+  MbedTlsCrypto() noexcept;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nomq

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# NoMQ on a Cortex-M4, under qemu: installs the ARM toolchain (picolibc) and qemu from Debian,
+# fetches Debian's mbedTLS source through a private apt source list (the system's apt
+# configuration is not changed; the source is not vendored or committed), builds mbedTLS with
+# mcu/mbedtls_config.h, the core and the mbedTLS backend for Cortex-M4 (-Os, no exceptions, no
+# RTTI, -Wconversion -Werror), runs every test program on qemu-system-arm -M mps2-an386 with
+# semihosting (the exit code is the verdict) and prints the footprint read from the link map.
+# Idempotent; run as root or with sudo on Debian 12. ELFs and maps stay in build-mcu/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=${MCU_BUILD_DIR:-$root/build-mcu}
+start=$(date +%s)
+mkdir -p "$out"
+
+# --- 1. toolchain and qemu (apt is not touched when everything is there)
+packages=(gcc-arm-none-eabi picolibc-arm-none-eabi libstdc++-arm-none-eabi-picolibc
+  qemu-system-arm cmake ninja-build python3 ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "mcu: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. mbedTLS source from Debian, with a private source list
+src_dir=$out/mbedtls-src
+if [ ! -f "$src_dir/library/aes.c" ]; then
+  apt_dir=$out/apt
+  rm -rf "$apt_dir"
+  mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/download"
+  # apt downloads as its unprivileged _apt user when it can write the target folder.
+  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$apt_dir/download"; fi
+  # The system's own sources, as deb-src.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    sed -E 's/^Types:.*/Types: deb-src/' "$f" > "$apt_dir/sources.list.d/$(basename "$f")"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] || continue
+    sed -nE 's/^[[:space:]]*deb[[:space:]]+/deb-src /p' "$f" > "$apt_dir/sources.list.d/$(basename "$f")"
+  done
+  apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -q)
+  mkdir -p "$apt_dir/cache/archives/partial"
+  apt-get "${apt_opts[@]}" update
+  (cd "$apt_dir/download" && apt-get "${apt_opts[@]}" source --download-only mbedtls)
+  tarball=$(ls "$apt_dir"/download/mbedtls_*.orig.tar.* | head -n 1)
+  rm -rf "$src_dir" "$out/mbedtls-unpack"
+  mkdir -p "$out/mbedtls-unpack"
+  tar -xf "$tarball" -C "$out/mbedtls-unpack"
+  mv "$out"/mbedtls-unpack/* "$src_dir"
+  rmdir "$out/mbedtls-unpack"
+  echo "mcu: mbedTLS source $(basename "$tarball")"
+fi
+
+# --- 3. build for Cortex-M4
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S "$root/mcu" -B "$out" -G Ninja \
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-arm-none-eabi.cmake" \
+  -DMBEDTLS_SOURCE_DIR="$src_dir" "${launcher[@]}" >/dev/null
+cmake --build "$out" -j "$(nproc)"
+
+# --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
+tests=(mcu_unit mcu_wire_vectors mcu_engine)
+failed=0
+for t in "${tests[@]}"; do
+  echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
+  t0=$(date +%s)
+  if timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+      -semihosting-config enable=on,target=native -kernel "$out/$t.elf"; then
+    echo "mcu: $t passed ($(( $(date +%s) - t0 )) s)"
+  else
+    echo "mcu: $t FAILED (exit $?)"
+    failed=1
+  fi
+done
+
+# --- 5. footprint, from the link map of the program that uses everything (the engine test)
+python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine.map"
+arm-none-eabi-size "$out"/*.elf
+echo "mcu: done in $(( $(date +%s) - start )) s"
+exit $failed

@@ -1,0 +1,28 @@
+// Part of nomq::crypto, which links exactly one backend: the one named by NOMQ_CRYPTO.
+#include "nomq/crypto_backend.hpp"
+
+#if defined(NOMQ_CRYPTO_MBEDTLS)
+#include "nomq/mbedtls_crypto.hpp"
+#else
+#include "nomq/openssl_crypto.hpp"
+#endif
+
+namespace nomq {
+
+#if defined(NOMQ_CRYPTO_MBEDTLS)
+using BackendCrypto = MbedTlsCrypto;
+std::string_view crypto_backend_name() noexcept { return "mbedtls"; }
+std::string_view crypto_backend_version() noexcept { return mbedtls_version(); }
+#else
+using BackendCrypto = OpenSslCrypto;
+std::string_view crypto_backend_name() noexcept { return "openssl"; }
+std::string_view crypto_backend_version() noexcept { return openssl_version(); }
+#endif
+
+Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key& hmac_key) noexcept {
+  auto made = BackendCrypto::create(encryption_key, hmac_key);
+  if (!made) return made.error();
+  return std::unique_ptr<Crypto>(std::move(made).value());
+}
+
+}  // namespace nomq
