@@ -69,7 +69,7 @@ struct V1Receiver {
       o.version = WireVersion::v1;
       o.now = now;
       auto p = wire::decode(Bytes{buf.data(), tx->size}, *crypto, o, scratch);
-      EXPECT_TRUE(p) << to_string(p.error());
+      EXPECT_TRUE(p) << p.error();
       if (p) out.push_back(*p);
     }
     return out;

@@ -52,14 +52,14 @@ Key any_key() {
 
 std::unique_ptr<OpenSslCrypto> make(Bytes enc, Bytes mac) {
   auto r = OpenSslCrypto::create(enc, mac);
-  EXPECT_TRUE(r.ok()) << to_string(r.error());
+  EXPECT_TRUE(r.ok()) << r.error();
   return r.ok() ? std::move(r).value() : nullptr;
 }
 
 std::unique_ptr<OpenSslCrypto> make_default() {
   const Key k = any_key();
   auto r = OpenSslCrypto::create(k, k);
-  EXPECT_TRUE(r.ok()) << to_string(r.error());
+  EXPECT_TRUE(r.ok()) << r.error();
   return r.ok() ? std::move(r).value() : nullptr;
 }
 
