@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/discovery_table.hpp"
+#include "core/engine_errors.hpp"
 #include "core/engine_testing.hpp"
 #include "core/fixed_map.hpp"
 #include "core/inbound_qos.hpp"
@@ -1314,21 +1315,21 @@ Engine::~Engine() = default;
 Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Time now) {
   Impl& m = *impl_;
   m.begin_call(now);
-  if (m.closed) return Errc::closed;
-  if (channel.empty()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
-  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;  // v2 receivers refuse it
+  if (m.closed) return engine_error::closed();
+  if (channel.empty()) return engine_error::empty_channel();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
+  if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();  // v2 receivers refuse it
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(m.crypto, channel);
   std::uint32_t s = m.subs.find(id);
   if (s != kNoSlot && m.subs.value(s).active) {
     m.subs.value(s).priority = prio;
-    return Errc::already_subscribed;
+    return engine_error::already_subscribed(channel);
   }
-  if (m.active_subs >= m.cfg.limits.max_channels) return Errc::too_many_channels;
+  if (m.active_subs >= m.cfg.limits.max_channels) return engine_error::too_many_channels(m.cfg.limits.max_channels);
   if (s == kNoSlot) {
     s = m.subs.insert(id);
-    if (s == kNoSlot) return Errc::too_many_channels;
+    if (s == kNoSlot) return engine_error::too_many_channels(m.cfg.limits.max_channels);
     std::memcpy(&m.sub_names[s * wire::kMaxChannelName], channel.data(), channel.size());
     m.subs.value(s).name_size = static_cast<std::uint8_t>(channel.size());
   }
@@ -1343,11 +1344,11 @@ Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, 
 Result<void> Engine::unsubscribe(std::string_view channel, Time now) {
   Impl& m = *impl_;
   m.begin_call(now);
-  if (channel.empty()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (channel.empty()) return engine_error::empty_channel();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
   const wire::ChannelId id = wire::channel_id(m.crypto, channel);
   const std::uint32_t s = m.subs.find(id);
-  if (s == kNoSlot || !m.subs.value(s).active) return Errc::not_subscribed;
+  if (s == kNoSlot || !m.subs.value(s).active) return engine_error::not_subscribed();
   OwnSub& o = m.subs.value(s);
   o.active = false;
   --m.active_subs;
@@ -1369,17 +1370,17 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
                                   const PublishOptions& options, Time now) {
   Impl& m = *impl_;
   m.begin_call(now);
-  if (m.closed) return Errc::closed;
+  if (m.closed) return engine_error::closed();
   if (channel.empty() || options.priority > 15 ||
       static_cast<std::uint8_t>(options.qos) > 2) {
-    return Errc::invalid_argument;
+    return engine_error::bad_publish_options(channel, options);
   }
-  if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (options.destination && !options.destination->valid()) return engine_error::bad_destination();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
   if (!m.is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
-    return Errc::invalid_argument;
+    return engine_error::channel_not_utf8();
   }
-  if (message.size() > m.cfg.limits.max_message_size) return Errc::message_too_large;
+  if (message.size() > m.cfg.limits.max_message_size) return engine_error::message_too_large(message.size(), m.cfg.limits.max_message_size);
   {
     // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
     wire::Packet probe;
@@ -1387,17 +1388,17 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
     probe.type = PacketType::publish;
     probe.body.channel = channel;
     probe.body.message = message;
-    if (wire::encoded_size(probe) > wire::kMaxDatagram) return Errc::message_too_large;
+    if (wire::encoded_size(probe) > wire::kMaxDatagram) return engine_error::datagram_too_large(channel.size(), message.size(), wire::encoded_size(probe));
   }
   const bool tracked = options.qos != Qos::at_most_once;
-  if (tracked && !m.v2() && !options.destination) return Errc::no_subscribers;
-  if (tracked && m.pending.full()) return Errc::too_many_pending;
-  if (!tracked && m.queued_qos0 >= m.cfg.limits.max_queued_messages) return Errc::queue_full;
-  if (m.outbox.full()) return Errc::queue_full;
+  if (tracked && !m.v2() && !options.destination) return engine_error::v1_needs_destination();
+  if (tracked && m.pending.full()) return engine_error::too_many_pending(m.cfg.limits.max_pending);
+  if (!tracked && m.queued_qos0 >= m.cfg.limits.max_queued_messages) return engine_error::qos0_queue_full(m.cfg.limits.max_queued_messages);
+  if (m.outbox.full()) return engine_error::outbox_full(m.cfg.limits.max_outbox);
   const wire::ChannelId id = m.publish_channel_id(channel);
-  if (options.retain && !m.retained.can_add(id, now)) return Errc::too_many_retained;
+  if (options.retain && !m.retained.can_add(id, now)) return engine_error::too_many_retained(m.cfg.limits);
   const std::uint32_t slot = m.pool.alloc();
-  if (slot == kNoSlot) return Errc::queue_full;
+  if (slot == kNoSlot) return engine_error::message_slots_full();
 
   const std::uint16_t ttl_s = options.ttl_s == 0 ? m.cfg.default_ttl_s : options.ttl_s;
   MessageId mid = 0;
