@@ -1,9 +1,9 @@
 // Node configuration files (Linux runtime): the original's obfuscated file and our plain JSON file.
 //
 //   auto loaded = nomq::load_config("nomq.json");
-//   if (!loaded) { std::fprintf(stderr, "%s\n", loaded.message.c_str()); return 2; }
-//   if (!loaded.warning.empty()) std::fprintf(stderr, "%s\n", loaded.warning.c_str());
-//   nomq::EngineConfig engine_config = nomq::to_engine_config(loaded.config);
+//   if (!loaded) { std::fprintf(stderr, "%s\n", loaded.error().c_str()); return 2; }
+//   if (!loaded->warning.empty()) std::fprintf(stderr, "%s\n", loaded->warning.c_str());
+//   nomq::EngineConfig engine_config = nomq::to_engine_config(loaded->config);
 //
 // Two formats, told apart automatically (docs/config.md):
 //  - JSON (ours): an object with the original's keys (ip, port, use_ipv6, encryption_key,
@@ -11,8 +11,8 @@
 //  - legacy (the original's `nomq_config.json`): base64(IV || AES-256-CBC(SHA-256("nomq_config_key"),
 //    PKCS#7(JSON))) + "\n". It holds only the original's five keys and implies wire v1.
 //
-// No call here throws: every failure comes back as an error code plus one human-readable line
-// that names the file and the field.
+// No call here throws: every failure comes back as a nomq::Error (nomq/error.hpp) whose code the
+// caller can act on and whose message is one line naming the file and the field.
 #pragma once
 
 #include <cstddef>
@@ -96,51 +96,42 @@ WireDefaults wire_defaults(WireVersion wire) noexcept;
 // The engine's view of a node config (wire, epoch offset, limits, timers, knobs).
 EngineConfig to_engine_config(const NodeConfig& config) noexcept;
 
-// The outcome of loading a config. On failure `error` is config_unreadable (cannot open/read),
-// config_bad_format (not JSON, not base64, bad length, bad padding...) or config_bad_field (a key
-// is missing, unknown or out of range), and `message` is one line such as
-//   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
-// The caller prints `message` and refuses to start. On success `warning` may hold lines (one per
-// problem, "\n"-separated, each starting "WARNING: ") the caller should print as they are: file
-// readable by group/others; keys a legacy file holds that the original's format does not define.
-struct ConfigLoad {
-  Errc error = Errc::ok;
-  std::string message;
-  std::string warning;
-  ConfigFormat format = ConfigFormat::json;
+// A loaded config: the settings and what the loader noticed about the file.
+struct LoadedConfig {
   NodeConfig config;
+  ConfigFormat format = ConfigFormat::json;
+  // Lines (one per problem, "\n"-separated, each starting "WARNING: ") the caller should print
+  // as they are: file readable by group/others; keys a legacy file holds that the original's
+  // format does not define. Empty when there is nothing to say.
+  std::string warning;
   // Whether the file named retransmit_initial_ms / max_pending. Those it did not name hold
   // wire_defaults() of the file's wire version (a legacy file: v1).
   bool named_retransmit_initial = false;
   bool named_max_pending = false;
-
-  bool ok() const noexcept { return error == Errc::ok; }
-  explicit operator bool() const noexcept { return ok(); }
 };
 
 // Changes a loaded config's wire version (e.g. a --wire option), moving the keys the file did
 // not name to the new version's wire_defaults().
-void set_wire(ConfigLoad& loaded, WireVersion wire) noexcept;
+void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
 
 // Reads, autodetects (first non-space character '{' -> JSON, else legacy), validates. `path` is
-// used as given in messages. Also checks the file's permissions (see ConfigLoad::warning).
-ConfigLoad load_config(const std::string& path) noexcept;
+// used as given in messages. Also checks the file's permissions (see LoadedConfig::warning).
+// Errors, each with a one-line message that starts with the path, e.g.
+//   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
+//   config_unreadable  cannot open or read the file ("/etc/nomq.json: No such file or directory")
+//   config_bad_format  not JSON, not base64, bad length, bad padding, a key given twice
+//   config_bad_field   a key is missing, unknown, of the wrong type or out of range
+// The caller prints the message and refuses to start.
+Result<LoadedConfig> load_config(const std::string& path) noexcept;
 
 // The same on text already in memory; `name` stands for the file in messages. No permission check.
-ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept;
+Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept;
 
 // Checks every field's range and the cross-field rules (family of ip/group vs use_ipv6,
-// unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). On failure returns
-// config_bad_field and sets `message` to "<field>: <reason>" (no file name).
-Errc validate_config(const NodeConfig& config, std::string& message) noexcept;
-
-// The outcome of a write.
-struct ConfigStatus {
-  Errc error = Errc::ok;   // config_bad_field (config invalid), io_error, crypto_failure
-  std::string message;     // one line naming the file (and field) on failure
-  bool ok() const noexcept { return error == Errc::ok; }
-  explicit operator bool() const noexcept { return ok(); }
-};
+// unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). Errors: config_bad_field,
+// with the message "<key>: <reason>" (no file name), e.g. "port: must be an integer in 0..65535,
+// got 70000".
+Result<void> validate_config(const NodeConfig& config) noexcept;
 
 // Our JSON format: pretty-printed, every key, ending with "\n". Keys are written as hex.
 // Throws only std::bad_alloc (as do the other calls returning std::string).
@@ -153,9 +144,9 @@ std::string to_legacy_json_text(const NodeConfig& config);
 // The legacy file text: base64(iv || AES-256-CBC(config key, iv, PKCS#7(legacy JSON))) + "\n".
 // `iv`: nullopt draws a fresh one from RAND_bytes (pass one only to rebuild known answers).
 // Only the five original keys are stored: a loader reads the rest as defaults with wire v1.
-// Errors: crypto_failure (OpenSSL failed; `message` says so).
-ConfigStatus to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv,
-                            std::string& out) noexcept;
+// Errors: crypto_failure (the message says which OpenSSL call failed).
+Result<std::string> to_legacy_text(const NodeConfig& config,
+                                   const std::optional<Iv>& iv = std::nullopt) noexcept;
 
 struct SaveOptions {
   bool overwrite = false;        // false: fail with io_error if the file exists (O_EXCL)
@@ -164,10 +155,10 @@ struct SaveOptions {
 
 // Validates and writes `config` to `path` in `format`, creating the file with mode 0600 (the
 // mode is given to open(), so there is no window in which the keys are readable by others; an
-// existing file being overwritten is chmod-ed to 0600 too). Errors: config_bad_field (invalid
-// config, nothing written), io_error (exists without overwrite, permission, disk full),
-// crypto_failure.
-ConfigStatus save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+// existing file being overwritten is chmod-ed to 0600 too). Errors, with a message naming the
+// file (and the key): config_bad_field (invalid config, nothing written), io_error (exists
+// without overwrite, permission, disk full: the OS's reason), crypto_failure.
+Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
                          const SaveOptions& options = {}) noexcept;
 
 // A config with fresh random keys (RAND_bytes) and every other field at its default.

@@ -111,8 +111,7 @@ int run_decode(const DecodeArgs& args) {
   if (!config) return kExitUsage;
   auto crypto = OpenSslCrypto::create(config->encryption_key, config->hmac_key);
   if (!crypto) {
-    std::fprintf(stderr, "Error: cannot set up OpenSSL: %s\n",
-                 std::string{to_string(crypto.error())}.c_str());
+    std::fprintf(stderr, "Error: cannot set up OpenSSL: %s\n", error_text(crypto.error()).c_str());
     return kExitFailure;
   }
 
@@ -138,7 +137,7 @@ int run_decode(const DecodeArgs& args) {
     const auto datagram = hex_decode(text);
     std::vector<std::uint8_t> scratch(datagram.size());
     auto decoded = wire::decode(datagram, **crypto, options, scratch);
-    Errc verdict = decoded.error();
+    Errc verdict = decoded.error().code();
     const std::string* known = nullptr;
     if (decoded) {
       const wire::Packet& p = *decoded;

@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -159,11 +160,10 @@ bool parse_ip(const std::string& text, bool& is_v6, std::array<std::uint8_t, 16>
 
 struct Reader {
   const json& object;
-  FieldsRead result;
+  std::optional<Error> error;
 
   bool fail(std::string_view key, const std::string& why) {
-    result.error = Errc::config_bad_field;
-    result.message = std::string{key} + ": " + why;
+    error.emplace(Errc::config_bad_field, key, ": ", why);
     return false;
   }
   const json* find(std::string_view key) const {
@@ -247,7 +247,7 @@ std::string hex_encode(Bytes bytes) {
   return s;
 }
 
-std::optional<json> parse_json_object(std::string_view text, std::string& message) {
+Result<json> parse_json_object(std::string_view text) {
   // nlohmann keeps the last of duplicate keys without a word; a config must not hide one.
   std::vector<std::set<std::string>> seen;
   std::string duplicate;
@@ -266,34 +266,31 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
     json j = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true,
                          /*ignore_comments=*/false);
     if (!duplicate.empty()) {
-      message = duplicate + ": key appears more than once";
-      return std::nullopt;
+      return Error{Errc::config_bad_format, duplicate, ": key appears more than once"};
     }
     if (!j.is_object()) {
-      message = "not a JSON object (got " + std::string{j.type_name()} + ")";
-      return std::nullopt;
+      return Error{Errc::config_bad_format, "not a JSON object (got ", j.type_name(), ")"};
     }
-    return j;
+    return Result<json>{std::in_place, std::move(j)};
   } catch (const json::exception& e) {
     // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
     std::string what = e.what();
     if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    message = "not valid JSON: " + what;
-    return std::nullopt;
+    return Error{Errc::config_bad_format, "not valid JSON: ", what};
   } catch (const std::exception& e) {
-    message = std::string{"cannot parse: "} + e.what();
-    return std::nullopt;
+    return Error{Errc::config_bad_format, "cannot parse: ", e.what()};
   }
 }
 
-FieldsRead read_fields(const json& object, KeySet keys, NodeConfig& c) {
+Result<std::vector<std::string>> read_fields(const json& object, KeySet keys, NodeConfig& c) {
   Reader r{object, {}};
+  std::vector<std::string> unknown_keys;
   for (const auto& item : object.items()) {
-    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(printable_key(item.key()));
+    if (!known_key(item.key(), keys)) unknown_keys.push_back(printable_key(item.key()));
   }
-  if (keys == KeySet::all && !r.result.unknown_keys.empty()) {
-    r.fail(r.result.unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
-    return r.result;
+  if (keys == KeySet::all && !unknown_keys.empty()) {
+    r.fail(unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
+    return *r.error;
   }
 
   const auto ok = [&]() -> bool {
@@ -344,23 +341,17 @@ FieldsRead read_fields(const json& object, KeySet keys, NodeConfig& c) {
     if (c.use_ipv6 && !group_given) c.group = std::string{kDefaultGroupV6};
     return true;
   }();
-  if (!ok) return r.result;
-
-  std::string message;
-  if (validate_config(c, message) != Errc::ok) {
-    r.result.error = Errc::config_bad_field;
-    r.result.message = message;
-  }
-  return r.result;
+  if (!ok) return *r.error;
+  if (auto valid = validate_config(c); !valid) return valid.error();
+  return unknown_keys;
 }
 
 }  // namespace detail
 
-Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
+Result<void> validate_config(const NodeConfig& c) noexcept {
   try {
     const auto fail = [&](std::string_view key, const std::string& why) {
-      message = std::string{key} + ": " + why;
-      return Errc::config_bad_field;
+      return Error{Errc::config_bad_field, key, ": ", why};
     };
     for (const auto& f : detail::kUintFields) {
       const std::uint64_t v = f.get(c);
@@ -420,10 +411,9 @@ Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
                                           std::to_string(c.retransmit_initial_ms) + " ms), got " +
                                           std::to_string(c.retransmit_max_s) + " s");
     }
-    return Errc::ok;
+    return {};
   } catch (...) {
-    message = "out of memory";
-    return Errc::config_bad_field;
+    return Error{Errc::config_bad_field, "out of memory"};
   }
 }
 

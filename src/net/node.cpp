@@ -71,6 +71,8 @@ std::string_view peer_kind(PeerEvent::Kind k) {
   return "?";
 }
 
+Error closed_error() { return Error{Errc::closed, "the node is closed (close() was called)"}; }
+
 }  // namespace
 
 struct DeliveryState {
@@ -135,13 +137,13 @@ struct NodeCore {
 
   // --- sockets (m held)
   Result<void> open_sockets() {
-    SocketError err;
+    Error err{Errc::io_error};
     Fd g;
     if (options.network.listen_group) {
       g = open_group_socket(group_setup, err);
       if (!g.valid()) {
-        log().error("{}", err.what);
-        return err.code;
+        log().error("{}", err.message());
+        return err;
       }
       if (group_setup.group.port == 0) {
         // Group port 0: the kernel picked one (tests, the demo); later nodes are given it.
@@ -151,8 +153,8 @@ struct NodeCore {
     }
     Fd u = open_unicast_socket(group_setup, unicast_bind, err);
     if (!u.valid()) {
-      log().error("{}", err.what);
-      return err.code;
+      log().error("{}", err.message());
+      return err;
     }
     unicast_local = local_address(u.get());
     unicast_bind.port = unicast_local.port;  // keep this port across re-initialisations
@@ -162,8 +164,9 @@ struct NodeCore {
       ev.events = EPOLLIN;
       ev.data.fd = fd;
       if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log().error("epoll_ctl: {}", std::strerror(errno));
-        return Errc::io_error;
+        Error e{Errc::io_error, "epoll_ctl: ", std::strerror(errno)};
+        log().error("{}", e.message());
+        return e;
       }
     }
     unicast_sock = std::move(u);
@@ -473,15 +476,16 @@ struct NodeCore {
     int wait_ms = 0;
     {
       std::lock_guard lk(m);
-      if (closed) return Errc::closed;
+      if (closed) return closed_error();
       wait_ms = timeout_ms(limit, realtime_now());
       loop_waiting.store(true, std::memory_order_relaxed);
     }
     std::array<epoll_event, 4> events{};
     const int n = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), wait_ms);
     if (n < 0 && errno != EINTR) {
-      log().error("epoll_wait: {}", std::strerror(errno));
-      return Errc::io_error;
+      Error e{Errc::io_error, "epoll_wait: ", std::strerror(errno)};
+      log().error("{}", e.message());
+      return e;
     }
     // Reused across turns (one thread runs turn() at a time, under loop_mutex): its vectors
     // keep their capacity instead of allocating per turn.
@@ -491,7 +495,7 @@ struct NodeCore {
     {
       std::lock_guard lk(m);
       loop_waiting.store(false, std::memory_order_relaxed);
-      if (closed) return Errc::closed;
+      if (closed) return closed_error();
       const Time now = realtime_now();
       bool unicast_ready = false, group_ready = false;
       for (int i = 0; i < n; ++i) {
@@ -615,7 +619,9 @@ Node::~Node() {
 }
 
 Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
-  if (!options.network.group.valid()) return Errc::invalid_argument;
+  if (!options.network.group.valid()) {
+    return Error{Errc::invalid_argument, "NetworkOptions::group has no address family"};
+  }
   auto core = std::make_shared<NodeCore>();
   core->options = options;
   auto crypto = OpenSslCrypto::create(options.encryption_key, options.hmac_key);
@@ -626,8 +632,10 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
   if (!options.network.interface_name.empty()) {
     core->group_setup.interface_index = ::if_nametoindex(options.network.interface_name.c_str());
     if (core->group_setup.interface_index == 0) {
-      detail::log().error("interface '{}': {}", options.network.interface_name, std::strerror(errno));
-      return Errc::io_error;
+      Error e{Errc::io_error, "interface '", options.network.interface_name, "': ",
+              std::strerror(errno)};
+      detail::log().error("{}", e.message());
+      return e;
     }
   } else if (options.network.group.family == Endpoint::Family::ipv6) {
     core->group_setup.interface_index = options.network.group.scope_id;
@@ -637,11 +645,16 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
 
   core->epoll = detail::Fd{::epoll_create1(EPOLL_CLOEXEC)};
   core->wake = detail::Fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  if (!core->epoll.valid() || !core->wake.valid()) return Errc::io_error;
+  if (!core->epoll.valid() || !core->wake.valid()) {
+    return Error{Errc::io_error, core->epoll.valid() ? "eventfd: " : "epoll_create1: ",
+                 std::strerror(errno)};
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = core->wake.get();
-  if (::epoll_ctl(core->epoll.get(), EPOLL_CTL_ADD, core->wake.get(), &ev) != 0) return Errc::io_error;
+  if (::epoll_ctl(core->epoll.get(), EPOLL_CTL_ADD, core->wake.get(), &ev) != 0) {
+    return Error{Errc::io_error, "epoll_ctl: ", std::strerror(errno)};
+  }
 
   {
     std::lock_guard lk(core->m);
@@ -658,7 +671,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
 
 Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Time now = detail::realtime_now();
   auto r = core_->engine->subscribe(channel, priority, now);
   if (r) detail::log().debug("subscribed to '{}' (priority {})", channel, priority);
@@ -668,7 +681,7 @@ Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
 
 Result<void> Node::unsubscribe(std::string_view channel) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Time now = detail::realtime_now();
   auto r = core_->engine->unsubscribe(channel, now);
   core_->kick(now);
@@ -678,11 +691,12 @@ Result<void> Node::unsubscribe(std::string_view channel) {
 Result<PublishHandle> Node::publish(std::string_view channel, std::string_view message,
                                     const PublishOptions& options) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Time now = detail::realtime_now();
   auto id = core_->engine->publish(channel, as_bytes(message), options, now);
   if (!id) {
-    detail::log().debug("publish on '{}' refused: {}", channel, to_string(id.error()));
+    detail::log().debug("publish on '{}' refused: {}: {}", channel, id.error().name(),
+                        id.error().message());
     return id.error();
   }
   auto state = std::make_shared<detail::DeliveryState>();
@@ -758,8 +772,10 @@ bool Node::authenticate(Bytes signature, std::string_view message) const {
 
 Result<void> Node::start() {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
-  if (core_->started.exchange(true)) return Errc::invalid_argument;
+  if (core_->closed) return detail::closed_error();
+  if (core_->started.exchange(true)) {
+    return Error{Errc::invalid_argument, "start(): the node's loop already runs on its thread"};
+  }
   core_->thread = std::thread([core = core_.get()] {
     std::lock_guard loop(core->loop_mutex);
     core->thread_main();
@@ -768,7 +784,10 @@ Result<void> Node::start() {
 }
 
 Result<void> Node::run_once(Duration timeout) {
-  if (core_->started.load()) return Errc::invalid_argument;
+  if (core_->started.load()) {
+    return Error{Errc::invalid_argument,
+                 "run_once(): start() runs the loop on the node's thread; do not call both"};
+  }
   std::lock_guard loop(core_->loop_mutex);
   return core_->turn(timeout);
 }
