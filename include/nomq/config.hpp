@@ -44,42 +44,49 @@ inline constexpr std::string_view kDefaultGroupV6 = "ff02::1";          // all n
 enum class ConfigFormat : std::uint8_t { json, legacy };
 std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
 
-// Everything a node reads from its config file. Defaults are the original's where it had one
-// (ip, port, limits) and the engine's otherwise; docs/config.md lists every key with its range.
+// Everything a node reads from its config file. Each member is one key of the file (the same
+// name, units in the names). Ranges and defaults are written once, in the config schema
+// (src/config/config_keys.cpp), which the constructor applies: the original's defaults where it
+// had one (port 8888, limits), the engine's (EngineConfig{}) for what the engine uses, ours for
+// the rest. docs/config.md lists every key with its range and default.
 struct NodeConfig {
+  NodeConfig();  // every key at its default (the schema's); zero keys (read them, or generate_config)
+
   // --- the original's keys (both formats)
-  std::string ip = "0.0.0.0";  // local bind address (IPv4 literal, or IPv6 when use_ipv6)
-  std::uint16_t port = 8888;   // the well-known group port (0: any, for tests)
-  bool use_ipv6 = false;
-  Key encryption_key{};        // AES-256 key, 64 hex digits in files
-  Key hmac_key{};              // MAC key, 64 hex digits in files
+  std::string ip;            // local bind address (IPv4 literal, or IPv6 when use_ipv6)
+  std::uint16_t port{};        // the well-known group port (0: any, for tests)
+  bool use_ipv6{};
+  Key encryption_key{};      // AES-256 key, 64 hex digits in files
+  Key hmac_key{};            // MAC key, 64 hex digits in files
 
   // --- ours (JSON format only; a legacy file yields these defaults with wire = v1)
-  WireVersion wire = WireVersion::v2;
-  Epoch epoch = Epoch::e1970;
+  WireVersion wire{};
+  Epoch epoch{};
   // Where group traffic goes: IPv4 broadcast (limited or subnet), an IPv4 multicast group
   // (e.g. 239.1.2.3) or, with use_ipv6, an IPv6 multicast group. The loaders default it to
   // kDefaultGroupV6 when use_ipv6 is set and the file names no group.
-  std::string group{kDefaultGroupV4};
+  std::string group;
   std::string group_interface;   // network interface for multicast (empty: the system's choice)
-  std::uint16_t unicast_port = 0;  // this node's own socket (0: any free port)
-  LogLevel log_level = LogLevel::warning;
+  std::uint16_t unicast_port{};    // this node's own socket (0: any free port)
+  LogLevel log_level{};
 
   // --- engine limits, timers and protocol knobs (units in the names, as in the JSON keys)
   EngineLimits limits;
-  std::uint32_t heartbeat_interval_s = 30;
-  std::uint32_t session_timeout_s = 300;
-  std::uint32_t retransmit_initial_ms = 200;  // the loaders: wire_defaults() unless named
-  std::uint32_t retransmit_max_s = 60;
-  std::uint32_t session_lifetime_s = 86400;
-  std::uint32_t retained_answer_max_delay_ms = 250;
-  std::uint32_t inbound_state_lifetime_s = 600;
-  std::uint32_t timestamp_window_s = 30;
-  std::uint32_t replay_window = 1024;
-  std::size_t v1_nonce_cache = 1024;
-  wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
-  std::uint16_t default_ttl_s = 3600;
-  std::uint32_t max_retries = 0;  // 0: until acknowledged or TTL expiry
+  std::uint32_t heartbeat_interval_s{};
+  std::uint32_t session_timeout_s{};
+  std::uint32_t retransmit_initial_ms{};  // the loaders: wire_defaults() unless named
+  std::uint32_t retransmit_max_s{};
+  std::uint32_t session_lifetime_s{};
+  std::uint32_t retained_answer_max_delay_ms{};
+  std::uint32_t inbound_state_lifetime_s{};
+  std::uint32_t discovery_period_ms{};         // start-up discovery (docs/engine.md section 3)
+  std::uint32_t solicit_answer_interval_ms{};  // answers to one soliciting node: 16, then 1 per this
+  std::uint32_t timestamp_window_s{};
+  std::uint32_t replay_window{};
+  std::size_t v1_nonce_cache{};
+  wire::V1Layout v1_publish_layout{};
+  std::uint16_t default_ttl_s{};
+  std::uint32_t max_retries{};  // 0: until acknowledged or TTL expiry
 };
 
 // Defaults that depend on the wire version. Wire v1 exists to talk to the original's devices,
@@ -93,7 +100,8 @@ struct WireDefaults {
 };
 WireDefaults wire_defaults(WireVersion wire) noexcept;
 
-// The engine's view of a node config (wire, epoch offset, limits, timers, knobs).
+// The engine's view of a node config: every key the engine has, in its units, following the
+// config schema; EngineLimits::max_queued_messages (not a file key) comes from config.limits.
 EngineConfig to_engine_config(const NodeConfig& config) noexcept;
 
 // A loaded config: the settings and what the loader noticed about the file.
