@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 using namespace std::chrono_literals;
 
@@ -15,20 +16,24 @@ int main() {
 
   // Both nodes share keys. A real deployment loads them: nomq::Node::load("nomq.json").
   auto config = nomq::generate_config();
-  if (!config) return 1;
+  if (!config) {
+    std::fprintf(stderr, "keys: %s\n", config.error().c_str());  // the code's reason, one line
+    return 1;
+  }
   config->group = "127.255.255.255";  // loopback broadcast: nothing leaves the host
   config->ip = "127.0.0.1";
   config->port = 0;                   // a free group port (the first node picks it)
-  std::string message;
-  auto options = nomq::to_node_options(*config, message);
+  auto options = nomq::to_node_options(*config);
   if (!options) {
-    std::fprintf(stderr, "config: %s\n", message.c_str());
+    std::fprintf(stderr, "config: %s\n", options.error().c_str());  // "group: ..."
     return 1;
   }
 
   auto logger = nomq::Node::create(*options);
   if (!logger) {
-    std::fprintf(stderr, "logger: %s\n", std::string{nomq::to_string(logger.error())}.c_str());
+    // e.g. io_error "bind 127.0.0.1:0: Address already in use"
+    std::fprintf(stderr, "logger: %s: %s\n", std::string{logger.error().name()}.c_str(),
+                 logger.error().c_str());
     return 1;
   }
   options->network.group = (*logger)->group();  // the group port the first node got
@@ -52,7 +57,7 @@ int main() {
   options2.wait_for_subscribers = 5s;
   auto sent = (*sensor)->publish("plant/line1/temp", "21.5", options2);
   if (!sent) {
-    std::fprintf(stderr, "publish: %s\n", std::string{nomq::to_string(sent.error())}.c_str());
+    std::fprintf(stderr, "publish: %s\n", sent.error().c_str());
     return 1;
   }
   auto msg = inbox.next(5s);  // the original's listen().mssg(), with a timeout
@@ -76,6 +81,15 @@ int main() {
   }
   std::printf("report: message %u acknowledged by %zu recipient(s)\n", report->message_id,
               report->recipients.size());
+
+  // A burst: while a Batch lives, the datagrams leave in sendmmsg() calls of up to 32.
+  const std::string readings[] = {"21.6", "21.7", "21.8"};
+  {
+    nomq::Node::Batch batch = (*sensor)->batch();
+    for (const auto& reading : readings) {
+      if (!(*sensor)->publish("plant/line1/temp", reading)) return 1;
+    }
+  }  // the rest leaves here
 
   // gen_signature / authenticate: a MAC under the shared key (v2: HMAC-SHA256).
   const nomq::Digest sig = (*sensor)->gen_signature("auth");

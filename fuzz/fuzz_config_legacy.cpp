@@ -20,27 +20,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                             0x68, 0x7a, 0xcb, 0xec, 0xfb, 0xe5, 0x02, 0xb4};
   std::string file_text;
   if ((data[0] & 1) != 0) {
-    std::string why;
-    if (nomq::detail::legacy_wrap(rest, kIv, file_text, why) != nomq::Errc::ok) {
-      std::fprintf(stderr, "legacy_wrap failed: %s\n", why.c_str());
+    auto wrapped = nomq::detail::legacy_wrap(rest, kIv);
+    if (!wrapped) {
+      std::fprintf(stderr, "legacy_wrap failed: %s\n", wrapped.error().c_str());
       std::abort();
     }
+    file_text = std::move(*wrapped);
   } else {
     file_text.assign(rest);
   }
-  const nomq::ConfigLoad loaded = nomq::parse_config(file_text, "nomq_config.json");
+  const auto loaded = nomq::parse_config(file_text, "nomq_config.json");
   if (!loaded.ok()) {
     check_refused_config(loaded);
     return 0;
   }
-  if (loaded.format != nomq::ConfigFormat::legacy) return 0;  // JSON text: the other target's
-  NOMQ_FUZZ_CHECK(loaded.config.wire == nomq::WireVersion::v1);
-  std::string rewritten;
-  const nomq::ConfigStatus st = nomq::to_legacy_text(loaded.config, kIv, rewritten);
-  NOMQ_FUZZ_CHECK(st.ok());
-  const nomq::ConfigLoad again = nomq::parse_config(rewritten, "rewritten");
-  if (!again.ok()) std::fprintf(stderr, "%s\n", again.message.c_str());
-  NOMQ_FUZZ_CHECK(again.ok() && again.format == nomq::ConfigFormat::legacy);
-  NOMQ_FUZZ_CHECK(nomq::to_json_text(again.config) == nomq::to_json_text(loaded.config));
+  if (loaded->format != nomq::ConfigFormat::legacy) return 0;  // JSON text: the other target's
+  NOMQ_FUZZ_CHECK(loaded->config.wire == nomq::WireVersion::v1);
+  const auto rewritten = nomq::to_legacy_text(loaded->config, kIv);
+  NOMQ_FUZZ_CHECK(rewritten.ok());
+  const auto again = nomq::parse_config(*rewritten, "rewritten");
+  if (!again.ok()) std::fprintf(stderr, "%s\n", again.error().c_str());
+  NOMQ_FUZZ_CHECK(again.ok() && again->format == nomq::ConfigFormat::legacy);
+  NOMQ_FUZZ_CHECK(nomq::to_json_text(again->config) == nomq::to_json_text(loaded->config));
   return 0;
 }

@@ -243,7 +243,7 @@ double run_publishes(World& w, std::int64_t count, const std::vector<std::string
     const std::int64_t p0 = w.stamp();
     auto r = w.engine(0).publish(ch, nomq::as_bytes(payload), po, w.now());
     w.charge(0, p0);
-    if (!r) die(std::string{"engine publish: "} + std::string{nomq::to_string(r.error())});
+    if (!r) die(std::string{"engine publish: "} + std::string{r.error().message()});
     w.mark(0);
     w.pump();
     w.advance(std::chrono::microseconds{1});
@@ -417,7 +417,7 @@ void crypto_packet(const Args& a) {
   opt.wall = wall_at(now);
   for (std::int64_t i = 0; i < count; ++i) {
     auto r = nomq::wire::decode(nomq::Bytes{out.data(), len}, *crypto, opt, scratch);
-    if (!r) die(std::string{"decode: "} + std::string{nomq::to_string(r.error())});
+    if (!r) die(std::string{"decode: "} + std::string{r.error().message()});
   }
   const std::int64_t t2 = now_ns();
   Result{}

@@ -37,7 +37,7 @@ std::unique_ptr<nomq::Node> make_node(nomq::WireVersion wire, std::uint16_t grou
   o.network.unicast_bind = nomq::Endpoint::v4(127, 0, 0, 1, 0);
   o.network.listen_group = listen_group;
   auto node = nomq::Node::create(o);
-  if (!node) die(std::string{"Node::create: "} + std::string{nomq::to_string(node.error())});
+  if (!node) die(std::string{"Node::create: "} + std::string{node.error().message()});
   return std::move(node).value();
 }
 
@@ -121,7 +121,7 @@ void nomq_throughput(const Args& a) {
         continue;
       }
       if (r.error() != nomq::Errc::too_many_pending && r.error() != nomq::Errc::queue_full)
-        die(std::string{"publish: "} + std::string{nomq::to_string(r.error())});
+        die(std::string{"publish: "} + std::string{r.error().message()});
       ++refused;
       last_refusal = r.error();  // the window is full: run the loop until acknowledgements free it
       if (threaded) {
@@ -205,7 +205,7 @@ void nomq_latency(const Args& a) {
   for (long i = 0; i < count + count / 10; ++i) {
     const std::int64_t t0 = now_ns();
     auto h = node->publish(kChannel, payload, po);
-    if (!h) die(std::string{"publish: "} + std::string{nomq::to_string(h.error())});
+    if (!h) die(std::string{"publish: "} + std::string{h.error().message()});
     const auto d = h->wait_for(std::chrono::seconds{2});
     const std::int64_t t1 = now_ns();
     if (!d || !d->all_acknowledged()) {

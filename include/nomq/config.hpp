@@ -1,9 +1,9 @@
 // Node configuration files (Linux runtime): the original's obfuscated file and our plain JSON file.
 //
 //   auto loaded = nomq::load_config("nomq.json");
-//   if (!loaded) { std::fprintf(stderr, "%s\n", loaded.message.c_str()); return 2; }
-//   if (!loaded.warning.empty()) std::fprintf(stderr, "%s\n", loaded.warning.c_str());
-//   nomq::EngineConfig engine_config = nomq::to_engine_config(loaded.config);
+//   if (!loaded) { std::fprintf(stderr, "%s\n", loaded.error().c_str()); return 2; }
+//   if (!loaded->warning.empty()) std::fprintf(stderr, "%s\n", loaded->warning.c_str());
+//   nomq::EngineConfig engine_config = nomq::to_engine_config(loaded->config);
 //
 // Two formats, told apart automatically (docs/config.md):
 //  - JSON (ours): an object with the original's keys (ip, port, use_ipv6, encryption_key,
@@ -11,8 +11,8 @@
 //  - legacy (the original's `nomq_config.json`): base64(IV || AES-256-CBC(SHA-256("nomq_config_key"),
 //    PKCS#7(JSON))) + "\n". It holds only the original's five keys and implies wire v1.
 //
-// No call here throws: every failure comes back as an error code plus one human-readable line
-// that names the file and the field.
+// No call here throws: every failure comes back as a nomq::Error (nomq/error.hpp) whose code the
+// caller can act on and whose message is one line naming the file and the field.
 #pragma once
 
 #include <cstddef>
@@ -44,42 +44,49 @@ inline constexpr std::string_view kDefaultGroupV6 = "ff02::1";          // all n
 enum class ConfigFormat : std::uint8_t { json, legacy };
 std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
 
-// Everything a node reads from its config file. Defaults are the original's where it had one
-// (ip, port, limits) and the engine's otherwise; docs/config.md lists every key with its range.
+// Everything a node reads from its config file. Each member is one key of the file (the same
+// name, units in the names). Ranges and defaults are written once, in the config schema
+// (src/config/config_keys.cpp), which the constructor applies: the original's defaults where it
+// had one (port 8888, limits), the engine's (EngineConfig{}) for what the engine uses, ours for
+// the rest. docs/config.md lists every key with its range and default.
 struct NodeConfig {
+  NodeConfig();  // every key at its default (the schema's); zero keys (read them, or generate_config)
+
   // --- the original's keys (both formats)
-  std::string ip = "0.0.0.0";  // local bind address (IPv4 literal, or IPv6 when use_ipv6)
-  std::uint16_t port = 8888;   // the well-known group port (0: any, for tests)
-  bool use_ipv6 = false;
-  Key encryption_key{};        // AES-256 key, 64 hex digits in files
-  Key hmac_key{};              // MAC key, 64 hex digits in files
+  std::string ip;            // local bind address (IPv4 literal, or IPv6 when use_ipv6)
+  std::uint16_t port{};        // the well-known group port (0: any, for tests)
+  bool use_ipv6{};
+  Key encryption_key{};      // AES-256 key, 64 hex digits in files
+  Key hmac_key{};            // MAC key, 64 hex digits in files
 
   // --- ours (JSON format only; a legacy file yields these defaults with wire = v1)
-  WireVersion wire = WireVersion::v2;
-  Epoch epoch = Epoch::e1970;
+  WireVersion wire{};
+  Epoch epoch{};
   // Where group traffic goes: IPv4 broadcast (limited or subnet), an IPv4 multicast group
   // (e.g. 239.1.2.3) or, with use_ipv6, an IPv6 multicast group. The loaders default it to
   // kDefaultGroupV6 when use_ipv6 is set and the file names no group.
-  std::string group{kDefaultGroupV4};
+  std::string group;
   std::string group_interface;   // network interface for multicast (empty: the system's choice)
-  std::uint16_t unicast_port = 0;  // this node's own socket (0: any free port)
-  LogLevel log_level = LogLevel::warning;
+  std::uint16_t unicast_port{};    // this node's own socket (0: any free port)
+  LogLevel log_level{};
 
   // --- engine limits, timers and protocol knobs (units in the names, as in the JSON keys)
   EngineLimits limits;
-  std::uint32_t heartbeat_interval_s = 30;
-  std::uint32_t session_timeout_s = 300;
-  std::uint32_t retransmit_initial_ms = 200;  // the loaders: wire_defaults() unless named
-  std::uint32_t retransmit_max_s = 60;
-  std::uint32_t session_lifetime_s = 86400;
-  std::uint32_t retained_answer_max_delay_ms = 250;
-  std::uint32_t inbound_state_lifetime_s = 600;
-  std::uint32_t timestamp_window_s = 30;
-  std::uint32_t replay_window = 1024;
-  std::size_t v1_nonce_cache = 1024;
-  wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
-  std::uint16_t default_ttl_s = 3600;
-  std::uint32_t max_retries = 0;  // 0: until acknowledged or TTL expiry
+  std::uint32_t heartbeat_interval_s{};
+  std::uint32_t session_timeout_s{};
+  std::uint32_t retransmit_initial_ms{};  // the loaders: wire_defaults() unless named
+  std::uint32_t retransmit_max_s{};
+  std::uint32_t session_lifetime_s{};
+  std::uint32_t retained_answer_max_delay_ms{};
+  std::uint32_t inbound_state_lifetime_s{};
+  std::uint32_t discovery_period_ms{};         // start-up discovery (docs/engine.md section 3)
+  std::uint32_t solicit_answer_interval_ms{};  // answers to one soliciting node: 16, then 1 per this
+  std::uint32_t timestamp_window_s{};
+  std::uint32_t replay_window{};
+  std::size_t v1_nonce_cache{};
+  wire::V1Layout v1_publish_layout{};
+  std::uint16_t default_ttl_s{};
+  std::uint32_t max_retries{};  // 0: until acknowledged or TTL expiry
 };
 
 // Defaults that depend on the wire version. Wire v1 exists to talk to the original's devices,
@@ -93,54 +100,46 @@ struct WireDefaults {
 };
 WireDefaults wire_defaults(WireVersion wire) noexcept;
 
-// The engine's view of a node config (wire, epoch offset, limits, timers, knobs).
+// The engine's view of a node config: every key the engine has, in its units, following the
+// config schema; EngineLimits::max_queued_messages (not a file key) comes from config.limits.
 EngineConfig to_engine_config(const NodeConfig& config) noexcept;
 
-// The outcome of loading a config. On failure `error` is config_unreadable (cannot open/read),
-// config_bad_format (not JSON, not base64, bad length, bad padding...) or config_bad_field (a key
-// is missing, unknown or out of range), and `message` is one line such as
-//   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
-// The caller prints `message` and refuses to start. On success `warning` may hold lines (one per
-// problem, "\n"-separated, each starting "WARNING: ") the caller should print as they are: file
-// readable by group/others; keys a legacy file holds that the original's format does not define.
-struct ConfigLoad {
-  Errc error = Errc::ok;
-  std::string message;
-  std::string warning;
-  ConfigFormat format = ConfigFormat::json;
+// A loaded config: the settings and what the loader noticed about the file.
+struct LoadedConfig {
   NodeConfig config;
+  ConfigFormat format = ConfigFormat::json;
+  // Lines (one per problem, "\n"-separated, each starting "WARNING: ") the caller should print
+  // as they are: file readable by group/others; keys a legacy file holds that the original's
+  // format does not define. Empty when there is nothing to say.
+  std::string warning;
   // Whether the file named retransmit_initial_ms / max_pending. Those it did not name hold
   // wire_defaults() of the file's wire version (a legacy file: v1).
   bool named_retransmit_initial = false;
   bool named_max_pending = false;
-
-  bool ok() const noexcept { return error == Errc::ok; }
-  explicit operator bool() const noexcept { return ok(); }
 };
 
 // Changes a loaded config's wire version (e.g. a --wire option), moving the keys the file did
 // not name to the new version's wire_defaults().
-void set_wire(ConfigLoad& loaded, WireVersion wire) noexcept;
+void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
 
 // Reads, autodetects (first non-space character '{' -> JSON, else legacy), validates. `path` is
-// used as given in messages. Also checks the file's permissions (see ConfigLoad::warning).
-ConfigLoad load_config(const std::string& path) noexcept;
+// used as given in messages. Also checks the file's permissions (see LoadedConfig::warning).
+// Errors, each with a one-line message that starts with the path, e.g.
+//   nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62
+//   config_unreadable  cannot open or read the file ("/etc/nomq.json: No such file or directory")
+//   config_bad_format  not JSON, not base64, bad length, bad padding, a key given twice
+//   config_bad_field   a key is missing, unknown, of the wrong type or out of range
+// The caller prints the message and refuses to start.
+Result<LoadedConfig> load_config(const std::string& path) noexcept;
 
 // The same on text already in memory; `name` stands for the file in messages. No permission check.
-ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept;
+Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept;
 
 // Checks every field's range and the cross-field rules (family of ip/group vs use_ipv6,
-// unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). On failure returns
-// config_bad_field and sets `message` to "<field>: <reason>" (no file name).
-Errc validate_config(const NodeConfig& config, std::string& message) noexcept;
-
-// The outcome of a write.
-struct ConfigStatus {
-  Errc error = Errc::ok;   // config_bad_field (config invalid), io_error, crypto_failure
-  std::string message;     // one line naming the file (and field) on failure
-  bool ok() const noexcept { return error == Errc::ok; }
-  explicit operator bool() const noexcept { return ok(); }
-};
+// unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). Errors: config_bad_field,
+// with the message "<key>: <reason>" (no file name), e.g. "port: must be an integer in 0..65535,
+// got 70000".
+Result<void> validate_config(const NodeConfig& config) noexcept;
 
 // Our JSON format: pretty-printed, every key, ending with "\n". Keys are written as hex.
 // Throws only std::bad_alloc (as do the other calls returning std::string).
@@ -153,9 +152,9 @@ std::string to_legacy_json_text(const NodeConfig& config);
 // The legacy file text: base64(iv || AES-256-CBC(config key, iv, PKCS#7(legacy JSON))) + "\n".
 // `iv`: nullopt draws a fresh one from RAND_bytes (pass one only to rebuild known answers).
 // Only the five original keys are stored: a loader reads the rest as defaults with wire v1.
-// Errors: crypto_failure (OpenSSL failed; `message` says so).
-ConfigStatus to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv,
-                            std::string& out) noexcept;
+// Errors: crypto_failure (the message says which OpenSSL call failed).
+Result<std::string> to_legacy_text(const NodeConfig& config,
+                                   const std::optional<Iv>& iv = std::nullopt) noexcept;
 
 struct SaveOptions {
   bool overwrite = false;        // false: fail with io_error if the file exists (O_EXCL)
@@ -164,10 +163,10 @@ struct SaveOptions {
 
 // Validates and writes `config` to `path` in `format`, creating the file with mode 0600 (the
 // mode is given to open(), so there is no window in which the keys are readable by others; an
-// existing file being overwritten is chmod-ed to 0600 too). Errors: config_bad_field (invalid
-// config, nothing written), io_error (exists without overwrite, permission, disk full),
-// crypto_failure.
-ConfigStatus save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+// existing file being overwritten is chmod-ed to 0600 too). Errors, with a message naming the
+// file (and the key): config_bad_field (invalid config, nothing written), io_error (exists
+// without overwrite, permission, disk full: the OS's reason), crypto_failure.
+Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
                          const SaveOptions& options = {}) noexcept;
 
 // A config with fresh random keys (RAND_bytes) and every other field at its default.

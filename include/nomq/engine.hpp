@@ -175,6 +175,10 @@ struct EngineStats {
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
 };
 
+// Errors come back as nomq::Error (nomq/error.hpp): the code to act on, and a message naming the
+// refused argument, or the limit with its value and config key ("subscribed to 20 channels, the
+// limit (config key max_channels)"). Building one allocates nothing.
+
 namespace detail {
 struct EngineTesting;
 }  // namespace detail

@@ -1,17 +1,35 @@
-// Error codes and Result<T>: how every NoMQ call reports failure. No exceptions in the core.
+// Errors: a code (Errc) with a one-line reason (Error), and Result<T>, a T or an Error.
+// How every NoMQ call reports failure: no exceptions, and no heap (an Error keeps its message in
+// a fixed buffer inside itself, so the core can build one anywhere).
+//
+//   nomq::Result<nomq::MessageId> id = engine.publish("plant/line1/temp", bytes, {}, now);
+//   if (!id) {
+//     if (id.error() == nomq::Errc::too_many_pending) { /* wait for a report, retry */ }
+//     std::fprintf(stderr, "%s\n", id.error().c_str());   // what, which limit, why
+//   }
+//
+// Misuse policy: value(), operator* and operator-> on a Result holding an error are programming
+// errors. They are checked in every build (not only without NDEBUG): the call prints
+// "nomq: Result::value() on an error: <code>: <message>" to stderr and calls std::abort().
+// A caller who is not sure tests ok() first, or uses value_or().
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace nomq {
 
-// One enum for every failure, grouped by area. Values are contiguous so that counters can be
-// kept in a plain array indexed by the code (see kErrcCount). Append new codes at the end of
-// their group's block only if you also update to_string() and kErrcCount.
+// One enum for every failure, grouped by domain (see ErrorDomain). Values are contiguous so that
+// counters can be kept in a plain array indexed by the code (see kErrcCount). Append new codes at
+// the end of their domain's block only if you also update to_string(), domain() and kErrcCount.
 enum class Errc : std::uint8_t {
   ok = 0,
 
@@ -75,43 +93,237 @@ inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(Errc::config_
 // A stable snake_case name for the code, e.g. "bad_mac". Never empty.
 std::string_view to_string(Errc e) noexcept;
 
-// A value or an error code. T must be default-constructible (core types are).
-template <class T>
-class [[nodiscard]] Result {
+// The blocks of Errc: where a code comes from, and so what a caller can do about it.
+enum class ErrorDomain : std::uint8_t {
+  none,      // Errc::ok
+  wire,      // a datagram did not decode (network input: counted, never returned by the API)
+  engine,    // a datagram was refused by the receiver's state (counted, as above)
+  api,       // a call was refused: bad argument or a limit reached (returned to the caller)
+  platform,  // crypto backend, sockets, time-outs
+  config,    // config files and settings
+};
+std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine", ...
+
+constexpr ErrorDomain domain(Errc e) noexcept {
+  if (e == Errc::ok) return ErrorDomain::none;
+  if (e <= Errc::bad_body) return ErrorDomain::wire;
+  if (e <= Errc::wrong_wire_version) return ErrorDomain::engine;
+  if (e <= Errc::closed) return ErrorDomain::api;
+  if (e <= Errc::timed_out) return ErrorDomain::platform;
+  return ErrorDomain::config;
+}
+
+// std::error_code interop: `std::error_code ec = nomq::Errc::bad_mac;` has category "nomq",
+// value static_cast<int>(code) (0 is ok, as std::error_code expects) and message to_string().
+// Codes with a standard meaning compare equal to it: invalid_argument, message_too_large
+// (std::errc::message_size), buffer_too_small (no_buffer_space), io_error, timed_out.
+const std::error_category& errc_category() noexcept;
+inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), errc_category()};
+}
+
+// A failure: its code and one line saying what failed, with which field, file or limit, and
+// why, e.g. `message_too_large` "message of 2000 bytes is above max_message_size (1024)".
+// A plain value of fixed size (no heap, trivially copyable): the core builds these too. A
+// message longer than kCapacity is cut and ends in "...".
+class Error {
  public:
-  Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT: implicit by design
-      : value_(std::move(value)), error_(Errc::ok) {}
-  Result(Errc error) noexcept : value_{}, error_(error) {}  // NOLINT: implicit by design
+  static constexpr std::size_t kCapacity = 253;
 
-  bool ok() const noexcept { return error_ == Errc::ok; }
-  explicit operator bool() const noexcept { return ok(); }
-  Errc error() const noexcept { return error_; }
+  // A code without a reason: message() is the code's name. Implicit, so `return Errc::x;`
+  // builds an error Result.
+  constexpr Error(Errc code) noexcept : code_(code) {}  // NOLINT: implicit by design
 
-  // Precondition: ok().
-  T& value() & noexcept { return value_; }
-  const T& value() const& noexcept { return value_; }
-  T&& value() && noexcept { return std::move(value_); }
-  T* operator->() noexcept { return &value_; }
-  const T* operator->() const noexcept { return &value_; }
-  T& operator*() & noexcept { return value_; }
-  const T& operator*() const& noexcept { return value_; }
+  // A code and a reason joined from `parts`: strings (anything convertible to std::string_view),
+  // integers, bool ("true"/"false") and char. For example
+  //   Error{Errc::too_many_channels, "subscribed to ", n, " channels already: the limit (max_channels)"}
+  template <class... Parts>
+    requires(sizeof...(Parts) > 0)
+  Error(Errc code, const Parts&... parts) noexcept : code_(code) {
+    (append(parts), ...);
+  }
+
+  constexpr Errc code() const noexcept { return code_; }
+  // The reason given at construction, or the code's name when none was.
+  std::string_view message() const noexcept {
+    return size_ == 0 ? to_string(code_) : std::string_view{text_, size_};
+  }
+  // message() as a NUL-terminated string, for printf.
+  const char* c_str() const noexcept { return size_ == 0 ? to_string(code_).data() : text_; }
+  std::string_view name() const noexcept { return to_string(code_); }  // "message_too_large"
+  constexpr ErrorDomain domain() const noexcept { return nomq::domain(code_); }
+  std::error_code error_code() const noexcept { return make_error_code(code_); }
+
+  // The code, so that code written for plain codes keeps working: counters indexed by the code
+  // (`drop(r.error())`), `switch (r.error())`, `Errc e = r.error();`.
+  constexpr operator Errc() const noexcept { return code_; }  // NOLINT: implicit by design
+
+  // Adds to the reason (cut at kCapacity as above). Returns *this for chaining.
+  Error& append(std::string_view text) noexcept {
+    const std::size_t room = kCapacity - size_;
+    const std::size_t n = text.size() < room ? text.size() : room;
+    std::memcpy(text_ + size_, text.data(), n);
+    size_ = static_cast<std::uint8_t>(size_ + n);
+    if (n < text.size()) std::memcpy(text_ + kCapacity - 3, "...", 3);
+    text_[size_] = '\0';
+    return *this;
+  }
+  template <class T>
+  Error& append(const T& part) noexcept {
+    if constexpr (std::is_same_v<T, bool>) {
+      return append(std::string_view{part ? "true" : "false"});
+    } else if constexpr (std::is_same_v<T, char>) {
+      return append(std::string_view{&part, 1});
+    } else if constexpr (std::is_integral_v<T>) {
+      char digits[24];
+      const auto end = std::to_chars(digits, digits + sizeof digits, part).ptr;
+      return append(std::string_view{digits, static_cast<std::size_t>(end - digits)});
+    } else {
+      static_assert(std::is_convertible_v<const T&, std::string_view>,
+                    "an Error's message parts are strings, integers, bool or char");
+      return append(std::string_view{part});
+    }
+  }
+
+  // Errors compare by code: with a code (`r.error() == Errc::closed`) and with each other.
+  friend constexpr bool operator==(const Error& a, Errc b) noexcept { return a.code_ == b; }
+  friend constexpr bool operator==(const Error& a, const Error& b) noexcept {
+    return a.code_ == b.code_;
+  }
 
  private:
-  T value_;
-  Errc error_;
+  Errc code_;
+  std::uint8_t size_ = 0;
+  char text_[kCapacity + 1]{};
 };
 
+// "<name>: <message>" (or the name alone) to any stream that takes a std::string_view, such as
+// std::ostream (tests print errors this way); a template so that this header needs no <ostream>.
+template <class Stream>
+  requires requires(Stream& s, std::string_view v) { s << v; }
+Stream& operator<<(Stream& s, const Error& e) {
+  s << e.name();
+  if (e.message() != e.name()) s << std::string_view{": "} << e.message();
+  return s;
+}
+template <class Stream>
+  requires requires(Stream& s, std::string_view v) { s << v; }
+Stream& operator<<(Stream& s, Errc e) {
+  return s << to_string(e);
+}
+
+namespace detail {
+// The Error a successful Result reports from error(): code ok.
+inline constexpr Error kNoError{Errc::ok};
+// The misuse policy (see the top of this file): prints and aborts.
+[[noreturn]] void result_misuse(const char* call, const Error& error) noexcept;
+}  // namespace detail
+
+// A T or an Error, std::expected-like. T need not be default-constructible.
+template <class T>
+class [[nodiscard]] Result {
+  static_assert(!std::is_reference_v<T> && !std::is_same_v<std::remove_cv_t<T>, Error> &&
+                    !std::is_same_v<std::remove_cv_t<T>, Errc>,
+                "Result<T>: T is a value type other than Error and Errc");
+
+ public:
+  using value_type = T;
+
+  // A value: anything T is constructible from (explicit when T is only explicitly so).
+  template <class U = T>
+    requires(std::is_constructible_v<T, U &&> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Result> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Errc> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Error> &&
+             !std::is_same_v<std::remove_cvref_t<U>, std::in_place_t>)
+  explicit(!std::is_convertible_v<U&&, T>) Result(U&& value) noexcept(
+      std::is_nothrow_constructible_v<T, U&&>)
+      : storage_(std::in_place_index<0>, std::forward<U>(value)) {}
+  // A value built in place from `args`.
+  template <class... Args>
+  explicit Result(std::in_place_t, Args&&... args) noexcept(
+      std::is_nothrow_constructible_v<T, Args&&...>)
+      : storage_(std::in_place_index<0>, std::forward<Args>(args)...) {}
+  // An error. `code` must not be Errc::ok (a Result<T> that succeeded holds a T).
+  Result(Errc code) noexcept  // NOLINT: implicit by design
+      : storage_(std::in_place_index<1>, code) {
+    if (code == Errc::ok) detail::result_misuse("Result<T>(Errc::ok)", detail::kNoError);
+  }
+  Result(const Error& error) noexcept  // NOLINT: implicit by design
+      : storage_(std::in_place_index<1>, error) {
+    if (error == Errc::ok) detail::result_misuse("Result<T>(Error{Errc::ok})", error);
+  }
+
+  bool ok() const noexcept { return storage_.index() == 0; }
+  bool has_value() const noexcept { return ok(); }
+  explicit operator bool() const noexcept { return ok(); }
+
+  // The error; on a Result holding a value, an Error with code Errc::ok.
+  const Error& error() const noexcept {
+    const Error* e = std::get_if<1>(&storage_);
+    return e != nullptr ? *e : detail::kNoError;
+  }
+
+  // The value. Precondition: ok(); checked, see the misuse policy at the top of this file.
+  T& value() & noexcept { return *checked("Result::value()"); }
+  const T& value() const& noexcept { return *checked("Result::value()"); }
+  T&& value() && noexcept { return std::move(*checked("Result::value()")); }
+  T& operator*() & noexcept { return *checked("Result::operator*"); }
+  const T& operator*() const& noexcept { return *checked("Result::operator*"); }
+  T&& operator*() && noexcept { return std::move(*checked("Result::operator*")); }
+  T* operator->() noexcept { return checked("Result::operator->"); }
+  const T* operator->() const noexcept { return checked("Result::operator->"); }
+
+  // The value, or `fallback` converted to T when this holds an error.
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return ok() ? *std::get_if<0>(&storage_) : static_cast<T>(std::forward<U>(fallback));
+  }
+  template <class U>
+  T value_or(U&& fallback) && {
+    return ok() ? std::move(*std::get_if<0>(&storage_)) : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  T* checked(const char* call) noexcept {
+    T* v = std::get_if<0>(&storage_);
+    if (v == nullptr) detail::result_misuse(call, error());
+    return v;
+  }
+  const T* checked(const char* call) const noexcept {
+    const T* v = std::get_if<0>(&storage_);
+    if (v == nullptr) detail::result_misuse(call, error());
+    return v;
+  }
+
+  std::variant<T, Error> storage_;
+};
+
+// Success or an Error.
 template <>
 class [[nodiscard]] Result<void> {
  public:
-  Result() noexcept : error_(Errc::ok) {}
-  Result(Errc error) noexcept : error_(error) {}  // NOLINT: implicit by design
-  bool ok() const noexcept { return error_ == Errc::ok; }
+  using value_type = void;
+
+  Result() noexcept = default;
+  // Errc::ok is success here (so `return Errc::ok;` means what it says); any other code fails.
+  Result(Errc code) noexcept {  // NOLINT: implicit by design
+    if (code != Errc::ok) error_.emplace(code);
+  }
+  Result(const Error& error) noexcept {  // NOLINT: implicit by design
+    if (error != Errc::ok) error_.emplace(error);
+  }
+
+  bool ok() const noexcept { return !error_.has_value(); }
+  bool has_value() const noexcept { return ok(); }
   explicit operator bool() const noexcept { return ok(); }
-  Errc error() const noexcept { return error_; }
+  const Error& error() const noexcept { return error_ ? *error_ : detail::kNoError; }
 
  private:
-  Errc error_;
+  std::optional<Error> error_;
 };
 
 }  // namespace nomq
+
+template <>
+struct std::is_error_code_enum<nomq::Errc> : std::true_type {};

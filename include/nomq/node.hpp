@@ -95,8 +95,8 @@ std::optional<LogLevel> parse_log_level(std::string_view text);
 // The node's settings from a config file's contents (nomq/config.hpp): the group from `group`
 // and `port` (port 0: an ephemeral group port, for tests), the unicast socket from `ip` and
 // `unicast_port`, the multicast interface from `group_interface`, the engine's from
-// to_engine_config(). Errors: config_bad_field, with `message` naming the field.
-Result<NodeOptions> to_node_options(const NodeConfig& config, std::string& message);
+// to_engine_config(). Errors: config_bad_field, the message naming the key ("group: ...").
+Result<NodeOptions> to_node_options(const NodeConfig& config);
 
 struct NodeStats {
   EngineStats engine;
@@ -169,16 +169,17 @@ class Listener {
 
 class Node {
  public:
-  // Opens the sockets and creates the engine. Errors: crypto_failure (OpenSSL), io_error
-  // (socket/bind/multicast join failed: the log says which call and why; a port in use by a
-  // non-NoMQ program or a missing interface are the usual causes), invalid_argument (group
-  // address of no family).
+  // Opens the sockets and creates the engine. Errors, each with a message saying which call
+  // failed on which address and why: crypto_failure (OpenSSL), io_error (socket/bind/multicast
+  // join failed, e.g. "bind 0.0.0.0:8888: Address already in use"; a port in use by a non-NoMQ
+  // program or a missing interface are the usual causes), invalid_argument (group address of
+  // no family).
   static Result<std::unique_ptr<Node>> create(const NodeOptions& options);
   // Loads a config file (plain JSON or the original's obfuscated format; nomq/config.hpp) and
-  // creates the node. Errors: those of the config loader (config_unreadable, config_bad_format,
-  // config_bad_field) and of create().
-  // The loader's one-line message (naming file and field) goes to the log at error level; call
-  // load_config() yourself to show it another way. Also applies the file's log_level.
+  // creates the node. Errors: those of load_config() (config_unreadable, config_bad_format,
+  // config_bad_field; the message names the file and the key, or gives the OS's reason:
+  // "/etc/nomq.json: No such file or directory"), of to_node_options() (prefixed with the file)
+  // and of create(). The loader's warnings go to the log. Also applies the file's log_level.
   static Result<std::unique_ptr<Node>> load(const std::string& config_file);
 
   ~Node();  // close() if not closed yet

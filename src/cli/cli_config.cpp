@@ -33,15 +33,15 @@ void ConfigOptions::add_to(CLI::App& app, bool required) {
 }
 
 std::optional<NodeConfig> ConfigOptions::load() const {
-  ConfigLoad loaded = load_config(path);
+  auto loaded = load_config(path);
   if (!loaded) {
-    std::fprintf(stderr, "Error: %s\n", loaded.message.c_str());
+    std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
     return std::nullopt;
   }
-  if (!loaded.warning.empty()) std::fprintf(stderr, "%s\n", loaded.warning.c_str());
-  if (!wire.empty()) set_wire(loaded, wire == "v1" ? WireVersion::v1 : WireVersion::v2);
-  if (!epoch.empty()) loaded.config.epoch = epoch == "2000" ? Epoch::e2000 : Epoch::e1970;
-  return std::move(loaded.config);
+  if (!loaded->warning.empty()) std::fprintf(stderr, "%s\n", loaded->warning.c_str());
+  if (!wire.empty()) set_wire(*loaded, wire == "v1" ? WireVersion::v1 : WireVersion::v2);
+  if (!epoch.empty()) loaded->config.epoch = epoch == "2000" ? Epoch::e2000 : Epoch::e1970;
+  return std::move(loaded->config);
 }
 
 }  // namespace nomq::cli

@@ -111,9 +111,8 @@ int run_decode(const DecodeArgs& args) {
   if (!config) return kExitUsage;
   auto crypto = make_crypto(config->encryption_key, config->hmac_key);
   if (!crypto) {
-    std::fprintf(stderr, "Error: cannot set up %s: %s\n",
-                 std::string{crypto_backend_name()}.c_str(),
-                 std::string{to_string(crypto.error())}.c_str());
+    std::fprintf(stderr, "Error: cannot set up %s: %s\n", std::string{crypto_backend_name()}.c_str(),
+                 error_text(crypto.error()).c_str());
     return kExitFailure;
   }
 
@@ -139,7 +138,7 @@ int run_decode(const DecodeArgs& args) {
     const auto datagram = hex_decode(text);
     std::vector<std::uint8_t> scratch(datagram.size());
     auto decoded = wire::decode(datagram, **crypto, options, scratch);
-    Errc verdict = decoded.error();
+    Errc verdict = decoded.error().code();
     const std::string* known = nullptr;
     if (decoded) {
       const wire::Packet& p = *decoded;

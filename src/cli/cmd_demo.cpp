@@ -25,7 +25,7 @@ int run_demo(const DemoArgs& a) {
   set_log_level(a.debug ? LogLevel::debug : LogLevel::warning);
   auto keys = generate_config();
   if (!keys) {
-    std::fprintf(stderr, "Error: cannot draw random keys: %s\n", std::string{to_string(keys.error())}.c_str());
+    std::fprintf(stderr, "Error: %s\n", keys.error().c_str());
     return kExitFailure;
   }
   NodeConfig config = *keys;
@@ -33,10 +33,9 @@ int run_demo(const DemoArgs& a) {
   config.group = "127.255.255.255";
   config.ip = "127.0.0.1";
   config.port = 0;  // the first node's group socket gets a free port; the others reuse it
-  std::string message;
-  auto options = to_node_options(config, message);
+  auto options = to_node_options(config);
   if (!options) {
-    std::fprintf(stderr, "Error: %s\n", message.c_str());
+    std::fprintf(stderr, "Error: %s\n", options.error().c_str());
     return kExitFailure;
   }
   const auto timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
@@ -86,7 +85,7 @@ int run_demo(const DemoArgs& a) {
     o.wait_for_subscribers = timeout;
     auto h = sensor.node->publish(channel, values[i], o);
     if (!h) {
-      check(false, "sensor publish refused: " + std::string{to_string(h.error())});
+      check(false, "sensor publish refused: " + error_text(h.error()));
       continue;
     }
     std::printf("\nsensor publishes \"%s\" on '%s' at %s\n", values[i], channel.c_str(), qos_text(o.qos).c_str());

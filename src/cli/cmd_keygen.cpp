@@ -47,8 +47,7 @@ int run_keygen(const KeygenArgs& args) {
 
   auto generated = generate_config();
   if (!generated) {
-    std::fprintf(stderr, "Error: cannot draw random keys: %s\n",
-                 std::string{to_string(generated.error())}.c_str());
+    std::fprintf(stderr, "Error: %s\n", generated.error().c_str());
     return kExitFailure;
   }
   NodeConfig config = std::move(generated).value();
@@ -67,21 +66,21 @@ int run_keygen(const KeygenArgs& args) {
       config.ip = "::";
     }
   }
-  std::string problem;
-  if (validate_config(config, problem) != Errc::ok) {
+  if (auto valid = validate_config(config); !valid) {
     // The fields a user can set here map one to one onto options.
-    return usage_error("--" + problem);
+    return usage_error("--" + std::string{valid.error().message()});
   }
 
   const ConfigFormat format = args.legacy ? ConfigFormat::legacy : ConfigFormat::json;
   if (args.output.empty() || args.output == "-") {
     std::string text;
     if (args.legacy) {
-      const auto status = to_legacy_text(config, std::nullopt, text);
-      if (!status) {
-        std::fprintf(stderr, "Error: %s\n", status.message.c_str());
+      auto legacy = to_legacy_text(config);
+      if (!legacy) {
+        std::fprintf(stderr, "Error: %s\n", legacy.error().c_str());
         return kExitFailure;
       }
+      text = std::move(*legacy);
     } else {
       text = to_json_text(config);
     }
@@ -100,7 +99,7 @@ int run_keygen(const KeygenArgs& args) {
   const auto status = save_config(config, args.output, format,
                                   {.overwrite = args.force, .legacy_iv = std::nullopt});
   if (!status) {
-    std::fprintf(stderr, "Error: %s\n", status.message.c_str());
+    std::fprintf(stderr, "Error: %s\n", status.error().c_str());
     return kExitFailure;
   }
   std::printf("Wrote %s (%s format, wire %s, port %u, mode 0600)\n", args.output.c_str(),

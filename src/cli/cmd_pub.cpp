@@ -107,7 +107,7 @@ int run_pub(const PubArgs& a) {
     opts.destination = *dest;
   }
   if (auto r = node->start(); !r) {
-    std::fprintf(stderr, "Error: cannot start the node: %s\n", std::string{to_string(r.error())}.c_str());
+    std::fprintf(stderr, "Error: cannot start the node: %s\n", error_text(r.error()).c_str());
     return kExitFailure;
   }
 
@@ -157,7 +157,7 @@ int run_pub(const PubArgs& a) {
         continue;
       }
       std::fprintf(stderr, "Error: message %zu (\"%s\") refused: %s\n", count, preview(text).c_str(),
-                   std::string{to_string(h.error())}.c_str());
+                   error_text(h.error()).c_str());
       refused = true;
       return false;
     }

@@ -138,10 +138,10 @@ int run_sub(const SubArgs& a) {
   auto listener = node->listen();
   for (const auto& ch : a.channels) {
     if (auto r = node->subscribe(ch, static_cast<std::uint8_t>(a.priority)); !r)
-      return usage_error("sub", "cannot subscribe to '" + ch + "': " + std::string{to_string(r.error())});
+      return usage_error("sub", "cannot subscribe to '" + ch + "': " + error_text(r.error()));
   }
   if (auto r = node->start(); !r) {
-    std::fprintf(stderr, "Error: cannot start the node: %s\n", std::string{to_string(r.error())}.c_str());
+    std::fprintf(stderr, "Error: cannot start the node: %s\n", error_text(r.error()).c_str());
     return kExitFailure;
   }
   if (a.node.debug) {

@@ -7,7 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "nomq/error.hpp"
+
 namespace nomq::cli {
+
+// An error for a one-line message: "<message> (<code name>)", or the name alone when the error
+// carries no message. The name stays, so scripts can match it.
+inline std::string error_text(const Error& e) {
+  std::string text{e.message()};
+  if (e.message() != e.name()) text += " (" + std::string{e.name()} + ")";
+  return text;
+}
 
 // Exit codes shared by every subcommand (docs/cli.md).
 enum Exit : int {

@@ -32,14 +32,15 @@ std::string endpoint_text(const Endpoint& e) { return to_string(e); }
 std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args,
                                 NodeConfig& config_out, int& exit_code,
                                 const std::function<void(NodeOptions&)>& adjust) {
-  ConfigLoad loaded = load_config(args.config_path);
+  auto loaded = load_config(args.config_path);
   if (!loaded) {
-    std::fprintf(stderr, "Error: %s\n", loaded.message.c_str());
+    std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
     exit_code = kExitUsage;
     return nullptr;
   }
-  if (!loaded.warning.empty()) std::fprintf(stderr, "Warning: %s\n", loaded.warning.c_str());
-  NodeConfig config = loaded.config;
+  // Each warning line starts "WARNING: " already.
+  if (!loaded->warning.empty()) std::fprintf(stderr, "%s\n", loaded->warning.c_str());
+  NodeConfig config = loaded->config;
   if (args.wire == "v1") config.wire = WireVersion::v1;
   if (args.wire == "v2") config.wire = WireVersion::v2;
   if (args.epoch == "1970") config.epoch = Epoch::e1970;
@@ -47,18 +48,16 @@ std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args
   if (args.port) config.port = *args.port;
   set_log_level(args.debug ? LogLevel::debug : LogLevel::warning);
 
-  std::string message;
-  auto options = to_node_options(config, message);
+  auto options = to_node_options(config);
   if (!options) {
-    exit_code = usage_error(command, args.config_path + ": " + message);
+    exit_code = usage_error(command, args.config_path + ": " + std::string{options.error().message()});
     return nullptr;
   }
   if (adjust) adjust(*options);
   auto node = Node::create(*options);
   if (!node) {
-    // The runtime's log said which call failed; say what it means here.
-    std::fprintf(stderr, "Error: cannot start the node (%s): see the line above; is the group "
-                 "address/interface right?\n", std::string{to_string(node.error())}.c_str());
+    std::fprintf(stderr, "Error: cannot start the node: %s; is the group address/interface "
+                 "right?\n", error_text(node.error()).c_str());
     exit_code = kExitFailure;
     return nullptr;
   }

@@ -6,12 +6,14 @@
 #include <array>
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "config/config_internal.hpp"
+#include "config/config_keys.hpp"
 
 namespace nomq {
 
@@ -33,25 +35,11 @@ std::string_view to_string(ConfigFormat f) noexcept {
 }
 
 EngineConfig to_engine_config(const NodeConfig& c) noexcept {
-  using std::chrono::milliseconds;
-  using std::chrono::seconds;
   EngineConfig e;
-  e.wire = c.wire;
-  e.epoch_offset = epoch_offset(c.epoch);
-  e.timestamp_window_s = c.timestamp_window_s;
-  e.replay_window = c.replay_window;
-  e.v1_nonce_cache = c.v1_nonce_cache;
-  e.v1_publish_layout = c.v1_publish_layout;
-  e.default_ttl_s = c.default_ttl_s;
-  e.max_retries = c.max_retries;
-  e.limits = c.limits;
-  e.timers.heartbeat_interval = seconds{c.heartbeat_interval_s};
-  e.timers.session_timeout = seconds{c.session_timeout_s};
-  e.timers.retransmit_initial = milliseconds{c.retransmit_initial_ms};
-  e.timers.retransmit_max = seconds{c.retransmit_max_s};
-  e.timers.session_lifetime = seconds{c.session_lifetime_s};
-  e.timers.retained_answer_max_delay = milliseconds{c.retained_answer_max_delay_ms};
-  e.timers.inbound_state_lifetime = seconds{c.inbound_state_lifetime_s};
+  e.limits = c.limits;  // max_queued_messages is no file key, but code may set it
+  for (const auto& k : detail::config_keys()) {
+    if (k.to_engine != nullptr) k.to_engine(e, k.get(c));
+  }
   return e;
 }
 
@@ -60,70 +48,6 @@ namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-// One unsigned integer key: its JSON name, range and place in NodeConfig. The reader, the
-// validator and the writer all walk this table, so a range is written down once.
-struct UintField {
-  const char* name;
-  std::uint64_t min;
-  std::uint64_t max;
-  std::uint64_t (*get)(const NodeConfig&);
-  void (*set)(NodeConfig&, std::uint64_t);
-};
-
-#define NOMQ_UINT_FIELD(key, member, lo, hi)                                             \
-  UintField {                                                                            \
-    key, lo, hi, [](const NodeConfig& c) -> std::uint64_t { return c.member; },          \
-        [](NodeConfig& c, std::uint64_t v) { c.member = static_cast<decltype(c.member)>(v); } \
-  }
-
-// Bounds keep the engine's up-front allocation sane and the timers meaningful; docs/config.md
-// repeats them. max_message_size: the largest message that fits a 2048-byte datagram whatever
-// the channel name: v2 = 2048 - 53 header - 32 MAC, rounded down to whole cipher blocks (1952),
-// minus one padding byte, the 5-byte body prefix and a 255-byte name: 1691 (v1 allows more).
-const std::array<UintField, 25> kUintFields{{
-    NOMQ_UINT_FIELD("port", port, 0, 65535),
-    NOMQ_UINT_FIELD("unicast_port", unicast_port, 0, 65535),
-    NOMQ_UINT_FIELD("timestamp_window_s", timestamp_window_s, 1, 86400),
-    NOMQ_UINT_FIELD("default_ttl_s", default_ttl_s, 1, 65535),
-    NOMQ_UINT_FIELD("max_retries", max_retries, 0, 1000000),
-    NOMQ_UINT_FIELD("replay_window", replay_window, 64, 65536),
-    NOMQ_UINT_FIELD("v1_nonce_cache", v1_nonce_cache, 1, 1048576),
-    NOMQ_UINT_FIELD("max_pending", limits.max_pending, 1, 65535),
-    NOMQ_UINT_FIELD("max_channels", limits.max_channels, 1, 4096),
-    NOMQ_UINT_FIELD("max_message_size", limits.max_message_size, 1, 1691),
-    NOMQ_UINT_FIELD("max_retained_per_channel", limits.max_retained_per_channel, 1, 1000),
-    NOMQ_UINT_FIELD("max_retained_channels", limits.max_retained_channels, 1, 4096),
-    NOMQ_UINT_FIELD("max_peers", limits.max_peers, 1, 65535),
-    NOMQ_UINT_FIELD("max_peer_subscriptions", limits.max_peer_subscriptions, 1, 1048576),
-    NOMQ_UINT_FIELD("max_senders", limits.max_senders, 1, 65535),
-    NOMQ_UINT_FIELD("max_inbound_qos", limits.max_inbound_qos, 1, 1048576),
-    NOMQ_UINT_FIELD("max_inbox", limits.max_inbox, 1, 1048576),
-    NOMQ_UINT_FIELD("max_outbox", limits.max_outbox, 1, 1048576),
-    NOMQ_UINT_FIELD("heartbeat_interval_s", heartbeat_interval_s, 1, 86400),
-    NOMQ_UINT_FIELD("session_timeout_s", session_timeout_s, 2, 864000),
-    NOMQ_UINT_FIELD("retransmit_initial_ms", retransmit_initial_ms, 1, 60000),
-    NOMQ_UINT_FIELD("retransmit_max_s", retransmit_max_s, 1, 86400),
-    NOMQ_UINT_FIELD("session_lifetime_s", session_lifetime_s, 60, 31536000),
-    NOMQ_UINT_FIELD("retained_answer_max_delay_ms", retained_answer_max_delay_ms, 0, 60000),
-    NOMQ_UINT_FIELD("inbound_state_lifetime_s", inbound_state_lifetime_s, 1, 86400),
-}};
-#undef NOMQ_UINT_FIELD
-
-// Keys that are not in kUintFields, in the order the writer puts them.
-constexpr std::array<std::string_view, 10> kOtherKeys{
-    "ip",    "use_ipv6", "encryption_key", "hmac_key",        "wire",
-    "epoch", "group",    "group_interface", "log_level", "v1_publish_layout"};
-constexpr std::array<std::string_view, 5> kLegacyKeys{"ip", "port", "use_ipv6", "encryption_key",
-                                                      "hmac_key"};
-
-bool known_key(std::string_view key, KeySet set) {
-  if (set == KeySet::legacy)
-    return std::find(kLegacyKeys.begin(), kLegacyKeys.end(), key) != kLegacyKeys.end();
-  if (std::find(kOtherKeys.begin(), kOtherKeys.end(), key) != kOtherKeys.end()) return true;
-  return std::any_of(kUintFields.begin(), kUintFields.end(),
-                     [&](const UintField& f) { return key == f.name; });
-}
 
 // A value as it appears in the file, cut short for a one-line message.
 std::string shown(const json& v) {
@@ -141,10 +65,6 @@ std::string printable_key(const std::string& key) {
   return plain ? key : json(key).dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
-std::string range_text(std::uint64_t lo, std::uint64_t hi) {
-  return std::to_string(lo) + ".." + std::to_string(hi);
-}
-
 bool parse_ip(const std::string& text, bool& is_v6, std::array<std::uint8_t, 16>& addr) {
   if (inet_pton(AF_INET, text.c_str(), addr.data()) == 1) {
     is_v6 = false;
@@ -157,53 +77,63 @@ bool parse_ip(const std::string& text, bool& is_v6, std::array<std::uint8_t, 16>
   return false;
 }
 
+// Reads keys of the schema from one JSON object; the first problem is kept in `error`.
 struct Reader {
   const json& object;
-  FieldsRead result;
+  std::optional<Error> error;
 
   bool fail(std::string_view key, const std::string& why) {
-    result.error = Errc::config_bad_field;
-    result.message = std::string{key} + ": " + why;
+    error.emplace(Errc::config_bad_field, key, ": ", why);
     return false;
   }
-  const json* find(std::string_view key) const {
-    auto it = object.find(key);
-    return it == object.end() ? nullptr : &*it;
+
+  // Reads `k` into `c` when the object names it (a required key must be named).
+  bool read(const ConfigKey& k, NodeConfig& c) {
+    const auto it = object.find(k.name);
+    if (it == object.end()) return !k.required || fail(k.name, "missing (64 hex digits, 32 bytes)");
+    const json& v = *it;
+    switch (k.type) {
+      case KeyType::uint: return uint_value(k, v, c);
+      case KeyType::boolean:
+        if (!v.is_boolean()) return fail(k.name, "must be true or false, got " + shown(v));
+        k.set(c, v.get<bool>() ? 1 : 0);
+        return true;
+      case KeyType::text:
+        if (!v.is_string()) return fail(k.name, "must be a string, got " + shown(v));
+        c.*k.text = v.get<std::string>();
+        return true;
+      case KeyType::hex_key: return key_value(k, v, c.*k.key);
+      case KeyType::choice: return choice_value(k, v, c);
+    }
+    return fail(k.name, "has no reader");
   }
-  bool string_of(std::string_view key, const json& v, std::string& out) {
-    if (!v.is_string()) return fail(key, "must be a string, got " + shown(v));
-    out = v.get<std::string>();
-    return true;
-  }
-  bool uint_field(const UintField& f, NodeConfig& c) {
-    const json* v = find(f.name);
-    if (v == nullptr) return true;
-    const std::string want = "must be an integer in " + range_text(f.min, f.max);
-    if (!v->is_number_integer()) return fail(f.name, want + ", got " + shown(*v));
-    if (v->is_number_unsigned()) {
-      const auto n = v->get<std::uint64_t>();
-      if (n < f.min || n > f.max) return fail(f.name, want + ", got " + std::to_string(n));
-      f.set(c, n);
+
+  bool uint_value(const ConfigKey& k, const json& v, NodeConfig& c) {
+    const std::string want = "must be an integer in " + range_text(k);
+    if (!v.is_number_integer()) return fail(k.name, want + ", got " + shown(v));
+    if (v.is_number_unsigned()) {
+      const auto n = v.get<std::uint64_t>();
+      if (n < k.min || n > k.max) return fail(k.name, want + ", got " + std::to_string(n));
+      k.set(c, n);
       return true;
     }
-    const auto n = v->get<std::int64_t>();
-    if (n < 0 || static_cast<std::uint64_t>(n) < f.min || static_cast<std::uint64_t>(n) > f.max)
-      return fail(f.name, want + ", got " + std::to_string(n));
-    f.set(c, static_cast<std::uint64_t>(n));
+    const auto n = v.get<std::int64_t>();
+    if (n < 0 || static_cast<std::uint64_t>(n) < k.min || static_cast<std::uint64_t>(n) > k.max)
+      return fail(k.name, want + ", got " + std::to_string(n));
+    k.set(c, static_cast<std::uint64_t>(n));
     return true;
   }
-  bool key_field(std::string_view name, Key& out) {
-    const json* v = find(name);
-    if (v == nullptr) return fail(name, "missing (64 hex digits, 32 bytes)");
-    std::string s;
-    if (!string_of(name, *v, s)) return false;
+
+  bool key_value(const ConfigKey& k, const json& v, Key& out) {
+    if (!v.is_string()) return fail(k.name, "must be a string, got " + shown(v));
+    const std::string s = v.get<std::string>();
     if (s.size() != 2 * kKeySize) {
-      return fail(name, "must be 64 hex digits (32 bytes), got " + std::to_string(s.size()));
+      return fail(k.name, "must be 64 hex digits (32 bytes), got " + std::to_string(s.size()));
     }
     for (std::size_t i = 0; i < s.size(); ++i) {
       if (std::isxdigit(static_cast<unsigned char>(s[i])) == 0) {
-        return fail(name, "not hex: character " + json(std::string(1, s[i])).dump() +
-                              " at position " + std::to_string(i));
+        return fail(k.name, "not hex: character " + json(std::string(1, s[i])).dump() +
+                                " at position " + std::to_string(i));
       }
     }
     for (std::size_t i = 0; i < kKeySize; ++i) {
@@ -211,26 +141,24 @@ struct Reader {
     }
     return true;
   }
-  template <class E, std::size_t N>
-  bool choice_field(std::string_view name, const std::array<std::pair<std::string_view, E>, N>& ch,
-                    E& out, bool ignore_case = false) {
-    const json* v = find(name);
-    if (v == nullptr) return true;
-    std::string all;
-    for (const auto& [text, value] : ch) all += (all.empty() ? "" : ", ") + std::string{text};
-    if (!v->is_string()) return fail(name, "must be one of " + all + ", got " + shown(*v));
-    std::string s = v->get<std::string>();
-    if (ignore_case) {
-      std::transform(s.begin(), s.end(), s.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+
+  bool choice_value(const ConfigKey& k, const json& v, NodeConfig& c) {
+    std::string text;
+    if (k.choice_is_integer ? v.is_number_integer() : v.is_string()) {
+      text = k.choice_is_integer ? std::to_string(v.get<std::int64_t>()) : v.get<std::string>();
     }
-    for (const auto& [text, value] : ch) {
-      if (s == text) {
-        out = value;
+    if (k.ignore_case) {
+      std::transform(text.begin(), text.end(), text.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    }
+    for (const Choice& choice : k.choices) {
+      if (!text.empty() && text == choice.text) {
+        k.set(c, choice.value);
         return true;
       }
     }
-    return fail(name, "must be one of " + all + ", got " + shown(*v));
+    return fail(k.name, std::string{k.choice_is_integer ? "must be " : "must be one of "} +
+                            range_text(k) + ", got " + shown(v));
   }
 };
 
@@ -247,7 +175,7 @@ std::string hex_encode(Bytes bytes) {
   return s;
 }
 
-std::optional<json> parse_json_object(std::string_view text, std::string& message) {
+Result<json> parse_json_object(std::string_view text) {
   // nlohmann keeps the last of duplicate keys without a word; a config must not hide one.
   std::vector<std::set<std::string>> seen;
   std::string duplicate;
@@ -266,107 +194,55 @@ std::optional<json> parse_json_object(std::string_view text, std::string& messag
     json j = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true,
                          /*ignore_comments=*/false);
     if (!duplicate.empty()) {
-      message = duplicate + ": key appears more than once";
-      return std::nullopt;
+      return Error{Errc::config_bad_format, duplicate, ": key appears more than once"};
     }
     if (!j.is_object()) {
-      message = "not a JSON object (got " + std::string{j.type_name()} + ")";
-      return std::nullopt;
+      return Error{Errc::config_bad_format, "not a JSON object (got ", j.type_name(), ")"};
     }
-    return j;
+    return Result<json>{std::in_place, std::move(j)};
   } catch (const json::exception& e) {
     // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
     std::string what = e.what();
     if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    message = "not valid JSON: " + what;
-    return std::nullopt;
+    return Error{Errc::config_bad_format, "not valid JSON: ", what};
   } catch (const std::exception& e) {
-    message = std::string{"cannot parse: "} + e.what();
-    return std::nullopt;
+    return Error{Errc::config_bad_format, "cannot parse: ", e.what()};
   }
 }
 
-FieldsRead read_fields(const json& object, KeySet keys, NodeConfig& c) {
+Result<std::vector<std::string>> read_fields(const json& object, KeySet keys, NodeConfig& c) {
+  const auto wanted = [&](const ConfigKey* k) { return k != nullptr && (keys == KeySet::all || k->legacy); };
   Reader r{object, {}};
+  std::vector<std::string> unknown_keys;
   for (const auto& item : object.items()) {
-    if (!known_key(item.key(), keys)) r.result.unknown_keys.push_back(printable_key(item.key()));
+    if (!wanted(find_config_key(item.key()))) unknown_keys.push_back(printable_key(item.key()));
   }
-  if (keys == KeySet::all && !r.result.unknown_keys.empty()) {
-    r.fail(r.result.unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
-    return r.result;
+  if (keys == KeySet::all && !unknown_keys.empty()) {
+    r.fail(unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
+    return *r.error;
   }
-
-  const auto ok = [&]() -> bool {
-    for (const auto& f : kUintFields) {
-      if ((keys == KeySet::all || std::string_view{f.name} == "port") && !r.uint_field(f, c))
-        return false;
-    }
-    if (const json* v = r.find("ip"); v != nullptr && !r.string_of("ip", *v, c.ip)) return false;
-    if (const json* v = r.find("use_ipv6"); v != nullptr) {
-      if (!v->is_boolean()) return r.fail("use_ipv6", "must be true or false, got " + shown(*v));
-      c.use_ipv6 = v->get<bool>();
-    }
-    if (!r.key_field("encryption_key", c.encryption_key)) return false;
-    if (!r.key_field("hmac_key", c.hmac_key)) return false;
-    bool group_given = false;
-    if (keys == KeySet::all) {
-      static constexpr std::array<std::pair<std::string_view, WireVersion>, 2> kWire{
-          {{"v1", WireVersion::v1}, {"v2", WireVersion::v2}}};
-      static constexpr std::array<std::pair<std::string_view, LogLevel>, 5> kLevels{
-          {{"debug", LogLevel::debug},
-           {"info", LogLevel::info},
-           {"warning", LogLevel::warning},
-           {"error", LogLevel::error},
-           {"off", LogLevel::off}}};
-      static constexpr std::array<std::pair<std::string_view, wire::V1Layout>, 2> kLayouts{
-          {{"gap20", wire::V1Layout::gap20}, {"device16", wire::V1Layout::device16}}};
-      if (!r.choice_field("wire", kWire, c.wire)) return false;
-      if (!r.choice_field("log_level", kLevels, c.log_level, /*ignore_case=*/true)) return false;
-      if (!r.choice_field("v1_publish_layout", kLayouts, c.v1_publish_layout)) return false;
-      if (const json* v = r.find("epoch"); v != nullptr) {
-        const bool is_int = v->is_number_integer();
-        if (is_int && v->get<std::int64_t>() == 1970) {
-          c.epoch = Epoch::e1970;
-        } else if (is_int && v->get<std::int64_t>() == 2000) {
-          c.epoch = Epoch::e2000;
-        } else {
-          return r.fail("epoch", "must be 1970 or 2000, got " + shown(*v));
-        }
-      }
-      if (const json* v = r.find("group"); v != nullptr) {
-        if (!r.string_of("group", *v, c.group)) return false;
-        group_given = true;
-      }
-      if (const json* v = r.find("group_interface");
-          v != nullptr && !r.string_of("group_interface", *v, c.group_interface))
-        return false;
-    }
-    if (c.use_ipv6 && !group_given) c.group = std::string{kDefaultGroupV6};
-    return true;
-  }();
-  if (!ok) return r.result;
-
-  std::string message;
-  if (validate_config(c, message) != Errc::ok) {
-    r.result.error = Errc::config_bad_field;
-    r.result.message = message;
+  for (const auto& k : config_keys()) {
+    if (wanted(&k) && !r.read(k, c)) return *r.error;
   }
-  return r.result;
+  const bool group_given = keys == KeySet::all && object.contains("group");
+  if (c.use_ipv6 && !group_given) c.group = std::string{kDefaultGroupV6};
+  if (auto valid = validate_config(c); !valid) return valid.error();
+  return unknown_keys;
 }
 
 }  // namespace detail
 
-Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
+Result<void> validate_config(const NodeConfig& c) noexcept {
   try {
     const auto fail = [&](std::string_view key, const std::string& why) {
-      message = std::string{key} + ": " + why;
-      return Errc::config_bad_field;
+      return Error{Errc::config_bad_field, key, ": ", why};
     };
-    for (const auto& f : detail::kUintFields) {
-      const std::uint64_t v = f.get(c);
-      if (v < f.min || v > f.max) {
-        return fail(f.name, "must be an integer in " + detail::range_text(f.min, f.max) +
-                                ", got " + std::to_string(v));
+    for (const auto& k : detail::config_keys()) {
+      if (k.type != detail::KeyType::uint) continue;
+      const std::uint64_t v = k.get(c);
+      if (v < k.min || v > k.max) {
+        return fail(k.name, "must be an integer in " + detail::range_text(k) + ", got " +
+                                std::to_string(v));
       }
     }
     bool v6 = false;
@@ -420,28 +296,35 @@ Errc validate_config(const NodeConfig& c, std::string& message) noexcept {
                                           std::to_string(c.retransmit_initial_ms) + " ms), got " +
                                           std::to_string(c.retransmit_max_s) + " s");
     }
-    return Errc::ok;
+    return {};
   } catch (...) {
-    message = "out of memory";
-    return Errc::config_bad_field;
+    return Error{Errc::config_bad_field, "out of memory"};
   }
 }
 
 std::string to_json_text(const NodeConfig& c) {
   nlohmann::ordered_json j;
-  j["ip"] = c.ip;
-  j["port"] = c.port;
-  j["use_ipv6"] = c.use_ipv6;
-  j["encryption_key"] = detail::hex_encode(c.encryption_key);
-  j["hmac_key"] = detail::hex_encode(c.hmac_key);
-  j["wire"] = c.wire == WireVersion::v1 ? "v1" : "v2";
-  j["epoch"] = c.epoch == Epoch::e2000 ? 2000 : 1970;
-  j["group"] = c.group;
-  j["group_interface"] = c.group_interface;
-  j["log_level"] = std::string{to_string(c.log_level)};
-  j["v1_publish_layout"] = c.v1_publish_layout == wire::V1Layout::device16 ? "device16" : "gap20";
-  for (const auto& f : detail::kUintFields) {
-    if (std::string_view{f.name} != "port") j[f.name] = f.get(c);
+  for (const auto& k : detail::config_keys()) {
+    auto& out = j[std::string{k.name}];
+    switch (k.type) {
+      case detail::KeyType::uint: out = k.get(c); break;
+      case detail::KeyType::boolean: out = k.get(c) != 0; break;
+      case detail::KeyType::text: out = c.*k.text; break;
+      case detail::KeyType::hex_key: out = detail::hex_encode(c.*k.key); break;
+      case detail::KeyType::choice: {
+        const std::uint64_t v = k.get(c);
+        const auto it = std::find_if(k.choices.begin(), k.choices.end(),
+                                     [&](const detail::Choice& ch) { return ch.value == v; });
+        if (it == k.choices.end()) {
+          out = v;  // an enum value set in code that the schema does not know
+        } else if (k.choice_is_integer) {
+          out = std::stoll(std::string{it->text});
+        } else {
+          out = std::string{it->text};
+        }
+        break;
+      }
+    }
   }
   // Fields reach here validated, but a config built in code may hold any bytes: replace
   // invalid UTF-8 rather than throw.

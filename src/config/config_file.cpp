@@ -35,54 +35,51 @@ std::string permission_warning(const std::string& path, unsigned mode) {
          "); keys should be private: chmod 600 " + path;
 }
 
-ConfigLoad failed(Errc e, std::string message) {
-  ConfigLoad r;
-  r.error = e;
-  r.message = std::move(message);
-  return r;
+// `error` from a step that does not know the file, said about the file.
+Error about(std::string_view file, const Error& error) {
+  return Error{error.code(), file, ": ", error.message()};
 }
 
-ConfigLoad parse_impl(std::string_view text, std::string_view name) {
-  const std::string file{name};
+Result<LoadedConfig> parse_impl(std::string_view text, std::string_view name) {
   // Editors on some systems prepend a UTF-8 byte order mark; it is not part of the JSON.
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   std::size_t first = 0;
   while (first < text.size() && std::isspace(static_cast<unsigned char>(text[first])) != 0)
     ++first;
-  if (first == text.size()) return failed(Errc::config_bad_format, file + ": empty file");
+  if (first == text.size()) return Error{Errc::config_bad_format, name, ": empty file"};
 
-  ConfigLoad r;
+  LoadedConfig r;
   std::string plain;
-  std::string message;
   if (text[first] == '{') {
     r.format = ConfigFormat::json;
     plain.assign(text);
   } else {
     r.format = ConfigFormat::legacy;
     r.config.wire = WireVersion::v1;  // the original speaks only v1
-    const Errc e = detail::legacy_unwrap(text, plain, message);
-    if (e != Errc::ok) return failed(e, file + ": " + message);
+    auto unwrapped = detail::legacy_unwrap(text);
+    if (!unwrapped) return about(name, unwrapped.error());
+    plain = std::move(*unwrapped);
   }
-  auto object = detail::parse_json_object(plain, message);
+  auto object = detail::parse_json_object(plain);
   if (!object) {
-    return failed(Errc::config_bad_format,
-                  file + ": " + (r.format == ConfigFormat::legacy ? "decrypted config is " : "") +
-                      message);
+    return Error{object.error().code(), name, ": ",
+                 r.format == ConfigFormat::legacy ? "decrypted config is " : "",
+                 object.error().message()};
   }
-  const auto read = detail::read_fields(
+  const auto unknown_keys = detail::read_fields(
       *object, r.format == ConfigFormat::json ? detail::KeySet::all : detail::KeySet::legacy,
       r.config);
-  if (read.error != Errc::ok) return failed(read.error, file + ": " + read.message);
+  if (!unknown_keys) return about(name, unknown_keys.error());
   r.named_retransmit_initial =
       r.format == ConfigFormat::json && object->contains("retransmit_initial_ms");
   r.named_max_pending = r.format == ConfigFormat::json && object->contains("max_pending");
   set_wire(r, r.config.wire);
-  if (!read.unknown_keys.empty()) {
+  if (!unknown_keys->empty()) {
     // The original ignores keys it does not know; so do we, but not silently.
     std::string keys;
-    for (const auto& k : read.unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
-    r.warning = "WARNING: " + file + ": ignoring keys the original's format does not define: " +
-                keys;
+    for (const auto& k : *unknown_keys) keys += (keys.empty() ? "" : ", ") + k;
+    r.warning = "WARNING: " + std::string{name} +
+                ": ignoring keys the original's format does not define: " + keys;
   }
   return r;
 }
@@ -105,27 +102,27 @@ WireDefaults wire_defaults(WireVersion wire) noexcept {
   return wire == WireVersion::v1 ? WireDefaults{1000, 5} : WireDefaults{200, 50};
 }
 
-void set_wire(ConfigLoad& loaded, WireVersion wire) noexcept {
+void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept {
   loaded.config.wire = wire;
   const WireDefaults d = wire_defaults(wire);
   if (!loaded.named_retransmit_initial) loaded.config.retransmit_initial_ms = d.retransmit_initial_ms;
   if (!loaded.named_max_pending) loaded.config.limits.max_pending = d.max_pending;
 }
 
-ConfigLoad parse_config(std::string_view text, std::string_view name) noexcept {
+Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept {
   try {
     return parse_impl(text, name);
   } catch (const std::exception& e) {
-    return failed(Errc::config_bad_format, std::string{name} + ": " + e.what());
+    return Error{Errc::config_bad_format, name, ": ", e.what()};
   } catch (...) {
-    return failed(Errc::config_bad_format, std::string{name} + ": cannot parse");
+    return Error{Errc::config_bad_format, name, ": cannot parse"};
   }
 }
 
-ConfigLoad load_config(const std::string& path) noexcept {
+Result<LoadedConfig> load_config(const std::string& path) noexcept {
   try {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return failed(Errc::config_unreadable, path + ": " + errno_text(errno));
+    if (fd < 0) return Error{Errc::config_unreadable, path, ": ", errno_text(errno)};
     struct stat st {};
     std::string text;
     int err = 0;
@@ -133,11 +130,11 @@ ConfigLoad load_config(const std::string& path) noexcept {
       err = errno;
     } else if (!S_ISREG(st.st_mode)) {
       ::close(fd);
-      return failed(Errc::config_unreadable, path + ": not a regular file");
+      return Error{Errc::config_unreadable, path, ": not a regular file"};
     } else if (static_cast<std::size_t>(st.st_size) > kMaxConfigFile) {
       ::close(fd);
-      return failed(Errc::config_bad_format, path + ": too large for a config (" +
-                                                 std::to_string(st.st_size) + " bytes)");
+      return Error{Errc::config_bad_format, path, ": too large for a config (", st.st_size,
+                   " bytes)"};
     } else {
       char buf[4096];
       for (;;) {
@@ -150,80 +147,61 @@ ConfigLoad load_config(const std::string& path) noexcept {
       }
     }
     ::close(fd);
-    if (err != 0) return failed(Errc::config_unreadable, path + ": " + errno_text(err));
-    ConfigLoad r = parse_impl(text, path);
-    if (r.ok()) {
+    if (err != 0) return Error{Errc::config_unreadable, path, ": ", errno_text(err)};
+    auto r = parse_impl(text, path);
+    if (r) {
       std::string perm = permission_warning(path, static_cast<unsigned>(st.st_mode));
-      if (!perm.empty()) r.warning = r.warning.empty() ? perm : perm + "\n" + r.warning;
+      if (!perm.empty()) r->warning = r->warning.empty() ? perm : perm + "\n" + r->warning;
     }
     return r;
   } catch (const std::exception& e) {
-    return failed(Errc::config_unreadable, path + ": " + e.what());
+    return Error{Errc::config_unreadable, path, ": ", e.what()};
   }
 }
 
-ConfigStatus to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv,
-                            std::string& out) noexcept {
-  ConfigStatus s;
+Result<std::string> to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv) noexcept {
   try {
     Iv use{};
     if (iv) {
       use = *iv;
     } else if (RAND_bytes(use.data(), static_cast<int>(use.size())) != 1) {
-      s.error = Errc::crypto_failure;
-      s.message = "RAND_bytes failed";
-      return s;
+      return Error{Errc::crypto_failure, "cannot draw an IV: RAND_bytes failed"};
     }
-    s.error = detail::legacy_wrap(to_legacy_json_text(config), use, out, s.message);
+    return detail::legacy_wrap(to_legacy_json_text(config), use);
   } catch (const std::exception& e) {
-    s.error = Errc::crypto_failure;
-    s.message = e.what();
+    return Error{Errc::crypto_failure, e.what()};
   }
-  return s;
 }
 
-ConfigStatus save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
                          const SaveOptions& options) noexcept {
-  ConfigStatus s;
   try {
-    std::string message;
-    if (validate_config(config, message) != Errc::ok) {
-      s.error = Errc::config_bad_field;
-      s.message = path + ": " + message;
-      return s;
-    }
+    if (auto valid = validate_config(config); !valid) return about(path, valid.error());
     std::string text;
     if (format == ConfigFormat::json) {
       text = to_json_text(config);
     } else {
-      s = to_legacy_text(config, options.legacy_iv, text);
-      if (!s.ok()) {
-        s.message = path + ": " + s.message;
-        return s;
-      }
+      auto legacy = to_legacy_text(config, options.legacy_iv);
+      if (!legacy) return about(path, legacy.error());
+      text = std::move(*legacy);
     }
     // The mode goes to open() itself: the keys are never readable by others, not even briefly.
     const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.overwrite ? O_TRUNC : O_EXCL);
     const int fd = ::open(path.c_str(), flags, 0600);
     if (fd < 0) {
-      s.error = Errc::io_error;
-      s.message = errno == EEXIST ? path + ": already exists (use --force to overwrite)"
-                                  : path + ": " + errno_text(errno);
-      return s;
+      if (errno == EEXIST) {
+        return Error{Errc::io_error, path, ": already exists (use --force to overwrite)"};
+      }
+      return Error{Errc::io_error, path, ": ", errno_text(errno)};
     }
     int err = 0;
     // An existing file keeps its old mode under O_TRUNC: tighten it before writing any key.
     if (::fchmod(fd, 0600) != 0 || !write_all(fd, text) || ::fsync(fd) != 0) err = errno;
     if (::close(fd) != 0 && err == 0) err = errno;
-    if (err != 0) {
-      s.error = Errc::io_error;
-      s.message = path + ": " + errno_text(err);
-    }
-    return s;
+    if (err != 0) return Error{Errc::io_error, path, ": ", errno_text(err)};
+    return {};
   } catch (const std::exception& e) {
-    s.error = Errc::io_error;
-    s.message = path + ": " + e.what();
-    return s;
+    return Error{Errc::io_error, path, ": ", e.what()};
   }
 }
 
@@ -232,11 +210,11 @@ Result<NodeConfig> generate_config() noexcept {
     NodeConfig c;
     if (RAND_bytes(c.encryption_key.data(), static_cast<int>(c.encryption_key.size())) != 1 ||
         RAND_bytes(c.hmac_key.data(), static_cast<int>(c.hmac_key.size())) != 1) {
-      return Errc::crypto_failure;
+      return Error{Errc::crypto_failure, "cannot draw random keys: RAND_bytes failed"};
     }
     return c;
   } catch (...) {
-    return Errc::crypto_failure;
+    return Error{Errc::crypto_failure, "cannot draw random keys: out of memory"};
   }
 }
 

@@ -97,7 +97,7 @@ bool legacy_config_key(Key& key) {
          n == key.size();
 }
 
-Errc legacy_unwrap(std::string_view file_text, std::string& plain, std::string& message) {
+Result<std::string> legacy_unwrap(std::string_view file_text) {
   // The original strips surrounding whitespace before decoding.
   while (!file_text.empty() && std::isspace(static_cast<unsigned char>(file_text.front())) != 0)
     file_text.remove_prefix(1);
@@ -106,34 +106,30 @@ Errc legacy_unwrap(std::string_view file_text, std::string& plain, std::string& 
   std::vector<std::uint8_t> raw;
   std::string why;
   if (!base64_decode(file_text, raw, why)) {
-    message = "neither a JSON config (no '{') nor the original's format (" + why + ")";
-    return Errc::config_bad_format;
+    return Error{Errc::config_bad_format,
+                 "neither a JSON config (no '{') nor the original's format (", why, ")"};
   }
   if (raw.size() < kIvSize + kBlockSize || raw.size() % kBlockSize != 0) {
-    message = "invalid encrypted config data length: " + std::to_string(raw.size()) +
-              " bytes after base64 (needs a 16-byte IV and a non-empty multiple of 16)";
-    return Errc::config_bad_format;
+    return Error{Errc::config_bad_format, "invalid encrypted config data length: ", raw.size(),
+                 " bytes after base64 (needs a 16-byte IV and a non-empty multiple of 16)"};
   }
   Key key{};
   const std::size_t n = raw.size() - kIvSize;
   std::vector<std::uint8_t> out(n);
   if (!legacy_config_key(key) || !cbc(false, key, raw.data(), raw.data() + kIvSize, n, out.data())) {
-    message = "cannot decrypt: OpenSSL AES-256-CBC failed";
-    return Errc::crypto_failure;
+    return Error{Errc::crypto_failure, "cannot decrypt: OpenSSL AES-256-CBC failed"};
   }
   const std::uint8_t pad = out.back();
   bool pad_ok = pad >= 1 && pad <= kBlockSize;
   for (std::size_t i = 0; pad_ok && i < pad; ++i) pad_ok = out[n - 1 - i] == pad;
   if (!pad_ok) {
-    message = "incorrect padding in config data (not PKCS#7): corrupt file or not a NoMQ config";
-    return Errc::config_bad_format;
+    return Error{Errc::config_bad_format,
+                 "incorrect padding in config data (not PKCS#7): corrupt file or not a NoMQ config"};
   }
-  plain.assign(reinterpret_cast<const char*>(out.data()), n - pad);
-  return Errc::ok;
+  return std::string{reinterpret_cast<const char*>(out.data()), n - pad};
 }
 
-Errc legacy_wrap(std::string_view plain, const Iv& iv, std::string& file_text,
-                 std::string& message) {
+Result<std::string> legacy_wrap(std::string_view plain, const Iv& iv) {
   const std::size_t pad = kBlockSize - plain.size() % kBlockSize;
   std::vector<std::uint8_t> padded(plain.begin(), plain.end());
   padded.resize(plain.size() + pad, static_cast<std::uint8_t>(pad));
@@ -142,11 +138,9 @@ Errc legacy_wrap(std::string_view plain, const Iv& iv, std::string& file_text,
   Key key{};
   if (!legacy_config_key(key) ||
       !cbc(true, key, iv.data(), padded.data(), padded.size(), raw.data() + kIvSize)) {
-    message = "cannot encrypt: OpenSSL AES-256-CBC failed";
-    return Errc::crypto_failure;
+    return Error{Errc::crypto_failure, "cannot encrypt: OpenSSL AES-256-CBC failed"};
   }
-  file_text = base64_encode(raw) + "\n";
-  return Errc::ok;
+  return base64_encode(raw) + "\n";
 }
 
 }  // namespace nomq::detail

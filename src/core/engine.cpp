@@ -6,6 +6,7 @@
 
 #include "core/counters.hpp"
 #include "core/discovery.hpp"
+#include "core/engine_errors.hpp"
 #include "core/engine_testing.hpp"
 #include "core/events.hpp"
 #include "core/message_pool.hpp"
@@ -141,7 +142,7 @@ Engine::~Engine() = default;
 Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
-  if (m.closed) return Errc::closed;
+  if (m.closed) return engine_error::closed();
   return m.subs.subscribe(channel, priority);
 }
 
@@ -158,7 +159,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
                                   const PublishOptions& options, Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
-  if (m.closed) return Errc::closed;
+  if (m.closed) return engine_error::closed();
   return m.publisher.publish(channel, message, options, now);
 }
 

@@ -1,4 +1,5 @@
 #include "core/publisher.hpp"
+#include "core/engine_errors.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -39,25 +40,29 @@ void Publisher::begin_call(Instant last_now) noexcept {
 
 // --- publish
 
-Errc Publisher::check_publish(std::string_view channel, Bytes message,
-                              const PublishOptions& options) const noexcept {
+Result<void> Publisher::check_publish(std::string_view channel, Bytes message,
+                                      const PublishOptions& options) const noexcept {
   if (channel.empty() || options.priority > 15 || static_cast<std::uint8_t>(options.qos) > 2) {
-    return Errc::invalid_argument;
+    return engine_error::bad_publish_options(channel, options);
   }
-  if (options.destination && !options.destination->valid()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (options.destination && !options.destination->valid()) return engine_error::bad_destination();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
   if (!is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
-    return Errc::invalid_argument;
+    return engine_error::channel_not_utf8();
   }
-  if (message.size() > c_.cfg.limits.max_message_size) return Errc::message_too_large;
+  if (message.size() > c_.cfg.limits.max_message_size) {
+    return engine_error::message_too_large(message.size(), c_.cfg.limits.max_message_size);
+  }
   // Refuse here what could never be encoded later (a datagram above wire::kMaxDatagram).
   wire::Packet probe;
   probe.version = c_.cfg.wire;
   probe.type = PacketType::publish;
   probe.body.channel = channel;
   probe.body.message = message;
-  if (wire::encoded_size(probe) > wire::kMaxDatagram) return Errc::message_too_large;
-  return Errc::ok;
+  if (wire::encoded_size(probe) > wire::kMaxDatagram) {
+    return engine_error::datagram_too_large(channel.size(), message.size(), wire::encoded_size(probe));
+  }
+  return {};
 }
 
 bool Publisher::is_last_channel(std::string_view channel) const noexcept {
@@ -75,16 +80,19 @@ wire::ChannelId Publisher::channel_id_of(std::string_view channel) noexcept {
 
 Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
                                      const PublishOptions& options, Instant now) noexcept {
-  if (const Errc e = check_publish(channel, message, options); e != Errc::ok) return e;
+  if (Result<void> ok = check_publish(channel, message, options); !ok) return ok.error();
   const bool tracked = options.qos != Qos::at_most_once;
-  if (tracked && !v2_ && !options.destination) return Errc::no_subscribers;
-  if (tracked && pending_.full()) return Errc::too_many_pending;
-  if (!tracked && l_.outbox.qos0_full()) return Errc::queue_full;
-  if (l_.outbox.full()) return Errc::queue_full;
+  const EngineLimits& limits = c_.cfg.limits;
+  if (tracked && !v2_ && !options.destination) return engine_error::v1_needs_destination();
+  if (tracked && pending_.full()) return engine_error::too_many_pending(limits.max_pending);
+  if (!tracked && l_.outbox.qos0_full()) {
+    return engine_error::qos0_queue_full(limits.max_queued_messages);
+  }
+  if (l_.outbox.full()) return engine_error::outbox_full(limits.max_outbox);
   const wire::ChannelId id = channel_id_of(channel);
-  if (options.retain && !l_.retained.can_add(id, now)) return Errc::too_many_retained;
+  if (options.retain && !l_.retained.can_add(id, now)) return engine_error::too_many_retained(limits);
   const std::uint32_t slot = l_.pool.alloc();
-  if (slot == kNoSlot) return Errc::queue_full;
+  if (slot == kNoSlot) return engine_error::message_slots_full();
   MessageId mid = 0;
   if (v2_) {
     mid = l_.session.take_message_id();

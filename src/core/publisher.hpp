@@ -145,7 +145,7 @@ class Publisher {
   void refresh_min(std::uint32_t p) const noexcept;
   void check_min(std::uint32_t p) const noexcept;
 
-  Errc check_publish(std::string_view channel, Bytes message,
+  Result<void> check_publish(std::string_view channel, Bytes message,
                      const PublishOptions& options) const noexcept;
   wire::ChannelId channel_id_of(std::string_view channel) noexcept;
   bool is_last_channel(std::string_view channel) const noexcept;

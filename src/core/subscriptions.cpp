@@ -1,4 +1,5 @@
 #include "core/subscriptions.hpp"
+#include "core/engine_errors.hpp"
 
 #include <cstring>
 
@@ -20,20 +21,20 @@ Subscriptions::Subscriptions(std::size_t max_channels, WireVersion wire, Crypto&
 }
 
 Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t priority) noexcept {
-  if (channel.empty()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
-  if (!is_valid_utf8(as_bytes(channel))) return Errc::invalid_argument;  // v2 receivers refuse it
+  if (channel.empty()) return engine_error::empty_channel();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
+  if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();  // v2 receivers refuse it
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(crypto_, channel);
   std::uint32_t s = subs_.find(id);
   if (s != kNoSlot && subs_.value(s).active) {
     subs_.value(s).priority = prio;
-    return Errc::already_subscribed;
+    return engine_error::already_subscribed(channel);
   }
-  if (active_ >= max_active_) return Errc::too_many_channels;
+  if (active_ >= max_active_) return engine_error::too_many_channels(max_active_);
   if (s == kNoSlot) {
     s = subs_.insert(id);
-    if (s == kNoSlot) return Errc::too_many_channels;
+    if (s == kNoSlot) return engine_error::too_many_channels(max_active_);
     std::memcpy(&names_[s * wire::kMaxChannelName], channel.data(), channel.size());
     subs_.value(s).name_size = static_cast<std::uint8_t>(channel.size());
   }
@@ -47,11 +48,11 @@ Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t pri
 
 Result<wire::ChannelId> Subscriptions::unsubscribe(std::string_view channel,
                                                    bool closed) noexcept {
-  if (channel.empty()) return Errc::invalid_argument;
-  if (channel.size() > wire::kMaxChannelName) return Errc::channel_name_too_long;
+  if (channel.empty()) return engine_error::empty_channel();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
   const wire::ChannelId id = wire::channel_id(crypto_, channel);
   const std::uint32_t s = subs_.find(id);
-  if (s == kNoSlot || !subs_.value(s).active) return Errc::not_subscribed;
+  if (s == kNoSlot || !subs_.value(s).active) return engine_error::not_subscribed();
   OwnSub& o = subs_.value(s);
   o.active = false;
   --active_;

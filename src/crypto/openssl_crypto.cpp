@@ -353,12 +353,17 @@ OpenSslCrypto::~OpenSslCrypto() = default;
 
 Result<std::unique_ptr<OpenSslCrypto>> OpenSslCrypto::create(Bytes encryption_key,
                                                              Bytes hmac_key) noexcept {
-  if (encryption_key.size() != kKeySize || hmac_key.empty()) return Errc::invalid_argument;
+  if (encryption_key.size() != kKeySize || hmac_key.empty()) {
+    return Error{Errc::invalid_argument, "encryption key of ", encryption_key.size(),
+                 " bytes (needs ", kKeySize, "), MAC key of ", hmac_key.size(),
+                 " bytes (needs at least 1)"};
+  }
   std::unique_ptr<OpenSslCrypto> crypto(new (std::nothrow) OpenSslCrypto());
-  if (!crypto) return Errc::crypto_failure;
+  if (!crypto) return Error{Errc::crypto_failure, "out of memory"};
   crypto->impl_.reset(new (std::nothrow) Impl());
   if (!crypto->impl_ || !crypto->impl_->setup(encryption_key, hmac_key)) {
-    return Errc::crypto_failure;
+    return Error{Errc::crypto_failure, "OpenSSL could not set up AES-256-CBC, HMAC-SHA256 and "
+                                       "its random generator (an OpenSSL 3 provider missing?)"};
   }
   return crypto;
 }

@@ -15,11 +15,16 @@ namespace nomq::detail {
 Result<void> EventLoop::open() {
   epoll_ = Fd{::epoll_create1(EPOLL_CLOEXEC)};
   wake_ = Fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  if (!epoll_.valid() || !wake_.valid()) return Errc::io_error;
+  if (!epoll_.valid() || !wake_.valid()) {
+    return Error{Errc::io_error, epoll_.valid() ? "eventfd: " : "epoll_create1: ",
+                 std::strerror(errno)};
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_.get();
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) return Errc::io_error;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0) {
+    return Error{Errc::io_error, "epoll_ctl: ", std::strerror(errno)};
+  }
   return {};
 }
 
@@ -27,8 +32,9 @@ Result<EventLoop::Ready> EventLoop::wait(int timeout_ms, int unicast_fd, int gro
   std::array<epoll_event, 4> events{};
   const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
   if (n < 0 && errno != EINTR) {
-    log().error("epoll_wait: {}", std::strerror(errno));
-    return Errc::io_error;
+    Error e{Errc::io_error, "epoll_wait: ", std::strerror(errno)};
+    log().error("{}", e.message());
+    return e;
   }
   Ready ready;
   for (int i = 0; i < n; ++i) {

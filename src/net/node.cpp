@@ -84,7 +84,9 @@ Node::~Node() {
 }
 
 Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
-  if (!options.network.group.valid()) return Errc::invalid_argument;
+  if (!options.network.group.valid()) {
+    return Error{Errc::invalid_argument, "NetworkOptions::group has no address family"};
+  }
   auto core = NodeCore::create(options);
   if (!core) return core.error();
   return std::unique_ptr<Node>{new Node(std::move(*core))};
@@ -92,7 +94,7 @@ Result<std::unique_ptr<Node>> Node::create(const NodeOptions& options) {
 
 Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Instant now = detail::monotonic_now();
   auto r = core_->engine->subscribe(channel, priority, now);
   if (r) detail::log().debug("subscribed to '{}' (priority {})", channel, priority);
@@ -102,7 +104,7 @@ Result<void> Node::subscribe(std::string_view channel, std::uint8_t priority) {
 
 Result<void> Node::unsubscribe(std::string_view channel) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Instant now = detail::monotonic_now();
   auto r = core_->engine->unsubscribe(channel, now);
   core_->kick(now);
@@ -112,11 +114,12 @@ Result<void> Node::unsubscribe(std::string_view channel) {
 Result<PublishHandle> Node::publish(std::string_view channel, std::string_view message,
                                     const PublishOptions& options) {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   const Instant now = detail::monotonic_now();
   auto id = core_->engine->publish(channel, as_bytes(message), options, now);
   if (!id) {
-    detail::log().debug("publish on '{}' refused: {}", channel, to_string(id.error()));
+    detail::log().debug("publish on '{}' refused: {}: {}", channel, id.error().name(),
+                        id.error().message());
     return id.error();
   }
   auto state = options.qos == Qos::at_most_once ? core_->dispatcher.qos0_state(channel)
@@ -183,15 +186,19 @@ bool Node::authenticate(Bytes signature, std::string_view message) const {
 
 Result<void> Node::start() {
   std::lock_guard lk(core_->m);
-  if (core_->closed) return Errc::closed;
+  if (core_->closed) return detail::closed_error();
   NodeCore* core = core_.get();
-  if (!core->loop.start([core] { return core->turn(std::chrono::seconds{60}).ok(); }))
-    return Errc::invalid_argument;
+  if (!core->loop.start([core] { return core->turn(std::chrono::seconds{60}).ok(); })) {
+    return Error{Errc::invalid_argument, "start(): the node's loop already runs on its thread"};
+  }
   return {};
 }
 
 Result<void> Node::run_once(Duration timeout) {
-  if (core_->loop.started()) return Errc::invalid_argument;
+  if (core_->loop.started()) {
+    return Error{Errc::invalid_argument,
+                 "run_once(): start() runs the loop on the node's thread; do not call both"};
+  }
   std::lock_guard loop(core_->loop.turn_mutex());
   return core_->turn(timeout);
 }

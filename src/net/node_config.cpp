@@ -8,48 +8,39 @@
 
 namespace nomq {
 
-Result<NodeOptions> to_node_options(const NodeConfig& config, std::string& message) {
+Result<NodeOptions> to_node_options(const NodeConfig& config) {
   NodeOptions o;
   o.encryption_key = config.encryption_key;
   o.hmac_key = config.hmac_key;
   o.engine = to_engine_config(config);
   auto group = parse_endpoint(config.group, config.port);
   if (!group) {
-    message = "group: '" + config.group + "' is not a numeric IPv4 or IPv6 address";
-    return Errc::config_bad_field;
+    return Error{Errc::config_bad_field, "group: '", config.group,
+                 "' is not a numeric IPv4 or IPv6 address"};
   }
   if ((group->family == Endpoint::Family::ipv6) != config.use_ipv6) {
-    message = "group: '" + config.group + "' does not match use_ipv6";
-    return Errc::config_bad_field;
+    return Error{Errc::config_bad_field, "group: '", config.group, "' does not match use_ipv6"};
   }
   o.network.group = *group;
   o.network.interface_name = config.group_interface;
   auto bind = parse_endpoint(config.ip, config.unicast_port);
-  if (!bind) {
-    message = "ip: '" + config.ip + "' is not a numeric address";
-    return Errc::config_bad_field;
-  }
+  if (!bind) return Error{Errc::config_bad_field, "ip: '", config.ip, "' is not a numeric address"};
   if (bind->family != group->family) {
-    message = "ip: '" + config.ip + "' is not of the group's address family";
-    return Errc::config_bad_field;
+    return Error{Errc::config_bad_field, "ip: '", config.ip,
+                 "' is not of the group's address family"};
   }
   o.network.unicast_bind = *bind;
   return o;
 }
 
 Result<std::unique_ptr<Node>> Node::load(const std::string& config_file) {
-  ConfigLoad loaded = load_config(config_file);
-  if (!loaded) {
-    detail::log().error("{}", loaded.message);
-    return loaded.error;
-  }
-  if (!loaded.warning.empty()) detail::log().warn("{}", loaded.warning);
-  set_log_level(loaded.config.log_level);
-  std::string message;
-  auto options = to_node_options(loaded.config, message);
+  auto loaded = load_config(config_file);
+  if (!loaded) return loaded.error();
+  if (!loaded->warning.empty()) detail::log().warn("{}", loaded->warning);
+  set_log_level(loaded->config.log_level);
+  auto options = to_node_options(loaded->config);
   if (!options) {
-    detail::log().error("{}: {}", config_file, message);
-    return options.error();
+    return Error{options.error().code(), config_file, ": ", options.error().message()};
   }
   return create(*options);
 }

@@ -24,8 +24,9 @@ Result<GroupSetup> group_setup_of(const NetworkOptions& network) {
   if (!network.interface_name.empty()) {
     setup.interface_index = ::if_nametoindex(network.interface_name.c_str());
     if (setup.interface_index == 0) {
-      log().error("interface '{}': {}", network.interface_name, std::strerror(errno));
-      return Errc::io_error;
+      Error e{Errc::io_error, "interface '", network.interface_name, "': ", std::strerror(errno)};
+      log().error("{}", e.message());
+      return e;
     }
   } else if (network.group.family == Endpoint::Family::ipv6) {
     setup.interface_index = network.group.scope_id;
@@ -131,7 +132,7 @@ Result<void> NodeCore::turn(Duration limit) {
   int wait_ms = 0;
   {
     std::lock_guard lk(m);
-    if (closed) return Errc::closed;
+    if (closed) return closed_error();
     wait_ms = timeout_ms(limit, monotonic_now());
   }
   const auto ready = loop.wait(wait_ms, sockets.unicast_fd(), sockets.group_fd());
@@ -141,7 +142,7 @@ Result<void> NodeCore::turn(Duration limit) {
   {
     std::lock_guard lk(m);
     loop.woke();
-    if (closed) return Errc::closed;
+    if (closed) return closed_error();
     std::swap(dispatch, api_dispatch_);  // normally both empty: nothing allocated
     handle_ready(*ready, dispatch);
   }

@@ -21,6 +21,9 @@
 
 namespace nomq::detail {
 
+// What every call on a closed node returns.
+inline Error closed_error() { return Error{Errc::closed, "the node is closed (close() was called)"}; }
+
 struct NodeCore {
   NodeCore(const NodeOptions& opts, GroupSetup setup, Endpoint unicast_bind)
       : options(opts), sockets(opts.network, setup, unicast_bind) {}

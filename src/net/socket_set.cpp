@@ -22,21 +22,21 @@ SocketSet::SocketSet(const NetworkOptions& network, GroupSetup setup, Endpoint u
       unicast_bind_(unicast_bind) {}
 
 Result<void> SocketSet::open(int epoll_fd) {
-  SocketError err;
+  Error err{Errc::io_error};
   Fd g;
   if (listen_group_) {
     g = open_group_socket(setup_, err);
     if (!g.valid()) {
-      log().error("{}", err.what);
-      return err.code;
+      log().error("{}", err.message());
+      return err;
     }
     // Group port 0: the kernel picked one (tests, the demo); later nodes are given it.
     if (setup_.group.port == 0) setup_.group.port = local_address(g.get()).port;
   }
   Fd u = open_unicast_socket(setup_, unicast_bind_, err);
   if (!u.valid()) {
-    log().error("{}", err.what);
-    return err.code;
+    log().error("{}", err.message());
+    return err;
   }
   unicast_local_ = local_address(u.get());
   unicast_bind_.port = unicast_local_.port;  // keep this port across re-initialisations
@@ -46,8 +46,9 @@ Result<void> SocketSet::open(int epoll_fd) {
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      log().error("epoll_ctl: {}", std::strerror(errno));
-      return Errc::io_error;
+      Error e{Errc::io_error, "epoll_ctl: ", std::strerror(errno)};
+      log().error("{}", e.message());
+      return e;
     }
   }
   unicast_ = std::move(u);

@@ -75,19 +75,20 @@ namespace {
 
 int family_of(const Endpoint& e) { return e.family == Endpoint::Family::ipv6 ? AF_INET6 : AF_INET; }
 
-bool fail(SocketError& error, std::string what) {
+// Sets `error` to io_error "<what>: <strerror(errno)>", e.g. "bind 0.0.0.0:8888: Address already
+// in use".
+bool fail(Error& error, std::string_view what) {
   const int err = errno;
-  error.code = Errc::io_error;
-  error.what = std::move(what) + ": " + std::strerror(err);
+  error = Error{Errc::io_error, what, ": ", std::strerror(err)};
   return false;
 }
 
-bool set_int(int fd, int level, int name, int value, SocketError& error, const char* what) {
+bool set_int(int fd, int level, int name, int value, Error& error, const char* what) {
   if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return fail(error, what);
   return true;
 }
 
-Fd new_socket(int family, SocketError& error) {
+Fd new_socket(int family, Error& error) {
   Fd fd{::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP)};
   if (!fd.valid()) {
     fail(error, "socket");
@@ -98,7 +99,7 @@ Fd new_socket(int family, SocketError& error) {
   return fd;
 }
 
-bool set_multicast_send(int fd, const GroupSetup& g, SocketError& error) {
+bool set_multicast_send(int fd, const GroupSetup& g, Error& error) {
   if (g.group.family == Endpoint::Family::ipv4) {
     ip_mreqn mreq{};
     mreq.imr_ifindex = static_cast<int>(g.interface_index);
@@ -127,7 +128,7 @@ void set_large_buffers(int fd) noexcept {
 
 }  // namespace
 
-Fd open_group_socket(const GroupSetup& g, SocketError& error) {
+Fd open_group_socket(const GroupSetup& g, Error& error) {
   const int family = family_of(g.group);
   Fd fd = new_socket(family, error);
   if (!fd.valid()) return fd;
@@ -176,7 +177,7 @@ Fd open_group_socket(const GroupSetup& g, SocketError& error) {
   return fd;
 }
 
-Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, SocketError& error) {
+Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, Error& error) {
   const int family = family_of(g.group);
   Fd fd = new_socket(family, error);
   if (!fd.valid()) return fd;

@@ -55,10 +55,6 @@ Endpoint from_sockaddr(const sockaddr* sa, socklen_t length) noexcept;
 
 bool is_multicast(const Endpoint& e) noexcept;
 
-struct SocketError {
-  Errc code = Errc::ok;
-  std::string what;  // "bind 0.0.0.0:8888: Address already in use"
-};
 
 struct GroupSetup {
   Endpoint group;
@@ -67,10 +63,10 @@ struct GroupSetup {
 
 // The socket bound to the group port with SO_REUSEADDR (every node on the host hears broadcast
 // and multicast), joined to the multicast group on the interface when the group is multicast.
-Fd open_group_socket(const GroupSetup& g, SocketError& error);
+Fd open_group_socket(const GroupSetup& g, Error& error);
 // The node's own socket: bound to `bind` (port 0: ephemeral), SO_BROADCAST, multicast
 // interface and loopback set for sending to the group.
-Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, SocketError& error);
+Fd open_unicast_socket(const GroupSetup& g, const Endpoint& bind, Error& error);
 // The address a socket is bound to.
 Endpoint local_address(int fd) noexcept;
 

@@ -170,7 +170,7 @@ ScenarioResult Runner::run() {
   for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
     sim_->at(start_ + Duration{1000 * static_cast<std::int64_t>(s)}, [this, s] {
       auto res = sim_->subscribe(s, o_.channel, 0);
-      if (!res) throw std::runtime_error("subscribe failed: " + std::string(to_string(res.error())));
+      if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
     });
   }
   pub_start_ = start_ + o_.warmup;
@@ -197,7 +197,7 @@ ScenarioResult Runner::run() {
       trace(sim_->now(), "node " + std::to_string(last) + " restarted: session " +
                              hex32(sim_->engine(last).session_id()));
       auto res = sim_->subscribe(last, o_.channel, 0);
-      if (!res) throw std::runtime_error("subscribe failed: " + std::string(to_string(res.error())));
+      if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
     });
   }
 
@@ -283,7 +283,7 @@ void Runner::publish_next(std::size_t p) {
     auto res = sim_->publish(p, o_.channel, as_bytes(payload_), opts);
     if (!res) {
       if (res.error() == Errc::too_many_pending || res.error() == Errc::queue_full) return false;
-      ++r_.publish_errors[std::string(to_string(res.error()))];
+      ++r_.publish_errors[std::string(to_string(res.error().code()))];
       if (target < o_.nodes) pair(index, target).reported_failed = true;
       return true;
     }

@@ -1,8 +1,14 @@
-// Names of the error codes (stable: they appear in logs, stats and `nomq sub -d`).
+// Names of the error codes (stable: they appear in logs, stats and `nomq sub -d`), the
+// std::error_category, and the misuse policy of Result.
 #include "nomq/error.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace nomq {
 
+// Every name is a string literal: Error::c_str() relies on the NUL after it.
 std::string_view to_string(Errc e) noexcept {
   switch (e) {
     case Errc::ok: return "ok";
@@ -51,6 +57,52 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::config_bad_field: return "config_bad_field";
   }
   return "unknown_error";
+}
+
+std::string_view to_string(ErrorDomain d) noexcept {
+  switch (d) {
+    case ErrorDomain::none: return "none";
+    case ErrorDomain::wire: return "wire";
+    case ErrorDomain::engine: return "engine";
+    case ErrorDomain::api: return "api";
+    case ErrorDomain::platform: return "platform";
+    case ErrorDomain::config: return "config";
+  }
+  return "unknown";
+}
+
+namespace {
+
+class ErrcCategory final : public std::error_category {
+ public:
+  constexpr ErrcCategory() noexcept = default;
+  const char* name() const noexcept override { return "nomq"; }
+  std::string message(int value) const override {
+    return std::string{to_string(static_cast<Errc>(value))};
+  }
+  // The codes that mean what a standard one means compare equal to it (ec == std::errc::x).
+  std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<Errc>(value)) {
+      case Errc::invalid_argument: return std::errc::invalid_argument;
+      case Errc::message_too_large: return std::errc::message_size;
+      case Errc::buffer_too_small: return std::errc::no_buffer_space;
+      case Errc::io_error: return std::errc::io_error;
+      case Errc::timed_out: return std::errc::timed_out;
+      default: return {value, *this};
+    }
+  }
+};
+
+// Constant-initialised: no guard, no order-of-initialisation question.
+constinit const ErrcCategory kErrcCategory;
+
+}  // namespace
+
+const std::error_category& errc_category() noexcept { return kErrcCategory; }
+
+void detail::result_misuse(const char* call, const Error& error) noexcept {
+  std::fprintf(stderr, "nomq: %s on an error: %s: %s\n", call, error.name().data(), error.c_str());
+  std::abort();
 }
 
 }  // namespace nomq

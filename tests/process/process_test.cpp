@@ -44,7 +44,7 @@ class CliTest : public ::testing::Test {
     SaveOptions so;
     so.overwrite = true;
     auto st = save_config(c, path, ConfigFormat::json, so);
-    EXPECT_TRUE(st.ok()) << st.message;
+    EXPECT_TRUE(st.ok()) << st.error();
     return path;
   }
 

@@ -59,7 +59,7 @@ Key any_key() {
 template <class Backend>
 std::unique_ptr<Backend> make(Bytes enc, Bytes mac) {
   auto r = Backend::create(enc, mac);
-  EXPECT_TRUE(r.ok()) << to_string(r.error());
+  EXPECT_TRUE(r.ok()) << r.error();
   return r.ok() ? std::move(r).value() : nullptr;
 }
 

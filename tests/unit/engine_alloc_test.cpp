@@ -119,7 +119,7 @@ void run_steady_state(WireVersion version) {
   auto iteration = [&](int i) {
     now += 7ms;
     const auto r = p.a.publish("plant/line1/temp", payload, opt[i % 3], now);
-    ASSERT_TRUE(r) << to_string(r.error());
+    ASSERT_TRUE(r) << r.error();
     p.pump(now, 7);  // every 7th datagram lost: retransmissions and duplicates happen
     p.tick(now);
     p.pump(now, 7);

@@ -71,7 +71,7 @@ struct V1Receiver {
       o.version = WireVersion::v1;
       o.wall = wall_at(now);
       auto p = wire::decode(Bytes{buf.data(), tx->size}, *crypto, o, scratch);
-      EXPECT_TRUE(p) << to_string(p.error());
+      EXPECT_TRUE(p) << p.error();
       if (p) out.push_back(*p);
     }
     return out;

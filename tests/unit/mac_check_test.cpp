@@ -98,7 +98,7 @@ class MacCheck : public ::testing::TestWithParam<std::tuple<WireVersion, PacketT
 
 TEST_P(MacCheck, ValidPacketOneMacEqualThenDecrypt) {
   const auto r = decode(c, v, packet, scratch);
-  ASSERT_TRUE(r.ok()) << to_string(r.error());
+  ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(c.count(Call::mac_equal_true), 1u);
   EXPECT_EQ(c.count(Call::mac_equal_false), 0u);
   EXPECT_EQ(c.count(Call::cbc_decrypt), 1u);
@@ -138,7 +138,7 @@ TEST_P(MacCheck, VerdictComesOnlyFromMacEqual) {
   forged.back() ^= 0x80;  // only the MAC differs: everything after the check still holds
   c.force = RecordingCrypto::Force::always_true;
   const auto lied_equal = decode(c, v, forged, scratch);
-  EXPECT_TRUE(lied_equal.ok()) << to_string(lied_equal.error());
+  EXPECT_TRUE(lied_equal.ok()) << lied_equal.error();
   c.force = RecordingCrypto::Force::always_false;
   const auto lied_different = decode(c, v, packet, scratch);
   ASSERT_FALSE(lied_different.ok());

@@ -34,15 +34,14 @@ NodeOptions loopback_options(WireVersion wire = WireVersion::v2, const std::stri
   config->use_ipv6 = v6;
   config->ip = v6 ? "::1" : "127.0.0.1";
   config->port = 0;
-  std::string message;
-  auto options = to_node_options(*config, message);
-  EXPECT_TRUE(options.ok()) << message;
+  auto options = to_node_options(*config);
+  EXPECT_TRUE(options.ok()) << options.error();
   return *options;
 }
 
 std::unique_ptr<Node> make(NodeOptions& options) {
   auto node = Node::create(options);
-  EXPECT_TRUE(node.ok()) << to_string(node.error());
+  EXPECT_TRUE(node.ok()) << node.error();
   if (!node) return nullptr;
   options.network.group = (*node)->group();  // later nodes share the first one's group port
   return std::move(*node);
@@ -165,7 +164,7 @@ TEST(Node, BackgroundThreadsAndPublishFromManyThreads) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         auto h = pub->publish("many", "t" + std::to_string(t + 1) + "-" + std::to_string(i), qos(Qos::exactly_once));
-        ASSERT_TRUE(h.ok()) << to_string(h.error());
+        ASSERT_TRUE(h.ok()) << h.error();
         handles[t].push_back(*h);
       }
     });
@@ -351,9 +350,12 @@ TEST(Node, LoadReadsAConfigFile) {
   so.overwrite = true;
   ASSERT_TRUE(save_config(*config, path, ConfigFormat::json, so).ok());
   auto node = Node::load(path);
-  ASSERT_TRUE(node.ok()) << to_string(node.error());
+  ASSERT_TRUE(node.ok()) << node.error();
   EXPECT_EQ((*node)->wire(), WireVersion::v2);
-  EXPECT_EQ(Node::load(path + ".missing").error(), Errc::config_unreadable);
+  // The error says which file and why, not only config_unreadable.
+  const auto missing = Node::load(path + ".missing");
+  EXPECT_EQ(missing.error(), Errc::config_unreadable);
+  EXPECT_EQ(missing.error().message(), path + ".missing: No such file or directory");
 }
 
 TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {

@@ -241,7 +241,7 @@ class WireCodecTest : public ::testing::Test {
     EXPECT_EQ(datagram_.size(), wire::encoded_size(p));
     EXPECT_EQ(wire::peek_version(datagram_), static_cast<std::uint8_t>(V));
     const auto r = decode(datagram_);
-    EXPECT_TRUE(r.ok()) << to_string(r.error());
+    EXPECT_TRUE(r.ok()) << r.error();
     if (!r.ok()) return std::nullopt;
     EXPECT_EQ(r->version, V);
     expect_same_header(*r, p);

@@ -53,7 +53,7 @@ TEST_F(WireV1, BothPublishLayoutsRoundTripAndDifferByFourBytes) {
       const auto d = test::encode_or_die(p, *crypto_);
       ASSERT_FALSE(d.empty());
       const auto r = decode(d);
-      ASSERT_TRUE(r.ok()) << to_string(r.error());
+      ASSERT_TRUE(r.ok()) << r.error();
       EXPECT_EQ(r->body.v1_layout, layout);
       EXPECT_EQ(as_string_view(r->body.message), msg);
       EXPECT_EQ(r->plaintext.size(), (layout == wire::V1Layout::gap20 ? 20u : 16u) + len);

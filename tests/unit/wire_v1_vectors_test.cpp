@@ -133,7 +133,7 @@ TEST_P(PacketVector, RebuiltByteForByteFromInputs) {
   EXPECT_EQ(wire::encoded_size(p), expected_len);
   std::vector<std::uint8_t> out(wire::kMaxDatagram);
   const auto n = wire::encode(p, sample_crypto(), out);
-  ASSERT_TRUE(n.ok()) << to_string(n.error());
+  ASSERT_TRUE(n.ok()) << n.error();
   EXPECT_EQ(*n, expected_len);
   EXPECT_EQ(to_hex(Bytes{out.data(), *n}), v["packet"].get<std::string>());
 }
@@ -149,7 +149,7 @@ TEST_P(PacketVector, DecodesAtTheSenderClockToTheRecordedFields) {
   ASSERT_TRUE(epoch == 0 || epoch == kEpoch2000Offset) << epoch;
 
   const auto d = decode_hex(v["packet"].get<std::string>(), v1_options(sender_clock, epoch));
-  ASSERT_TRUE(d->result.ok()) << to_string(d->result.error());
+  ASSERT_TRUE(d->result.ok()) << d->result.error();
   const wire::Packet& p = *d->result;
   EXPECT_EQ(p.version, WireVersion::v1);
   test::expect_header_matches_inputs(p, in);
@@ -343,7 +343,7 @@ TEST(WireV1Vectors, EveryVectorIsClassifiedByName) {
     EXPECT_TRUE(quirks.count(name)) << "quirk vector " << name << " is not classified";
     const auto d = decode_hex(v["packet"].get<std::string>(),
                               v1_options(v["receiver_clock"].get<double>()));
-    EXPECT_TRUE(d->result.ok()) << name << ": " << to_string(d->result.error());
+    EXPECT_TRUE(d->result.ok()) << name << ": " << d->result.error();
   }
   EXPECT_EQ(seen, quirks);
 }
@@ -361,7 +361,7 @@ TEST(WireV1Vectors, EngineVerdictVectorsDecode) {
     ASSERT_FALSE(v.is_null()) << name;
     const auto d = decode_hex(v["packet"].get<std::string>(),
                               v1_options(v["receiver_clock"].get<double>()));
-    EXPECT_TRUE(d->result.ok()) << name << ": " << to_string(d->result.error());
+    EXPECT_TRUE(d->result.ok()) << name << ": " << d->result.error();
   }
 }
 
@@ -375,7 +375,7 @@ TEST_P(NegativeVector, DecodesToTheOriginalsVerdict) {
   const auto d = decode_hex(v["packet"].get<std::string>(), o);
 
   if (accepted_by_design().count(GetParam())) {
-    ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << to_string(d->result.error());
+    ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << d->result.error();
     EXPECT_EQ(d->result->body.v1_layout, wire::V1Layout::device16);
     // The message as the base vector's sender wrote it, intact.
     const json& base = find_vector("packet_vectors", v["base"].get<std::string>());
@@ -385,7 +385,7 @@ TEST_P(NegativeVector, DecodesToTheOriginalsVerdict) {
   }
   if (engine_reasons().count(reason)) {
     // A valid datagram: the engine gives this verdict with its subscription / nonce state.
-    ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << to_string(d->result.error());
+    ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << d->result.error();
     if (reason == "unknown_channel") {
       for (const auto& sub : v["receiver_subscriptions"]) {
         EXPECT_NE(d->result->channel_id, wire::channel_id(sample_crypto(), sub.get<std::string>()));
@@ -415,7 +415,7 @@ TEST_P(QuirkVector, DecodesAndDeliversTheRecordedMessage) {
   const auto d = decode_hex(v["packet"].get<std::string>(),
                             v1_options(v["receiver_clock"].get<double>()));
   // Accepted by the original, or a valid datagram the engine drops or ignores: decodes either way.
-  ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << to_string(d->result.error());
+  ASSERT_TRUE(d->result.ok()) << GetParam() << ": " << d->result.error();
   const auto& delivered = v["delivered"];
   if (engine_quirks().count(GetParam())) {
     EXPECT_TRUE(delivered.empty());
@@ -450,7 +450,7 @@ TEST(WireV1Vectors, SequenceDatagramsDecode) {
       auto o = v1_options(0);
       o.check_timestamp = false;
       const auto d = decode_hex(step["datagram"].get<std::string>(), o);
-      EXPECT_TRUE(d->result.ok()) << step["step"] << ": " << to_string(d->result.error());
+      EXPECT_TRUE(d->result.ok()) << step["step"] << ": " << d->result.error();
       for (const auto& msg : step["delivered"]) {
         ASSERT_TRUE(d->result.ok());
         EXPECT_EQ(as_string_view(d->result->body.message), msg["message"].get<std::string>());

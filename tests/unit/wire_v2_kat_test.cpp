@@ -81,7 +81,7 @@ TEST_P(V2Kat, ReEncodesByteForByte) {
   }
   std::vector<std::uint8_t> out(wire::kMaxDatagram);
   const auto n = wire::encode(p, kat_crypto(), out);
-  ASSERT_TRUE(n.ok()) << to_string(n.error());
+  ASSERT_TRUE(n.ok()) << n.error();
   EXPECT_EQ(*n, v["length"].get<std::size_t>());
   EXPECT_EQ(to_hex(Bytes{out.data(), *n}), v["packet"].get<std::string>());
 }
@@ -97,7 +97,7 @@ TEST_P(V2Kat, DecodesToItsInputs) {
   const std::uint32_t epoch = ts < 1000000000u ? kEpoch2000Offset : 0;
   const auto r = wire::decode(d, kat_crypto(), test::options_for(WireVersion::v2, ts, epoch),
                               scratch);
-  ASSERT_TRUE(r.ok()) << to_string(r.error());
+  ASSERT_TRUE(r.ok()) << r.error();
   test::expect_header_matches_inputs(*r, in);
   EXPECT_EQ(r->qos(), in["qos"].get<int>());
   EXPECT_EQ(r->retain(), in["retain"].get<bool>());

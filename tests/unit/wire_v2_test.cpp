@@ -67,7 +67,7 @@ TEST_F(WireV2, MessagesOfEverySizeAndBinaryContentRoundTrip) {
     const auto d = test::encode_or_die(p, *crypto_);
     ASSERT_FALSE(d.empty()) << len;
     const auto r = decode(d);
-    ASSERT_TRUE(r.ok()) << len << ": " << to_string(r.error());
+    ASSERT_TRUE(r.ok()) << len << ": " << r.error();
     EXPECT_EQ(std::vector<std::uint8_t>(r->body.message.begin(), r->body.message.end()), msg);
   }
 }
@@ -80,7 +80,7 @@ TEST_F(WireV2, ChannelNamesUpTo255BytesIncludingUtf8) {
     p.channel_id = wire::channel_id(*crypto_, name);
     const auto d = test::encode_or_die(p, *crypto_);
     const auto r = decode(d);
-    ASSERT_TRUE(r.ok()) << to_string(r.error());
+    ASSERT_TRUE(r.ok()) << r.error();
     EXPECT_EQ(r->body.channel, name);
   }
   const std::string too_long(256, 'n');

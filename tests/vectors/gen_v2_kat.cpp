@@ -114,7 +114,7 @@ int main() {
   const nomq::Key mac = key_of(0x80);
   auto made = nomq::OpenSslCrypto::create(enc, mac);
   if (!made.ok()) {
-    std::fprintf(stderr, "gen_v2_kat: %s\n", std::string(nomq::to_string(made.error())).c_str());
+    std::fprintf(stderr, "gen_v2_kat: %s\n", made.error().c_str());
     return 1;
   }
   nomq::Crypto& crypto = **made;
@@ -155,7 +155,7 @@ int main() {
     const auto n = nomq::wire::encode(p, crypto, buf);
     if (!n.ok()) {
       std::fprintf(stderr, "gen_v2_kat: %s: %s\n", s.name.c_str(),
-                   std::string(nomq::to_string(n.error())).c_str());
+                   n.error().c_str());
       return 1;
     }
     buf.resize(*n);
@@ -166,7 +166,7 @@ int main() {
     const auto back = nomq::wire::decode(buf, crypto, o, scratch);
     if (!back.ok()) {
       std::fprintf(stderr, "gen_v2_kat: %s does not decode: %s\n", s.name.c_str(),
-                   std::string(nomq::to_string(back.error())).c_str());
+                   back.error().c_str());
       return 1;
     }
 
