@@ -40,7 +40,7 @@ class ClockStepProcess : public ::testing::Test {
     SaveOptions so;
     so.overwrite = true;
     auto st = save_config(c, config_, ConfigFormat::json, so);
-    ASSERT_TRUE(st.ok()) << st.message;
+    ASSERT_TRUE(st.ok()) << st.error();
     offset_file_ = dir_.file("faketime");
     set_offset("+0");
   }
