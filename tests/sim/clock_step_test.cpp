@@ -217,19 +217,29 @@ std::size_t skews_seen_by(const ClockStep& run, std::size_t node, std::int64_t n
 
 constexpr std::uint64_t kStepSeeds = 5;
 
+// `node`'s wall clock steps by `step` 20 s into the stream and is put back 30 s later.
+StepPlan step_for_30s(Duration step, std::size_t node = kPublisher) {
+  StepPlan plan;
+  plan.node = node;
+  plan.step = step;
+  plan.step_at = 20s;
+  plan.restore_at = 50s;
+  return plan;
+}
+
+void expect_every_report_ok(const ClockStep& run) {
+  for (const auto& [text, p] : run.seen().published) {
+    EXPECT_EQ(p.reason, Errc::ok) << text << ": " << to_string(p.reason);
+  }
+}
+
 TEST(ClockStep, PublisherOneHourAheadThenBack) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    StepPlan plan;
-    plan.step = 3600s;
-    plan.step_at = 20s;
-    plan.restore_at = 50s;
-    ClockStep run{seed, plan};
+    ClockStep run{seed, step_for_30s(3600s)};
     run.run();
     const int delivered_late = check_nothing_lost(run);
-    for (const auto& [text, p] : run.seen().published) {
-      EXPECT_EQ(p.reason, Errc::ok) << text << ": " << to_string(p.reason);
-    }
+    expect_every_report_ok(run);
     EXPECT_GT(delivered_late, 0) << "messages published while skewed arrived only after restore";
     // Reported, on both sides: subscribers saw the publisher an hour ahead, the publisher saw
     // the subscribers an hour behind.
@@ -243,10 +253,7 @@ TEST(ClockStep, PublisherOneHourAheadThenBack) {
 TEST(ClockStep, PublisherOneHourBehindThenBackKeepsTimerPace) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    StepPlan plan;
-    plan.step = -3600s;
-    plan.step_at = 20s;
-    plan.restore_at = 50s;
+    const StepPlan plan = step_for_30s(-3600s);
     ClockStep run{seed, plan};
     // Probes of the publisher's next deadline, once a second while its clock is behind
     // (run() starts the stream 10 s after set-up).
@@ -260,9 +267,7 @@ TEST(ClockStep, PublisherOneHourBehindThenBackKeepsTimerPace) {
     }
     run.run();
     check_nothing_lost(run);
-    for (const auto& [text, p] : run.seen().published) {
-      EXPECT_EQ(p.reason, Errc::ok) << text << ": " << to_string(p.reason);
-    }
+    expect_every_report_ok(run);
     // Heartbeats every 2 s and retransmissions keep the publisher's next deadline close.
     EXPECT_GT(longest, Duration{0});
     EXPECT_LE(longest, 2s) << "a timer drifted while the wall clock was an hour behind";
@@ -274,17 +279,10 @@ TEST(ClockStep, PublisherOneHourBehindThenBackKeepsTimerPace) {
 TEST(ClockStep, SubscriberOneHourAheadThenBack) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    StepPlan plan;
-    plan.node = 2;
-    plan.step = 3600s;
-    plan.step_at = 20s;
-    plan.restore_at = 50s;
-    ClockStep run{seed, plan};
+    ClockStep run{seed, step_for_30s(3600s, 2)};
     run.run();
     EXPECT_GT(check_nothing_lost(run), 0);
-    for (const auto& [text, p] : run.seen().published) {
-      EXPECT_EQ(p.reason, Errc::ok) << text << ": " << to_string(p.reason);
-    }
+    expect_every_report_ok(run);
     EXPECT_GE(skews_seen_by(run, 2, -3600), 1u);           // the stepped node sees the others
     EXPECT_GE(skews_seen_by(run, kPublisher, 3600), 1u);   // and they see it
   }
@@ -302,9 +300,7 @@ TEST(ClockStep, BootAt2000ThenNtp) {
     // The booting node heard no subscriber before NTP: its publishes waited, and went to the
     // subscribers it found first once its clock was right.
     EXPECT_GT(check_nothing_lost(run, false), 0);
-    for (const auto& [text, p] : run.seen().published) {
-      EXPECT_EQ(p.reason, Errc::ok) << text << ": " << to_string(p.reason);
-    }
+    expect_every_report_ok(run);
     // The simulator's wall clocks start at 2026-01-01 (1767225600).
     const std::int64_t behind = std::int64_t{kEpoch2000Offset} - 1767225600;
     EXPECT_GE(skews_seen_by(run, 1, behind), 1u);
@@ -316,10 +312,8 @@ TEST(ClockStep, BootAt2000ThenNtp) {
 TEST(ClockStep, ExpiryDuringSkewIsReported) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    StepPlan plan;
-    plan.step = 3600s;
-    plan.step_at = 20s;
-    plan.restore_at = 80s;
+    StepPlan plan = step_for_30s(3600s);
+    plan.restore_at = 80s;  // 60 s: longer than the TTL
     plan.ttl_s = 15;
     ClockStep run{seed, plan};
     run.run();
