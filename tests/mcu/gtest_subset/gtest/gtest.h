@@ -179,6 +179,7 @@ using testing_subset::Message;
 #define EXPECT_LE(a, b) NOMQ_SUBSET_CMP(a, b, <=, )
 #define EXPECT_GT(a, b) NOMQ_SUBSET_CMP(a, b, >, )
 #define EXPECT_GE(a, b) NOMQ_SUBSET_CMP(a, b, >=, )
+#define EXPECT_STREQ(a, b) NOMQ_SUBSET_CMP(std::string_view{a}, std::string_view{b}, ==, )
 #define EXPECT_TRUE(c) NOMQ_SUBSET_BOOL(c, true, )
 #define EXPECT_FALSE(c) NOMQ_SUBSET_BOOL(c, false, )
 #define ASSERT_EQ(a, b) NOMQ_SUBSET_CMP(a, b, ==, return)
