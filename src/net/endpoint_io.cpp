@@ -16,9 +16,17 @@ std::string to_string(const Endpoint& e) {
       return std::string{text} + ":" + std::to_string(e.port);
     case Endpoint::Family::ipv6: {
       inet_ntop(AF_INET6, e.address.data(), text, sizeof text);
-      std::string s = "[" + std::string{text};
-      if (e.scope_id != 0) s += "%" + std::to_string(e.scope_id);
-      return s + "]:" + std::to_string(e.port);
+      // Appended piece by piece: g++ 12 at -O3 reports a false -Wrestrict on
+      // `"literal" + std::string` temporaries (as in src/sim/scenario.cpp).
+      std::string s(1, '[');
+      s += text;
+      if (e.scope_id != 0) {
+        s += '%';
+        s += std::to_string(e.scope_id);
+      }
+      s += "]:";
+      s += std::to_string(e.port);
+      return s;
     }
     case Endpoint::Family::none:
       break;
