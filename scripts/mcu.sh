@@ -70,7 +70,7 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_wire_vectors mcu_engine)
+tests=(mcu_unit mcu_wire_vectors mcu_engine mcu_noheap)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
@@ -84,7 +84,17 @@ for t in "${tests[@]}"; do
   fi
 done
 
-# --- 5. footprint, from the link map of the program that uses everything (the engine test)
+# --- 5. no heap: the program that runs engines in static buffers links no allocator at all
+heap_syms=$(arm-none-eabi-nm -C "$out/mcu_noheap.elf" | grep -E ' [TtWw] (malloc|calloc|realloc|free|operator new|operator delete)\b' || true)
+if [ -n "$heap_syms" ]; then
+  echo "mcu: mcu_noheap.elf links an allocator:"
+  echo "$heap_syms"
+  failed=1
+else
+  echo "mcu: mcu_noheap.elf links no malloc/calloc/realloc/free/operator new/delete (nm)"
+fi
+
+# --- 6. footprint, from the link map of the program that uses everything (the engine test)
 python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine.map"
 arm-none-eabi-size "$out"/*.elf
 echo "mcu: done in $(( $(date +%s) - start )) s"
