@@ -200,6 +200,38 @@ int run() {
                 static_cast<unsigned>(t.bytes));
   }
   CHECK(small <= kStateBuffer);
+  // What one more unit of each limit costs, from the small profile (bytes on this target).
+  struct Unit {
+    const char* name;
+    std::size_t EngineLimits::*field;
+  };
+  const Unit units[] = {{"max_pending", &EngineLimits::max_pending},
+                        {"max_channels", &EngineLimits::max_channels},
+                        {"max_peers", &EngineLimits::max_peers},
+                        {"max_peer_subscriptions", &EngineLimits::max_peer_subscriptions},
+                        {"max_senders", &EngineLimits::max_senders},
+                        {"max_inbound_qos", &EngineLimits::max_inbound_qos},
+                        {"max_inbox", &EngineLimits::max_inbox},
+                        {"max_outbox", &EngineLimits::max_outbox},
+                        {"max_queued_messages", &EngineLimits::max_queued_messages},
+                        {"max_retained_channels", &EngineLimits::max_retained_channels},
+                        {"max_retained_per_channel", &EngineLimits::max_retained_per_channel},
+                        {"max_recipients", &EngineLimits::max_recipients},
+                        {"max_channel_name", &EngineLimits::max_channel_name},
+                        {"message_pool_bytes", &EngineLimits::message_pool_bytes},
+                        {"inbox_bytes", &EngineLimits::inbox_bytes}};
+  for (const Unit& u : units) {
+    EngineConfig more = EngineConfig::small_profile();
+    more.limits.*u.field += 8;
+    std::printf("mcu cost_per_8 %s: %u\n", u.name,
+                static_cast<unsigned>(Engine::state_bytes_for(more) - small));
+  }
+  {
+    EngineConfig more = EngineConfig::small_profile();
+    more.replay_window += 64;
+    std::printf("mcu cost_per_64 replay_window: %u\n",
+                static_cast<unsigned>(Engine::state_bytes_for(more) - small));
+  }
 
   static StaticMbedCrypto crypto(Key{1, 2, 3}, Key{4, 5, 6});
   CHECK(crypto.ok());
