@@ -173,6 +173,7 @@ class NoMQ:
                  timeout: float = 5) -> None:
         _common.set_log_level(log_level)
         self._node = _nomq.Node.load(str(config_file))
+        self._discovery_end = _common.discovery_end(self._node, str(config_file))
         _common.set_log_level(log_level)  # over the file's own log_level
         self.timeout = timeout
         self._inbox = self._node.listen()  # one C++ listener, fanned out to Python listeners
@@ -252,7 +253,7 @@ class NoMQ:
         if pub.done():
             return pub.result()
         try:
-            return await pub.report(wait)
+            return await pub.report(_common.report_bound(wait, self._discovery_end))
         except DeliveryTimeout:
             # The engine's no-subscriber deadline started at the publish, before this wait:
             # it has passed now. One turn lets it end the publish with its proper report.

@@ -4,6 +4,7 @@ config files."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -123,5 +124,26 @@ def generate_config(**overrides: Any) -> Dict[str, Any]:
 
 
 def set_log_level(level: str) -> None:
-    """The C++ library's log level (to stderr): DEBUG, INFO, WARNING, ERROR or OFF."""
-    _nomq.set_log_level(str(level).lower())
+    """The C++ library's log level (to stderr): DEBUG, INFO, WARNING, ERROR or OFF (any case)."""
+    text = str(level)
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "OFF"):
+        raise NoMQError(f"log_level must be DEBUG, INFO, WARNING, ERROR or OFF, got {text!r}",
+                        "invalid_argument", "api")
+    _nomq.set_log_level(text.lower())
+
+
+def discovery_end(node: "_nomq.Node", config_file: str) -> float:
+    """time.monotonic() at which the node's start-up discovery ends (v2): a QoS 1/2 group
+    publish made before then is not reported earlier (docs/engine.md section 3)."""
+    if node.wire != "v2":
+        return 0.0
+    config, _fmt, _warning = _nomq.read_config(config_file)
+    return time.monotonic() + int(config.get("discovery_period_ms", 0)) / 1000.0
+
+
+def report_bound(wait: Optional[float], discovery_end_at: float) -> Optional[float]:
+    """How long publish() waits for a report: ``wait``, but at least until the start-up
+    discovery has ended (the library holds reports until then)."""
+    if wait is None:
+        return None
+    return max(wait, discovery_end_at - time.monotonic())

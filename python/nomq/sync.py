@@ -95,6 +95,7 @@ class NoMQ:
                  timeout: float = 5) -> None:
         _common.set_log_level(log_level)
         self._node = _nomq.Node.load(str(config_file))
+        self._discovery_end = _common.discovery_end(self._node, str(config_file))
         _common.set_log_level(log_level)
         self.timeout = timeout
         self._first: Optional[Any] = self._node.listen()  # for the first listen()
@@ -130,7 +131,7 @@ class NoMQ:
         pub = self.publish_nowait(channel, message, qos, retain, ttl, priority, ip, port,
                                   signature, auth_message, wait_for_subscribers=wait)
         try:
-            return pub.report(wait)
+            return pub.report(_common.report_bound(wait, self._discovery_end))
         except DeliveryTimeout:
             if pub.done():  # the no-subscriber deadline, reached at the same moment
                 return pub.report(0)

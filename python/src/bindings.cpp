@@ -301,7 +301,7 @@ PYBIND11_MODULE(_nomq, m) {
       .def("authenticate", [](PyNode& n, const py::handle& signature, const py::handle& message) {
         const std::string s = bytes_like(signature, "signature");
         const std::string text = bytes_like(message, "message");
-        return n.get().authenticate(nomq::as_bytes(s), m);
+        return n.get().authenticate(nomq::as_bytes(s), text);
       }, py::arg("signature"), py::arg("message"))
       .def("start", [](PyNode& n) { unwrap(n.get().start()); })
       .def("run_once", [](PyNode& n, double timeout) {

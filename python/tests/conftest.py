@@ -61,7 +61,8 @@ class Proc:
     def __init__(self, proc: asyncio.subprocess.Process, name: str) -> None:
         self.proc = proc
         self.name = name
-        self.seen = {"stdout": [], "stderr": []}
+        self.seen = {"stdout": [], "stderr": []}  # lines consumed by line()/lines()
+        self.all = {"stdout": [], "stderr": []}   # every line read so far
         self.queues = {"stdout": asyncio.Queue(), "stderr": asyncio.Queue()}
         self.pumps = [asyncio.ensure_future(self._pump(proc.stdout, "stdout")),
                       asyncio.ensure_future(self._pump(proc.stderr, "stderr"))]
@@ -72,7 +73,9 @@ class Proc:
             if not raw:
                 await self.queues[name].put(None)
                 return
-            await self.queues[name].put(raw.decode(errors="replace").rstrip("\n"))
+            text = raw.decode(errors="replace").rstrip("\n")
+            self.all[name].append(text)
+            await self.queues[name].put(text)
 
     @classmethod
     async def start(cls, *args: str) -> "Proc":
@@ -99,7 +102,7 @@ class Proc:
                 q.put_nowait(None)
                 raise AssertionError(f"{self.name}: output ended (rc {self.proc.returncode}) before "
                                      f"a line {contains!r} on {stream}; seen {seen[-20:]}; "
-                                     f"stderr {self.seen['stderr'][-20:]}")
+                                     f"stderr {self.all['stderr'][-20:]}")
             seen.append(text)
             if contains is None or contains in text:
                 return text
@@ -117,7 +120,7 @@ class Proc:
             rc = await asyncio.wait_for(self.proc.wait(), timeout)
         except asyncio.TimeoutError:
             raise AssertionError(f"{self.name}: did not exit within {timeout} s; stderr "
-                                 f"{self.seen['stderr'][-20:]}") from None
+                                 f"{self.all['stderr'][-20:]}") from None
         await asyncio.wait(self.pumps, timeout=timeout)
         return rc
 

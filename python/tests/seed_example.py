@@ -47,7 +47,7 @@ async def run_seed_example(workdir: str, python: str = sys.executable,
                                 "Received JSON: test/channel -> {'alarm': 'door', 'zone': 3}"),
                                ("plain text", "Received non-JSON: test/channel -> plain text")]:
             pub = await Proc.start("pub", "-c", config, "-t", "test/channel", "-m", text, "-q", "1")
-            assert await pub.wait() == 0, pub.seen["stderr"]  # the example's node acknowledged
+            assert await pub.wait() == 0, pub.all["stderr"]  # the example's node acknowledged
             assert await example.line(contains="Received") == expected
         proc.send_signal(signal.SIGINT)
         assert await example.wait() == 0

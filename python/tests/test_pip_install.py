@@ -30,7 +30,9 @@ def _run(cmd, **kw):
 @pytest.mark.skipif(not BUILD_DIR, reason="NOMQ_BUILD_DIR (the CMake build) not given")
 def test_pip_install_then_the_seed_example(tmp_path):
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+    # No pip of its own (ensurepip is slow): Debian's pip from the system site-packages installs
+    # into the venv it runs in.
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
     python = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(NOMQ_CMAKE_BUILD_DIR=BUILD_DIR, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
