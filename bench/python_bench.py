@@ -151,6 +151,7 @@ def paho_subscriber(port: int, qos: int) -> None:
 
     subscribed = []
     c = paho_client("sub")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     c.on_message = on_message
     c.on_subscribe = lambda *a: subscribed.append(True)
     c.connect("127.0.0.1", port)
@@ -158,17 +159,30 @@ def paho_subscriber(port: int, qos: int) -> None:
     while not subscribed:
         c.loop(0.1)
     print(json.dumps({"ready": True}), flush=True)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(True))
-    while not stop:
+    # The publisher writes how many it sent once it is done: the broker may still hold some
+    # (it queues for a slow subscriber), so receive until all are in or nothing comes for 1 s.
+    import select
+    expected = None
+    idle_since = time.monotonic()
+    while True:
+        before = count
         c.loop(0.05)
+        now = time.monotonic()
+        if count != before:
+            idle_since = now
+        if expected is None and select.select([sys.stdin], [], [], 0)[0]:
+            expected = int(sys.stdin.readline())
+            idle_since = now
+        if expected is not None and (count >= expected or now - idle_since > 1.0):
+            break
     c.disconnect()
     print(json.dumps({"count": count, "first": first, "last": last}), flush=True)
 
 
 def paho_publisher(args) -> None:
     child = subprocess.Popen([sys.executable, __file__, "paho-sub", "--port", str(args.port),
-                              "--qos", str(args.qos)], stdout=subprocess.PIPE, text=True)
+                              "--qos", str(args.qos)], stdout=subprocess.PIPE,
+                             stdin=subprocess.PIPE, text=True)
     try:
         json.loads(child.stdout.readline())
         c = paho_client("pub")
@@ -186,8 +200,8 @@ def paho_publisher(args) -> None:
         send_end = time.monotonic()
         if last_info is not None and args.qos:
             last_info.wait_for_publish(10)
-        time.sleep(0.1)
-        child.send_signal(signal.SIGTERM)
+        child.stdin.write(f"{sent}\n")
+        child.stdin.flush()
         r = json.loads(child.stdout.readline())
         c.loop_stop()
         c.disconnect()

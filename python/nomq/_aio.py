@@ -174,6 +174,7 @@ class NoMQ:
         _common.set_log_level(log_level)
         self._node = _nomq.Node.load(str(config_file))
         self._discovery_end = _common.discovery_end(self._node, str(config_file))
+        self._group = self._node.group  # fixed for the node's life
         _common.set_log_level(log_level)  # over the file's own log_level
         self.timeout = timeout
         self._inbox = self._node.listen()  # one C++ listener, fanned out to Python listeners
@@ -322,7 +323,7 @@ class NoMQ:
         node = self._live()
         self._attach()
         _common.check_signature(node, signature, auth_message, None, "publish")
-        dest_ip, dest_port = _common.resolve_destination(node, ip, port)
+        dest_ip, dest_port = _common.resolve_destination(self._group, ip, port)
         handle = node.publish(channel, message, qos, retain, ttl, priority, dest_ip, dest_port,
                               wait_for_subscribers if qos else None)
         if qos == 0:

@@ -63,7 +63,7 @@ def qos0_delivery(message_id: int, channel: str) -> Delivery:
     return Delivery(message_id, channel, 0, "ok", [])
 
 
-def resolve_destination(node: "_nomq.Node", ip: Optional[str],
+def resolve_destination(group: Address, ip: Optional[str],
                         port: Optional[int]) -> Tuple[Optional[str], Optional[int]]:
     """(ip, port) for _nomq.Node.publish: None for the group, else a unicast destination.
 
@@ -72,9 +72,9 @@ def resolve_destination(node: "_nomq.Node", ip: Optional[str],
     node, at ``port`` (default: the group port)."""
     if ip is None or ip == LIMITED_BROADCAST:
         if ip is not None:
-            log.debug("publish to %s:%s goes to the configured group %s", ip, port, node.group)
+            log.debug("publish to %s:%s goes to the configured group %s", ip, port, group)
         return None, None
-    group_host, group_port = node.group
+    group_host, group_port = group
     if ip == group_host and (port is None or port == group_port):
         return None, None
     return ip, port if port is not None else group_port

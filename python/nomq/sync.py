@@ -96,6 +96,7 @@ class NoMQ:
         _common.set_log_level(log_level)
         self._node = _nomq.Node.load(str(config_file))
         self._discovery_end = _common.discovery_end(self._node, str(config_file))
+        self._group = self._node.group  # fixed for the node's life
         _common.set_log_level(log_level)
         self.timeout = timeout
         self._first: Optional[Any] = self._node.listen()  # for the first listen()
@@ -145,7 +146,7 @@ class NoMQ:
                        wait_for_subscribers: Optional[float] = None) -> Publication:
         node = self._live()
         _common.check_signature(node, signature, auth_message, None, "publish")
-        dest_ip, dest_port = _common.resolve_destination(node, ip, port)
+        dest_ip, dest_port = _common.resolve_destination(self._group, ip, port)
         handle = node.publish(channel, message, qos, retain, ttl, priority, dest_ip, dest_port,
                               wait_for_subscribers if qos else None)
         return Publication(handle.message_id, channel, qos, handle if qos else None)
