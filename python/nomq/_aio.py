@@ -83,7 +83,7 @@ class Listener:
 
     def __init__(self, owner: "NoMQ", capacity: int = LISTENER_CAPACITY) -> None:
         self._owner = owner
-        self._queue: Deque[Any] = collections.deque()
+        self._queue: Deque[Message] = collections.deque()
         self._capacity = capacity
         self._waiter: Optional["asyncio.Future[None]"] = None
         self.overflows = 0
@@ -94,7 +94,8 @@ class Listener:
         ``message`` is bytes when a (wire v2) message is not UTF-8."""
         if not self._queue:
             return None
-        return self._queue.popleft().mssg()
+        m: Dict[str, Any] = self._queue.popleft().mssg()
+        return m
 
     # -- Pythonic extras
     def get_nowait(self) -> Optional[Message]:
@@ -138,7 +139,7 @@ class Listener:
         self._wake()
 
     # -- from the node
-    def _push(self, messages: List[Any]) -> None:
+    def _push(self, messages: List[Message]) -> None:
         q = self._queue
         q.extend(messages)
         excess = len(q) - self._capacity
@@ -179,7 +180,7 @@ class NoMQ:
         self.timeout = timeout
         self._inbox = self._node.listen()  # one C++ listener, fanned out to Python listeners
         self._listeners: "weakref.WeakSet[Listener]" = weakref.WeakSet()
-        self._backlog: Deque[Any] = collections.deque()
+        self._backlog: Deque[Message] = collections.deque()
         self._backlog_overflows = 0
         self._inflight: Dict[Any, "asyncio.Future[Delivery]"] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -375,15 +376,21 @@ class NoMQ:
         return self._live().stats()
 
     # ------------------------------------------------------------------ the driver
-    def _live(self) -> Any:
+    def _live(self) -> _nomq.Node:
         if self._closed:
             raise closed_error()
         return self._node
 
     def _attach(self) -> None:
-        if self._loop is not None or self._closed:
+        """Lets the running loop drive the node (from the first call made in it). A node used
+        from a second loop (a later asyncio.run()) moves to it."""
+        if self._closed:
             return
         loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        if self._loop is not None:
+            self._detach()
         self._loop = loop
         self._fd = self._node.fd()
         loop.add_reader(self._fd, self._turn)
@@ -420,7 +427,7 @@ class NoMQ:
                     fut.set_result(Delivery.from_dict(d))
         self._schedule()
 
-    def _deliver(self, msgs: List[Any]) -> None:
+    def _deliver(self, msgs: List[Message]) -> None:
         listeners = list(self._listeners)
         if listeners:
             for listener in listeners:

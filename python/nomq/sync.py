@@ -60,7 +60,7 @@ class Listener:
     """Messages received after the listener was created (the first listener also gets those
     received since the node started)."""
 
-    def __init__(self, inner: Any, owner: "NoMQ") -> None:
+    def __init__(self, inner: _nomq.Listener, owner: "NoMQ") -> None:
         self._inner = inner
         self._owner = owner
 
@@ -99,7 +99,7 @@ class NoMQ:
         self._group = self._node.group  # fixed for the node's life
         _common.set_log_level(log_level)
         self.timeout = timeout
-        self._first: Optional[Any] = self._node.listen()  # for the first listen()
+        self._first: Optional[_nomq.Listener] = self._node.listen()  # for the first listen()
         self._closed = False
         self._node.start()
 
@@ -200,7 +200,7 @@ class NoMQ:
     def stats(self) -> Dict[str, Any]:
         return self._live().stats()
 
-    def _live(self) -> Any:
+    def _live(self) -> _nomq.Node:
         if self._closed:
             raise closed_error()
         return self._node

@@ -185,3 +185,21 @@ def test_sync_api_round_trip(v2_config):
         assert report.ok
         m = listener.get(timeout=TIMEOUT)
         assert (m.channel, m.message, m.qos) == ("sync/ch", "signed", 1)
+
+
+def test_a_node_made_outside_a_loop_follows_each_asyncio_run(v2_config):
+    sub = nomq.sync.NoMQ(v2_config, log_level="OFF", timeout=TIMEOUT)
+    node = nomq.NoMQ(v2_config, log_level="OFF", timeout=TIMEOUT)  # no loop runs yet
+    try:
+        sub.subscribe("twice")
+        listener = sub.listen()
+
+        async def one(text):
+            return await node.publish("twice", text, qos=1)
+
+        assert asyncio.run(one("first")).ok
+        assert asyncio.run(one("second")).ok  # a new loop drives it now
+        assert [listener.mssg(TIMEOUT)["message"] for _ in range(2)] == ["first", "second"]
+    finally:
+        node.close()
+        sub.close()
