@@ -13,6 +13,7 @@ packages=(
   gnuplot-nox mosquitto libmosquitto-dev libzmq3-dev
   linux-perf pkg-config faketime
   tshark lua-luaossl python3-pytest
+  libasio-dev
 )
 
 missing=()

@@ -1,0 +1,2 @@
+#include <nomq/asio.hpp>
+int main() {}
