@@ -77,7 +77,7 @@ for t in "${tests[@]}"; do
   t0=$(date +%s)
   rc=0
   timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
-    -semihosting-config enable=on,target=native -kernel "$out/$t.elf" > "$out/$t.log" || rc=$?
+    -semihosting-config enable=on,target=native -kernel "$out/$t.elf" > "$out/$t.log" 2>&1 || rc=$?
   cat "$out/$t.log"
   if [ "$rc" -eq 0 ]; then
     echo "mcu: $t passed ($(( $(date +%s) - t0 )) s)"
