@@ -36,7 +36,9 @@ TEST_P(Profiles, LossyRunKeepsEveryInvariant) {
   EXPECT_TRUE(r.violations.empty()) << command_line(o) << "\n" << to_summary(o, r);
   EXPECT_EQ(r.published, o.messages) << command_line(o);
   EXPECT_EQ(r.lost, 0u) << command_line(o);
-  if (c.qos == Qos::exactly_once) EXPECT_EQ(r.duplicates, 0u) << command_line(o);
+  if (c.qos == Qos::exactly_once) {
+    EXPECT_EQ(r.duplicates, 0u) << command_line(o);
+  }
   EXPECT_EQ(r.delivered, r.expected_deliveries) << command_line(o);
 }
 
@@ -45,9 +47,9 @@ INSTANTIATE_TEST_SUITE_P(SeedAndSmall, Profiles,
                                            ProfileCase{"seed", Qos::exactly_once, 2},
                                            ProfileCase{"small", Qos::at_least_once, 3},
                                            ProfileCase{"small", Qos::exactly_once, 4}),
-                         [](const auto& info) {
-                           return std::string(info.param.profile) + "_qos" +
-                                  std::to_string(static_cast<int>(info.param.qos));
+                         [](const ::testing::TestParamInfo<ProfileCase>& p) {
+                           return std::string(p.param.profile) + "_qos" +
+                                  std::to_string(static_cast<int>(p.param.qos));
                          });
 
 TEST(Profiles, StateWithinBudgets) {
