@@ -176,6 +176,10 @@ void EngineTesting::check_deadline_cache(Engine& e, bool on) noexcept {
   e.impl_->publisher.set_deadline_check(on);
 }
 
+std::size_t EngineTesting::state_bytes_used(const Engine& e) noexcept {
+  return arena_round(sizeof(Engine::Impl)) + e.impl_->arena.used();
+}
+
 DeadlineCacheCounts EngineTesting::deadline_cache_counts(const Engine& e) noexcept {
   return e.impl_->publisher.deadline_check_counts();
 }

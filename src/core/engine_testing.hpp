@@ -13,6 +13,8 @@ struct EngineTesting {
   // disagrees (debug builds assert the same on every call, without counting).
   static void check_deadline_cache(Engine& e, bool on) noexcept;
   static DeadlineCacheCounts deadline_cache_counts(const Engine& e) noexcept;
+  // Bytes of the state block construction took (the Impl and every table), and the block's size.
+  static std::size_t state_bytes_used(const Engine& e) noexcept;
 };
 
 }  // namespace nomq::detail
