@@ -2,8 +2,9 @@
 // an in-memory network that loses 20 % of datagrams and duplicates 5 % (a fixed-seed LCG, so
 // every run is the same). Checked: every QoS 1/2 publish is reported delivered to both
 // subscribers, each subscriber gets every QoS 1 message at least once and every QoS 2 message
-// exactly once, nothing is delivered that was not published. The engines keep their tables on
-// picolibc's heap for now (Engine's constructor allocates; caller-provided memory is issue 8).
+// exactly once, nothing is delivered that was not published. The engines take their state block
+// from picolibc's heap here (Engine::create with the default memory resource);
+// tests/mcu/noheap_target.cpp runs engines in static buffers with no heap linked at all.
 #include <gtest/gtest.h>
 
 #include <array>
