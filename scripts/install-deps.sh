@@ -15,6 +15,7 @@ packages=(
   tshark lua-luaossl python3-pytest
   python3-dev python3-setuptools python3-pip python3-venv pybind11-dev python3-pybind11 python3-paho-mqtt
   mypy
+  libasio-dev
 )
 
 missing=()
