@@ -4,6 +4,7 @@
 // minimum over them. Every table is sized in the constructor; nothing below allocates.
 #include "nomq/engine.hpp"
 
+#include "core/auth_failures.hpp"
 #include "core/counters.hpp"
 #include "core/discovery.hpp"
 #include "core/engine_errors.hpp"
@@ -38,6 +39,7 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
     case PeerEvent::Kind::left: return "left";
     case PeerEvent::Kind::restarted: return "restarted";
     case PeerEvent::Kind::clock_skew: return "clock_skew";
+    case PeerEvent::Kind::auth_failed: return "auth_failed";
   }
   return "unknown";
 }
@@ -77,7 +79,8 @@ struct Engine::Impl {
         discovery(ctx, {events, publisher, solicitation, retained}),
         solicitation(ctx, {outbox, subs, publisher}, now),
         receiver(ctx, {session, subs, outbox, retained, events}),
-        transmitter(ctx, {session, outbox, subs, pool, publisher}) {}
+        transmitter(ctx, {session, outbox, subs, pool, publisher}),
+        auth_failures(ctx, events, outbox) {}
 
   bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
   void begin_call(Instant now) noexcept {
@@ -104,6 +107,7 @@ struct Engine::Impl {
   Solicitation solicitation;
   Receiver receiver;
   Transmitter transmitter;
+  AuthFailures auth_failures;
 };
 
 void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Instant now,
@@ -167,8 +171,14 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   Impl& m = *impl_;
   m.begin_call(now);
   m.counters.add(&EngineStats::datagrams_received);
+  const std::uint64_t bad_mac = m.counters.stats().dropped_by(Errc::bad_mac);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
-  if (!p) return;
+  if (!p) {
+    if (m.counters.stats().dropped_by(Errc::bad_mac) != bad_mac) {
+      m.auth_failures.note(from, now, m.closed);
+    }
+    return;
+  }
   if (m.v2()) {
     m.on_v2(*p, from, now, wall);
   } else {
@@ -240,6 +250,9 @@ std::size_t Engine::inbound_qos2_open() const noexcept {
 }
 std::size_t Engine::pending_count() const noexcept { return impl_->publisher.open_count(); }
 const EngineStats& Engine::stats() const noexcept { return impl_->counters.stats(); }
+std::span<const AuthFailureSource> Engine::auth_failures() const noexcept {
+  return impl_->auth_failures.sources();
+}
 const EngineConfig& Engine::config() const noexcept { return impl_->cfg; }
 
 std::size_t Engine::state_bytes() const noexcept {
@@ -247,7 +260,7 @@ std::size_t Engine::state_bytes() const noexcept {
   return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.outbox.state_bytes() +
          m.subs.state_bytes() + m.events.state_bytes() + m.publisher.state_bytes() +
          m.retained.state_bytes() + m.discovery.state_bytes() + m.solicitation.state_bytes() +
-         m.receiver.state_bytes();
+         m.receiver.state_bytes() + m.auth_failures.state_bytes();
 }
 
 namespace detail {

@@ -21,12 +21,13 @@ using sim::wall_at;
 
 class SeededTestCrypto final : public Crypto {
  public:
-  explicit SeededTestCrypto(std::uint64_t seed) : state_(seed) {
+  // `key_salt` other than 0: other keys (a node that cannot talk to the default ones).
+  explicit SeededTestCrypto(std::uint64_t seed, std::uint8_t key_salt = 0) : state_(seed) {
     Key e{};
     Key h{};
     for (std::size_t i = 0; i < e.size(); ++i) {
-      e[i] = static_cast<std::uint8_t>(i);
-      h[i] = static_cast<std::uint8_t>(0xA0 + i);
+      e[i] = static_cast<std::uint8_t>(i + key_salt);
+      h[i] = static_cast<std::uint8_t>(0xA0 + i + key_salt);
     }
     auto r = make_crypto(e, h);
     if (r) real_ = std::move(r.value());
@@ -87,8 +88,9 @@ struct Report {
 };
 
 struct Node {
-  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now)
-      : crypto(seed), engine(cfg, crypto, now), endpoint(ep) {}
+  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now,
+       std::uint8_t key_salt = 0)
+      : crypto(seed, key_salt), engine(cfg, crypto, now), endpoint(ep) {}
   SeededTestCrypto crypto;
   Engine engine;
   Endpoint endpoint;
@@ -129,9 +131,9 @@ class TestNet {
  public:
   explicit TestNet(Instant start = kT0) : now(start) {}
 
-  Node& add(const EngineConfig& cfg, std::uint64_t seed) {
+  Node& add(const EngineConfig& cfg, std::uint64_t seed, std::uint8_t key_salt = 0) {
     const auto ep = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(40000 + nodes.size()));
-    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now));
+    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now, key_salt));
     return *nodes.back();
   }
 
