@@ -145,7 +145,8 @@ def case_count_and_timeout_zero_mean_never():
         p.terminate()
         out, err = p.communicate(timeout=20)
         check(p.returncode == 0, "-W 0: exit %d after SIGTERM (stderr %r)" % (p.returncode, err))
-        usage(["sub", "-c", c, "-t", "a", "-C", "-1"], "-C", HINT_SUB, d)
+        usage(["sub", "-c", c, "-t", "a", "-C", "-1"], "--count: needs a count, 0 (never) or more, got '-1'", HINT_SUB, d)
+        usage(["sub", "-c", c, "-t", "a", "-W", "-2.5"], "--timeout: needs seconds, 0 (never) or more, got '-2.5'", HINT_SUB, d)
         rc, out, err, _ = run("sub", "--help")
         check("[default: 0, never]" in out, "--help: %r" % out)
 

@@ -919,9 +919,26 @@ TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
                  before.dropped_by(Errc::bad_version) + before.dropped_by(Errc::wrong_wire_version) +
                  before.dropped_by(Errc::bad_type) + before.dropped_by(Errc::bad_block_size)),
             fed);
+  // No effect but the diagnosis of datagrams that fail authentication (docs/engine.md §13):
+  // one auth_failed event for the host and one HEARTBEAT probe back to it, however many.
+  ASSERT_GT(after.dropped_by(Errc::bad_mac), before.dropped_by(Errc::bad_mac));
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  const auto probe = victim.engine.poll_transmit(f.net.now, wall_at(f.net.now), buf);
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(static_cast<PacketType>(buf[3]), PacketType::heartbeat);
+  EXPECT_FALSE(probe->to_group);
+  EXPECT_EQ(probe->to, f.pub().endpoint);
   EXPECT_FALSE(victim.engine.poll_transmit(f.net.now, wall_at(f.net.now), buf));
+  const auto ev = victim.engine.poll_event();
+  ASSERT_TRUE(ev);
+  const auto* peer = std::get_if<PeerEvent>(&*ev);
+  ASSERT_NE(peer, nullptr);
+  EXPECT_EQ(peer->kind, PeerEvent::Kind::auth_failed);
+  EXPECT_EQ(peer->failures, 1u);
   EXPECT_FALSE(victim.engine.poll_event());
+  ASSERT_EQ(victim.engine.auth_failures().size(), 1u);
+  EXPECT_EQ(victim.engine.auth_failures()[0].datagrams,
+            after.dropped_by(Errc::bad_mac) - before.dropped_by(Errc::bad_mac));
 }
 
 class LossySeeds : public ::testing::TestWithParam<int> {};
