@@ -1,13 +1,54 @@
 #include "cli/pcap_reader.hpp"
 
+#include <dlfcn.h>
 #include <pcap/pcap.h>
 
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <string>
 
 namespace nomq::cli {
 namespace {
+
+// libpcap is loaded when a capture is read, not linked: it brings nine more shared libraries
+// (dbus, systemd, gcrypt, lzma...), and every `nomq pub` would pay for loading them at start-up
+// (docs/cli.md; the first-publish benchmark counts process start-up).
+struct Pcap {
+  decltype(&pcap_open_offline_with_tstamp_precision) open = nullptr;
+  decltype(&pcap_datalink) datalink = nullptr;
+  decltype(&pcap_next_ex) next_ex = nullptr;
+  decltype(&pcap_geterr) geterr = nullptr;
+  decltype(&pcap_close) close = nullptr;
+  std::string error;
+};
+
+const Pcap& pcap() {
+  static const Pcap p = [] {
+    Pcap r;
+    void* h = nullptr;
+    for (const char* name : {"libpcap.so.0.8", "libpcap.so.1", "libpcap.so"}) {
+      if ((h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+    }
+    if (h == nullptr) {
+      const char* why = ::dlerror();
+      r.error = std::string{"cannot load libpcap (Debian package libpcap0.8): "} + (why ? why : "");
+      return r;
+    }
+    auto sym = [h](auto& fn, const char* name) {
+      void* p = ::dlsym(h, name);
+      static_assert(sizeof fn == sizeof p);
+      std::memcpy(&fn, &p, sizeof fn);  // object to function pointer, as POSIX dlsym() intends
+      return p != nullptr;
+    };
+    if (!sym(r.open, "pcap_open_offline_with_tstamp_precision") || !sym(r.datalink, "pcap_datalink") ||
+        !sym(r.next_ex, "pcap_next_ex") || !sym(r.geterr, "pcap_geterr") || !sym(r.close, "pcap_close")) {
+      r.error = "libpcap lacks a function nomq needs";
+    }
+    return r;
+  }();
+  return p;
+}
 
 std::uint16_t be16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
@@ -69,18 +110,19 @@ IpStart ip_start(int linktype, const std::uint8_t* d, std::size_t n) {
 
 std::string read_capture(const std::string& path, std::uint16_t port,
                          std::vector<CapturedDatagram>& out, std::size_t& skipped) {
+  const Pcap& lib = pcap();
+  if (!lib.error.empty()) return lib.error;
   char err[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap_t, void (*)(pcap_t*)> pc(
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err),
-      pcap_close);
+      lib.open(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err), lib.close);
   if (!pc) return err;
-  const int linktype = pcap_datalink(pc.get());
+  const int linktype = lib.datalink(pc.get());
   skipped = 0;
   pcap_pkthdr* h = nullptr;
   const std::uint8_t* d = nullptr;
   std::size_t frame = 0;
   int rc = 0;
-  while ((rc = pcap_next_ex(pc.get(), &h, &d)) == 1) {
+  while ((rc = lib.next_ex(pc.get(), &h, &d)) == 1) {
     ++frame;
     const std::size_t n = h->caplen;
     const IpStart ip = ip_start(linktype, d, n);
@@ -128,7 +170,7 @@ std::string read_capture(const std::string& path, std::uint16_t port,
     c.payload.assign(u + 8, u + udp_len);
     out.push_back(std::move(c));
   }
-  if (rc == -1) return path + ": " + pcap_geterr(pc.get());
+  if (rc == -1) return path + ": " + lib.geterr(pc.get());
   return {};
 }
 
