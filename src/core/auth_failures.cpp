@@ -6,13 +6,9 @@
 namespace nomq::detail {
 
 AuthFailures::AuthFailures(const Context& ctx, Events& events, Outbox& outbox)
-    : c_(ctx), events_(events), outbox_(outbox) {
-  table_.resize(ctx.cfg.limits.max_auth_failure_sources);
-  reported_.resize(ctx.cfg.limits.max_auth_failure_sources);
-}
+    : c_(ctx), events_(events), outbox_(outbox) {}
 
 void AuthFailures::note(const Endpoint& from, Instant now, bool closed) noexcept {
-  if (table_.empty()) return;
   // Counted per host: a node's source port changes with every restart (ephemeral ports).
   Endpoint host = from;
   host.port = 0;

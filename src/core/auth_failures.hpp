@@ -1,16 +1,16 @@
 // Datagrams that failed authentication (bad_mac), counted by source address (docs/engine.md
 // §13): the most common deployment mistake, two nodes with different keys, otherwise looks like
-// silence. A bounded table (max_auth_failure_sources entries, the least recently heard source
-// replaced when full) sized at construction; a PeerEvent auth_failed for a source's first
+// silence. A fixed table (kMaxAuthFailureSources entries inside the engine, the least recently
+// heard source replaced when full); a PeerEvent auth_failed for a source's first
 // failure and then at most once per auth_failure_report_interval while failures go on; and (v2)
 // one authenticated HEARTBEAT unicast back to the source with each event, so that a NoMQ node
 // holding other keys hears a datagram it cannot authenticate too and can say so (a publisher
 // with wrong keys otherwise hears nothing from subscribers, which never answer it).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <span>
-#include <vector>
 
 #include "core/counters.hpp"
 #include "nomq/engine.hpp"
@@ -27,16 +27,13 @@ class AuthFailures {
   // A datagram from `from` failed authentication. Allocates nothing.
   void note(const Endpoint& from, Instant now, bool closed) noexcept;
   std::span<const AuthFailureSource> sources() const noexcept { return {table_.data(), used_}; }
-  std::size_t state_bytes() const noexcept {
-    return table_.capacity() * (sizeof(AuthFailureSource) + sizeof(Instant));
-  }
 
  private:
   Context c_;
   Events& events_;
   Outbox& outbox_;
-  std::vector<AuthFailureSource> table_;
-  std::vector<Instant> reported_;  // per entry: when its last event was raised
+  std::array<AuthFailureSource, kMaxAuthFailureSources> table_{};
+  std::array<Instant, kMaxAuthFailureSources> reported_{};  // per entry: its last event
   std::size_t used_ = 0;
 };
 

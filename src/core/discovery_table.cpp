@@ -2,11 +2,12 @@
 
 namespace nomq::detail {
 
-DiscoveryTable::DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions)
-    : peers_(max_peers),
-      prev_(max_peers, kNoSlot),
-      next_(max_peers, kNoSlot),
-      subs_(max_subscriptions) {}
+DiscoveryTable::DiscoveryTable(Arena& arena, std::size_t max_peers,
+                               std::size_t max_subscriptions) noexcept
+    : peers_(arena, max_peers),
+      prev_(arena.make<std::uint32_t>(max_peers, kNoSlot)),
+      next_(arena.make<std::uint32_t>(max_peers, kNoSlot)),
+      subs_(arena, max_subscriptions) {}
 
 void DiscoveryTable::unlink(std::uint32_t slot) noexcept {
   const std::uint32_t p = prev_[slot], n = next_[slot];

@@ -47,7 +47,14 @@ struct PeerSubKeyEq {
 
 class DiscoveryTable {
  public:
-  DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions);
+  using PeerMap = FixedMap<std::uint32_t, Peer, U32Hash, U32Eq>;
+  using SubMap = FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq>;
+  DiscoveryTable(Arena& arena, std::size_t max_peers, std::size_t max_subscriptions) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_peers,
+                                         std::size_t max_subscriptions) noexcept {
+    return PeerMap::bytes_for(max_peers) + 2 * arena_bytes<std::uint32_t>(max_peers) +
+           SubMap::bytes_for(max_subscriptions);
+  }
 
   enum class Seen : std::uint8_t { known, joined, restarted, full };
   struct SeenResult {
@@ -107,7 +114,9 @@ class DiscoveryTable {
 
   std::size_t peer_count() const noexcept { return peers_.size(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
-  std::size_t state_bytes() const noexcept { return peers_.state_bytes() + subs_.state_bytes(); }
+  std::size_t state_bytes() const noexcept {
+    return bytes_for(peers_.capacity(), subs_.capacity());
+  }
 
  private:
   void drop_subscriptions_of(std::uint32_t session) noexcept;
@@ -118,18 +127,18 @@ class DiscoveryTable {
   void erase_peer_slot(std::uint32_t slot) noexcept;
   void set_tentative(Peer& peer, bool on) noexcept;
 
-  FixedMap<std::uint32_t, Peer, U32Hash, U32Eq> peers_;
+  PeerMap peers_;
   // Peers in the order they were last heard (head: least recently), a doubly linked list over
   // the peer slots: next_expiry() reads the head, O(1), where it scanned the table on every
   // loop turn. Kept exact while time only moves forward; a step back (wall clock) clears
   // `recency_sorted_` and next_expiry() scans until the order is restored.
-  std::vector<std::uint32_t> prev_, next_;
+  FixedArray<std::uint32_t> prev_, next_;
   std::uint32_t head_ = kNoSlot, tail_ = kNoSlot;
   mutable bool recency_sorted_ = true;  // set again by next_expiry() once it checked
   std::size_t tentative_peers_ = 0;  // peers with has_tentative: none is the common case
   static constexpr std::uint8_t kConfirmed = 0;
   static constexpr std::uint8_t kTentative = 1;
-  FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;
+  SubMap subs_;
 };
 
 }  // namespace nomq::detail

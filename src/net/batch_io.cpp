@@ -55,7 +55,7 @@ std::size_t BatchIo::receive_batch(int fd, Engine& engine, SocketSet& sockets, I
   if (fd == sockets.unicast_fd()) stats.unicast_received += count;
   // Formatting arguments (to_string of an endpoint) are evaluated before spdlog checks the
   // level: check it once per batch.
-  const bool debug = log_enabled(spdlog::level::debug);
+  const bool debug = log_enabled(Severity::debug);
   const WallTime wall = wall_now();  // for the wire timestamps only
   for (std::size_t i = 0; i < count; ++i) {
     const auto& msg = rx_msgs_[i];

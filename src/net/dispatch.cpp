@@ -115,7 +115,7 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
   bool notify = false;
   // Formatting arguments (to_string of an endpoint: inet_ntop + sprintf, about 2000
   // instructions) are evaluated before spdlog checks the level: check it once here.
-  const bool debug = log_enabled(spdlog::level::debug);
+  const bool debug = log_enabled(Severity::debug);
   while (auto ev = engine.poll_event()) {
     if (const auto* msg = std::get_if<MessageEvent>(&*ev)) {
       notify = true;
