@@ -112,7 +112,13 @@ struct NodeStats {
   std::uint64_t batches_sent = 0;        // sendmmsg calls
   std::size_t inbound_qos2_open = 0;     // QoS 2 messages delivered here whose handshake still
                                          // awaits the publisher's PUBREL (Engine::inbound_qos2_open)
+  // Hosts whose datagrams failed authentication (Engine::auth_failures; in no particular order):
+  // a node with other keys or another key epoch, or forged traffic.
+  std::vector<AuthFailureSource> auth_failures;
 };
+
+// "heard 3 datagrams from 192.0.2.7 that failed authentication: different keys or key epoch?"
+std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams);
 
 class Node;
 namespace detail {
@@ -228,7 +234,8 @@ class Node {
   // Called for every received message (on the loop's thread, lock not held). One callback; a
   // new one replaces the old; an empty function removes it.
   void on_message(std::function<void(const Message&)> callback);
-  // Called for peers joining, leaving, restarting (v2 discovery).
+  // Called for peers joining, leaving, restarting (v2 discovery), a clock that disagrees
+  // (clock_skew) and datagrams that fail authentication (auth_failed, rate-limited per host).
   void on_peer(std::function<void(const PeerEvent&)> callback);
 
   // The original's gen_signature/authenticate: a MAC of `message` under the shared hmac key.

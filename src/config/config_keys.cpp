@@ -144,6 +144,10 @@ const ConfigKey kKeys[] = {
      NOMQ_TIMER(discovery_period, milliseconds)},
     {.name = "solicit_answer_interval_ms", .min = 1, .max = 600000,
      NOMQ_NODE(solicit_answer_interval_ms), NOMQ_TIMER(solicit_answer_interval, milliseconds)},
+    {.name = "solicit_answer_spread_ms", .min = 0, .max = 60000,
+     NOMQ_NODE(solicit_answer_spread_ms), NOMQ_TIMER(solicit_answer_spread, milliseconds)},
+    {.name = "discovery_settle_ms", .min = 0, .max = 60000, NOMQ_NODE(discovery_settle_ms),
+     NOMQ_TIMER(discovery_settle, milliseconds)},
 };
 #undef NOMQ_NODE
 #undef NOMQ_KNOB

@@ -18,7 +18,9 @@ Discovery::Discovery(const Context& ctx, const Links& links)
 void Discovery::on_announce(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   if (!note_peer(p, from, now)) return;
   if (p.type == PacketType::heartbeat) {
-    if (wire::flags_solicit(p.flags)) l_.solicitation.on_solicit(p.session_id, from, now);
+    if (wire::flags_solicit(p.flags)) {
+      l_.solicitation.on_solicit(p.session_id, from, now, table_.peer_count());
+    }
     return;
   }
   if (p.type == PacketType::unsubscribe) {

@@ -39,6 +39,7 @@ class Discovery {
     table_.for_each_subscriber(channel, static_cast<F&&>(f));
   }
   std::uint32_t slot_of(std::uint32_t session) const noexcept { return table_.slot_of(session); }
+  std::size_t peer_count() const noexcept { return table_.peer_count(); }
   // `session` answered a group publish on `channel`: it subscribes there, which confirms a
   // subscription inherited from its previous session.
   void confirm_if_tentative(std::uint32_t session, const wire::ChannelId& channel) noexcept;

@@ -156,7 +156,11 @@ void Publisher::start_tracked(MessageId mid, std::uint32_t msg, const PublishOpt
   // the solicitations join, and the publish is not reported before the period ends.
   const Instant discovery_end = l_.solicitation.discovery_end();
   const bool discovering = v2_ && now < discovery_end;
-  if (discovering) e.hold_until = std::min(discovery_end, e.expires);
+  if (discovering) {
+    e.hold_until = std::min(discovery_end, e.expires);
+    e.settle_until = std::min(l_.solicitation.first_answers_by(l_.discovery.peer_count()),
+                              e.hold_until);
+  }
   e.late_join = e.count == 0 || options.retain || discovering;
   if (e.count > 0) {
     queue_publish_to(p, kAllRecipients);
@@ -256,23 +260,71 @@ void Publisher::end_recipient(std::uint32_t p, std::uint32_t i, Errc why) noexce
 void Publisher::check_complete(std::uint32_t p) noexcept {
   Pending& e = pending_.value(p);
   if (e.finished || e.count == 0) return;
-  // Subscribers may still be answering the start-up solicitations.
-  if (last_now_ < e.hold_until) return;
   if (e.terminal < e.count) return;  // O(1) per answer: no walk over all recipients
+  if (last_now_ < e.hold_until) {
+    // Within the discovery period: reported once the answers to the first solicitation can
+    // have arrived; subscribers answering later still join until the period ends (the tail).
+    if (!e.reported && last_now_ >= settle_time(p)) report_early(p);
+    return;
+  }
   finish(p, e.reason);
+}
+
+// The answer window grows with the peers this node has heard (answering nodes spread their
+// answers by the peers they know): recomputed, never earlier than before, never past the hold.
+Instant Publisher::settle_time(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  const Instant t = std::min(l_.solicitation.first_answers_by(l_.discovery.peer_count()),
+                             e.hold_until);
+  if (t > e.settle_until) e.settle_until = t;
+  return e.settle_until;
+}
+
+// Every recipient that answered so far counts; acknowledged by all of them is ok.
+Errc Publisher::outcome(std::uint32_t p, Errc reason) const noexcept {
+  const Pending& e = pending_.value(p);
+  bool all_ack = e.count > 0;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
+  }
+  return all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+}
+
+void Publisher::report_early(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  e.reason = outcome(p, e.reason);
+  e.reported = true;
+  e.reported_count = e.count;
+  --open_;
+  ++tail_;
+  l_.events.push_report(p);
 }
 
 void Publisher::finish(std::uint32_t p, Errc reason) noexcept {
   Pending& e = pending_.value(p);
   if (e.finished) return;
-  bool all_ack = e.count > 0;
-  for (std::uint32_t i = 0; i < e.count; ++i) {
-    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
-  }
-  e.reason = all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+  if (e.reported) return retire(p);
+  e.reason = outcome(p, reason);
   e.finished = true;
   --open_;
   l_.events.push_report(p);
+}
+
+// The end of a publish reported early: no second report. What happened to the recipients that
+// joined after the report is counted (stats().late_recipients_failed), never dropped silently.
+void Publisher::retire(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  e.finished = true;
+  --tail_;
+  for (std::uint32_t i = e.reported_count; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) {
+      c_.counters.add(&EngineStats::late_recipients_failed);
+    }
+  }
+  if (!e.report_taken) return;  // take_report() frees it
+  l_.pool.unref(e.msg);
+  ++generation_[p];
+  pending_.erase_slot(p);
 }
 
 DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {
@@ -282,8 +334,11 @@ DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {
   rep.channel = l_.pool.name(e.msg);
   rep.qos = e.qos;
   rep.reason = e.reason;
-  rep.recipients = std::span<const Recipient>{&recipient(slot, 0), e.count};
-  deferred_free_ = slot;
+  rep.recipients = std::span<const Recipient>{&recipient(slot, 0),
+                                              e.reported ? e.reported_count : e.count};
+  pending_.value(slot).report_taken = true;
+  // A publish reported early stays open for its tail; retire() frees it.
+  if (e.finished) deferred_free_ = slot;
   return rep;
 }
 
@@ -376,6 +431,7 @@ void Publisher::on_new_subscriber(std::uint32_t session, const Endpoint& from,
     }
     const std::uint16_t i = add_recipient(p, from, session);
     if (i == kAllRecipients) return;
+    if (e.reported) c_.counters.add(&EngineStats::late_recipients);
     track(p, i).next = now;
     if (!queue_publish_to(p, i)) track(p, i).next = now + c_.cfg.timers.retransmit_initial;
     tracks_changed(p);

@@ -133,6 +133,8 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
         log().warn("clock of {} (session {:08x}) differs from ours by {} s, beyond the "
                    "timestamp window: its datagrams are refused until the clocks agree",
                    to_string(peer->endpoint), peer->session_id, peer->clock_offset_s);
+      } else if (peer->kind == PeerEvent::Kind::auth_failed) {
+        log().warn("{}", auth_failure_text(peer->endpoint, peer->failures));
       } else if (debug) {
         log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
                     to_string(peer->kind), peer->session_id);
@@ -192,3 +194,13 @@ void Dispatcher::run_callbacks(const Dispatch& d, std::mutex& m) const {
 }
 
 }  // namespace nomq::detail
+
+namespace nomq {
+
+std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams) {
+  return "heard " + std::to_string(datagrams) + (datagrams == 1 ? " datagram" : " datagrams") +
+         " from " + address_to_string(host) +
+         " that failed authentication: different keys or key epoch?";
+}
+
+}  // namespace nomq

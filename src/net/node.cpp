@@ -220,6 +220,8 @@ NodeStats Node::stats() const {
   NodeStats s = core_->counters;
   s.engine = core_->engine->stats();
   s.inbound_qos2_open = core_->engine->inbound_qos2_open();
+  const auto auth = core_->engine->auth_failures();
+  s.auth_failures.assign(auth.begin(), auth.end());
   return s;
 }
 
