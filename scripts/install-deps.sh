@@ -10,7 +10,7 @@ packages=(
   python3 python3-cryptography
   iproute2 nftables procps
   valgrind libclang-rt-14-dev
-  gnuplot-nox mosquitto libmosquitto-dev libzmq3-dev
+  gnuplot-nox mosquitto mosquitto-clients libmosquitto-dev libzmq3-dev libsqlite3-dev
   linux-perf pkg-config faketime
   tshark lua-luaossl python3-pytest
 )

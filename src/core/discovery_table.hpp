@@ -7,8 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "core/fixed_map.hpp"
+#include "core/retained_store.hpp"
 #include "nomq/endpoint.hpp"
 #include "nomq/time.hpp"
 #include "nomq/wire.hpp"
@@ -47,7 +50,19 @@ struct PeerSubKeyEq {
 
 class DiscoveryTable {
  public:
-  DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions);
+  DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions,
+                 std::size_t max_filters = 1);
+
+  // Wildcard filters (docs/engine.md §16). A peer's filter subscription is a (session, filter
+  // id) pair like any other; the filter's text is kept once per distinct filter (max_filters
+  // of them, kMaxChannelName bytes each) so that publishers can match channel names against
+  // it. note_filter() records it before the pair is added; false: the filter table is full of
+  // filters still subscribed (the announcement is dropped, counted peer_table_full). A filter
+  // no pair refers to any more is reclaimed when room is needed.
+  bool note_filter(const wire::ChannelId& id, std::string_view filter) noexcept;
+  // The text of filter `id`; empty when `id` is not a known filter (an exact channel).
+  std::string_view filter_name(const wire::ChannelId& id) const noexcept;
+  std::size_t filter_count() const noexcept { return filters_.size(); }
 
   enum class Seen : std::uint8_t { known, joined, restarted, full };
   struct SeenResult {
@@ -100,6 +115,33 @@ class DiscoveryTable {
   }
   std::size_t subscriber_count(const wire::ChannelId& channel) const noexcept;
 
+  // Calls f(const Peer&) once for every live subscriber of the channel `channel` named `name`,
+  // exact or through a filter (a peer with several matching subscriptions is called once).
+  // One filter match per distinct filter, then one pass over the pairs; no allocation.
+  template <class F>
+  void for_each_matching(const wire::ChannelId& channel, std::string_view name, F&& f) const {
+    if (filters_.size() == 0) return for_each_subscriber(channel, static_cast<F&&>(f));
+    match_filters(name);
+    if (++mark_gen_ == 0) {  // wrapped: clear the marks once
+      mark_.assign(mark_.size(), 0);
+      mark_gen_ = 1;
+    }
+    subs_.for_each([&](std::uint32_t s) {
+      const PeerSubKey& k = subs_.key(s);
+      if (k.channel != channel) {
+        const std::uint32_t fs = filters_.find(k.channel);
+        if (fs == kNoSlot || matched_[fs] == 0) return;
+      }
+      const std::uint32_t p = peers_.find(k.session_id);
+      if (p == kNoSlot || mark_[p] == mark_gen_) return;
+      mark_[p] = mark_gen_;
+      f(peers_.value(p));
+    });
+  }
+  // `session` subscribes to the channel `channel` named `name`, exactly or through a filter.
+  bool subscribes(std::uint32_t session, const wire::ChannelId& channel,
+                  std::string_view name) const noexcept;
+
   // Removes one session silent for longer than `timeout` and returns it (call until nullopt).
   std::optional<Peer> expire_one(Instant now, Duration timeout) noexcept;
   // When the next session times out; nullopt with no peers.
@@ -107,7 +149,10 @@ class DiscoveryTable {
 
   std::size_t peer_count() const noexcept { return peers_.size(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
-  std::size_t state_bytes() const noexcept { return peers_.state_bytes() + subs_.state_bytes(); }
+  std::size_t state_bytes() const noexcept {
+    return peers_.state_bytes() + subs_.state_bytes() + filters_.state_bytes() +
+           filter_names_.capacity() + matched_.capacity() + mark_.capacity() * 4;
+  }
 
  private:
   void drop_subscriptions_of(std::uint32_t session) noexcept;
@@ -130,6 +175,14 @@ class DiscoveryTable {
   static constexpr std::uint8_t kConfirmed = 0;
   static constexpr std::uint8_t kTentative = 1;
   FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;
+
+  // Sets matched_[f] for every filter slot f: whether `name` matches it.
+  void match_filters(std::string_view name) const noexcept;
+  FixedMap<wire::ChannelId, std::uint8_t, ChannelIdHash, ChannelIdEq> filters_;  // -> size
+  std::vector<char> filter_names_;           // kMaxChannelName bytes per filter slot
+  mutable std::vector<std::uint8_t> matched_;  // per filter slot, scratch of match_filters
+  mutable std::vector<std::uint32_t> mark_;    // per peer slot: visited in this pass
+  mutable std::uint32_t mark_gen_ = 0;
 };
 
 }  // namespace nomq::detail
