@@ -73,6 +73,7 @@ class Bridge {
   void on_publish(int mid, int reason);
   void on_message(const mosquitto_message* msg, const mosquitto_property* props);
   void publish_out(StoredMessage m);
+  void flush_unsent();
   // --- NoMQ
   void subscribe_out();
   void in_thread();
@@ -107,6 +108,7 @@ class Bridge {
   bool got_connack_ = false;  // mqtt thread only
   std::mutex out_mu_;
   std::unordered_map<int, std::int64_t> inflight_out_;  // mid -> store row
+  std::deque<StoredMessage> unsent_;  // QoS 1/2 taken while disconnected, sent on CONNACK
   std::mutex in_mu_;
   std::condition_variable in_cv_;
   std::deque<InItem> in_queue_;
@@ -205,19 +207,23 @@ void Bridge::on_connect(int rc, const mosquitto_property*) {
     return;
   }
   ++n_.connects;
-  connected_ = true;
+  {
+    std::lock_guard lk(out_mu_);
+    connected_ = true;
+  }
   const bool v5 = protocol_ == MQTT_PROTOCOL_V5;
   for (const Rule& r : c_.rules) {
     if (!r.in()) continue;
     // QoS 1 at most toward the broker: libmosquitto keeps an inbound QoS 2 message only in
     // memory between PUBREC and PUBREL, so a bridge killed there would lose it. The original
     // QoS travels in nomq-qos; duplicates are dropped by nomq-id (docs/bridge.md).
-    int opts = std::min(r.max_qos, 1);
-    if (v5) opts |= MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RETAIN_AS_PUBLISHED;
-    mosquitto_subscribe_v5(mosq_, nullptr, r.mqtt.filter.c_str(), opts, nullptr);
+    const int opts = v5 ? MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0;
+    mosquitto_subscribe_v5(mosq_, nullptr, r.mqtt.filter.c_str(), std::min(r.max_qos, 1), opts,
+                           nullptr);
   }
   log_line("nomq bridge: connected to %s (%s)\n",
            c_.broker.host + ":" + std::to_string(c_.broker.port), v5 ? "MQTT 5" : "MQTT 3.1.1");
+  flush_unsent();
 }
 
 void Bridge::on_disconnect(int) { connected_ = false; }
@@ -269,18 +275,36 @@ void Bridge::publish_out(StoredMessage m) {
   }
   int mid = 0;
   std::lock_guard lk(out_mu_);  // before the broker's answer can be handled
-  const int rc = mosquitto_publish_v5(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()),
-                                      m.payload.data(), m.qos, m.retain, props);
+  // Not connected: QoS 1/2 waits in memory (and in the store) for the next CONNACK; QoS 0 is
+  // not queued (MQTT's at-most-once; counted in received, not published).
+  int rc = MOSQ_ERR_NO_CONN;
+  if (connected_) {
+    rc = mosquitto_publish_v5(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()),
+                              m.payload.data(), m.qos, m.retain, props);
+  }
   mosquitto_property_free_all(&props);
+  if (rc == MOSQ_ERR_NO_CONN) {
+    if (m.qos > 0) unsent_.push_back(std::move(m));
+    return;
+  }
   if (rc != MOSQ_ERR_SUCCESS) {
-    // QoS 0 while disconnected (MQTT gives no queue for it), or a message the broker's limits
-    // refuse: said and counted; a stored QoS 1/2 message stays for the next start.
-    if (m.qos == 0) return;
+    // A message the client or the broker's limits refuse (too large ...): said and counted; a
+    // stored QoS 1/2 message stays in the store for the next start.
+    ++n_.out_rejected;
     log_line("nomq bridge: cannot publish on %s: %s\n", m.topic, mosquitto_strerror(rc));
     return;
   }
   ++n_.out_published;
   if (m.qos > 0) inflight_out_[mid] = m.row;
+}
+
+void Bridge::flush_unsent() {
+  std::deque<StoredMessage> batch;
+  {
+    std::lock_guard lk(out_mu_);
+    batch.swap(unsent_);
+  }
+  for (StoredMessage& m : batch) publish_out(std::move(m));
 }
 
 void Bridge::on_message(const mosquitto_message* msg, const mosquitto_property* props) {
@@ -547,6 +571,8 @@ int Bridge::run() {
     std::fprintf(stderr, "Error: cannot create the MQTT client: %s\n", std::strerror(errno));
     return cli::kExitFailure;
   }
+  if (c_.broker.protocol == "3.1.1") protocol_ = MQTT_PROTOCOL_V311;
+  mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, protocol_.load());
   mosquitto_threaded_set(mosq_, true);  // our thread drives the loop; replies leave after callbacks
   mosquitto_connect_v5_callback_set(mosq_, cb_connect);
   mosquitto_disconnect_v5_callback_set(mosq_, cb_disconnect);

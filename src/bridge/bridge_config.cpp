@@ -43,10 +43,6 @@ std::string rewrite(const Pattern& from, const Pattern& to, std::string_view nam
 
 namespace {
 
-struct Field {
-  std::string path;
-};
-
 Error bad(const std::string& field, const std::string& why) {
   return Error{Errc::config_bad_field, field, ": ", why};
 }
@@ -75,7 +71,8 @@ Result<void> get(const json& obj, const std::string& path, const char* key, T& o
 Result<void> check_keys(const json& obj, const std::string& path,
                         const std::set<std::string>& known) {
   if (!obj.is_object()) return bad(path, "must be an object");
-  for (const auto& [k, v] : obj.items()) {
+  for (const auto& item : obj.items()) {
+    const std::string& k = item.key();
     if (!known.count(k)) return bad(path.empty() ? k : path + "." + k, "unknown key");
   }
   return {};

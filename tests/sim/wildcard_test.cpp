@@ -144,7 +144,9 @@ TEST(SimWildcard, LossyQos1And2ReachAFilterSubscriber) {
     for (int i = 0; i < 40; ++i) {
       const auto n = got.count(std::to_string(i));
       EXPECT_GE(n, 1u) << "message " << i;
-      if (q == Qos::exactly_once) EXPECT_EQ(n, 1u) << "message " << i;
+      if (q == Qos::exactly_once) {
+        EXPECT_EQ(n, 1u) << "message " << i;
+      }
     }
     ASSERT_EQ(rec.reports.size(), 40u);
     for (const auto& r : rec.reports) EXPECT_EQ(r.reason, Errc::ok);
@@ -305,7 +307,7 @@ TEST(SimRetainedClear, EmptyRetainedPublishClearsEverywhere) {
       if (publisher_gone) sim.close(0);
       ASSERT_TRUE(sim.subscribe(2, "door"));
       sim.run_until(sim.now() + 10s);
-      EXPECT_TRUE(rec.at(2).empty()) << rec.at(2).front().message;
+      for (const auto& g : rec.at(2)) ADD_FAILURE() << "late subscriber got '" << g.message << "'";
       const auto at1 = rec.at(1);
       ASSERT_FALSE(at1.empty());
       EXPECT_EQ(at1.back().message, "");
