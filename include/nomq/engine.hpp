@@ -1,11 +1,12 @@
 // The protocol engine: one object per node, sans-I/O. Bytes and time in; datagrams to send,
 // events and the next deadline out. No sockets, no clock, no global state, no exceptions, and no
-// heap allocation after construction (every table is sized from EngineLimits up front).
+// heap at all when the caller gives it a buffer (every table is sized from EngineLimits up front,
+// in one block: Engine::state_bytes_for(config); docs/engine.md §2).
 //
 // Two clocks (nomq/time.hpp): `now` is a monotonic Instant and drives every timer; `wall` is the
 // wall-clock time and is used only for the timestamps that go on the wire and their check.
 //
-//   nomq::Engine engine{config, crypto, now};
+//   auto engine = nomq::Engine::create(config, crypto, rng, now);  // Result<Engine>
 //   engine.subscribe("plant/line1/temp", 0, now);
 //   engine.handle_datagram(from, bytes, now, wall);         // hostile input is counted, never thrown
 //   while (auto tx = engine.poll_transmit(now, wall, buffer)) send(tx->to_group ? group : tx->to, ...);
@@ -18,7 +19,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -54,6 +55,16 @@ struct EngineLimits {
   std::size_t max_inbox = 256;               // received messages not yet polled
   std::size_t max_outbox = 512;              // datagrams not yet polled
   std::size_t max_queued_messages = 64;      // QoS 0 publishes copied, waiting in the outbox
+  // Bytes, not slots: what the bodies (channel name + message) may take in all. Each body takes
+  // its own size, so these bound memory by what is held, not by slots × maximum size.
+  // 0: room for every slot at full size (max_message_size plus a 255-byte name), which never
+  // refuses what a slot limit allows.
+  std::size_t message_pool_bytes = 0;  // sending side: queued QoS 0, pending QoS 1/2, retained
+  std::size_t inbox_bytes = 0;         // received messages not yet polled
+  std::size_t max_channel_name = 255;  // longest name this node subscribes to (wire max 255)
+  // Recipients tracked per pending QoS 1/2 publish (0: max_peers). A further answering node is
+  // not tracked (counted unexpected_packet) and not in the report.
+  std::size_t max_recipients = 0;
 };
 
 struct EngineTimers {
@@ -84,6 +95,13 @@ struct EngineConfig {
   std::uint32_t max_retries = 0;                    // 0: until acknowledged or TTL expiry
   EngineLimits limits;
   EngineTimers timers;
+
+  // Ready configurations for devices (src/core/engine_profiles.cpp; docs/embedded.md lists
+  // their limits and state per table): the seed's own limits (50 pending, 20 channels,
+  // 1024-byte messages), and a small device's (8 pending, 8 channels, 256-byte messages),
+  // both with every feature (QoS 2, retained, discovery, replay window).
+  static EngineConfig seed_profile() noexcept;
+  static EngineConfig small_profile() noexcept;
 };
 
 struct PublishOptions {
@@ -187,12 +205,48 @@ namespace detail {
 struct EngineTesting;
 }  // namespace detail
 
+// The engine's state by table (Engine::state_report): what each takes of the state block.
+struct TableBytes {
+  std::string_view table;  // e.g. "publisher (pending, recipients)"
+  std::size_t bytes = 0;
+};
+inline constexpr std::size_t kEngineTables = 12;
+using StateReport = std::array<TableBytes, kEngineTables>;
+
 class Engine {
  public:
-  // Allocates every table (sized from config.limits) here and never again. Draws the session id
-  // from crypto.random_bytes(). `now`: the current monotonic instant.
-  Engine(const EngineConfig& config, Crypto& crypto, Instant now);
+  // The alignment a caller's state buffer must have.
+  static constexpr std::size_t kStateAlign = alignof(std::max_align_t);
+
+  // Checks `config`: every count limit at least 1 (at least 0 for max_queued_messages and
+  // max_retained_channels, which may disable QoS 0 queueing and retained messages), sizes that
+  // fit the wire (max_message_size <= 65535, max_channel_name <= 255), byte budgets that hold
+  // at least one full-size body. Errors: config_bad_field, naming the field, the value and the
+  // limit it broke.
+  static Result<void> validate(const EngineConfig& config) noexcept;
+
+  // The bytes of state an engine with `config` holds: the exact size of the block create()
+  // takes (the Impl and every table, each rounded to kStateAlign). `config` must validate.
+  static std::size_t state_bytes_for(const EngineConfig& config) noexcept;
+  // The same, by table; the entries add up to state_bytes_for(config).
+  static StateReport state_report_for(const EngineConfig& config) noexcept;
+
+  // Validates `config`, takes one block of state_bytes_for(config) bytes from `memory` (the
+  // only allocation the engine ever makes; given back by the destructor), and builds every
+  // table in it. Draws the session id from `rng`. `now`: the current monotonic instant.
+  // `crypto` and `rng` must outlive the engine. Errors: config_bad_field (validate()),
+  // buffer_too_small (the resource could not provide the block).
+  static Result<Engine> create(const EngineConfig& config, Crypto& crypto, Rng& rng, Instant now,
+                               std::pmr::memory_resource* memory = std::pmr::get_default_resource());
+  // The same in the caller's `buffer` (aligned to kStateAlign, at least state_bytes_for(config)
+  // bytes, outliving the engine): no heap at all. Errors: config_bad_field, buffer_too_small
+  // (with the size needed), invalid_argument (misaligned).
+  static Result<Engine> create(const EngineConfig& config, Crypto& crypto, Rng& rng, Instant now,
+                               std::span<std::byte> buffer);
+
   ~Engine();
+  Engine(Engine&& other) noexcept;
+  Engine& operator=(Engine&& other) noexcept;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -254,13 +308,19 @@ class Engine {
   std::size_t inbound_qos2_open() const noexcept;
   const EngineStats& stats() const noexcept;
   const EngineConfig& config() const noexcept;
-  // Bytes of state this engine holds (all tables at their configured capacity).
+  // Bytes of state this engine holds: state_bytes_for(config()) (all tables at their
+  // configured capacity, whatever is in use).
   std::size_t state_bytes() const noexcept;
+  // The same by table.
+  StateReport state_report() const noexcept;
 
  private:
   friend struct detail::EngineTesting;  // per-engine test hooks (src/core/engine_testing.hpp)
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  Engine(Impl* impl, std::pmr::memory_resource* memory) noexcept : impl_(impl), memory_(memory) {}
+  void destroy() noexcept;
+  Impl* impl_ = nullptr;
+  std::pmr::memory_resource* memory_ = nullptr;  // null: the caller's buffer
 };
 
 }  // namespace nomq

@@ -12,9 +12,9 @@ using wire::PacketType;
 Discovery::Discovery(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
-      table_(at_least_one(ctx.cfg.limits.max_peers),
+      table_(ctx.arena, at_least_one(ctx.cfg.limits.max_peers),
              at_least_one(ctx.cfg.limits.max_peer_subscriptions),
-             at_least_one(ctx.cfg.limits.max_peer_filters)) {}
+             at_least_one(ctx.cfg.limits.max_peer_filters), ctx.cfg.limits.max_channel_name) {}
 
 void Discovery::on_announce(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   if (!note_peer(p, from, now)) return;

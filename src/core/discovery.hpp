@@ -51,6 +51,10 @@ class Discovery {
   // `session` answered a group publish on `channel`: it subscribes there, which confirms a
   // subscription inherited from its previous session.
   void confirm_if_tentative(std::uint32_t session, const wire::ChannelId& channel) noexcept;
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return DiscoveryTable::bytes_for(at_least_one(l.max_peers), at_least_one(l.max_peer_subscriptions),
+                                     at_least_one(l.max_peer_filters), l.max_channel_name);
+  }
   std::size_t state_bytes() const noexcept { return table_.state_bytes(); }
 
  private:

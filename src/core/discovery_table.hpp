@@ -50,8 +50,22 @@ struct PeerSubKeyEq {
 
 class DiscoveryTable {
  public:
-  DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions,
-                 std::size_t max_filters = 1);
+  using PeerMap = FixedMap<std::uint32_t, Peer, U32Hash, U32Eq>;
+  using SubMap = FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq>;
+  using FilterMap = FixedMap<wire::ChannelId, std::uint8_t, ChannelIdHash, ChannelIdEq>;
+  // max_filters distinct peer filters of up to max_name bytes (limits.max_peer_filters,
+  // limits.max_channel_name).
+  DiscoveryTable(Arena& arena, std::size_t max_peers, std::size_t max_subscriptions,
+                 std::size_t max_filters = 1,
+                 std::size_t max_name = wire::kMaxChannelName) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_peers, std::size_t max_subscriptions,
+                                         std::size_t max_filters = 1,
+                                         std::size_t max_name = wire::kMaxChannelName) noexcept {
+    return PeerMap::bytes_for(max_peers) + 2 * arena_bytes<std::uint32_t>(max_peers) +
+           SubMap::bytes_for(max_subscriptions) + FilterMap::bytes_for(max_filters) +
+           arena_bytes<char>(max_filters * max_name) + arena_bytes<std::uint8_t>(max_filters) +
+           arena_bytes<std::uint32_t>(max_peers);
+  }
 
   // Wildcard filters (docs/engine.md §16). A peer's filter subscription is a (session, filter
   // id) pair like any other; the filter's text is kept once per distinct filter (max_filters
@@ -123,7 +137,7 @@ class DiscoveryTable {
     if (filters_.size() == 0) return for_each_subscriber(channel, static_cast<F&&>(f));
     match_filters(name);
     if (++mark_gen_ == 0) {  // wrapped: clear the marks once
-      mark_.assign(mark_.size(), 0);
+      mark_.fill(0);
       mark_gen_ = 1;
     }
     subs_.for_each([&](std::uint32_t s) {
@@ -150,8 +164,7 @@ class DiscoveryTable {
   std::size_t peer_count() const noexcept { return peers_.size(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
   std::size_t state_bytes() const noexcept {
-    return peers_.state_bytes() + subs_.state_bytes() + filters_.state_bytes() +
-           filter_names_.capacity() + matched_.capacity() + mark_.capacity() * 4;
+    return bytes_for(peers_.capacity(), subs_.capacity(), filters_.capacity(), max_name_);
   }
 
  private:
@@ -163,26 +176,27 @@ class DiscoveryTable {
   void erase_peer_slot(std::uint32_t slot) noexcept;
   void set_tentative(Peer& peer, bool on) noexcept;
 
-  FixedMap<std::uint32_t, Peer, U32Hash, U32Eq> peers_;
+  PeerMap peers_;
   // Peers in the order they were last heard (head: least recently), a doubly linked list over
   // the peer slots: next_expiry() reads the head, O(1), where it scanned the table on every
   // loop turn. Kept exact while time only moves forward; a step back (wall clock) clears
   // `recency_sorted_` and next_expiry() scans until the order is restored.
-  std::vector<std::uint32_t> prev_, next_;
+  FixedArray<std::uint32_t> prev_, next_;
   std::uint32_t head_ = kNoSlot, tail_ = kNoSlot;
   mutable bool recency_sorted_ = true;  // set again by next_expiry() once it checked
   std::size_t tentative_peers_ = 0;  // peers with has_tentative: none is the common case
   static constexpr std::uint8_t kConfirmed = 0;
   static constexpr std::uint8_t kTentative = 1;
-  FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;
+  SubMap subs_;
 
   // Sets matched_[f] for every filter slot f: whether `name` matches it.
   void match_filters(std::string_view name) const noexcept;
-  FixedMap<wire::ChannelId, std::uint8_t, ChannelIdHash, ChannelIdEq> filters_;  // -> size
-  std::vector<char> filter_names_;           // kMaxChannelName bytes per filter slot
-  mutable std::vector<std::uint8_t> matched_;  // per filter slot, scratch of match_filters
-  mutable std::vector<std::uint32_t> mark_;    // per peer slot: visited in this pass
+  FilterMap filters_;                           // filter id -> text size
+  FixedArray<char> filter_names_;               // max_name_ bytes per filter slot
+  mutable FixedArray<std::uint8_t> matched_;    // per filter slot, scratch of match_filters
+  mutable FixedArray<std::uint32_t> mark_;      // per peer slot: visited in this pass
   mutable std::uint32_t mark_gen_ = 0;
+  std::size_t max_name_;
 };
 
 }  // namespace nomq::detail

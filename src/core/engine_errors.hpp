@@ -15,6 +15,8 @@ Error closed() noexcept;
 Error empty_channel() noexcept;
 Error channel_not_utf8() noexcept;
 Error channel_name_too_long(std::size_t size) noexcept;
+// A subscription name above limits.max_channel_name.
+Error subscription_name_too_long(std::size_t size, std::size_t limit) noexcept;
 // The first of: empty channel, priority above 15, QoS above 2.
 Error bad_publish_options(std::string_view channel, const PublishOptions& options) noexcept;
 Error bad_destination() noexcept;

@@ -2,8 +2,9 @@
 
 namespace nomq::detail {
 
-Events::Events(std::size_t max_reports, std::size_t max_peers, Counters& counters)
-    : ring_(max_reports + 2 * max_peers + 8), max_reports_(max_reports), counters_(counters) {}
+Events::Events(Arena& arena, std::size_t max_reports, std::size_t max_peers,
+               Counters& counters) noexcept
+    : ring_(arena.make<ControlEvent>(ring_size(max_reports, max_peers))), max_reports_(max_reports), counters_(counters) {}
 
 void Events::push_report(std::uint32_t pending_slot) noexcept {
   if (count_ == ring_.size()) {

@@ -1,5 +1,6 @@
 #include "core/publisher.hpp"
 #include "core/engine_errors.hpp"
+#include "core/sizing.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -20,13 +21,12 @@ Publisher::Publisher(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
       v2_(ctx.cfg.wire == WireVersion::v2),
-      max_recipients_(at_least_one(ctx.cfg.limits.max_peers)),
-      pending_(at_least_one(ctx.cfg.limits.max_pending)) {
-  generation_.assign(pending_.capacity(), 0);
-  recipients_.resize(pending_.capacity() * max_recipients_);
-  tracks_.resize(pending_.capacity() * max_recipients_);
-  recipient_hint_.assign(pending_.capacity() * max_recipients_, 0);
-}
+      max_recipients_(recipients_per_publish(ctx.cfg.limits)),
+      pending_(ctx.arena, at_least_one(ctx.cfg.limits.max_pending)),
+      generation_(ctx.arena.make<std::uint32_t>(pending_.capacity())),
+      recipients_(ctx.arena.make<Recipient>(pending_.capacity() * max_recipients_)),
+      tracks_(ctx.arena.make<Track>(pending_.capacity() * max_recipients_)),
+      recipient_hint_(ctx.arena.make<std::uint16_t>(pending_.capacity() * max_recipients_)) {}
 
 void Publisher::begin_call(Instant last_now) noexcept {
   last_now_ = last_now;
@@ -96,7 +96,7 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
   if (options.retain && !clears && !l_.retained.can_add(id, now)) {
     return engine_error::too_many_retained(limits);
   }
-  const std::uint32_t slot = l_.pool.alloc();
+  const std::uint32_t slot = l_.pool.alloc(channel.size(), message.size());
   if (slot == kNoSlot) return engine_error::message_slots_full();
   MessageId mid = 0;
   if (v2_) {
@@ -129,7 +129,7 @@ void Publisher::store_message(std::uint32_t slot, std::string_view channel, Byte
   MessageMeta& meta = l_.pool.meta(slot);
   meta.channel_id = id;
   meta.message_id = mid;
-  meta.nonce = v2_ ? draw_nonzero(c_.crypto) : l_.session.take_v1_id();
+  meta.nonce = v2_ ? draw_nonzero(c_.rng) : l_.session.take_v1_id();
   meta.origin_session = l_.session.id();
   meta.expires = now + std::chrono::seconds(ttl_s);
   meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);
@@ -437,10 +437,17 @@ bool Publisher::publish_waiting() const noexcept {
   return any;
 }
 
+std::size_t Publisher::bytes_for(const EngineLimits& l) noexcept {
+  const std::size_t pending = at_least_one(l.max_pending);
+  const std::size_t pairs = pending * recipients_per_publish(l);
+  return FixedMap<std::uint32_t, Pending, U32Hash, U32Eq>::bytes_for(pending) +
+         arena_bytes<std::uint32_t>(pending) + arena_bytes<Recipient>(pairs) +
+         arena_bytes<Track>(pairs) + arena_bytes<std::uint16_t>(pairs);
+}
+
 std::size_t Publisher::state_bytes() const noexcept {
-  return pending_.state_bytes() + generation_.capacity() * sizeof(std::uint32_t) +
-         recipients_.capacity() * sizeof(Recipient) + tracks_.capacity() * sizeof(Track) +
-         recipient_hint_.capacity() * sizeof(std::uint16_t);
+  return pending_.state_bytes() + generation_.state_bytes() + recipients_.state_bytes() +
+         tracks_.state_bytes() + recipient_hint_.state_bytes();
 }
 
 }  // namespace nomq::detail

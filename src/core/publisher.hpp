@@ -93,6 +93,7 @@ class Publisher {
   DeliveryReport take_report(std::uint32_t slot) noexcept;
 
   std::size_t open_count() const noexcept { return open_; }
+  static std::size_t bytes_for(const EngineLimits& l) noexcept;
   std::size_t state_bytes() const noexcept;
 
   void set_deadline_check(bool on) noexcept { check_on_ = on; }
@@ -181,13 +182,13 @@ class Publisher {
   bool v2_;
   std::size_t max_recipients_;
   FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending_;
-  std::vector<std::uint32_t> generation_;  // per slot: bumped when the slot is freed
-  std::vector<Recipient> recipients_;
-  std::vector<Track> tracks_;
+  FixedArray<std::uint32_t> generation_;  // per slot: bumped when the slot is freed
+  FixedArray<Recipient> recipients_;
+  FixedArray<Track> tracks_;
   // Per pending slot, by discovery-table slot: a hint of the recipient index of that peer's
   // session (verified before use, so a stale hint only costs the linear search it replaces).
   // Keeps the search for an acknowledging recipient O(1) with many subscribers.
-  std::vector<std::uint16_t> recipient_hint_;
+  FixedArray<std::uint16_t> recipient_hint_;
   std::size_t open_ = 0;                 // unfinished pending publishes
   std::uint32_t deferred_free_ = kNoSlot;  // pending slot whose report was just polled
   Instant last_now_{};

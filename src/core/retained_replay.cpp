@@ -10,17 +10,17 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Duration random_delay(Crypto& crypto, Duration max) noexcept {
+Duration random_delay(Rng& rng, Duration max) noexcept {
   const auto max_us = max.count();
   if (max_us <= 0) return Duration{0};
-  return Duration{static_cast<std::int64_t>(crypto.random_u32() %
+  return Duration{static_cast<std::int64_t>(rng.random_u32() %
                                             static_cast<std::uint64_t>(max_us + 1))};
 }
 
 RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
-      store_(links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
+      store_(ctx.arena, links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
              ctx.cfg.limits.max_retained_per_channel) {}
 
 void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
@@ -58,7 +58,7 @@ void RetainedReplay::on_want_retained(const wire::ChannelId& channel, std::strin
         store_.copy(id, now) == kNoSlot) {
       return;
     }
-    const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
+    const Duration delay = random_delay(c_.rng, c_.cfg.timers.retained_answer_max_delay);
     store_.schedule_answer(id, now + delay);
   };
   if (filter.empty()) {
@@ -83,7 +83,7 @@ bool RetainedReplay::on_retained_publish(const wire::Packet& p, Instant now) noe
 }
 
 void RetainedReplay::keep_copy(const wire::Packet& p, Instant expires, Instant now) noexcept {
-  const std::uint32_t s = l_.pool.alloc();
+  const std::uint32_t s = l_.pool.alloc(p.body.channel.size(), p.body.message.size());
   if (s == kNoSlot) return;
   MessageMeta& m = l_.pool.meta(s);
   m.channel_id = p.channel_id;

@@ -61,6 +61,9 @@ class RetainedReplay {
   // Sends the answers that are due, to the group.
   void handle_timeout(Instant now) noexcept;
   std::optional<Instant> next_deadline() const noexcept { return store_.next_answer(); }
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return RetainedStore::bytes_for(at_least_one(l.max_retained_channels), l.max_retained_per_channel);
+  }
   std::size_t state_bytes() const noexcept { return store_.state_bytes(); }
 
  private:
@@ -72,6 +75,6 @@ class RetainedReplay {
 };
 
 // A random delay in [0, max] (microseconds drawn from crypto): spreads the answers of many peers.
-Duration random_delay(Crypto& crypto, Duration max) noexcept;
+Duration random_delay(Rng& rng, Duration max) noexcept;
 
 }  // namespace nomq::detail

@@ -2,10 +2,12 @@
 
 namespace nomq::detail {
 
-RetainedStore::RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth)
-    : pool_(pool), depth_(depth == 0 ? 1 : depth), map_(max_channels) {
-  ring_.assign(max_channels * depth_, kNoSlot);
-}
+RetainedStore::RetainedStore(Arena& arena, MessagePool& pool, std::size_t max_channels,
+                             std::size_t depth) noexcept
+    : pool_(pool),
+      depth_(at_least_one(depth)),
+      map_(arena, max_channels),
+      ring_(arena.make<std::uint32_t>(max_channels * depth_, kNoSlot)) {}
 
 void RetainedStore::purge(std::uint32_t c, Instant now) noexcept {
   Entry& e = map_.value(c);

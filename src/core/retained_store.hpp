@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "core/message_pool.hpp"
@@ -34,8 +33,21 @@ struct ChannelIdEq {
 };
 
 class RetainedStore {
+  struct Entry {
+    std::uint32_t head = 0;
+    std::uint32_t count = 0;
+    std::uint32_t copy = kNoSlot;
+    Instant answer_due{};
+    bool answer = false;
+  };
+  using Map = FixedMap<wire::ChannelId, Entry, ChannelIdHash, ChannelIdEq>;
+
  public:
-  RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth);
+  RetainedStore(Arena& arena, MessagePool& pool, std::size_t max_channels,
+                std::size_t depth) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_channels, std::size_t depth) noexcept {
+    return Map::bytes_for(max_channels) + arena_bytes<std::uint32_t>(max_channels * at_least_one(depth));
+  }
 
   // Whether add_published(channel) would succeed now (too_many_retained otherwise).
   bool can_add(const wire::ChannelId& channel, Instant now) noexcept;
@@ -85,18 +97,9 @@ class RetainedStore {
   std::optional<wire::ChannelId> pop_due_answer(Instant now) noexcept;
 
   std::size_t channel_count() const noexcept { return map_.size(); }
-  std::size_t state_bytes() const noexcept {
-    return map_.state_bytes() + ring_.capacity() * sizeof(std::uint32_t);
-  }
+  std::size_t state_bytes() const noexcept { return map_.state_bytes() + ring_.state_bytes(); }
 
  private:
-  struct Entry {
-    std::uint32_t head = 0;
-    std::uint32_t count = 0;
-    std::uint32_t copy = kNoSlot;
-    Instant answer_due{};
-    bool answer = false;
-  };
   void purge(std::uint32_t c, Instant now) noexcept;
   bool unused(std::uint32_t c) const noexcept;
   // The entry of `channel`, creating one (reclaiming an unused entry if full); kNoSlot if none.
@@ -104,8 +107,8 @@ class RetainedStore {
 
   MessagePool& pool_;
   std::size_t depth_;
-  FixedMap<wire::ChannelId, Entry, ChannelIdHash, ChannelIdEq> map_;
-  std::vector<std::uint32_t> ring_;
+  Map map_;
+  FixedArray<std::uint32_t> ring_;
   std::size_t answers_ = 0;  // entries with `answer` set: next_answer() is O(1) with none
 };
 

@@ -21,8 +21,8 @@ constexpr std::int64_t kSolicitBurst = 16;
 Solicitation::Solicitation(const Context& ctx, const Links& links, Instant now)
     : c_(ctx),
       l_(links),
-      answers_(at_least_one(ctx.cfg.limits.max_peers)),
-      limiter_(at_least_one(ctx.cfg.limits.max_senders)) {
+      answers_(ctx.arena.make<Answer>(at_least_one(ctx.cfg.limits.max_peers))),
+      limiter_(ctx.arena, at_least_one(ctx.cfg.limits.max_senders)) {
   if (ctx.cfg.wire != WireVersion::v2) return;
   // A fresh node knows nobody: ask at once, then again at doubling gaps (loss), each early
   // enough that the answers, delayed by up to retained_answer_max_delay, land within the
@@ -112,7 +112,7 @@ void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Insta
     return;
   }
   // Spread the answers of many peers over the delay (the solicitor's receive queue).
-  const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
+  const Duration delay = random_delay(c_.rng, c_.cfg.timers.retained_answer_max_delay);
   *slot = Answer{from, now + delay, true};
   ++answers_used_;
 }

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <vector>
 
 #include "core/counters.hpp"
 #include "core/fixed_map.hpp"
@@ -19,6 +18,13 @@ class Publisher;
 class Subscriptions;
 
 class Solicitation {
+  struct Answer {
+    Endpoint to;
+    Instant due{};
+    bool used = false;
+  };
+  using Limiter = FixedMap<std::uint32_t, Instant, U32Hash, U32Eq>;
+
  public:
   struct Links {
     Outbox& outbox;
@@ -41,16 +47,12 @@ class Solicitation {
   std::optional<Instant> next_deadline() const noexcept;
   // close(): no more answers.
   void close() noexcept { closed_ = true; }
-  std::size_t state_bytes() const noexcept {
-    return answers_.capacity() * sizeof(Answer) + limiter_.state_bytes();
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return arena_bytes<Answer>(at_least_one(l.max_peers)) + Limiter::bytes_for(at_least_one(l.max_senders));
   }
+  std::size_t state_bytes() const noexcept { return answers_.state_bytes() + limiter_.state_bytes(); }
 
  private:
-  struct Answer {
-    Endpoint to;
-    Instant due{};
-    bool used = false;
-  };
   Duration offset(std::uint32_t round) const noexcept {
     return base_ * ((std::int64_t{1} << round) - 1);
   }
@@ -71,11 +73,11 @@ class Solicitation {
   Instant next_{};
   Duration gap_{0};
   bool closed_ = false;
-  std::vector<Answer> answers_;  // scheduled answers (max_peers)
+  FixedArray<Answer> answers_;  // scheduled answers (max_peers)
   std::size_t answers_used_ = 0;
   // GCRA theoretical arrival time per solicitor session (max_senders sessions; an entry whose
   // time has passed carries nothing and may be reused).
-  FixedMap<std::uint32_t, Instant, U32Hash, U32Eq> limiter_;
+  Limiter limiter_;
 };
 
 }  // namespace nomq::detail

@@ -10,19 +10,20 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Subscriptions::Subscriptions(std::size_t max_channels, WireVersion wire, Crypto& crypto,
-                             Outbox& outbox)
-    : subs_(at_least_one(2 * max_channels)),
+Subscriptions::Subscriptions(Arena& arena, std::size_t max_channels, std::size_t max_name,
+                             WireVersion wire, Crypto& crypto, Outbox& outbox) noexcept
+    : subs_(arena, at_least_one(2 * max_channels)),
+      names_(arena.make<char>(at_least_one(2 * max_channels) * max_name)),
+      max_name_(max_name),
       max_active_(max_channels),
       v2_(wire == WireVersion::v2),
       crypto_(crypto),
-      outbox_(outbox) {
-  names_.assign(subs_.capacity() * wire::kMaxChannelName, 0);
-}
+      outbox_(outbox) {}
 
 Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t priority) noexcept {
   if (channel.empty()) return engine_error::empty_channel();
   if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
+  if (channel.size() > max_name_) return engine_error::subscription_name_too_long(channel.size(), max_name_);
   if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();  // v2 receivers refuse it
   const bool filter = wire::is_filter(channel);
   if (filter && !wire::valid_filter(channel)) return engine_error::invalid_filter(channel);
@@ -38,7 +39,7 @@ Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t pri
   if (s == kNoSlot) {
     s = subs_.insert(id);
     if (s == kNoSlot) return engine_error::too_many_channels(max_active_);
-    std::memcpy(&names_[s * wire::kMaxChannelName], channel.data(), channel.size());
+    std::memcpy(&names_[s * max_name_], channel.data(), channel.size());
     subs_.value(s).name_size = static_cast<std::uint8_t>(channel.size());
   }
   OwnSub& o = subs_.value(s);

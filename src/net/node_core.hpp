@@ -32,7 +32,7 @@ struct NodeCore {
   static Result<std::shared_ptr<NodeCore>> create(const NodeOptions& options);
 
   const NodeOptions options;
-  std::unique_ptr<Crypto> crypto;
+  std::unique_ptr<CryptoRng> crypto;  // the node's Crypto and Rng
   std::unique_ptr<Engine> engine;
 
   mutable std::mutex m;        // guards everything below but the loop's own fields

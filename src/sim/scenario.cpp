@@ -141,7 +141,9 @@ ScenarioResult Runner::run() {
   sim_ = std::make_unique<Simulator>(so);
   start_ = sim_->now();
 
-  EngineConfig cfg;
+  EngineConfig cfg = o_.profile == "small"  ? EngineConfig::small_profile()
+                     : o_.profile == "seed" ? EngineConfig::seed_profile()
+                                            : EngineConfig{};
   cfg.wire = o_.wire;
   cfg.default_ttl_s = o_.ttl_s;
   cfg.max_retries = o_.max_retries;
@@ -490,6 +492,7 @@ std::string command_line(const ScenarioOptions& o) {
     << o.payload_size << " --warmup " << sec(o.warmup) << " --heartbeat " << sec(o.heartbeat)
     << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending
     << " --session-lifetime " << sec(o.session_lifetime);
+  if (!o.profile.empty()) s << " --profile " << o.profile;
   for (const auto& w : o.partitions) {
     s << " --partition " << sec(w.start) << ":" << sec(w.end);
     for (std::size_t i = 0; i < w.nodes.size(); ++i) s << (i == 0 ? ":" : ",") << w.nodes[i];
@@ -584,6 +587,7 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
                  {"unicast", o.unicast},
                  {"partitions", parts},
                  {"restart_subscriber_at_s", restarts}};
+  if (!o.profile.empty()) j["config"]["profile"] = o.profile;
   return j.dump(2) + "\n";
 }
 

@@ -739,8 +739,8 @@ TEST(Engine, MessageThatCannotFitADatagramIsRefusedAtPublish) {
 }
 
 TEST(Engine, StateBytesAtDefaultLimits) {
-  SeededTestCrypto crypto(1);
-  Engine e(EngineConfig{}, crypto, kT0);
+  TestCrypto crypto(1);
+  Engine e = make_engine(EngineConfig{}, crypto, kT0);
   const std::size_t bytes = e.state_bytes();
   std::printf("engine state at default limits: %zu bytes\n", bytes);
   RecordProperty("state_bytes", static_cast<int>(bytes));
@@ -749,7 +749,7 @@ TEST(Engine, StateBytesAtDefaultLimits) {
   EXPECT_LT(bytes, 2u * 1024u * 1024u);
   EngineConfig small;
   small.limits.max_inbox = 16;
-  Engine s(small, crypto, kT0);
+  Engine s = make_engine(small, crypto, kT0);
   EXPECT_LT(s.state_bytes(), bytes);
 }
 
@@ -895,7 +895,7 @@ TEST(Engine, EveryTamperedDatagramIsCountedOnceAndHasNoEffect) {
   ASSERT_FALSE(captured.empty());
   Node& victim = f.sub(0);
   const auto before = victim.engine.stats();
-  SeededTestCrypto rng(seed);
+  SeededRng rng(seed);
   std::size_t fed = 0;
   for (int i = 0; i < 2000; ++i) {
     Datagram d = captured[rng.random_u32() % captured.size()];
@@ -938,7 +938,7 @@ TEST_P(LossySeeds, Qos1AndQos2UnderLossAndDuplication) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(net.add(cfg, seed * 10 + 2 + static_cast<std::uint64_t>(i)).engine.subscribe("t", 0, net.now));
   }
-  auto rng = std::make_shared<SeededTestCrypto>(seed);
+  auto rng = std::make_shared<SeededRng>(seed);
   net.filter = [rng](const Datagram&) { return rng->random_u32() % 100 >= 30; };
   net.duplicate = [rng](const Datagram&) { return rng->random_u32() % 100 < 10; };
   // Discovery settles through the loss: a subscriber whose every announcement is lost stays
@@ -1123,11 +1123,12 @@ TEST(Engine, UnsubscribeFromTheNewSessionRemovesAnInheritedSubscription) {
 // --- known channels handed to decode
 
 TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
-  SeededTestCrypto seeded(5);
-  test::Sha256CountingCrypto hc(seeded);
-  Engine sub(v2_config(), hc, kT0);
-  SeededTestCrypto pc(6);
-  Engine pub(v2_config(), pc, kT0);
+  TestCrypto seeded(5);
+  test::Sha256CountingCrypto hc(seeded.crypto());
+  Engine sub = Engine::create(v2_config(), hc, seeded.rng, kT0).value();
+  TestCrypto pcr(6);
+  Crypto& pc = pcr.crypto();
+  Engine pub = make_engine(v2_config(), pcr, kT0);
   const Endpoint from = Endpoint::v4(127, 0, 0, 1, 40001);
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   auto feed = [&](std::string_view channel, std::string_view name_in_body) {
@@ -1140,7 +1141,7 @@ TEST(Engine, SubscriptionsAreKnownChannelsForDecodeAndFollowUnsubscribe) {
     p.session_id = pub.session_id();
     p.ttl = 60;
     p.timestamp = wire_seconds(wall_at(kT0), 0);
-    pc.random_bytes(p.iv);
+    pcr.rng.random_bytes(p.iv);
     p.channel_id = wire::channel_id(pc, channel);
     p.body.message_id = p.packet_id;
     p.body.channel = name_in_body;
@@ -1280,8 +1281,8 @@ TEST(EngineDiscovery, AnswersAreUnicastDelayedWithinTheBoundAndSpread) {
   std::vector<Duration> delays;
   for (std::uint64_t k = 0; k < 40; ++k) {
     // A fresh solicitor each time: its first datagram is its solicitation.
-    SeededTestCrypto c(1000 + k);
-    Engine solicitor(v2_config(), c, net.now);
+    TestCrypto c(1000 + k);
+    Engine solicitor = make_engine(v2_config(), c, net.now);
     auto tx = solicitor.poll_transmit(net.now, wall_at(net.now), buf);
     ASSERT_TRUE(tx);
     const Endpoint from = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(50000 + k));
@@ -1316,7 +1317,8 @@ TEST(EngineDiscovery, AnswersToOneSolicitorSessionAreRateLimited) {
   Node& sub = net.add(v2_config(), 1);
   ASSERT_TRUE(sub.engine.subscribe("a", 0, net.now));
   net.run_for(3s, 1ms);
-  SeededTestCrypto c(77);
+  TestCrypto c77(77);
+  Crypto& c = c77.crypto();
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   const Endpoint from = Endpoint::v4(127, 0, 0, 1, 50000);
   std::uint32_t seq = 1;
@@ -1327,7 +1329,7 @@ TEST(EngineDiscovery, AnswersToOneSolicitorSessionAreRateLimited) {
     p.packet_id = seq++;
     p.session_id = 0x5011C170;
     p.timestamp = wire_seconds(wall_at(now), 0);
-    c.random_bytes(p.iv);
+    c77.rng.random_bytes(p.iv);
     auto n = wire::encode(p, c, buf);
     ASSERT_TRUE(n);
     sub.engine.handle_datagram(from, Bytes{buf.data(), *n}, now, wall_at(now));
@@ -1420,7 +1422,7 @@ TEST_P(FreshPublisherLossySeeds, Qos1AndQos2MadeAtStartReachEverySubscriber) {
   const auto seed = static_cast<std::uint64_t>(GetParam());
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   TestNet net;
-  auto rng = std::make_shared<SeededTestCrypto>(seed);
+  auto rng = std::make_shared<SeededRng>(seed);
   net.filter = [rng](const Datagram&) { return rng->random_u32() % 100 >= 20; };
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(net.add(v2_config(), seed * 10 + 2 + static_cast<std::uint64_t>(i)).engine.subscribe("t", 0, net.now));
@@ -1517,7 +1519,7 @@ TEST_F(EngineV1, Qos2BetweenEnginesAndSameNonceRetransmission) {
 // repeat within a few publishes (QoS 0 dropped as replayed, QoS 2 answered but not delivered);
 // the sender's nonces and packet ids come from a counter and never do.
 TEST_F(EngineV1, NoncesDoNotRepeatEvenWhenRandomnessDoes) {
-  pub.crypto.repeat_randomness_every(64);
+  pub.crypto.rng.repeat_randomness_every(8);  // 64 bytes
   constexpr int kEach = 200;
   for (int i = 0; i < kEach; ++i) {
     ASSERT_TRUE(publish_to_device("q0-" + std::to_string(i), Qos::at_most_once));
@@ -1559,7 +1561,7 @@ class V1LossySeeds : public V1PublisherAndDevice<::testing::TestWithParam<int>> 
 TEST_P(V1LossySeeds, Qos1AndQos2ToADestination) {
   const auto seed = static_cast<std::uint64_t>(GetParam());
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
-  auto rng = std::make_shared<SeededTestCrypto>(seed);
+  auto rng = std::make_shared<SeededRng>(seed);
   net.filter = [rng](const Datagram&) { return rng->random_u32() % 100 >= 30; };
   for (int i = 0; i < 10; ++i) {
     const Qos qos = i % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
