@@ -171,5 +171,11 @@ open(sys.argv[2], "w").write(head + b + "\n" + table.rstrip() + "\n" + e + tail)
 PY
   echo "bench.sh: docs/performance.md tables refreshed" >&2
 fi
+# NoMQ -> nomq bridge -> Mosquitto -> subscriber at QoS 0/1, as a ratio to Mosquitto alone in
+# the same run, and the bridge's RSS (docs/bridge.md). Needs the bridge (libmosquitto, SQLite).
+if $BUILD/nomq bridge --help >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null; then
+  python3 bench/bridge_bench.py $BUILD/nomq --count $([ $quick = 1 ] && echo 5000 || echo 20000) \
+    --reps "$reps" >> "$tmp/ratios.txt" || echo "bench.sh: bridge bench failed" >&2
+fi
 echo "bench.sh: done in $(( $(date +%s) - start )) s; tables in $out/results.md, chart in $out/performance.png" >&2
 cat "$tmp/ratios.txt"

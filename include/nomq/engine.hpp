@@ -49,6 +49,7 @@ struct EngineLimits {
   std::size_t max_retained_channels = 20;    // channels with retained messages (both roles)
   std::size_t max_peers = 64;                // discovery table: remote node sessions
   std::size_t max_peer_subscriptions = 512;  // (peer, channel) pairs known
+  std::size_t max_peer_filters = 32;         // distinct wildcard filters peers subscribe to
   std::size_t max_senders = 128;             // replay windows (one per sender session)
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
@@ -142,6 +143,9 @@ struct MessageEvent {
   Endpoint from;
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;  // v2 message id; v1 inner nonce
+  // v2: the seconds of lifetime left when polled, rounded up (never 0 for a delivered
+  // message); what a bridge forwards as MQTT's Message Expiry Interval. v1: 0 (no ttl).
+  std::uint32_t ttl_s = 0;
 };
 
 enum class RecipientState : std::uint8_t {
@@ -280,7 +284,11 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Subscribes and (v2) announces it to the group (asking peers for retained messages).
-  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8),
+  // `channel` may be an MQTT topic filter (v2 only): '+' one level, '#' the rest
+  // ("plant/+/temp", "plant/#"); publishers deliver every matching channel to it, QoS 1/2
+  // included, and replay retained messages of every matching channel.
+  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8, a malformed
+  // filter, a filter with wire v1),
   // channel_name_too_long, too_many_channels, already_subscribed (priority is updated),
   // closed.
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
@@ -290,7 +298,7 @@ class Engine {
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
   // Returns the message id (v2) or packet id (v1) that the DeliveryReport will carry.
-  // Errors: invalid_argument (empty or non-UTF-8 channel, priority > 15, QoS > 2, invalid
+  // Errors: invalid_argument (empty or non-UTF-8 channel, a name with '+' or '#', priority > 15, QoS > 2, invalid
   // destination), channel_name_too_long, message_too_large (above max_message_size or one
   // datagram), too_many_pending (poll events: a slot is freed when its report is polled),
   // too_many_retained, queue_full (poll_transmit first), no_subscribers (v1 QoS 1/2 without a

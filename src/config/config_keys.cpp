@@ -118,6 +118,8 @@ const ConfigKey kKeys[] = {
     {.name = "max_peers", .min = 1, .max = 65535, NOMQ_NODE(limits.max_peers), NOMQ_LIMIT(max_peers)},
     {.name = "max_peer_subscriptions", .min = 1, .max = 1048576,
      NOMQ_NODE(limits.max_peer_subscriptions), NOMQ_LIMIT(max_peer_subscriptions)},
+    {.name = "max_peer_filters", .min = 1, .max = 65535, NOMQ_NODE(limits.max_peer_filters),
+     NOMQ_LIMIT(max_peer_filters)},
     {.name = "max_senders", .min = 1, .max = 65535, NOMQ_NODE(limits.max_senders),
      NOMQ_LIMIT(max_senders)},
     {.name = "max_inbound_qos", .min = 1, .max = 1048576, NOMQ_NODE(limits.max_inbound_qos),

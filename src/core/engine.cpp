@@ -78,6 +78,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Instant now) {
   const Result<wire::ChannelId> id = m.subs.unsubscribe(channel, m.closed);
   if (!id) return id.error();
   m.retained.drop_copy(*id);
+  if (wire::is_filter(channel)) m.retained.drop_unfollowed_copies(channel, now);
   return {};
 }
 

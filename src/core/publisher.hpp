@@ -64,14 +64,18 @@ class Publisher {
 
   // ACK, PUBREC or PUBCOMP.
   void on_reply(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
-  // Discovery saw (session, channel) subscribe (established: a re-announcement).
+  // Discovery saw (session, channel) subscribe (established: a re-announcement). `filter`:
+  // the text when `ch` is a wildcard filter (publishes on every matching channel), else empty.
   void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
-                         bool established, Instant now) noexcept;
+                         std::string_view filter, bool established, Instant now) noexcept;
   // The node at `at` now speaks as `new_session` (restart or renewal): one recipient, not two.
   void rename_recipients(std::uint32_t old_session, std::uint32_t new_session,
                          const Endpoint& at) noexcept;
-  // `session` unsubscribed `channel` (nullptr: left): group publishes waiting for it end it.
-  void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept;
+  // `session` unsubscribed `channel` (nullptr: left; `filter`: its text when it is a filter):
+  // group publishes on it (matching it) that still wait for the session end it, unless the
+  // session still subscribes to their channel another way.
+  void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel,
+                          std::string_view filter) noexcept;
 
   bool qos2_publish_in_flight() const noexcept;
   // A group publish waits for its first subscriber.

@@ -26,6 +26,7 @@ Message to_message(const MessageEvent& e) {
   m.from = e.from;
   m.sender_session = e.sender_session;
   m.message_id = e.message_id;
+  m.ttl_s = e.ttl_s;
   return m;
 }
 
@@ -60,6 +61,8 @@ std::shared_ptr<DeliveryState> Dispatcher::qos0_state(std::string_view channel) 
 }
 
 void Dispatcher::deliver(const MessageEvent& msg, Dispatch& out, NodeStats& stats) {
+  // Runs before the loop flushes the engine's outbox, which holds this message's ACK/PUBREC.
+  if (before_ack_) before_ack_(to_message(msg));
   // Built only when someone receives it (two string copies and their allocations).
   if (listeners_.empty() && !on_message_) return;
   live_.clear();

@@ -187,6 +187,55 @@ TEST_F(CliTest, RetainedMessageReachesLateSubscriber) {
   EXPECT_EQ(msg["qos"], 1);
 }
 
+// --- wildcard subscriptions (docs/engine.md §16) and clearing a retained value (§7)
+
+TEST_F(CliTest, WildcardSubscriberOnLoopback) {
+  // A retained value published before the subscriber starts, then live QoS 1 and QoS 2
+  // messages on two channels the filter matches and one it does not.
+  Process r = pub({"-t", "plant/b/temp", "-m", "19", "-q", "1", "-r", "--wait", "20", "-d"});
+  ASSERT_TRUE(r.wait_for_line(S::err, "published message", kStep)) << r.transcript();
+  Process s = sub({"-t", "plant/+/temp", "-C", "3", "-W", "20", "-v"});
+  EXPECT_EQ(exit_of(r), 0) << r.transcript();
+  Process p1 = pub({"-t", "plant/a/temp", "-m", "21", "-q", "1", "--json"});
+  EXPECT_EQ(exit_of(p1), 0) << p1.transcript();
+  Process p0 = pub({"-t", "plant/a/hum", "-m", "40", "-q", "1", "--wait", "0"});
+  EXPECT_EQ(exit_of(p0), 1) << p0.transcript();  // nobody subscribes to plant/a/hum
+  Process p2 = pub({"-t", "plant/c/temp", "-m", "23", "-q", "2"});
+  EXPECT_EQ(exit_of(p2), 0) << p2.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  auto lines = s.out_lines();
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"plant/a/temp 21", "plant/b/temp 19",
+                                             "plant/c/temp 23"}));
+  auto report = nlohmann::json::parse(p1.out_lines().at(0));
+  EXPECT_TRUE(report["acknowledged"].get<bool>());
+  EXPECT_EQ(report["recipients"].size(), 1u);
+}
+
+TEST_F(CliTest, PublishingOnAFilterIsRefused) {
+  Process p = pub({"-t", "plant/#", "-m", "x"});
+  EXPECT_EQ(exit_of(p), 1) << p.transcript();
+  EXPECT_NE(p.err().find("wildcards are for subscribing"), std::string::npos) << p.transcript();
+  Process s = Process::spawn({kNomq, "sub", "-c", config_, "-t", "a/#/b", "-W", "1"});
+  EXPECT_NE(exit_of(s), 0) << s.transcript();
+  EXPECT_NE(s.err().find("whole level"), std::string::npos) << s.transcript();
+}
+
+TEST_F(CliTest, EmptyRetainedMessageClearsTheValue) {
+  // A keeps the retained value as a subscriber (and would answer a late subscriber with it).
+  Process a = sub({"-t", "cfg/mode", "-C", "3", "-W", "8", "-v"});
+  Process set = pub({"-t", "cfg/mode", "-m", "eco", "-q", "1", "-r"});
+  EXPECT_EQ(exit_of(set), 0) << set.transcript();
+  Process clear = pub({"-t", "cfg/mode", "-r", "-n", "-q", "1"});
+  EXPECT_EQ(exit_of(clear), 0) << clear.transcript();
+  // A late subscriber gets nothing: A dropped its copy, the publishers kept none.
+  Process late = sub({"-t", "cfg/mode", "-W", "3"});
+  EXPECT_EQ(exit_of(late), 3) << late.transcript();
+  EXPECT_EQ(late.out(), "");
+  EXPECT_EQ(exit_of(a), 3) << a.transcript();  // -W: 2 of 3 messages
+  EXPECT_EQ(a.out(), "cfg/mode eco\ncfg/mode \n");
+}
+
 // --- TTL
 
 TEST_F(CliTest, QosMessageWithNobodyListeningEndsAtTtlAndFails) {
