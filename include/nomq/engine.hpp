@@ -49,6 +49,7 @@ struct EngineLimits {
   std::size_t max_retained_channels = 20;    // channels with retained messages (both roles)
   std::size_t max_peers = 64;                // discovery table: remote node sessions
   std::size_t max_peer_subscriptions = 512;  // (peer, channel) pairs known
+  std::size_t max_peer_filters = 32;         // distinct wildcard filters peers subscribe to
   std::size_t max_senders = 128;             // replay windows (one per sender session)
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
@@ -76,11 +77,22 @@ struct EngineTimers {
   Duration inbound_state_lifetime = 600s;     // QoS 2 receiver state without PUBREL expires
   // v2 start-up discovery (docs/engine.md §3): soliciting HEARTBEATs at 0 and doubling gaps
   // (base discovery_period/256) while the offset plus retained_answer_max_delay fits the period;
-  // a QoS 1/2 group publish made within the period keeps adding subscribers and is not
-  // reported before the period ends. 0: one solicitation at start, nothing held.
+  // a QoS 1/2 group publish made within the period keeps adding the subscribers that answer
+  // until the period ends. 0: one solicitation at start, nothing held.
   Duration discovery_period = 1500ms;
+  // Answers to a solicitation wait a random delay in [0, min(retained_answer_max_delay,
+  // solicit_answer_spread × peers known)]: a few peers answer at once, many are spread.
+  Duration solicit_answer_spread = 2ms;
+  // A publish made within the discovery period is reported once every recipient answered and
+  // the answers to the first solicitation can have arrived: that answer window (the spread
+  // above, by the peers this node knows) plus this margin for transit. Subscribers that answer
+  // later still get the message, tracked, until the period ends (stats().late_recipients).
+  Duration discovery_settle = 30ms;
   // Answers to one solicitor session: a burst of 16, then one per this interval (rate limit).
   Duration solicit_answer_interval = 1s;
+  // Datagrams failing authentication from one host: a PeerEvent auth_failed at the first, then
+  // at most one per this interval while they go on (docs/engine.md §13).
+  Duration auth_failure_report_interval = 10s;
 };
 
 struct EngineConfig {
@@ -131,6 +143,9 @@ struct MessageEvent {
   Endpoint from;
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;  // v2 message id; v1 inner nonce
+  // v2: the seconds of lifetime left when polled, rounded up (never 0 for a delivered
+  // message); what a bridge forwards as MQTT's Message Expiry Interval. v1: 0 (no ttl).
+  std::uint32_t ttl_s = 0;
 };
 
 enum class RecipientState : std::uint8_t {
@@ -167,16 +182,34 @@ struct DeliveryReport {
 // that node is refused until the clocks agree again; QoS 1/2 publishes keep being retransmitted
 // (on the monotonic clock) and go through once they do, or end in a report. Raised at most once
 // per timestamp window for one session.
+// auth_failed: datagrams from `endpoint` fail authentication (bad_mac): most likely a node with
+// other keys (or another key epoch), or forged traffic. Raised at a host's first such datagram,
+// then at most once per auth_failure_report_interval while they go on; session_id is 0 (the
+// header is not authentic), `failures` counts the host's failed datagrams so far
+// (Engine::auth_failures() has the table).
 struct PeerEvent {
-  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew };
+  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, auth_failed };
   Kind kind = Kind::joined;
   Endpoint endpoint;
   std::uint32_t session_id = 0;
   std::int64_t clock_offset_s = 0;  // clock_skew: the sender's wire time minus this node's
+  std::uint64_t failures = 0;       // auth_failed: datagrams from that host that failed
 };
 std::string_view to_string(PeerEvent::Kind k) noexcept;
 
 using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
+
+// Hosts whose datagrams failed authentication that an engine keeps count of (Engine::
+// auth_failures(); a fixed table inside the engine, the least recently heard replaced).
+inline constexpr std::size_t kMaxAuthFailureSources = 8;
+
+// A host whose datagrams failed authentication (Engine::auth_failures()).
+struct AuthFailureSource {
+  Endpoint address;            // the sender's address; port 0 (ports change across restarts)
+  std::uint64_t datagrams = 0; // how many failed
+  Instant first{};             // first and last heard (monotonic clock)
+  Instant last{};
+};
 
 struct EngineStats {
   std::uint64_t datagrams_received = 0;
@@ -188,6 +221,10 @@ struct EngineStats {
   std::uint64_t solicitations_sent = 0;        // soliciting HEARTBEATs queued (v2)
   std::uint64_t solicitations_answered = 0;    // answers sent (one per solicitation, all channels)
   std::uint64_t solicitations_suppressed = 0;  // not answered: rate limit or answer table full
+  // Subscribers that joined a discovery-period publish after its report (docs/engine.md §3):
+  // how many, and how many of them did not acknowledge it in the end.
+  std::uint64_t late_recipients = 0;
+  std::uint64_t late_recipients_failed = 0;
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
@@ -247,7 +284,11 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Subscribes and (v2) announces it to the group (asking peers for retained messages).
-  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8),
+  // `channel` may be an MQTT topic filter (v2 only): '+' one level, '#' the rest
+  // ("plant/+/temp", "plant/#"); publishers deliver every matching channel to it, QoS 1/2
+  // included, and replay retained messages of every matching channel.
+  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8, a malformed
+  // filter, a filter with wire v1),
   // channel_name_too_long, too_many_channels, already_subscribed (priority is updated),
   // closed.
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
@@ -257,7 +298,7 @@ class Engine {
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
   // Returns the message id (v2) or packet id (v1) that the DeliveryReport will carry.
-  // Errors: invalid_argument (empty or non-UTF-8 channel, priority > 15, QoS > 2, invalid
+  // Errors: invalid_argument (empty or non-UTF-8 channel, a name with '+' or '#', priority > 15, QoS > 2, invalid
   // destination), channel_name_too_long, message_too_large (above max_message_size or one
   // datagram), too_many_pending (poll events: a slot is freed when its report is polled),
   // too_many_retained, queue_full (poll_transmit first), no_subscribers (v1 QoS 1/2 without a
@@ -299,6 +340,10 @@ class Engine {
   // inbound_state_lifetime. v1 and v2.
   std::size_t inbound_qos2_open() const noexcept;
   const EngineStats& stats() const noexcept;
+  // Hosts whose datagrams failed authentication (stats().dropped_by(bad_mac) counts them all),
+  // at most kMaxAuthFailureSources, the least recently heard replaced when full. Valid until
+  // the next call on the engine.
+  std::span<const AuthFailureSource> auth_failures() const noexcept;
   const EngineConfig& config() const noexcept;
   // Bytes of state this engine holds: state_bytes_for(config()) (all tables at their
   // configured capacity, whatever is in use).

@@ -27,6 +27,7 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
     case PeerEvent::Kind::left: return "left";
     case PeerEvent::Kind::restarted: return "restarted";
     case PeerEvent::Kind::clock_skew: return "clock_skew";
+    case PeerEvent::Kind::auth_failed: return "auth_failed";
   }
   return "unknown";
 }
@@ -77,6 +78,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Instant now) {
   const Result<wire::ChannelId> id = m.subs.unsubscribe(channel, m.closed);
   if (!id) return id.error();
   m.retained.drop_copy(*id);
+  if (wire::is_filter(channel)) m.retained.drop_unfollowed_copies(channel, now);
   return {};
 }
 
@@ -92,8 +94,14 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   Impl& m = *impl_;
   m.begin_call(now);
   m.counters.add(&EngineStats::datagrams_received);
+  const std::uint64_t bad_mac = m.counters.stats().dropped_by(Errc::bad_mac);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
-  if (!p) return;
+  if (!p) {
+    if (m.counters.stats().dropped_by(Errc::bad_mac) != bad_mac) {
+      m.auth_failures.note(from, now, m.closed);
+    }
+    return;
+  }
   if (m.v2()) {
     m.on_v2(*p, from, now, wall);
   } else {
@@ -165,6 +173,9 @@ std::size_t Engine::inbound_qos2_open() const noexcept {
 }
 std::size_t Engine::pending_count() const noexcept { return impl_->publisher.open_count(); }
 const EngineStats& Engine::stats() const noexcept { return impl_->counters.stats(); }
+std::span<const AuthFailureSource> Engine::auth_failures() const noexcept {
+  return impl_->auth_failures.sources();
+}
 const EngineConfig& Engine::config() const noexcept { return impl_->cfg; }
 
 std::size_t Engine::state_bytes() const noexcept { return state_bytes_for(impl_->cfg); }

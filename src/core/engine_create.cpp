@@ -35,6 +35,7 @@ Result<void> Engine::validate(const EngineConfig& c) noexcept {
       {"max_retained_per_channel", l.max_retained_per_channel, 1},
       {"max_peers", l.max_peers, 1},
       {"max_peer_subscriptions", l.max_peer_subscriptions, 1},
+      {"max_peer_filters", l.max_peer_filters, 1},
       {"max_senders", l.max_senders, 1},
       {"max_inbound_qos", l.max_inbound_qos, 1},
       {"max_inbox", l.max_inbox, 1},

@@ -97,4 +97,19 @@ Error not_subscribed() noexcept {
   return Error{Errc::not_subscribed, "not subscribed to this channel"};
 }
 
+Error invalid_filter(std::string_view filter) noexcept {
+  return Error{Errc::invalid_argument, "filter '", filter,
+               "': '+' and '#' must fill a whole level, and '#' must be the last level"};
+}
+
+Error v1_no_wildcards(std::string_view filter) noexcept {
+  return Error{Errc::invalid_argument, "filter '", filter,
+               "': wire v1 has no wildcards, subscribe to exact channels"};
+}
+
+Error wildcard_publish(std::string_view channel) noexcept {
+  return Error{Errc::invalid_argument, "channel '", channel,
+               "' contains '+' or '#': wildcards are for subscribing, not publishing"};
+}
+
 }  // namespace nomq::detail::engine_error

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "core/arena.hpp"
+#include "core/auth_failures.hpp"
 #include "core/counters.hpp"
 #include "core/discovery.hpp"
 #include "core/engine_errors.hpp"
@@ -51,7 +52,8 @@ struct Engine::Impl {
         discovery(ctx, {events, publisher, solicitation, retained}),
         solicitation(ctx, {outbox, subs, publisher}, now),
         receiver(ctx, {session, subs, outbox, retained, events}),
-        transmitter(ctx, {session, outbox, subs, pool, publisher}) {}
+        transmitter(ctx, {session, outbox, subs, pool, publisher}),
+        auth_failures(ctx, events, outbox) {}
 
   bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
   void begin_call(Instant now) noexcept {
@@ -84,6 +86,7 @@ struct Engine::Impl {
   Solicitation solicitation;
   Receiver receiver;
   Transmitter transmitter;
+  AuthFailures auth_failures;  // a fixed table: counted in the fixed part
 };
 
 }  // namespace nomq

@@ -15,6 +15,7 @@ EngineConfig EngineConfig::seed_profile() noexcept {
   l.max_retained_channels = 8;
   l.max_peers = 8;
   l.max_peer_subscriptions = 64;
+  l.max_peer_filters = 4;
   l.max_senders = 16;
   l.max_inbound_qos = 64;
   l.max_inbox = 32;
@@ -39,6 +40,7 @@ EngineConfig EngineConfig::small_profile() noexcept {
   l.max_retained_channels = 4;
   l.max_peers = 16;
   l.max_peer_subscriptions = 32;
+  l.max_peer_filters = 2;
   l.max_senders = 16;
   l.max_inbound_qos = 16;
   l.max_inbox = 4;

@@ -31,7 +31,7 @@ class Events {
 
   void push_report(std::uint32_t pending_slot) noexcept;
   void push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t session,
-                 std::int64_t clock_offset_s = 0) noexcept;
+                 std::int64_t clock_offset_s = 0, std::uint64_t failures = 0) noexcept;
   // The oldest waiting event. false: none.
   bool pop(ControlEvent& out) noexcept;
   std::size_t state_bytes() const noexcept { return ring_.state_bytes(); }

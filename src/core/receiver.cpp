@@ -111,7 +111,13 @@ bool Receiver::accept_v2(const wire::Packet& p, Instant now, WallTime wall) noex
 
 void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
                              WallTime wall) noexcept {
-  if (l_.subs.find_active(p.channel_id) == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
+  // An empty retained message clears the channel's retained value wherever this node keeps it
+  // (a publisher-side store too, subscribed or not), as in MQTT (docs/engine.md §7).
+  const bool clears = p.retain() && p.body.message.empty();
+  if (clears) l_.retained.clear(p.channel_id);
+  if (!l_.subs.follows(p.channel_id, p.body.channel)) {
+    return c_.counters.drop(Errc::unknown_channel);
+  }
   const std::uint8_t qos = p.qos();
   if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
   if (p.ttl == 0) return c_.counters.drop(Errc::expired);
@@ -142,7 +148,7 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
   if (!inbox_fits(p.body.channel, p.body.message)) return c_.counters.drop(Errc::inbox_full);
   if (qos >= 1 && !remember_v2(p, expires, now)) return c_.counters.drop(Errc::inbox_full);
   push_inbox(p, p.body.channel, from, expires);
-  if (p.retain()) l_.retained.keep_copy(p, expires, now);
+  if (p.retain() && !clears) l_.retained.keep_copy(p, expires, now);
   if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
   if (qos == 2) l_.outbox.send_reply(PacketType::pubrec, id, p.channel_id, from, p.priority());
 }
@@ -272,6 +278,10 @@ std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
     ev.from = item.from;
     ev.sender_session = item.session;
     ev.message_id = item.message_id;
+    if (item.expires != Instant::max()) {
+      const auto left = (item.expires - now).count();  // > 0: checked above
+      ev.ttl_s = static_cast<std::uint32_t>((left + 999'999) / 1'000'000);
+    }
     c_.counters.add(&EngineStats::messages_delivered);
     return ev;
   }

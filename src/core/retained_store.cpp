@@ -113,6 +113,16 @@ void RetainedStore::drop_copy(const wire::ChannelId& channel) noexcept {
   e.answer = false;
 }
 
+void RetainedStore::clear(const wire::ChannelId& channel) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return;
+  drop_copy(channel);
+  Entry& e = map_.value(c);
+  for (std::uint32_t i = 0; i < e.count; ++i) pool_.unref(ring_[c * depth_ + (e.head + i) % depth_]);
+  e.count = 0;
+  e.head = 0;
+}
+
 void RetainedStore::schedule_answer(const wire::ChannelId& channel, Instant due) noexcept {
   const std::uint32_t c = map_.find(channel);
   if (c == kNoSlot) return;

@@ -64,6 +64,21 @@ class RetainedStore {
     for (std::uint32_t i = 0; i < e.count; ++i) f(ring_[c * depth_ + (e.head + i) % depth_]);
   }
   bool has_published(const wire::ChannelId& channel, Instant now) noexcept;
+  // f(channel id, name) for every channel holding a live message (either role), after
+  // dropping the expired ones; the name is that of a held message. f may call the other
+  // members but must not add or drop a channel.
+  template <class F>
+  void for_each_channel(Instant now, F&& f) {
+    map_.for_each([&](std::uint32_t c) {
+      purge(c, now);
+      const Entry& e = map_.value(c);
+      const std::uint32_t s = e.count > 0 ? ring_[c * depth_ + e.head] : e.copy;
+      if (s != kNoSlot) f(map_.key(c), pool_.name(s));
+    });
+  }
+  // Drops every retained message of `channel`, both roles, and a scheduled answer (an empty
+  // retained publish clears the value, docs/engine.md §7).
+  void clear(const wire::ChannelId& channel) noexcept;
 
   // Subscriber role: keeps `slot` (a reference is taken) as the channel's last retained message.
   // Returns false when no channel entry is free (the copy is simply not kept).

@@ -40,8 +40,16 @@ class Solicitation {
   // A group publish started waiting for its first subscriber: solicit now and back off, unless
   // a schedule runs already.
   void on_publish_waiting(Instant now) noexcept;
-  // A soliciting HEARTBEAT from `session` at `from`.
-  void on_solicit(std::uint32_t session, const Endpoint& from, Instant now) noexcept;
+  // A soliciting HEARTBEAT from `session` at `from`; `peers`: the sessions this node knows.
+  void on_solicit(std::uint32_t session, const Endpoint& from, Instant now,
+                  std::size_t peers) noexcept;
+  // The longest an answer waits when this node knows `peers` sessions.
+  Duration answer_window(std::size_t peers) const noexcept;
+  // When the answers to this node's first solicitation can all have arrived, the answering
+  // nodes knowing about as many peers as this one (docs/engine.md §3, fast first publish).
+  Instant first_answers_by(std::size_t peers) const noexcept {
+    return start_ + answer_window(peers) + c_.cfg.timers.discovery_settle;
+  }
   // The next round (one per call) and the answers that are due.
   void handle_timeout(Instant now) noexcept;
   std::optional<Instant> next_deadline() const noexcept;

@@ -25,6 +25,9 @@ Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t pri
   if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
   if (channel.size() > max_name_) return engine_error::subscription_name_too_long(channel.size(), max_name_);
   if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();  // v2 receivers refuse it
+  const bool filter = wire::is_filter(channel);
+  if (filter && !wire::valid_filter(channel)) return engine_error::invalid_filter(channel);
+  if (filter && !v2_) return engine_error::v1_no_wildcards(channel);
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(crypto_, channel);
   std::uint32_t s = subs_.find(id);
@@ -42,7 +45,9 @@ Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t pri
   OwnSub& o = subs_.value(s);
   o.active = true;
   o.priority = prio;
+  o.filter = filter;
   ++active_;
+  if (filter) ++filters_;
   if (v2_) announce(s, true, nullptr);
   return {};
 }
@@ -57,6 +62,7 @@ Result<wire::ChannelId> Subscriptions::unsubscribe(std::string_view channel,
   OwnSub& o = subs_.value(s);
   o.active = false;
   --active_;
+  if (o.filter) --filters_;
   if (v2_ && !closed) queue_unsubscribe(s);
   // A full outbox gave the reference back and may have erased the slot already.
   if (subs_.used(s) && subs_.value(s).refs == 0) subs_.erase_slot(s);
@@ -73,6 +79,17 @@ void Subscriptions::unsubscribe_all() noexcept {
 std::uint32_t Subscriptions::find_active(const wire::ChannelId& id) const noexcept {
   const std::uint32_t s = subs_.find(id);
   return s != kNoSlot && subs_.value(s).active ? s : kNoSlot;
+}
+
+bool Subscriptions::follows(const wire::ChannelId& id, std::string_view name) const noexcept {
+  if (find_active(id) != kNoSlot) return true;
+  if (filters_ == 0) return false;
+  bool hit = false;
+  subs_.scan([&](std::uint32_t s) {
+    const OwnSub& o = subs_.value(s);
+    if (!hit && o.active && o.filter && wire::filter_matches(this->name(s), name)) hit = true;
+  });
+  return hit;
 }
 
 void Subscriptions::announce_all() noexcept {

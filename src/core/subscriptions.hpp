@@ -23,6 +23,7 @@ class Subscriptions {
     std::uint8_t name_size = 0;
     std::uint8_t priority = 0;
     bool active = false;
+    bool filter = false;  // the name holds '+' or '#' (v2 only)
     std::uint32_t refs = 0;  // outbox items naming this subscription
   };
   using Map = FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq>;
@@ -52,6 +53,10 @@ class Subscriptions {
   }
   const wire::ChannelId& id(std::uint32_t slot) const noexcept { return subs_.key(slot); }
   std::size_t active_count() const noexcept { return active_; }
+  // An active subscription follows `name` (the channel `id`): the exact channel, or a filter
+  // that matches it (docs/engine.md §16). O(1) without filters; else one match per filter.
+  bool follows(const wire::ChannelId& id, std::string_view name) const noexcept;
+  std::size_t filter_count() const noexcept { return filters_; }
 
   // Heartbeat round: every active subscription (want-retained clear) and a HEARTBEAT, to the
   // group.
@@ -72,6 +77,7 @@ class Subscriptions {
   std::size_t max_name_;
   std::size_t max_active_;
   std::size_t active_ = 0;
+  std::size_t filters_ = 0;  // active filters
   bool v2_;
   Crypto& crypto_;
   Outbox& outbox_;

@@ -60,6 +60,8 @@ struct ScenarioOptions {
   // small_profile()); max_pending and the timers above still apply on top.
   std::string profile;
   std::string channel = "sim/data";
+  // When set, subscribers subscribe to this filter (which must match `channel`) instead.
+  std::string subscribe_filter;
   // When set, called with one line per notable event (peer changes, restarts, partitions,
   // delivery reports that are not ok or leave a subscriber out), for investigating a seed.
   std::function<void(const std::string&)> trace;

@@ -22,13 +22,14 @@ using sim::wall_at;
 
 using sim::SeededRng;
 
-// The build's crypto backend with the fixed test keys (0x00.., 0xA0..).
-inline std::unique_ptr<CryptoRng> make_test_crypto() {
+// The build's crypto backend with the fixed test keys (0x00.., 0xA0..); `key_salt` other than
+// 0: other keys (a node that cannot talk to the default ones).
+inline std::unique_ptr<CryptoRng> make_test_crypto(std::uint8_t key_salt = 0) {
   Key e{};
   Key h{};
   for (std::size_t i = 0; i < e.size(); ++i) {
-    e[i] = static_cast<std::uint8_t>(i);
-    h[i] = static_cast<std::uint8_t>(0xA0 + i);
+    e[i] = static_cast<std::uint8_t>(i + key_salt);
+    h[i] = static_cast<std::uint8_t>(0xA0 + i + key_salt);
   }
   auto r = make_crypto(e, h);
   return r ? std::move(r).value() : nullptr;
@@ -37,7 +38,8 @@ inline std::unique_ptr<CryptoRng> make_test_crypto() {
 // What a test engine takes: the test keys' crypto and a seeded generator (sim::SeededRng, the
 // one seeded generator of every test), so a run is a function of the seed.
 struct TestCrypto {
-  explicit TestCrypto(std::uint64_t seed) : real(make_test_crypto()), rng(seed) {}
+  explicit TestCrypto(std::uint64_t seed, std::uint8_t key_salt = 0)
+      : real(make_test_crypto(key_salt)), rng(seed) {}
   std::unique_ptr<CryptoRng> real;
   SeededRng rng;
   Crypto& crypto() noexcept { return *real; }
@@ -73,8 +75,9 @@ struct Report {
 };
 
 struct Node {
-  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now)
-      : crypto(seed), engine(make_engine(cfg, crypto, now)), endpoint(ep) {}
+  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now,
+       std::uint8_t key_salt = 0)
+      : crypto(seed, key_salt), engine(make_engine(cfg, crypto, now)), endpoint(ep) {}
   TestCrypto crypto;
   Engine engine;
   Endpoint endpoint;
@@ -115,9 +118,9 @@ class TestNet {
  public:
   explicit TestNet(Instant start = kT0) : now(start) {}
 
-  Node& add(const EngineConfig& cfg, std::uint64_t seed) {
+  Node& add(const EngineConfig& cfg, std::uint64_t seed, std::uint8_t key_salt = 0) {
     const auto ep = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(40000 + nodes.size()));
-    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now));
+    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now, key_salt));
     return *nodes.back();
   }
 
