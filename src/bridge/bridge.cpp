@@ -562,6 +562,7 @@ int Bridge::run() {
     l.max_inbox = std::max<std::size_t>(l.max_inbox, 4096);
     l.max_channels = std::max<std::size_t>(l.max_channels, 256);
     no.network.listener_capacity = std::max<std::size_t>(no.network.listener_capacity, 65536);
+    return std::string{};
   });
   if (!node_) return code;
 

@@ -36,10 +36,10 @@ const Pcap& pcap() {
       return r;
     }
     auto sym = [h](auto& fn, const char* name) {
-      void* p = ::dlsym(h, name);
-      static_assert(sizeof fn == sizeof p);
-      std::memcpy(&fn, &p, sizeof fn);  // object to function pointer, as POSIX dlsym() intends
-      return p != nullptr;
+      void* symbol = ::dlsym(h, name);
+      static_assert(sizeof fn == sizeof symbol);
+      std::memcpy(&fn, &symbol, sizeof fn);  // object to function pointer, as POSIX dlsym() intends
+      return symbol != nullptr;
     };
     if (!sym(r.open, "pcap_open_offline_with_tstamp_precision") || !sym(r.datalink, "pcap_datalink") ||
         !sym(r.next_ex, "pcap_next_ex") || !sym(r.geterr, "pcap_geterr") || !sym(r.close, "pcap_close")) {
