@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "nomq/crypto.hpp"
+#include "nomq/key_schedule.hpp"
 #include "nomq/error.hpp"
 
 namespace nomq {
@@ -21,5 +22,16 @@ std::string_view crypto_backend_version() noexcept;
 // Errors as the backend's create(): crypto_failure when the library cannot set up its contexts
 // or seed its generator (a node cannot run then).
 Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key& hmac_key) noexcept;
+
+// The build's backend's RFC 5869 HKDF-SHA256 (OpenSslCrypto::hkdf_sha256 or
+// MbedTlsCrypto::hkdf_sha256), for derive_wire_keys() and raw_wire_keys().
+HkdfSha256 backend_hkdf() noexcept;
+
+// One-shot HMAC-SHA256 under `key` through the build's backend. False on a library failure.
+bool backend_hmac_sha256(Bytes key, Bytes data, Digest& out) noexcept;
+
+// Overwrites a secret with zeros so that the compiler cannot elide it (OPENSSL_cleanse or
+// mbedtls_platform_zeroize). Every copy of a key the runtime makes goes through this.
+void wipe_secret(MutableBytes secret) noexcept;
 
 }  // namespace nomq

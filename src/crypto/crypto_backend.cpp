@@ -25,4 +25,12 @@ Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key
   return std::unique_ptr<Crypto>(std::move(made).value());
 }
 
+HkdfSha256 backend_hkdf() noexcept { return &BackendCrypto::hkdf_sha256; }
+
+bool backend_hmac_sha256(Bytes key, Bytes data, Digest& out) noexcept {
+  return BackendCrypto::hmac_sha256_once(key, data, out);
+}
+
+void wipe_secret(MutableBytes secret) noexcept { BackendCrypto::wipe(secret); }
+
 }  // namespace nomq
