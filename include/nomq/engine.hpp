@@ -150,7 +150,10 @@ struct DeliveryReport {
 // (on the monotonic clock) and go through once they do, or end in a report. Raised at most once
 // per timestamp window for one session.
 struct PeerEvent {
-  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew };
+  // impersonation: an authentic datagram under this node's own session id with a sequence
+  // number it never sent (another key holder; docs/security.md M2). The node has renewed its
+  // session at once; `endpoint` is where the forgery came from (the UDP source, unverified).
+  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, impersonation };
   Kind kind = Kind::joined;
   Endpoint endpoint;
   std::uint32_t session_id = 0;
@@ -170,6 +173,7 @@ struct EngineStats {
   std::uint64_t solicitations_sent = 0;        // soliciting HEARTBEATs queued (v2)
   std::uint64_t solicitations_answered = 0;    // answers sent (one per solicitation, all channels)
   std::uint64_t solicitations_suppressed = 0;  // not answered: rate limit or answer table full
+  std::uint64_t impersonations_detected = 0;   // our session id with a sequence we never sent (v2)
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }

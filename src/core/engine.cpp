@@ -38,6 +38,7 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
     case PeerEvent::Kind::left: return "left";
     case PeerEvent::Kind::restarted: return "restarted";
     case PeerEvent::Kind::clock_skew: return "clock_skew";
+    case PeerEvent::Kind::impersonation: return "impersonation";
   }
   return "unknown";
 }
@@ -168,6 +169,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   m.begin_call(now);
   m.counters.add(&EngineStats::datagrams_received);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
+  if (m.receiver.take_impersonation()) m.session.renew_now(now);
   if (!p) return;
   if (m.v2()) {
     m.on_v2(*p, from, now, wall);
