@@ -136,6 +136,16 @@ def main():
         if n and d:
             ratios[name] = n / d
             spreads[name] = paired(num, den, "msgs_per_s")
+    # Issue 16: the Python package (asyncio API, Python publisher into Python subscriber)
+    # against the C++ Node doing the same in this run, and next to paho-mqtt through Mosquitto.
+    for q in (0, 1):
+        pk = f"py_tput wire=v2 qos={q} size=64"
+        for name, den in ((f"python_qos{q}_64_vs_cpp", f"nomq_tput wire=v2 qos={q} size=64"),
+                          (f"python_qos{q}_64_vs_paho", f"paho_tput qos={q} size=64")):
+            n, d = med(s, pk, "msgs_per_s"), med(s, den, "msgs_per_s")
+            if n and d:
+                ratios[name] = n / d
+                spreads[name] = paired(pk, den, "msgs_per_s")
     for w in wires:
         suffix = "" if w == "v2" else "_v1"
         u = med(s, "udp_rtt size=64", "p50_us")
@@ -191,6 +201,16 @@ def main():
         row(f"Mosquitto QoS {q} (via broker)", f"mqtt_tput qos={q} size={{size}}")
     row("ZeroMQ PUB/SUB (TCP, batched)", "zmq_tput size={size}")
     md.append("")
+    if any(r["bench"] in ("py_tput", "paho_tput") for r in rows):
+        md.append("### From Python (messages/s delivered to a Python subscriber, 64 B, two processes)\n")
+        md.append("| | QoS 0 | QoS 1 |")
+        md.append("|---|---|---|")
+        for label, kf in (("nomq package (asyncio), Python to Python", "py_tput wire=v2 qos={q} size=64"),
+                          ("C++ Node, same run (nomq_tput)", "nomq_tput wire=v2 qos={q} size=64"),
+                          ("paho-mqtt through Mosquitto, Python to Python", "paho_tput qos={q} size=64")):
+            md.append(f"| {label} | " + " | ".join(cell(s, kf.format(q=q), "msgs_per_s", "rate")
+                                                   for q in (0, 1)) + " |")
+        md.append("")
     md.append("Offered rate: messages/s the publisher handed to the library (NoMQ, Mosquitto, ZeroMQ) "
               "or to the kernel (raw UDP); the sender's cost alone, whatever the receiver keeps up with:\n")
     md += [head, "|---" * (len(sizes) + 1) + "|"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the NoMQ benchmarks (not part of the tests): NoMQ between two processes on
 # loopback, raw UDP (the physical limit), Mosquitto through a private local broker, ZeroMQ,
+# the Python package against the C++ Node and paho-mqtt (bench/python_bench.py),
 # the codec and the engine alone, scaling with subscribers and channels. Every measurement is
 # repeated; bench/report.py writes bench/results/{results.md,results.json,performance.png}
 # and prints `ratio <name>: <value>` lines.
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift ;;
     --out) out=$2; shift ;;
     --build) build_dir=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -56,6 +57,14 @@ else
 fi
 cmake --build $BUILD --target nomq_perf nomq
 perf=$BUILD/nomq_perf
+# The Python rows (bench/python_bench.py): the nomq package, when CMake found pybind11, run by
+# the interpreter it was built for; paho-mqtt from Debian's python3-paho-mqtt.
+pyexe=""
+if grep -q '/python/CMakeFiles/nomq_python.dir' $BUILD/CMakeFiles/TargetDirectories.txt 2>/dev/null; then
+  cmake --build $BUILD --target nomq_python
+  pyexe=$(sed -n 's/^Python_EXECUTABLE:[A-Z]*=//p' $BUILD/CMakeCache.txt)
+fi
+[ -n "$pyexe" ] || echo "bench.sh: the nomq Python package is not built (pybind11-dev): no Python rows" >&2
 
 tmp=$(mktemp -d)
 broker_pid=""
@@ -94,6 +103,11 @@ fi
 raw="$tmp/raw.jsonl"
 # Every measurement is bounded by its own --seconds/--count; the timeout is a backstop.
 run() { timeout 120 "$perf" "$@" >> "$raw" || echo "bench.sh: '$*' failed" >&2; }
+runpy() {
+  [ -n "$pyexe" ] || return 0
+  timeout 120 env PYTHONPATH="$BUILD/python" "$pyexe" bench/python_bench.py "$@" >> "$raw" ||
+    echo "bench.sh: 'python_bench.py $*' failed" >&2
+}
 start=$(date +%s)
 # Repetitions outermost: a disturbance (another process) spreads over every series alike
 # instead of skewing one of them, and the ratios compare figures taken minutes apart at most.
@@ -114,6 +128,13 @@ for rep in $(seq "$reps"); do
     done
     # The command-line path (processes started per run): nomq pub --repeat into nomq sub > file.
     [ "$size" = 64 ] && run cli-tput --nomq $BUILD/nomq --size "$size" --count $cli_count
+    # From Python: the nomq package and paho-mqtt (through the same broker), QoS 0 and 1.
+    if [ "$size" = 64 ]; then
+      for qos in 0 1; do
+        runpy nomq-tput --qos $qos --size "$size" --seconds $secs
+        runpy paho-tput --port "$port" --qos $qos --size "$size" --seconds $secs
+      done
+    fi
     for qos in 0 1 2; do run mqtt-tput --port "$port" --qos $qos --size "$size" --seconds $secs; done
     run mqtt-lat --port "$port" --qos 1 --size "$size" --count $rtt_count
     run zmq-tput --size "$size" --seconds $secs

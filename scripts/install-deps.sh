@@ -13,6 +13,9 @@ packages=(
   gnuplot-nox mosquitto libmosquitto-dev libzmq3-dev
   linux-perf pkg-config faketime
   tshark lua-luaossl python3-pytest
+  python3-dev python3-setuptools python3-pip python3-venv pybind11-dev python3-pybind11 python3-paho-mqtt
+  mypy
+  libasio-dev
 )
 
 missing=()

@@ -29,6 +29,7 @@
 #include "nomq/config.hpp"
 #include "nomq/crypto.hpp"
 #include "nomq/endpoint.hpp"
+#include "nomq/endpoint_io.hpp"  // to_string(Endpoint): printing Message::from, Recipient::endpoint
 #include "nomq/engine.hpp"
 #include "nomq/error.hpp"
 #include "nomq/time.hpp"
@@ -139,6 +140,8 @@ struct DeliveryState;
 class PublishHandle {
  public:
   PublishHandle() = default;  // empty: ready() is false, wait_for() returns nullopt
+  // False for an empty handle (default-constructed, or moved from).
+  bool valid() const noexcept { return core_ != nullptr; }
   MessageId message_id() const noexcept { return id_; }
   // True once the report is ready.
   bool ready() const;
@@ -257,9 +260,14 @@ class Node {
   // engine's next deadline, then handles what arrived, runs timers, sends, dispatches events.
   // Errors: invalid_argument (a background thread runs the loop), closed.
   Result<void> run_once(Duration timeout);
-  // For the caller's own poll/epoll: a file descriptor that becomes readable when run_once has
-  // work (it is an epoll fd over the sockets and the wakeup eventfd), and how long until the
-  // engine's next timer (nullopt: none).
+  // For the caller's own poll/epoll/Asio loop: a file descriptor that becomes readable when
+  // run_once has work (it is an epoll fd over the sockets and the wakeup eventfd), and how long
+  // until the node's next timer (nullopt: none; zero: due now), exact to the microsecond. After
+  // each run_once, wait for fd() or next_timeout(), whichever comes first, then run_once(0).
+  // poll(2) and epoll_wait(2) take milliseconds: round up (ceil), since a turn made before the
+  // deadline finds nothing due and the loop would spin until it passes. A call from another
+  // thread that moves the next timer earlier (a QoS 1/2 publish, a subscription) makes fd()
+  // readable, so a loop waiting on the old timeout is woken and reads next_timeout() again.
   int fd() const noexcept;
   std::optional<Duration> next_timeout() const;
 

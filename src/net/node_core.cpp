@@ -170,6 +170,10 @@ Result<void> NodeCore::turn(Duration limit) {
     if (closed) return closed_error();
     std::swap(dispatch, api_dispatch_);  // normally both empty: nothing allocated
     handle_ready(*ready, dispatch);
+    // Until the next turn, the caller waits on fd() and next_timeout() as they are now (a
+    // run_once() caller's loop, Asio), or this thread turns again at once: an API call that
+    // moves the next deadline earlier must make fd() readable (wake_if_earlier).
+    loop.will_wait(next_wake().value_or(Instant::max()));
   }
   dispatcher.run_callbacks(dispatch, m);
   dispatch.clear();  // no copies held until the next turn

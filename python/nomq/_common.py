@@ -1,0 +1,149 @@
+"""What the asyncio and the synchronous NoMQ classes share: reports, destinations, signatures,
+config files."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _nomq
+from ._errors import AuthenticationError, NoMQError
+
+log = logging.getLogger("nomq")
+
+#: The original's way of addressing every node (its default destination and the address its
+#: README's examples use): sent to this node's group instead (docs/python.md).
+LIMITED_BROADCAST = "255.255.255.255"
+
+Address = Tuple[Optional[str], int]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One node a QoS 1/2 message was for, and how far it got."""
+
+    address: Address
+    session_id: int
+    #: ``acknowledged`` (QoS 1 ACK / QoS 2 PUBCOMP), ``received`` (QoS 2 PUBREC only),
+    #: ``unconfirmed`` (a v1 device dropped a repeated nonce), ``failed`` or ``pending``.
+    state: str
+    transmissions: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The delivery report of one publish (the C++ ``nomq::Delivery``).
+
+    ``reason`` is ``"ok"`` when every recipient acknowledged (always for QoS 0, which is not
+    acknowledged), otherwise ``"expired"`` (TTL), ``"timed_out"`` (retry limit),
+    ``"no_subscribers"`` (nobody subscribed within the wait) or ``"closed"``.
+    """
+
+    message_id: int
+    channel: str
+    qos: int
+    reason: str
+    recipients: List[Recipient] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every recipient acknowledged (QoS 0: always)."""
+        return self.reason == "ok"
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "Delivery":
+        return Delivery(d["message_id"], d["channel"], d["qos"], d["reason"],
+                        [Recipient(tuple(r["address"]), r["session_id"], r["state"],  # type: ignore[arg-type]
+                                   r["transmissions"]) for r in d["recipients"]])
+
+
+def qos0_delivery(message_id: int, channel: str) -> Delivery:
+    return Delivery(message_id, channel, 0, "ok", [])
+
+
+def resolve_destination(group: Address, ip: Optional[str],
+                        port: Optional[int]) -> Tuple[Optional[str], Optional[int]]:
+    """(ip, port) for _nomq.Node.publish: None for the group, else a unicast destination.
+
+    No ip, the limited broadcast 255.255.255.255 (the original's default) or the group's own
+    address mean "every subscriber": the node's group from its config. Anything else is one
+    node, at ``port`` (default: the group port)."""
+    if ip is None or ip == LIMITED_BROADCAST:
+        if ip is not None:
+            log.debug("publish to %s:%s goes to the configured group %s", ip, port, group)
+        return None, None
+    group_host, group_port = group
+    if ip == group_host and (port is None or port == group_port):
+        return None, None
+    return ip, port if port is not None else group_port
+
+
+def check_signature(node: "_nomq.Node", signature: Union[bytes, str, None],
+                    message: Union[bytes, str, None], addr: Any, call: str) -> None:
+    """The original's request authentication: when a signature and its message are given, the
+    call goes ahead only if the signature is gen_signature(message)."""
+    if signature is None and message is None:
+        return
+    if signature is None or message is None:
+        raise NoMQError(f"{call}: a signature and its message go together "
+                        f"(got only the {'message' if signature is None else 'signature'})",
+                        "invalid_argument", "api")
+    if not authenticate(node, signature, message):
+        who = f" from {addr}" if addr is not None else ""
+        raise AuthenticationError(f"{call}: the signature{who} does not match its message",
+                                  "authentication_failed", "python")
+
+
+def authenticate(node: "_nomq.Node", signature: Union[bytes, str], message: Union[bytes, str]) -> bool:
+    if isinstance(signature, str):
+        try:
+            signature = bytes.fromhex(signature)
+        except ValueError:
+            return False
+    return bool(node.authenticate(signature, message))
+
+
+def create_config(config: Mapping[str, Any], output_file: str) -> str:
+    """Writes a config file (the original's ``create_config``), mode 0600, replacing an
+    existing file. A dict holding only the original's keys (``ip``, ``port``, ``use_ipv6``,
+    ``encryption_key``, ``hmac_key``) is written in the original's obfuscated format, which
+    MicroPython devices read (and which means wire v1); a dict with any of ours (``wire``,
+    ``group``, ...) in our JSON format. Returns ``"legacy"`` or ``"json"``.
+
+    Raises ConfigError naming the key, e.g. ``config: hmac_key: must be 64 hex digits``."""
+    return str(_nomq.create_config(dict(config), str(output_file), True))
+
+
+def generate_config(**overrides: Any) -> Dict[str, Any]:
+    """A config dict with fresh random keys (our JSON keys), updated with ``overrides``."""
+    c: Dict[str, Any] = dict(_nomq.generate_config())
+    c.update(overrides)
+    return c
+
+
+def set_log_level(level: str) -> None:
+    """The C++ library's log level (to stderr): DEBUG, INFO, WARNING, ERROR or OFF (any case)."""
+    text = str(level)
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "OFF"):
+        raise NoMQError(f"log_level must be DEBUG, INFO, WARNING, ERROR or OFF, got {text!r}",
+                        "invalid_argument", "api")
+    _nomq.set_log_level(text.lower())
+
+
+def discovery_end(node: "_nomq.Node", config_file: str) -> float:
+    """time.monotonic() at which the node's start-up discovery ends (v2): a QoS 1/2 group
+    publish made before then is not reported earlier (docs/engine.md section 3)."""
+    if node.wire != "v2":
+        return 0.0
+    config, _fmt, _warning = _nomq.read_config(config_file)
+    return time.monotonic() + int(config.get("discovery_period_ms", 0)) / 1000.0
+
+
+def report_bound(wait: Optional[float], discovery_end_at: float) -> Optional[float]:
+    """How long publish() waits for a report: ``wait``, but at least until the start-up
+    discovery has ended (the library holds reports until then)."""
+    if wait is None:
+        return None
+    return max(wait, discovery_end_at - time.monotonic())
