@@ -31,8 +31,8 @@ void BM_EngineRoundTrip(benchmark::State& state) {
   auto cb = make_crypto();
   nomq::Instant now{std::chrono::seconds(1'700'000'000)};
   nomq::EngineConfig cfg;
-  nomq::Engine a(cfg, *ca, now);
-  nomq::Engine b(cfg, *cb, now);
+  nomq::Engine a = nomq::Engine::create(cfg, *ca, *ca, now).value();
+  nomq::Engine b = nomq::Engine::create(cfg, *cb, *cb, now).value();
   const auto ea = nomq::Endpoint::v4(127, 0, 0, 1, 1);
   const auto eb = nomq::Endpoint::v4(127, 0, 0, 1, 2);
   std::array<std::uint8_t, nomq::wire::kMaxDatagram> buf{};

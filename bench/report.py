@@ -159,6 +159,10 @@ def main():
         if n and m:
             ratios[f"qos1_latency_p50_vs_mosquitto{suffix}"] = n / m
 
+    n, m = med(s, "first_publish_nomq qos=1", "p50_ms"), med(s, "first_publish_mosquitto qos=1", "p50_ms")
+    if n and m:
+        ratios["first_publish_q1_p50_vs_mosquitto"] = n / m
+        spreads["first_publish_q1_p50_vs_mosquitto"] = paired("first_publish_nomq qos=1", "first_publish_mosquitto qos=1", "p50_ms")
     for q in (0, 1):
         a = med(s, f"engine_subs qos={q} subs=1", "sub_ns_per_delivery")
         b = med(s, f"engine_subs qos={q} subs=1000", "sub_ns_per_delivery")
@@ -253,6 +257,18 @@ def main():
     lat("Mosquitto QoS 1 publish to subscriber (2 TCP hops)", "mqtt_lat qos=1 size={size}")
     lat("ZeroMQ REQ/REP round trip", "zmq_rtt size={size}")
     md.append("")
+
+    if "first_publish_nomq qos=1" in s:
+        # Issue 15 §2: what `time nomq pub -q 1` shows, next to mosquitto_pub.
+        md.append("### First publish from a fresh process, QoS 1: spawn to exit after the "
+                  "acknowledgement, milliseconds: p50 / p90 / max of each run's samples, "
+                  "median (min-max) over runs\n")
+        md.append("| | p50 | p90 | max |")
+        md.append("|---|---|---|---|")
+        for label, k in (("`nomq pub -q 1` (one `nomq sub` running; discovery included)", "first_publish_nomq qos=1"),
+                         ("`mosquitto_pub -q 1` (broker on loopback, one `mosquitto_sub`)", "first_publish_mosquitto qos=1")):
+            md.append(f"| {label} | " + " | ".join(cell(s, k, f, "us") for f in ("p50_ms", "p90_ms", "max_ms")) + " |")
+        md.append("")
 
     md.append("### Where the time goes: the library without sockets (ns per message, one core)\n")
     md += [head, "|---" * (len(sizes) + 1) + "|"]

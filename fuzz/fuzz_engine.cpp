@@ -182,7 +182,7 @@ class Harness {
     l.max_inbox = 8;
     l.max_outbox = 16;
     l.max_queued_messages = 4;
-    engine_.emplace(cfg_, *crypto_, now_);
+    engine_.emplace(Engine::create(cfg_, crypto_->crypto(), crypto_->rng(), now_).value());
     for (std::size_t i = 0; i < kPeers; ++i) {
       peers_[i] = Peer{};
       peers_[i].ep = Endpoint::v4(127, 0, 0, static_cast<std::uint8_t>(2 + i),
@@ -267,7 +267,7 @@ class Harness {
 
   // Encodes into seal_buf_; an empty view if encode refused the packet.
   Bytes seal(const wire::Packet& p) {
-    const Result<std::size_t> n = wire::encode(p, *crypto_, seal_buf_);
+    const Result<std::size_t> n = wire::encode(p, crypto_->crypto(), seal_buf_);
     if (!n.ok()) return {};
     return Bytes{seal_buf_.data(), *n};
   }
@@ -279,7 +279,7 @@ class Harness {
     p.session_id = peer.sid();
     p.packet_id = ++peer.seq;
     p.ttl = 60;
-    crypto_->random_bytes(p.iv);
+    crypto_->rng().random_bytes(p.iv);
     p.timestamp = wire_seconds(wall_at(now_), cfg_.epoch_offset);
     return p;
   }
@@ -451,7 +451,7 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.check_timestamp = false;
-      const Result<wire::Packet> r = wire::decode(emitted_.newest(back).view(), *crypto_, opt,
+      const Result<wire::Packet> r = wire::decode(emitted_.newest(back).view(), crypto_->crypto(), opt,
                                                   scratch_);
       if (!r.ok()) continue;
       PacketType reply{};
@@ -549,7 +549,7 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.wall = wall_at(now_);
-      const Result<wire::Packet> r = wire::decode(d, *crypto_, opt, scratch_);
+      const Result<wire::Packet> r = wire::decode(d, crypto_->crypto(), opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
       emitted_.push(d);
       NOMQ_FUZZ_CHECK(++n <= 100000);
@@ -675,7 +675,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using Ids = std::array<wire::ChannelId, kChannels.size()>;
   const auto ids_for = [](fuzz::FuzzCrypto& c) {
     Ids ids{};
-    for (std::size_t i = 0; i < kChannels.size(); ++i) ids[i] = wire::channel_id(c, kChannels[i]);
+    for (std::size_t i = 0; i < kChannels.size(); ++i) ids[i] = wire::channel_id(c.crypto(), kChannels[i]);
     return ids;
   };
   static const Ids v1_ids = ids_for(v1_crypto);

@@ -12,6 +12,7 @@
 #include "nomq/openssl_crypto.hpp"
 #include "nomq/time.hpp"
 #include "sim/same_clock.hpp"
+#include "sim/seeded_rng.hpp"
 
 // A property violation: print where and why, then abort so the input is kept as a crash.
 #define NOMQ_FUZZ_CHECK(cond)                                                          \
@@ -54,9 +55,9 @@ inline constexpr Key kV2HmacKey = {0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8
 inline constexpr std::uint32_t kCorpusTime = 1700000000;
 inline constexpr Instant kFixedNow{std::chrono::seconds(std::int64_t{kCorpusTime} + 1)};
 
-// OpenSslCrypto with fixed keys, except that random_bytes() is a seeded SplitMix64 stream, so
-// that an engine run (session ids, IVs, jitter) is a pure function of the fuzz input.
-class FuzzCrypto final : public Crypto {
+// OpenSslCrypto with fixed keys and the tests' seeded generator (sim::SeededRng), so that an
+// engine run (session ids, IVs, jitter) is a pure function of the fuzz input.
+class FuzzCrypto {
  public:
   FuzzCrypto(const Key& enc, const Key& mac) {
     auto r = OpenSslCrypto::create(enc, mac);
@@ -66,31 +67,13 @@ class FuzzCrypto final : public Crypto {
     }
     inner_ = std::move(*r);
   }
-  void reseed(std::uint64_t seed) noexcept { state_ = seed; }
-
-  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return inner_->cbc_encrypt(iv, in, out);
-  }
-  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return inner_->cbc_decrypt(iv, in, out);
-  }
-  Digest hmac_sha256(Bytes data) noexcept override { return inner_->hmac_sha256(data); }
-  Digest keyed_sha256(Bytes data) noexcept override { return inner_->keyed_sha256(data); }
-  Digest sha256(Bytes data) noexcept override { return inner_->sha256(data); }
-  bool mac_equal(Bytes a, Bytes b) noexcept override { return inner_->mac_equal(a, b); }
-  NOMQ_FUZZ_NO_COVERAGE void random_bytes(MutableBytes out) noexcept override {
-    for (auto& b : out) {
-      state_ += 0x9E3779B97F4A7C15ull;
-      std::uint64_t z = state_;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      b = static_cast<std::uint8_t>(z ^ (z >> 31));
-    }
-  }
+  void reseed(std::uint64_t seed) noexcept { rng_.reseed(seed); }
+  Crypto& crypto() noexcept { return *inner_; }
+  Rng& rng() noexcept { return rng_; }
 
  private:
   std::unique_ptr<OpenSslCrypto> inner_;
-  std::uint64_t state_ = 1;
+  sim::SeededRng rng_{1};
 };
 
 // Reads the fuzz input front to back; past the end every read yields zero.

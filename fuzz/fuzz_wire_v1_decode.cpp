@@ -23,13 +23,13 @@ bool same_bytes(nomq::Bytes a, nomq::Bytes b) {
 
 using namespace nomq;
 
-fuzz::FuzzCrypto& group_crypto() {
+Crypto& group_crypto() {
   static fuzz::FuzzCrypto c{fuzz::kV1EncKey, fuzz::kV1HmacKey};
-  return c;
+  return c.crypto();
 }
 
 void check_one(const std::uint8_t* data, std::size_t size) {
-  fuzz::FuzzCrypto& crypto = group_crypto();
+  Crypto& crypto = group_crypto();
   static std::array<std::uint8_t, 65536 + 128> scratch;
   static std::array<std::uint8_t, 65536 + 128> scratch2;
   static std::array<std::uint8_t, wire::kMaxDatagram> out;

@@ -24,9 +24,9 @@ namespace {
 
 using namespace nomq;
 
-fuzz::FuzzCrypto& group_crypto() {
+Crypto& group_crypto() {
   static fuzz::FuzzCrypto c{fuzz::kV2EncKey, fuzz::kV2HmacKey};
-  return c;
+  return c.crypto();
 }
 
 // The channel names of the seed packets (v2-kat.json), with their ids, as an engine would pass
@@ -52,7 +52,7 @@ std::span<const wire::KnownChannel> known_channels() {
 void check_one(const std::uint8_t* data, std::size_t size) {
   static std::array<std::uint8_t, 65536 + 128> scratch;
   static std::array<std::uint8_t, wire::kMaxDatagram> out;
-  fuzz::FuzzCrypto& crypto = group_crypto();
+  Crypto& crypto = group_crypto();
 
   const Bytes datagram{data, size};
   wire::DecodeOptions options;

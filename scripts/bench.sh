@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the NoMQ benchmarks (not part of the tests): NoMQ between two processes on
 # loopback, raw UDP (the physical limit), Mosquitto through a private local broker, ZeroMQ,
+# a fresh `nomq pub -q 1` process to acknowledged next to `mosquitto_pub -q 1`,
 # the Python package against the C++ Node and paho-mqtt (bench/python_bench.py),
 # the codec and the engine alone, scaling with subscribers and channels. Every measurement is
 # repeated; bench/report.py writes bench/results/{results.md,results.json,performance.png}
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift ;;
     --out) out=$2; shift ;;
     --build) build_dir=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -39,7 +40,7 @@ done
 # A quick run never overwrites the full run's figures that docs/performance.md shows.
 [ -n "$out" ] || out=$([ $quick = 1 ] && echo bench/results/quick || echo bench/results)
 
-for tool in cmake python3 gnuplot /usr/sbin/mosquitto; do
+for tool in cmake python3 gnuplot /usr/sbin/mosquitto /usr/bin/mosquitto_pub; do
   command -v "$tool" >/dev/null || { echo "bench.sh: $tool missing (scripts/install-deps.sh)" >&2; exit 2; }
 done
 
@@ -93,10 +94,10 @@ for _ in $(seq 50); do
 done
 
 if [ $quick = 1 ]; then
-  sizes="64"; wires="v2"; secs=0.3; rtt_count=1000; pair_count=20000; cli_count=30000
+  sizes="64"; wires="v2"; secs=0.3; rtt_count=1000; pair_count=20000; cli_count=30000; first_count=10
   subs="1 10 100 1000"; chans="10 1000 10000"
 else
-  sizes="64 256 1024"; wires="v2 v1"; secs=1.0; rtt_count=3000; pair_count=100000; cli_count=100000
+  sizes="64 256 1024"; wires="v2 v1"; secs=1.0; rtt_count=3000; pair_count=100000; cli_count=100000; first_count=20
   subs="1 10 100 1000"; chans="10 1000 10000"
 fi
 
@@ -145,6 +146,8 @@ for rep in $(seq "$reps"); do
     done
     for qos in 0 1 2; do run engine-pair --wire v2 --crypto null --qos $qos --size "$size" --count $pair_count; done
   done
+  # A fresh `nomq pub -q 1` process to acknowledged, next to `mosquitto_pub -q 1` (same broker).
+  run first-publish --nomq $BUILD/nomq --port "$port" --count $first_count
   for n in $subs; do
     for qos in 0 1; do run engine-subs --subs "$n" --qos $qos --count $(( 20000 / n + 20 )); done
   done
@@ -167,6 +170,12 @@ tail = rest.split(e, 1)[1]
 open(sys.argv[2], "w").write(head + b + "\n" + table.rstrip() + "\n" + e + tail)
 PY
   echo "bench.sh: docs/performance.md tables refreshed" >&2
+fi
+# NoMQ -> nomq bridge -> Mosquitto -> subscriber at QoS 0/1, as a ratio to Mosquitto alone in
+# the same run, and the bridge's RSS (docs/bridge.md). Needs the bridge (libmosquitto, SQLite).
+if $BUILD/nomq bridge --help >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null; then
+  python3 bench/bridge_bench.py $BUILD/nomq --count $([ $quick = 1 ] && echo 5000 || echo 20000) \
+    --reps "$reps" >> "$tmp/ratios.txt" || echo "bench.sh: bridge bench failed" >&2
 fi
 echo "bench.sh: done in $(( $(date +%s) - start )) s; tables in $out/results.md, chart in $out/performance.png" >&2
 cat "$tmp/ratios.txt"

@@ -70,21 +70,39 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_wire_vectors mcu_engine)
+tests=(mcu_unit mcu_wire_vectors mcu_engine mcu_noheap)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
   t0=$(date +%s)
-  if timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
-      -semihosting-config enable=on,target=native -kernel "$out/$t.elf"; then
+  rc=0
+  timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$out/$t.elf" > "$out/$t.log" 2>&1 || rc=$?
+  cat "$out/$t.log"
+  if [ "$rc" -eq 0 ]; then
     echo "mcu: $t passed ($(( $(date +%s) - t0 )) s)"
   else
-    echo "mcu: $t FAILED (exit $?)"
+    echo "mcu: $t FAILED (exit $rc)"
     failed=1
   fi
 done
 
-# --- 5. footprint, from the link map of the program that uses everything (the engine test)
+# --- 5. no heap: the program that runs engines in static buffers links no allocator at all.
+# (operator delete and free may be present: every class with a virtual destructor, such as
+# nomq::Crypto and nomq::Rng, gets a deleting destructor that names operator delete; with
+# nothing that allocates linked in, they are never reached.)
+heap_syms=$(arm-none-eabi-nm -C "$out/mcu_noheap.elf" |
+  grep -E ' [TtWw] (malloc|calloc|realloc|memalign|aligned_alloc|posix_memalign|_malloc_r|_calloc_r|_realloc_r|sbrk|_sbrk|operator new)\b' || true)
+if [ -n "$heap_syms" ]; then
+  echo "mcu: mcu_noheap.elf links an allocator:"
+  echo "$heap_syms"
+  failed=1
+else
+  echo "mcu: mcu_noheap.elf links no allocator (nm: no malloc, calloc, realloc, sbrk, operator new)"
+fi
+grep -E '^mcu state_(small|seed)_bytes: ' "$out/mcu_noheap.log" || true
+
+# --- 6. footprint, from the link map of the program that uses everything (the engine test)
 python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine.map"
 arm-none-eabi-size "$out"/*.elf
 echo "mcu: done in $(( $(date +%s) - start )) s"

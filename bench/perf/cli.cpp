@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -145,6 +146,81 @@ void cli_throughput(const Args& a) {
       .set("sent", static_cast<double>(count))
       .set("loss", 1.0 - static_cast<double>(delivered) / static_cast<double>(count))
       .print();
+}
+
+// A fresh `nomq pub -q 1` process, from spawn to its exit after the acknowledgement (exit 0
+// means acknowledged by every recipient), with one `nomq sub` already running; next to
+// `mosquitto_pub -q 1` from spawn to exit (PUBACK from the broker on --port, one
+// `mosquitto_sub` subscribed), the runs of the two interleaved. What a user measures with
+// `time`: start-up, discovery (NoMQ), connection (MQTT), one publish and its acknowledgement.
+void first_publish(const Args& a) {
+  const std::string nomq = a.str("nomq", "build-bench/nomq");
+  const std::string mqtt_port = std::to_string(a.num("port", 1883));
+  const long count = a.num("count", 20);
+  char dir_template[] = "/tmp/nomq_perf_first.XXXXXX";
+  const char* dir_c = ::mkdtemp(dir_template);
+  check(dir_c != nullptr, "mkdtemp");
+  const std::string dir = dir_c;
+  const std::string cfg = dir + "/node.json";
+  const std::string port = std::to_string(free_udp_port());  // loopback broadcast group
+  if (wait_exit(spawn({nomq, "keygen", "-o", cfg, "--group", "127.255.255.255", "-p", port},
+                      dir + "/keygen.out", dir + "/keygen.err")) != 0)
+    die("nomq keygen: " + read_file(dir + "/keygen.err"));
+  const pid_t sub = spawn({nomq, "sub", "-c", cfg, "-t", "bench/first", "--ready"},
+                          dir + "/sub.out", dir + "/sub.err");
+  const pid_t msub = spawn({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", mqtt_port, "-t",
+                            "bench/first", "-q", "1"},
+                           dir + "/msub.out", dir + "/msub.err");
+  const std::int64_t give_up = now_ns() + 10'000'000'000;
+  while (read_file(dir + "/sub.err").find("nomq sub: ready") == std::string::npos) {
+    if (now_ns() > give_up) die("nomq sub not ready: " + read_file(dir + "/sub.err"));
+    sleep_ms(5);
+  }
+  const std::vector<std::string> nomq_pub{nomq, "pub", "-c", cfg, "-t", "bench/first", "-m", "21.5",
+                                          "-q", "1"};
+  const std::vector<std::string> mqtt_pub{"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", mqtt_port,
+                                          "-t", "bench/first", "-m", "21.5", "-q", "1"};
+  auto timed = [&](const std::vector<std::string>& argv, const char* what) {
+    const std::int64_t t0 = now_ns();
+    const int code = wait_exit(spawn(argv, dir + "/pub.out", dir + "/pub.err"));
+    const std::int64_t t1 = now_ns();
+    if (code != 0) die(std::string{what} + " exited " + std::to_string(code) + ": " + read_file(dir + "/pub.err"));
+    return static_cast<double>(t1 - t0) / 1e6;
+  };
+  // mosquitto_sub is subscribed once a publish reaches it.
+  while (file_size(dir + "/msub.out") == 0) {
+    if (now_ns() > give_up) die("mosquitto_sub received nothing: " + read_file(dir + "/msub.err"));
+    (void)timed(mqtt_pub, "mosquitto_pub");
+    sleep_ms(20);
+  }
+  (void)timed(nomq_pub, "nomq pub");  // warm-up: page cache
+  std::vector<double> ours, theirs;
+  for (long i = 0; i < count; ++i) {
+    ours.push_back(timed(nomq_pub, "nomq pub"));
+    theirs.push_back(timed(mqtt_pub, "mosquitto_pub"));
+  }
+  ::kill(sub, SIGTERM);
+  ::kill(msub, SIGTERM);
+  wait_exit(sub);
+  wait_exit(msub);
+  for (const char* f : {"node.json", "sub.out", "sub.err", "msub.out", "msub.err", "pub.out", "pub.err",
+                        "keygen.out", "keygen.err"})
+    ::unlink((dir + "/" + f).c_str());
+  ::rmdir(dir.c_str());
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+  };
+  for (const auto& [name, v] : {std::pair{"first_publish_nomq", &ours}, std::pair{"first_publish_mosquitto", &theirs}}) {
+    Result{}
+        .set("bench", name)
+        .set("qos", 1.0)
+        .set("p50_ms", pct(*v, 0.5))
+        .set("p90_ms", pct(*v, 0.9))
+        .set("max_ms", pct(*v, 1.0))
+        .set("samples", static_cast<double>(v->size()))
+        .print();
+  }
 }
 
 }  // namespace perf

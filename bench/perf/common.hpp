@@ -226,5 +226,6 @@ void engine_subscribers(const Args& a);
 void engine_channels(const Args& a);
 void crypto_packet(const Args& a);
 void cli_throughput(const Args& a);
+void first_publish(const Args& a);
 
 }  // namespace perf

@@ -58,7 +58,7 @@ nomq::Instant wall_now() {
 // A crypto backend that does no cryptography: CBC is a copy, MACs are zero, hashes are FNV-1a.
 // It isolates the engine's own work (tables, queues, framing) from OpenSSL's. Never for use
 // outside this benchmark.
-class NullCrypto final : public nomq::Crypto {
+class NullCrypto final : public nomq::CryptoRng {
  public:
   bool cbc_encrypt(const nomq::Iv&, nomq::Bytes in, nomq::MutableBytes out) noexcept override {
     std::memmove(out.data(), in.data(), in.size());
@@ -95,7 +95,7 @@ class NullCrypto final : public nomq::Crypto {
   std::uint64_t state_ = 0x9E3779B97F4A7C15ull * (++instances_ * 2 + 1);
 };
 
-std::unique_ptr<nomq::Crypto> make_crypto(const std::string& kind) {
+std::unique_ptr<nomq::CryptoRng> make_crypto(const std::string& kind) {
   if (kind == "null") return std::make_unique<NullCrypto>();
   auto c = nomq::OpenSslCrypto::create(key_of(1), key_of(101));
   if (!c) die("OpenSslCrypto::create");
@@ -113,7 +113,8 @@ class World {
     for (std::size_t i = 0; i < nodes; ++i) {
       Node n;
       n.crypto = make_crypto(crypto);
-      n.engine = std::make_unique<nomq::Engine>(i == 0 ? pub_cfg : sub_cfg, *n.crypto, now_);
+      n.engine = std::make_unique<nomq::Engine>(
+          nomq::Engine::create(i == 0 ? pub_cfg : sub_cfg, *n.crypto, *n.crypto, now_).value());
       n.ep = nomq::Endpoint::v4(127, 0, static_cast<std::uint8_t>(i >> 8),
                                 static_cast<std::uint8_t>(i & 0xFF), 20000);
       by_addr_[key(n.ep)] = i;
@@ -206,7 +207,7 @@ class World {
 
  private:
   struct Node {
-    std::unique_ptr<nomq::Crypto> crypto;
+    std::unique_ptr<nomq::CryptoRng> crypto;
     std::unique_ptr<nomq::Engine> engine;
     nomq::Endpoint ep;
   };

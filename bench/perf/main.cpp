@@ -27,6 +27,7 @@ constexpr Entry kBenches[] = {
     {"engine-subs", perf::engine_subscribers, "--subs N --qos Q --count K"},
     {"engine-channels", perf::engine_channels, "--channels N --qos Q --count K"},
     {"codec", perf::crypto_packet, "--wire --size --count: seal/open of one PUBLISH"},
+    {"first-publish", perf::first_publish, "--nomq PATH --port P --count K: fresh `nomq pub -q 1` process to acknowledged, next to `mosquitto_pub -q 1` (broker on P)"},
     {"cli-tput", perf::cli_throughput, "--nomq PATH --size N --count K: nomq pub --repeat K -q 0 -h into nomq sub > file"},
 };
 

@@ -15,8 +15,8 @@
 //
 // How it drives the node: the node's fd() (an epoll descriptor) sits in the executor's reactor
 // through a posix::stream_descriptor, and a steady_timer is set from next_timeout(); either
-// runs Node::run_once(0). No thread is created. Handlers of the operations are posted to their
-// associated executors, never invoked from inside an initiating function.
+// runs Node::run_once(0). No thread is created. Completions go through the node's executor and
+// then to the handler's associated executor, never from inside an initiating function.
 //
 // Threading, as for Asio's own I/O objects: one node object must not be used concurrently from
 // several threads. Run the io_context on one thread, or give the node a strand as executor. The
@@ -51,6 +51,7 @@
 #include <asio/async_result.hpp>
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/cancellation_type.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/posix/basic_stream_descriptor.hpp>
@@ -97,26 +98,33 @@ class pending_op final : public pending<T> {
   pending_op(std::uint64_t id, Handler&& handler, const IoExecutor& io_ex)
       : pending<T>(id),
         handler_(std::move(handler)),
+        io_ex_(io_ex),
         work_(::asio::get_associated_executor(handler_, io_ex)) {}
 
   ::asio::associated_cancellation_slot_t<Handler> slot() const noexcept {
     return ::asio::get_associated_cancellation_slot(handler_);
   }
 
+  // As Asio's own operations complete: through the I/O executor (never inside the initiating
+  // function, never on a thread of Asio's system pool, as posting straight to a use_future
+  // handler's executor would), then dispatched to the handler's associated executor.
   void complete(std::error_code ec, T value, bool clear_slot) override {
     if (clear_slot) {
       auto slot = ::asio::get_associated_cancellation_slot(handler_);
       if (slot.is_connected()) slot.clear();
     }
-    auto ex = work_.get_executor();
-    ::asio::post(ex, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
-      std::move(h)(ec, std::move(v));
+    ::asio::post(io_ex_, [h = std::move(handler_), work = std::move(work_), ec,
+                          v = std::move(value)]() mutable {
+      auto ex = work.get_executor();
+      ::asio::dispatch(ex, [h = std::move(h), ec, v = std::move(v)]() mutable {
+        std::move(h)(ec, std::move(v));
+      });
     });
-    work_.reset();
   }
 
  private:
   Handler handler_;
+  IoExecutor io_ex_;
   ::asio::executor_work_guard<::asio::associated_executor_t<Handler, IoExecutor>> work_;
 };
 

@@ -45,20 +45,34 @@ class Crypto {
   // Plain SHA-256 (channel ids).
   virtual Digest sha256(Bytes data) noexcept = 0;
 
-  // Unpredictable bytes (IVs, session ids, message ids, jitter). Backends use a CSPRNG; test
-  // backends may be seeded and deterministic.
-  virtual void random_bytes(MutableBytes out) noexcept = 0;
-
   // Compares two MACs in constant time. The default routes to constant_time_equal(); a
   // backend may override it with its library's own routine (OpenSSL: CRYPTO_memcmp).
   virtual bool mac_equal(Bytes a, Bytes b) noexcept { return constant_time_equal(a, b); }
+};
 
-  // Convenience.
+// The engine's randomness (IVs, session ids, message ids, jitter), apart from Crypto: a
+// generator needs no key of the node, a device seeds it from its hardware RNG, and a test or
+// simulation substitutes a seeded one without wrapping the ciphers. Backends: OpenSslRng,
+// MbedTlsRng (standalone), and OpenSslCrypto / MbedTlsCrypto, which are an Rng as well (their
+// own generator, see docs/crypto.md). Test code uses sim::SeededRng.
+class Rng {
+ public:
+  virtual ~Rng() = default;
+
+  // Unpredictable bytes. Production generators are CSPRNGs; test generators may be seeded and
+  // deterministic.
+  virtual void random_bytes(MutableBytes out) noexcept = 0;
+
+  // Four bytes, big-endian.
   std::uint32_t random_u32() noexcept {
     std::array<std::uint8_t, 4> b{};
     random_bytes(b);
     return load_be32(b.data());
   }
 };
+
+// A backend object that is both: OpenSslCrypto and MbedTlsCrypto, whose generator also covers
+// their own needs (a digest that failed is replaced by random bytes). make_crypto() returns one.
+class CryptoRng : public Crypto, public Rng {};
 
 }  // namespace nomq

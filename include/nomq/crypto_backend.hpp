@@ -21,7 +21,13 @@ std::string_view crypto_backend_version() noexcept;
 // Creates the build's backend with the two keys (the OS entropy source seeds its generator).
 // Errors as the backend's create(): crypto_failure when the library cannot set up its contexts
 // or seed its generator (a node cannot run then).
-Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key& hmac_key) noexcept;
+// The object is the node's Rng as well (its generator: Engine::create takes it for both).
+Result<std::unique_ptr<CryptoRng>> make_crypto(const Key& encryption_key,
+                                               const Key& hmac_key) noexcept;
+
+// The build's generator alone (OpenSslRng / MbedTlsRng seeded from the OS), for randomness
+// without keys. Errors: crypto_failure when it cannot be seeded.
+Result<std::unique_ptr<Rng>> make_rng() noexcept;
 
 // The build's backend's RFC 5869 HKDF-SHA256 (OpenSslCrypto::hkdf_sha256 or
 // MbedTlsCrypto::hkdf_sha256), for derive_wire_keys() and raw_wire_keys().

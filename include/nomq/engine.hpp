@@ -1,11 +1,12 @@
 // The protocol engine: one object per node, sans-I/O. Bytes and time in; datagrams to send,
 // events and the next deadline out. No sockets, no clock, no global state, no exceptions, and no
-// heap allocation after construction (every table is sized from EngineLimits up front).
+// heap at all when the caller gives it a buffer (every table is sized from EngineLimits up front,
+// in one block: Engine::state_bytes_for(config); docs/engine.md §2).
 //
 // Two clocks (nomq/time.hpp): `now` is a monotonic Instant and drives every timer; `wall` is the
 // wall-clock time and is used only for the timestamps that go on the wire and their check.
 //
-//   nomq::Engine engine{config, crypto, now};
+//   auto engine = nomq::Engine::create(config, crypto, rng, now);  // Result<Engine>
 //   engine.subscribe("plant/line1/temp", 0, now);
 //   engine.handle_datagram(from, bytes, now, wall);         // hostile input is counted, never thrown
 //   while (auto tx = engine.poll_transmit(now, wall, buffer)) send(tx->to_group ? group : tx->to, ...);
@@ -18,7 +19,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -48,11 +49,22 @@ struct EngineLimits {
   std::size_t max_retained_channels = 20;    // channels with retained messages (both roles)
   std::size_t max_peers = 64;                // discovery table: remote node sessions
   std::size_t max_peer_subscriptions = 512;  // (peer, channel) pairs known
+  std::size_t max_peer_filters = 32;         // distinct wildcard filters peers subscribe to
   std::size_t max_senders = 128;             // replay windows (one per sender session)
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
   std::size_t max_outbox = 512;              // datagrams not yet polled
   std::size_t max_queued_messages = 64;      // QoS 0 publishes copied, waiting in the outbox
+  // Bytes, not slots: what the bodies (channel name + message) may take in all. Each body takes
+  // its own size, so these bound memory by what is held, not by slots × maximum size.
+  // 0: room for every slot at full size (max_message_size plus a 255-byte name), which never
+  // refuses what a slot limit allows.
+  std::size_t message_pool_bytes = 0;  // sending side: queued QoS 0, pending QoS 1/2, retained
+  std::size_t inbox_bytes = 0;         // received messages not yet polled
+  std::size_t max_channel_name = 255;  // longest name this node subscribes to (wire max 255)
+  // Recipients tracked per pending QoS 1/2 publish (0: max_peers). A further answering node is
+  // not tracked (counted unexpected_packet) and not in the report.
+  std::size_t max_recipients = 0;
 };
 
 struct EngineTimers {
@@ -65,11 +77,22 @@ struct EngineTimers {
   Duration inbound_state_lifetime = 600s;     // QoS 2 receiver state without PUBREL expires
   // v2 start-up discovery (docs/engine.md §3): soliciting HEARTBEATs at 0 and doubling gaps
   // (base discovery_period/256) while the offset plus retained_answer_max_delay fits the period;
-  // a QoS 1/2 group publish made within the period keeps adding subscribers and is not
-  // reported before the period ends. 0: one solicitation at start, nothing held.
+  // a QoS 1/2 group publish made within the period keeps adding the subscribers that answer
+  // until the period ends. 0: one solicitation at start, nothing held.
   Duration discovery_period = 1500ms;
+  // Answers to a solicitation wait a random delay in [0, min(retained_answer_max_delay,
+  // solicit_answer_spread × peers known)]: a few peers answer at once, many are spread.
+  Duration solicit_answer_spread = 2ms;
+  // A publish made within the discovery period is reported once every recipient answered and
+  // the answers to the first solicitation can have arrived: that answer window (the spread
+  // above, by the peers this node knows) plus this margin for transit. Subscribers that answer
+  // later still get the message, tracked, until the period ends (stats().late_recipients).
+  Duration discovery_settle = 30ms;
   // Answers to one solicitor session: a burst of 16, then one per this interval (rate limit).
   Duration solicit_answer_interval = 1s;
+  // Datagrams failing authentication from one host: a PeerEvent auth_failed at the first, then
+  // at most one per this interval while they go on (docs/engine.md §13).
+  Duration auth_failure_report_interval = 10s;
 };
 
 struct EngineConfig {
@@ -83,6 +106,13 @@ struct EngineConfig {
   std::uint32_t max_retries = 0;                    // 0: until acknowledged or TTL expiry
   EngineLimits limits;
   EngineTimers timers;
+
+  // Ready configurations for devices (src/core/engine_profiles.cpp; docs/embedded.md lists
+  // their limits and state per table): the seed's own limits (50 pending, 20 channels,
+  // 1024-byte messages), and a small device's (8 pending, 8 channels, 256-byte messages),
+  // both with every feature (QoS 2, retained, discovery, replay window).
+  static EngineConfig seed_profile() noexcept;
+  static EngineConfig small_profile() noexcept;
 };
 
 struct PublishOptions {
@@ -113,6 +143,9 @@ struct MessageEvent {
   Endpoint from;
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;  // v2 message id; v1 inner nonce
+  // v2: the seconds of lifetime left when polled, rounded up (never 0 for a delivered
+  // message); what a bridge forwards as MQTT's Message Expiry Interval. v1: 0 (no ttl).
+  std::uint32_t ttl_s = 0;
 };
 
 enum class RecipientState : std::uint8_t {
@@ -149,19 +182,38 @@ struct DeliveryReport {
 // that node is refused until the clocks agree again; QoS 1/2 publishes keep being retransmitted
 // (on the monotonic clock) and go through once they do, or end in a report. Raised at most once
 // per timestamp window for one session.
+// auth_failed: datagrams from `endpoint` fail authentication (bad_mac): most likely a node with
+// other keys (or another key epoch), or forged traffic. Raised at a host's first such datagram,
+// then at most once per auth_failure_report_interval while they go on; session_id is 0 (the
+// header is not authentic), `failures` counts the host's failed datagrams so far
+// (Engine::auth_failures() has the table).
 struct PeerEvent {
-  // impersonation: an authentic datagram under this node's own session id with a sequence
-  // number it never sent (another key holder; docs/security.md M2). The node has renewed its
-  // session at once; `endpoint` is where the forgery came from (the UDP source, unverified).
-  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, impersonation };
+  // auth_failed: see above. impersonation: an authentic datagram under this node's own
+  // session id with a sequence number it never sent (another key holder; docs/security.md M2).
+  // The node has renewed its session at once; `endpoint` is where the forgery came from (the
+  // UDP source, unverified).
+  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, auth_failed, impersonation };
   Kind kind = Kind::joined;
   Endpoint endpoint;
   std::uint32_t session_id = 0;
   std::int64_t clock_offset_s = 0;  // clock_skew: the sender's wire time minus this node's
+  std::uint64_t failures = 0;       // auth_failed: datagrams from that host that failed
 };
 std::string_view to_string(PeerEvent::Kind k) noexcept;
 
 using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
+
+// Hosts whose datagrams failed authentication that an engine keeps count of (Engine::
+// auth_failures(); a fixed table inside the engine, the least recently heard replaced).
+inline constexpr std::size_t kMaxAuthFailureSources = 8;
+
+// A host whose datagrams failed authentication (Engine::auth_failures()).
+struct AuthFailureSource {
+  Endpoint address;            // the sender's address; port 0 (ports change across restarts)
+  std::uint64_t datagrams = 0; // how many failed
+  Instant first{};             // first and last heard (monotonic clock)
+  Instant last{};
+};
 
 struct EngineStats {
   std::uint64_t datagrams_received = 0;
@@ -173,6 +225,10 @@ struct EngineStats {
   std::uint64_t solicitations_sent = 0;        // soliciting HEARTBEATs queued (v2)
   std::uint64_t solicitations_answered = 0;    // answers sent (one per solicitation, all channels)
   std::uint64_t solicitations_suppressed = 0;  // not answered: rate limit or answer table full
+  // Subscribers that joined a discovery-period publish after its report (docs/engine.md §3):
+  // how many, and how many of them did not acknowledge it in the end.
+  std::uint64_t late_recipients = 0;
+  std::uint64_t late_recipients_failed = 0;
   std::uint64_t impersonations_detected = 0;   // our session id with a sequence we never sent (v2)
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
@@ -187,17 +243,57 @@ namespace detail {
 struct EngineTesting;
 }  // namespace detail
 
+// The engine's state by table (Engine::state_report): what each takes of the state block.
+struct TableBytes {
+  std::string_view table;  // e.g. "publisher (pending, recipients)"
+  std::size_t bytes = 0;
+};
+inline constexpr std::size_t kEngineTables = 12;
+using StateReport = std::array<TableBytes, kEngineTables>;
+
 class Engine {
  public:
-  // Allocates every table (sized from config.limits) here and never again. Draws the session id
-  // from crypto.random_bytes(). `now`: the current monotonic instant.
-  Engine(const EngineConfig& config, Crypto& crypto, Instant now);
+  // The alignment a caller's state buffer must have.
+  static constexpr std::size_t kStateAlign = alignof(std::max_align_t);
+
+  // Checks `config`: every count limit at least 1 (at least 0 for max_queued_messages and
+  // max_retained_channels, which may disable QoS 0 queueing and retained messages), sizes that
+  // fit the wire (max_message_size <= 65535, max_channel_name <= 255), byte budgets that hold
+  // at least one full-size body. Errors: config_bad_field, naming the field, the value and the
+  // limit it broke.
+  static Result<void> validate(const EngineConfig& config) noexcept;
+
+  // The bytes of state an engine with `config` holds: the exact size of the block create()
+  // takes (the Impl and every table, each rounded to kStateAlign). `config` must validate.
+  static std::size_t state_bytes_for(const EngineConfig& config) noexcept;
+  // The same, by table; the entries add up to state_bytes_for(config).
+  static StateReport state_report_for(const EngineConfig& config) noexcept;
+
+  // Validates `config`, takes one block of state_bytes_for(config) bytes from `memory` (the
+  // only allocation the engine ever makes; given back by the destructor), and builds every
+  // table in it. Draws the session id from `rng`. `now`: the current monotonic instant.
+  // `crypto` and `rng` must outlive the engine. Errors: config_bad_field (validate()),
+  // buffer_too_small (the resource could not provide the block).
+  static Result<Engine> create(const EngineConfig& config, Crypto& crypto, Rng& rng, Instant now,
+                               std::pmr::memory_resource* memory = std::pmr::get_default_resource());
+  // The same in the caller's `buffer` (aligned to kStateAlign, at least state_bytes_for(config)
+  // bytes, outliving the engine): no heap at all. Errors: config_bad_field, buffer_too_small
+  // (with the size needed), invalid_argument (misaligned).
+  static Result<Engine> create(const EngineConfig& config, Crypto& crypto, Rng& rng, Instant now,
+                               std::span<std::byte> buffer);
+
   ~Engine();
+  Engine(Engine&& other) noexcept;
+  Engine& operator=(Engine&& other) noexcept;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   // Subscribes and (v2) announces it to the group (asking peers for retained messages).
-  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8),
+  // `channel` may be an MQTT topic filter (v2 only): '+' one level, '#' the rest
+  // ("plant/+/temp", "plant/#"); publishers deliver every matching channel to it, QoS 1/2
+  // included, and replay retained messages of every matching channel.
+  // Priority above 15 is clamped. Errors: invalid_argument (empty or not UTF-8, a malformed
+  // filter, a filter with wire v1),
   // channel_name_too_long, too_many_channels, already_subscribed (priority is updated),
   // closed.
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
@@ -207,7 +303,7 @@ class Engine {
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.
   // Returns the message id (v2) or packet id (v1) that the DeliveryReport will carry.
-  // Errors: invalid_argument (empty or non-UTF-8 channel, priority > 15, QoS > 2, invalid
+  // Errors: invalid_argument (empty or non-UTF-8 channel, a name with '+' or '#', priority > 15, QoS > 2, invalid
   // destination), channel_name_too_long, message_too_large (above max_message_size or one
   // datagram), too_many_pending (poll events: a slot is freed when its report is polled),
   // too_many_retained, queue_full (poll_transmit first), no_subscribers (v1 QoS 1/2 without a
@@ -249,14 +345,24 @@ class Engine {
   // inbound_state_lifetime. v1 and v2.
   std::size_t inbound_qos2_open() const noexcept;
   const EngineStats& stats() const noexcept;
+  // Hosts whose datagrams failed authentication (stats().dropped_by(bad_mac) counts them all),
+  // at most kMaxAuthFailureSources, the least recently heard replaced when full. Valid until
+  // the next call on the engine.
+  std::span<const AuthFailureSource> auth_failures() const noexcept;
   const EngineConfig& config() const noexcept;
-  // Bytes of state this engine holds (all tables at their configured capacity).
+  // Bytes of state this engine holds: state_bytes_for(config()) (all tables at their
+  // configured capacity, whatever is in use).
   std::size_t state_bytes() const noexcept;
+  // The same by table.
+  StateReport state_report() const noexcept;
 
  private:
   friend struct detail::EngineTesting;  // per-engine test hooks (src/core/engine_testing.hpp)
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  Engine(Impl* impl, std::pmr::memory_resource* memory) noexcept : impl_(impl), memory_(memory) {}
+  void destroy() noexcept;
+  Impl* impl_ = nullptr;
+  std::pmr::memory_resource* memory_ = nullptr;  // null: the caller's buffer
 };
 
 }  // namespace nomq

@@ -1,4 +1,4 @@
-// The key schedule (docs/protocol.md §13): every key a node uses derived with HKDF-SHA256
+// The key schedule (docs/protocol.md §14): every key a node uses derived with HKDF-SHA256
 // (RFC 5869) from one master secret, with a label of its own per purpose, bound to the group
 // id, the key epoch and the wire version, so that no key serves two purposes.
 //
@@ -36,7 +36,7 @@ enum class KeyPurpose : std::uint8_t {
   encryption,     // AES-256-CBC of the wire
   mac,            // the wire MAC (v2 HMAC-SHA256; v1 the keyed hash)
   app_signature,  // Node::gen_signature / authenticate (v2)
-  channel_tag,    // keyed channel tags (reserved: today's channel ids are unkeyed, §13.4)
+  channel_tag,    // keyed channel tags (reserved: today's channel ids are unkeyed, §14.4)
 };
 // The label written into `info`: "nomq encryption", "nomq mac", "nomq app signature",
 // "nomq channel tag".

@@ -29,7 +29,7 @@ struct EntropySource {
 const char* mbedtls_version() noexcept;
 
 // Not thread-safe: one object per node, used by one thread at a time (the engine's).
-class MbedTlsCrypto final : public Crypto {
+class MbedTlsCrypto final : public CryptoRng {
  public:
   // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
   // non-empty, else invalid_argument. Returns crypto_failure if mbedTLS cannot set up a
@@ -77,6 +77,27 @@ class MbedTlsCrypto final : public Crypto {
   MbedTlsCrypto() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+namespace detail {
+class MbedTlsDrbg;
+}  // namespace detail
+
+// The mbedTLS CTR_DRBG (detail::MbedTlsDrbg) alone as the engine's Rng: a device's generator,
+// seeded from its entropy source, for code that needs randomness without the node's keys.
+class MbedTlsRng final : public Rng {
+ public:
+  // Errors: crypto_failure when the DRBG cannot be seeded from `entropy` (see MbedTlsCrypto).
+  static Result<std::unique_ptr<MbedTlsRng>> create(EntropySource entropy = {}) noexcept;
+  ~MbedTlsRng() override;
+  MbedTlsRng(const MbedTlsRng&) = delete;
+  MbedTlsRng& operator=(const MbedTlsRng&) = delete;
+  // DRBG output; aborts the program if a periodic re-seed fails (as MbedTlsCrypto).
+  void random_bytes(MutableBytes out) noexcept override;
+
+ private:
+  MbedTlsRng() noexcept;
+  std::unique_ptr<detail::MbedTlsDrbg> drbg_;
 };
 
 }  // namespace nomq

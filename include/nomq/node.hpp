@@ -88,6 +88,7 @@ struct Message {
   Endpoint from;
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;
+  std::uint32_t ttl_s = 0;  // v2: seconds of lifetime left on arrival (MessageEvent::ttl_s)
 };
 
 // The end of a publish, owned. QoS 0 publishes end at once with reason ok and no recipients
@@ -126,7 +127,13 @@ struct NodeStats {
   std::uint64_t batches_sent = 0;        // sendmmsg calls
   std::size_t inbound_qos2_open = 0;     // QoS 2 messages delivered here whose handshake still
                                          // awaits the publisher's PUBREL (Engine::inbound_qos2_open)
+  // Hosts whose datagrams failed authentication (Engine::auth_failures; in no particular order):
+  // a node with other keys or another key epoch, or forged traffic.
+  std::vector<AuthFailureSource> auth_failures;
 };
+
+// "heard 3 datagrams from 192.0.2.7 that failed authentication: different keys or key epoch?"
+std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams);
 
 class Node;
 namespace detail {
@@ -242,7 +249,14 @@ class Node {
   // Called for every received message (on the loop's thread, lock not held). One callback; a
   // new one replaces the old; an empty function removes it.
   void on_message(std::function<void(const Message&)> callback);
-  // Called for peers joining, leaving, restarting (v2 discovery).
+  // Called for every received message on the loop's thread WITH the node's lock held, before
+  // the node sends the message's acknowledgement (ACK, PUBREC): what the callback has made
+  // durable when it returns is durable before the publisher learns of the delivery (the
+  // bridge's store, docs/bridge.md). It must not call the node (it would deadlock) and should
+  // be quick: the loop waits for it. One callback; an empty function removes it.
+  void on_message_before_ack(std::function<void(const Message&)> callback);
+  // Called for peers joining, leaving, restarting (v2 discovery), a clock that disagrees
+  // (clock_skew) and datagrams that fail authentication (auth_failed, rate-limited per host).
   void on_peer(std::function<void(const PeerEvent&)> callback);
 
   // The original's gen_signature/authenticate: a MAC of `message` for other group members.

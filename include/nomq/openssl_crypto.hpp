@@ -17,7 +17,7 @@ std::string_view openssl_version() noexcept;
 
 // Not thread-safe: one object per node, used by one thread at a time (the engine's), as the
 // EVP contexts and the CSPRNG state are shared by every call.
-class OpenSslCrypto final : public Crypto {
+class OpenSslCrypto final : public CryptoRng {
  public:
   // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
   // non-empty (any length: HMAC hashes long keys; the v1 keyed hash appends it as is), else
@@ -67,6 +67,16 @@ class OpenSslCrypto final : public Crypto {
   OpenSslCrypto() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// The OS-seeded OpenSSL generator (RAND_bytes: OpenSSL 3's DRBG, fork- and thread-safe) as
+// the engine's Rng, for code that needs randomness without the node's keys. OpenSslCrypto is
+// an Rng as well, with its own faster per-object generator (docs/crypto.md).
+class OpenSslRng final : public Rng {
+ public:
+  // Aborts the process (message on stderr) if RAND_bytes fails: the OS entropy source is gone
+  // and the interface cannot report it.
+  void random_bytes(MutableBytes out) noexcept override;
 };
 
 }  // namespace nomq

@@ -56,6 +56,18 @@ using ChannelId = std::array<std::uint8_t, 16>;
 // SHA-256(UTF-8 name)[0:16], the channel id of both versions.
 ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept;
 
+// --- topic filters (MQTT rules, docs/protocol.md §13): levels separated by '/'; '+' is one
+// whole level, '#' the rest (last, whole level; "a/#" also matches "a"); a filter starting
+// with a wildcard does not match a name starting with '$'. Channel names for publishing
+// contain neither.
+// The name contains '+' or '#' (a filter, not a channel to publish on).
+bool is_filter(std::string_view name) noexcept;
+// Non-empty, and every '+'/'#' fills its level; '#' only as the last level.
+bool valid_filter(std::string_view filter) noexcept;
+// `name` (a channel, no wildcards) matches `filter` (valid, or an exact name). O(size), no
+// allocation.
+bool filter_matches(std::string_view filter, std::string_view name) noexcept;
+
 // --- flags byte
 constexpr std::uint8_t flags_qos(std::uint8_t f) noexcept { return f & 0x03; }
 constexpr bool flags_retain(std::uint8_t f) noexcept { return (f & 0x04) != 0; }

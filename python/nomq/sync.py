@@ -157,15 +157,20 @@ class NoMQ:
         return Listener(inner, self)
 
     def messages(self, timeout: Optional[float] = None) -> Iterator[Message]:
-        """Messages from now on; ends after ``timeout`` s without one (None: at close)."""
+        """Messages from the call on (the listener is made at once); the iteration ends after
+        ``timeout`` s without one (None: at close)."""
         inner = self._live().listen()
-        while True:
-            m = inner.next(3600.0 if timeout is None else timeout)
-            if m is None:
-                if timeout is not None or self._closed:
-                    return
-                continue
-            yield m
+
+        def stream() -> Iterator[Message]:
+            while True:
+                m = inner.next(3600.0 if timeout is None else timeout)
+                if m is None:
+                    if timeout is not None or self._closed:
+                        return
+                    continue
+                yield m
+
+        return stream()
 
     def close(self, linger: float = 0) -> List[Delivery]:
         """Stops the node's thread, announces the unsubscriptions, ends what is in flight;

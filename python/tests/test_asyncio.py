@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import nomq
 from conftest import TIMEOUT, free_udp_port, run
 
@@ -203,3 +205,19 @@ def test_a_node_made_outside_a_loop_follows_each_asyncio_run(v2_config):
     finally:
         node.close()
         sub.close()
+
+
+def test_sync_messages_iterator_and_close(v2_config):
+    sub = nomq.sync.NoMQ(v2_config, log_level="OFF", timeout=TIMEOUT)
+    with nomq.sync.NoMQ(v2_config, log_level="OFF", timeout=TIMEOUT) as pub:
+        sub.subscribe("it")
+        stream = sub.messages(timeout=TIMEOUT)
+        for i in range(3):
+            assert pub.publish("it", f"m{i}", qos=1).ok
+        assert [next(stream).message for _ in range(3)] == ["m0", "m1", "m2"]
+        assert list(sub.messages(timeout=0.05)) == []  # ends when nothing comes in time
+        listener = sub.listen()  # the first: it also has what came since the node started
+        sub.close()
+        assert [m.message for m in listener] == ["m0", "m1", "m2"]  # then it ends at close
+        with pytest.raises(nomq.ClosedError):
+            sub.subscribe("again")

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iostream>
+#include <optional>
 #include <map>
 #include <memory>
 #include <set>
@@ -15,6 +17,8 @@
 
 #include "cli/cli_config.hpp"
 #include "cli/command.hpp"
+#include "cli/pcap_reader.hpp"
+#include "nomq/endpoint_io.hpp"
 #include "nomq/config.hpp"
 #include "nomq/crypto_backend.hpp"
 #include "nomq/wire.hpp"
@@ -67,6 +71,22 @@ struct DecodeArgs {
   std::optional<double> now;
   std::vector<std::string> channels;
   std::vector<std::string> hex;
+  std::optional<std::string> pcap;  // --pcap FILE ("-": stdin)
+  std::uint16_t port = 0;           // --port: only datagrams from or to it (captures)
+};
+
+// One datagram to judge: from the command line, stdin, or a capture (which brings its own
+// time, source and frame number).
+struct Input {
+  std::vector<std::uint8_t> bytes;
+  std::optional<WallTime> captured;  // set for a capture's datagrams
+  std::size_t frame = 0;
+  Endpoint from, to;
+  // "" or " (frame 3, 127.0.0.1:40000 -> 127.255.255.255:8888)"
+  std::string where() const {
+    if (!captured) return {};
+    return " (frame " + std::to_string(frame) + ", " + to_string(from) + " -> " + to_string(to) + ")";
+  }
 };
 
 nlohmann::ordered_json describe(const wire::Packet& p, const std::string* known_channel) {
@@ -134,14 +154,50 @@ int run_decode(const DecodeArgs& args) {
         std::chrono::system_clock::now().time_since_epoch())};
   }
 
+  auto usage = [](const std::string& line) {
+    std::fprintf(stderr, "Error: %s\nUse 'nomq decode --help' to see usage.\n", line.c_str());
+    return kExitUsage;
+  };
+  if (args.pcap && !args.hex.empty()) return usage("give datagrams as HEX arguments or with --pcap, not both");
+  std::vector<Input> inputs;
+  if (args.pcap) {
+    std::vector<CapturedDatagram> captured;
+    std::size_t skipped = 0;
+    if (std::string why = read_capture(*args.pcap, args.port, captured, skipped); !why.empty())
+      return usage("--pcap " + why);
+    if (skipped != 0)
+      std::fprintf(stderr, "nomq decode: %zu UDP datagram(s) not decoded: fragmented, truncated by the "
+                   "capture, or behind IPv6 extension headers\n", skipped);
+    for (auto& c : captured) {
+      inputs.push_back(Input{std::move(c.payload), c.captured, c.frame, c.from, c.to});
+    }
+  } else if (args.hex.empty()) {
+    // Hex from stdin: datagrams separated by whitespace (one per line, as `tshark -T fields -e
+    // data` prints them).
+    std::string token;
+    std::size_t n = 0;
+    while (std::cin >> token) {
+      ++n;
+      if (const std::string why = hex_problem(token); !why.empty())
+        return usage("stdin datagram " + std::to_string(n) + ": " + why);
+      inputs.push_back(Input{hex_decode(token), std::nullopt, 0, {}, {}});
+    }
+    if (inputs.empty()) return usage("no datagram: give HEX arguments, hex on stdin, or --pcap FILE");
+  } else {
+    for (const auto& text : args.hex) inputs.push_back(Input{hex_decode(text), std::nullopt, 0, {}, {}});
+  }
+  const WallTime clock = options.wall;
+
   std::map<wire::ChannelId, std::string> subscribed;
   for (const auto& name : args.channels) subscribed.emplace(wire::channel_id(**crypto, name), name);
 
   // PUBLISH identities seen in this invocation: (session, v1 inner nonce / v2 message id).
   std::set<std::pair<std::uint32_t, std::uint32_t>> seen;
   int status = kExitOk;
-  for (const auto& text : args.hex) {
-    const auto datagram = hex_decode(text);
+  for (const Input& in : inputs) {
+    const auto& datagram = in.bytes;
+    // A capture is judged at the time it was captured, unless --now says otherwise.
+    options.wall = in.captured && !args.now ? *in.captured : clock;
     std::vector<std::uint8_t> scratch(datagram.size());
     auto decoded = wire::decode(datagram, **crypto, options, scratch);
     Errc verdict = decoded.error().code();
@@ -164,12 +220,17 @@ int run_decode(const DecodeArgs& args) {
       }
     }
     if (verdict != Errc::ok) {
-      std::fprintf(stderr, "rejected: %s\n", std::string{to_string(verdict)}.c_str());
+      std::fprintf(stderr, "rejected: %s%s\n", std::string{to_string(verdict)}.c_str(), in.where().c_str());
       status = kExitFailure;
       continue;
     }
-    const std::string line =
-        describe(*decoded, known).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto j = describe(*decoded, known);
+    if (in.captured) {  // the capture's view: which frame, who sent it to whom
+      j["frame"] = in.frame;
+      j["from"] = to_string(in.from);
+      j["to"] = to_string(in.to);
+    }
+    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::printf("%s\n", line.c_str());
   }
   std::fflush(stdout);
@@ -192,9 +253,16 @@ std::function<int()> setup_decode(CLI::App& app) {
                  "Subscribed channel (repeatable): other channels are rejected as unknown_channel")
       ->type_name("CHANNEL")
       ->allow_extra_args(false);
-  app.add_option("hex", args->hex, "Datagrams as hex; PUBLISH replays among them are rejected")
+  app.add_option("--pcap", args->pcap,
+                 "Read the UDP datagrams of a capture (pcap or pcapng, '-': stdin), each judged at "
+                 "its capture time unless --now is given")
+      ->type_name("FILE");
+  app.add_option("--port", args->port, "With --pcap: only datagrams from or to this UDP port")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("hex", args->hex,
+                 "Datagrams as hex (none: hex from stdin, whitespace-separated); PUBLISH replays "
+                 "among them are rejected")
       ->type_name("HEX")
-      ->required()
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
             const std::string why = hex_problem(s);
@@ -207,6 +275,6 @@ std::function<int()> setup_decode(CLI::App& app) {
 
 }  // namespace
 
-NOMQ_CLI_COMMAND("decode", "Verify and decode datagrams given as hex", setup_decode);
+NOMQ_CLI_COMMAND("decode", "Verify and decode datagrams (hex arguments, hex on stdin, or a pcap/pcapng capture)", setup_decode);
 
 }  // namespace nomq::cli

@@ -1,7 +1,13 @@
 // `nomq pub`: publish one message, or one per input line, like mosquitto_pub. Exits 0 only when
 // every QoS 1/2 message was acknowledged by every recipient; otherwise names the ones that were
 // not and exits 1.
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -13,9 +19,14 @@
 #include "cli/command.hpp"
 #include "cli/node_setup.hpp"
 #include "nomq/endpoint_io.hpp"
+#include "wire/utf8.hpp"
 
 namespace nomq::cli {
 namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_pub_signal(int) { g_stop.store(true); }
+constexpr auto on_signal = on_pub_signal;
 
 struct PubArgs {
   NodeArgs node;
@@ -36,8 +47,16 @@ struct PubArgs {
   bool json = false;
 };
 
+// How a message is named in a report line: its first 40 characters when it is text, its size
+// when it is not (a binary file is never echoed to the terminal).
 std::string preview(const std::string& m) {
-  std::string p = m.size() > 40 ? m.substr(0, 40) + "..." : m;
+  bool text = detail::is_valid_utf8(as_bytes(std::string_view{m}));
+  for (unsigned char c : m)
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) text = false;
+  if (!text) return "<" + std::to_string(m.size()) + " bytes of binary>";
+  std::size_t cut = m.size() > 40 ? 40 : m.size();
+  while (cut < m.size() && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+  std::string p = m.substr(0, cut) + (cut < m.size() ? "..." : "");
   for (char& c : p)
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   return p;
@@ -59,6 +78,26 @@ nlohmann::json report_json(const Delivery& d, std::size_t index) {
           {"recipients", recipients}};
 }
 
+// The whole file into `out`; "" or the OS's reason ("No such file or directory").
+std::string read_file(const std::string& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return std::strerror(errno);
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  const int err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  return err != 0 ? std::strerror(err) : std::string{};
+}
+
+CLI::Validator qos_validator() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        return s == "0" || s == "1" || s == "2" ? std::string{} : "qos must be 0, 1 or 2, got '" + s + "'";
+      },
+      "{0,1,2}");
+}
+
 struct Sent {
   std::size_t index = 0;  // 1-based, in the order published
   std::string text;
@@ -74,13 +113,13 @@ int run_pub(const PubArgs& a) {
   if (a.repeat_delay < 0) return usage_error("pub", "--repeat-delay needs 0 or more seconds");
   if (a.wait < 0) return usage_error("pub", "--wait needs 0 or more seconds");
   if (a.lines && a.repeat > 1) return usage_error("pub", "--repeat cannot be used with -l");
+  if (std::string problem = channel_problem(a.channel); !problem.empty()) return usage_error("pub", problem);
 
   std::string single;
   if (a.message) single = *a.message;
   if (a.file) {
-    std::ifstream in(*a.file, std::ios::binary);
-    if (!in) return usage_error("pub", "cannot read -f file '" + *a.file + "'");
-    single.assign(std::istreambuf_iterator<char>(in), {});
+    if (std::string reason = read_file(*a.file, single); !reason.empty())
+      return usage_error("pub", "-f " + *a.file + ": " + reason);
   }
   if (a.whole_stdin) single.assign(std::istreambuf_iterator<char>(std::cin), {});
 
@@ -97,15 +136,24 @@ int run_pub(const PubArgs& a) {
   // matters: a unicast datagram to a port that several sockets share reaches only one of them,
   // and it must be the destination's, not ours.
   const bool unicast = !a.host.empty();
-  auto node = make_node("pub", a.node, config, code, [unicast](NodeOptions& o) {
-    if (unicast) o.network.listen_group = false;
+  auto node = make_node("pub", a.node, config, code, [&](NodeOptions& o) -> std::string {
+    if (!unicast) return {};
+    o.network.listen_group = false;
+    auto dest = parse_endpoint(a.host, o.network.group.port);
+    if (!dest) return "-h needs a numeric IPv4 or IPv6 address, got '" + a.host + "'";
+    // An IPv4 node has an IPv4 socket: it could never send there (and would retry until the
+    // TTL ends). Say so at once.
+    if (dest->family != o.network.group.family) {
+      const bool v6 = dest->family == Endpoint::Family::ipv6;
+      return "-h " + a.host + " is an " + (v6 ? "IPv6" : "IPv4") + " address but the node is " +
+             (v6 ? "IPv4" : "IPv6") + " (group " + address_to_string(o.network.group) +
+             "): give an " + (v6 ? "IPv4" : "IPv6") + " address, or a config with an " +
+             (v6 ? "IPv6" : "IPv4") + " group";
+    }
+    opts.destination = *dest;
+    return {};
   });
   if (!node) return code;
-  if (!a.host.empty()) {
-    auto dest = parse_endpoint(a.host, config.port);
-    if (!dest) return usage_error("pub", "-h needs a numeric IPv4 or IPv6 address, got '" + a.host + "'");
-    opts.destination = *dest;
-  }
   if (auto r = node->start(); !r) {
     std::fprintf(stderr, "Error: cannot start the node: %s\n", error_text(r.error()).c_str());
     return kExitFailure;
@@ -127,15 +175,25 @@ int run_pub(const PubArgs& a) {
       if (r.state != RecipientState::acknowledged)
         who += " " + endpoint_text(r.endpoint) + " " + std::string{to_string(r.state)} + ";";
     if (d.reason == Errc::no_subscribers) who = " no subscriber of the channel appeared";
+    // The most common deployment mistake looks like silence: say what was heard but not
+    // understood.
+    for (const AuthFailureSource& f : node->stats().auth_failures)
+      who += "; " + auth_failure_text(f.address, f.datagrams);
     not_acknowledged.push_back("Error: message " + std::to_string(index) + " (\"" + preview(text) +
                                "\", id " + std::to_string(d.message_id) + ") not acknowledged: " +
                                std::string{to_string(d.reason)} + ";" + who);
   };
 
-  auto finish_oldest = [&] {
+  // Waits for the oldest message's report. false: a signal came first (it stays in flight).
+  auto finish_oldest = [&]() -> bool {
+    std::optional<Delivery> d;
+    while (!(d = in_flight.front().handle.wait_for(std::chrono::milliseconds{100}))) {
+      if (g_stop.load()) return false;
+    }
     Sent s = std::move(in_flight.front());
     in_flight.pop_front();
-    report(s.index, s.text, s.handle.wait());
+    report(s.index, s.text, *d);
+    return true;
   };
 
   // QoS 0 without --json has nothing to report: the handle is dropped at once (no copy of the
@@ -153,7 +211,8 @@ int run_pub(const PubArgs& a) {
         return true;
       }
       if ((h.error() == Errc::too_many_pending || h.error() == Errc::queue_full) && !in_flight.empty()) {
-        finish_oldest();  // the engine's table is full: wait for the oldest, then retry
+        // The engine's table is full: wait for the oldest, then retry.
+        if (!finish_oldest()) return false;
         continue;
       }
       std::fprintf(stderr, "Error: message %zu (\"%s\") refused: %s\n", count, preview(text).c_str(),
@@ -163,21 +222,41 @@ int run_pub(const PubArgs& a) {
     }
   };
 
+  // SIGINT/SIGTERM: stop publishing, end what is in flight (closed) and name it. No SA_RESTART,
+  // so a read of stdin (-l) returns at once.
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
   if (a.lines) {
     std::string line;
-    while (std::getline(std::cin, line)) {
+    while (!g_stop.load() && std::getline(std::cin, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (!publish_one(line)) break;
     }
   } else {
-    for (int i = 0; i < a.repeat; ++i) {
-      if (i > 0 && a.repeat_delay > 0)
-        std::this_thread::sleep_for(std::chrono::duration<double>(a.repeat_delay));  // pacing, asked for
+    using Clock = std::chrono::steady_clock;
+    for (int i = 0; i < a.repeat && !g_stop.load(); ++i) {
+      if (i > 0 && a.repeat_delay > 0) {  // pacing, asked for; a signal cuts it short
+        const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(a.repeat_delay));
+        while (!g_stop.load() && Clock::now() < until)
+          std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds{50}));
+        if (g_stop.load()) break;
+      }
       if (!publish_one(single)) break;
     }
   }
+  while (!in_flight.empty() && finish_oldest()) {
+  }
+  const bool interrupted = g_stop.load();
+  node->close();  // ends what is still in flight: reason closed
   while (!in_flight.empty()) finish_oldest();
-  node->close();
+  if (interrupted)
+    std::fprintf(stderr, "nomq pub: interrupted after %zu message(s)%s\n", count,
+                 not_acknowledged.empty() ? "" : "; not acknowledged:");
 
   for (const std::string& line : not_acknowledged) std::fprintf(stderr, "%s\n", line.c_str());
   const auto failed = not_acknowledged.size();
@@ -202,7 +281,7 @@ std::function<int()> setup_pub(CLI::App& app) {
   app.add_flag("-s,--stdin-file", a->whole_stdin, "Send all of stdin as one message");
   app.add_flag("-n,--null-message", a->null_message, "Send an empty message");
   app.add_option("-q,--qos", a->qos, "Quality of service: 0, 1 or 2")
-      ->check(CLI::IsMember({0, 1, 2}))
+      ->check(qos_validator())
       ->capture_default_str();
   app.add_flag("-r,--retain", a->retain, "Retain: late subscribers get the message too");
   app.add_option("--priority", a->priority, "Priority 0..15, higher leaves first")

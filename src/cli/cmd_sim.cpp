@@ -39,6 +39,7 @@ struct SimArgs {
   double retransmit_ms = 200.0;
   double session_lifetime_s = 86400.0;
   std::size_t max_pending = 50;
+  std::string profile;
   bool mixed_priority = false;
   bool unicast = false;
   bool json = false;
@@ -132,6 +133,7 @@ int run_sim(const SimArgs& a) {
   if (a.session_lifetime_s <= 0) return usage("--session-lifetime needs more than 0 seconds");
   o.session_lifetime = from_s(a.session_lifetime_s);
   o.max_pending = a.max_pending;
+  o.profile = a.profile;
   o.mixed_priority = a.mixed_priority;
   o.unicast = a.unicast;
   if (a.trace) {
@@ -213,6 +215,10 @@ std::function<int()> setup_sim(CLI::App& app) {
   app.add_option("--max-pending", a->max_pending, "Engine limit on QoS 1/2 messages in flight")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->capture_default_str();
+  app.add_option("--profile", a->profile,
+                 "Engine limits to start from: seed or small (docs/embedded.md); --max-pending "
+                 "still applies")
+      ->check(CLI::IsMember({"seed", "small"}));
   app.add_flag("--mixed-priority", a->mixed_priority, "Give messages priorities 0-15 in turn");
   app.add_flag("--unicast", a->unicast,
                "Publish each message to every subscriber's endpoint instead of the group "

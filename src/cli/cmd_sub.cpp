@@ -2,10 +2,14 @@
 // Exit 0 after -C messages or on SIGINT/SIGTERM, 3 when -W seconds pass first.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <ctime>
+#include <exception>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
@@ -26,6 +30,12 @@ struct SubArgs {
   std::optional<std::string> format;
   bool json = false;
   int priority = 0;
+  bool ready = false;
+  std::optional<std::string> qos;  // refused with the reason (mosquitto_sub habit)
+  bool no_retained = false;        // -R
+  bool retained_only = false;      // --retained-only
+  bool no_newline = false;         // -N
+  std::vector<std::string> filter_out;  // -T
 };
 
 std::string hex(const std::string& s) {
@@ -38,9 +48,82 @@ std::string hex(const std::string& s) {
   return out;
 }
 
+// ISO 8601 times of the moment a message is printed: "2026-12-05T12:00:00+0000" (-F %I, as
+// mosquitto_sub) and "2026-12-05T12:00:00.123Z" (JSON "timestamp", UTC with milliseconds).
+std::string iso_local(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+std::string iso_utc_ms(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
+  return buf;
+}
+
+nlohmann::json json_of(const Message& m, std::chrono::system_clock::time_point at, bool embed) {
+  nlohmann::json j = {{"timestamp", iso_utc_ms(at)},
+                      {"channel", m.channel},
+                      {"qos", static_cast<int>(m.qos)},
+                      {"retain", m.retain},
+                      {"priority", m.priority},
+                      {"sender", endpoint_text(m.from)},
+                      {"session", m.sender_session},
+                      {"message_id", m.message_id}};
+  if (embed) {  // %J: a message that is JSON goes in as JSON
+    auto parsed = nlohmann::json::parse(m.message, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) {
+      j["message"] = std::move(parsed);
+      return j;
+    }
+  }
+  j["message"] = m.message;
+  return j;
+}
+
+std::string json_line(const Message& m, std::chrono::system_clock::time_point at, bool embed = false) {
+  nlohmann::json j = json_of(m, at, embed);
+  try {
+    return j.dump();
+  } catch (const nlohmann::json::type_error&) {  // not UTF-8: give the bytes as hex instead
+    j.erase("message");
+    j["message_hex"] = hex(m.message);
+    return j.dump();
+  }
+}
+
+constexpr const char* kFormatSpecifiers = "%t %p %q %r %P %l %x %X %m %s %U %I %j %J %%";
+
+// -F checked once, before anything runs: "" or what is wrong ("-F: unknown specifier '%z' ...").
+std::string format_problem(const std::string& f) {
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == '\\') {
+      ++i;  // \n, \t, \\ and any other character as itself
+      continue;
+    }
+    if (f[i] != '%') continue;
+    if (i + 1 == f.size()) return "-F: '%' at the end of the format (use %% for a '%')";
+    const char n = f[++i];
+    if (std::string_view{"tpqrPlxXmsUIjJ%"}.find(n) == std::string_view::npos)
+      return std::string{"-F: unknown specifier '%"} + n + "' (known: " + kFormatSpecifiers + ", \\n, \\t)";
+  }
+  return {};
+}
+
 // mosquitto_sub's -F subset plus ours: %t channel, %p message, %q qos, %r retain, %P priority,
-// %l length, %x message as hex, %m message id, %s sender address, %U unix time, %% and \n \t.
-std::string format_message(const std::string& f, const Message& m) {
+// %l length, %x / %X message as hex, %m message id, %s sender address, %U unix time, %I ISO 8601
+// time, %j / %J JSON (%J: a JSON message embedded), %% and \n \t.
+std::string format_message(const std::string& f, const Message& m,
+                           std::chrono::system_clock::time_point at) {
   std::string out;
   for (std::size_t i = 0; i < f.size(); ++i) {
     const char c = f[i];
@@ -58,11 +141,19 @@ std::string format_message(const std::string& f, const Message& m) {
         case 'P': out += std::to_string(m.priority); break;
         case 'l': out += std::to_string(m.message.size()); break;
         case 'x': out += hex(m.message); break;
+        case 'X': {
+          std::string h = hex(m.message);
+          for (char& d : h) d = static_cast<char>(std::toupper(static_cast<unsigned char>(d)));
+          out += h;
+          break;
+        }
         case 'm': out += std::to_string(m.message_id); break;
         case 's': out += endpoint_text(m.from); break;
-        case 'U': out += std::to_string(std::time(nullptr)); break;
-        case '%': out += '%'; break;
-        default: out += '%'; out += n; break;
+        case 'U': out += std::to_string(std::chrono::system_clock::to_time_t(at)); break;
+        case 'I': out += iso_local(at); break;
+        case 'j': out += json_line(m, at); break;
+        case 'J': out += json_line(m, at, true); break;
+        default: out += '%'; break;  // "%%" (format_problem refused the rest)
       }
       continue;
     }
@@ -71,33 +162,15 @@ std::string format_message(const std::string& f, const Message& m) {
   return out;
 }
 
-std::string json_line(const Message& m) {
-  nlohmann::json j = {{"channel", m.channel},
-                      {"qos", static_cast<int>(m.qos)},
-                      {"retain", m.retain},
-                      {"priority", m.priority},
-                      {"sender", endpoint_text(m.from)},
-                      {"session", m.sender_session},
-                      {"message_id", m.message_id}};
-  j["message"] = m.message;
-  try {
-    return j.dump();
-  } catch (const nlohmann::json::type_error&) {  // not UTF-8: give the bytes as hex instead
-    j.erase("message");
-    j["message_hex"] = hex(m.message);
-    return j.dump();
-  }
-}
-
 // stdout written per burst, not per line (a system call per message capped `nomq sub` into a
 // file or pipe well below what the node receives): lines are written when the listener has been
 // idle for a millisecond (the caller's flush()), or 10 ms after the first unwritten one at the
 // latest, so a line that comes alone still shows at once.
 class LineOutput {
  public:
-  void write(const std::string& text) {
+  void write(const std::string& text, bool newline) {
     std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fputc('\n', stdout);
+    if (newline) std::fputc('\n', stdout);
     const auto now = std::chrono::steady_clock::now();
     if (!pending_) {
       pending_ = true;
@@ -119,9 +192,21 @@ class LineOutput {
 };
 
 int run_sub(const SubArgs& a) {
-  if (a.count < 0) return usage_error("sub", "-C needs a count of 1 or more");
-  if (a.timeout < 0) return usage_error("sub", "-W needs a number of seconds above 0");
+  if (a.count < 0) return usage_error("sub", "-C needs a count of 0 (never) or more");
+  if (a.timeout < 0) return usage_error("sub", "-W needs a number of seconds, 0 (never) or more");
+  if (a.qos)
+    return usage_error("sub", "-q: nomq sub takes no QoS: each message arrives with the QoS its "
+                              "publisher chose (nomq pub -q)");
+  // -t a -t a subscribes once (as mosquitto_sub does), in the order first given.
+  std::vector<std::string> channels;
+  for (const auto& ch : a.channels) {
+    if (std::string problem = channel_problem(ch); !problem.empty()) return usage_error("sub", problem);
+    if (std::find(channels.begin(), channels.end(), ch) == channels.end()) channels.push_back(ch);
+  }
   if (a.json && (a.verbose || a.format)) return usage_error("sub", "--json cannot be combined with -v or -F");
+  if (a.format)
+    if (std::string problem = format_problem(*a.format); !problem.empty()) return usage_error("sub", problem);
+  if (a.retained_only && a.no_retained) return usage_error("sub", "--retained-only cannot be combined with -R");
   NodeConfig config;
   int code = 0;
   // A publisher that starts after us finds us at once: a fresh node solicits announcements
@@ -136,7 +221,7 @@ int run_sub(const SubArgs& a) {
   ::sigaction(SIGTERM, &sa, nullptr);
 
   auto listener = node->listen();
-  for (const auto& ch : a.channels) {
+  for (const auto& ch : channels) {
     if (auto r = node->subscribe(ch, static_cast<std::uint8_t>(a.priority)); !r)
       return usage_error("sub", "cannot subscribe to '" + ch + "': " + error_text(r.error()));
   }
@@ -144,9 +229,9 @@ int run_sub(const SubArgs& a) {
     std::fprintf(stderr, "Error: cannot start the node: %s\n", error_text(r.error()).c_str());
     return kExitFailure;
   }
-  if (a.node.debug) {
+  if (a.node.debug || a.ready) {
     std::string list;
-    for (const auto& ch : a.channels) list += (list.empty() ? "" : ", ") + ch;
+    for (const auto& ch : channels) list += (list.empty() ? "" : ", ") + ch;
     // Tests wait for this line: from here on, the node hears the group and has announced.
     std::fprintf(stderr, "nomq sub: ready on %s, group %s, subscribed to %s\n",
                  endpoint_text(node->local_endpoint()).c_str(), endpoint_text(node->group()).c_str(),
@@ -183,14 +268,18 @@ int run_sub(const SubArgs& a) {
       m = listener.next(std::chrono::duration_cast<Duration>(slice));
       if (!m) continue;
     }
+    if (m->qos != Qos::at_most_once) owes_answers = true;  // answered by the engine, printed or not
+    if (a.retained_only && !m->retain) break;  // the retained values are over (mosquitto_sub habit)
+    if (a.no_retained && m->retain) continue;
+    if (std::find(a.filter_out.begin(), a.filter_out.end(), m->channel) != a.filter_out.end()) continue;
     ++received;
-    if (m->qos != Qos::at_most_once) owes_answers = true;
-    const std::string line = a.json ? json_line(*m)
-                             : a.format ? format_message(*a.format, *m)
+    const auto at = std::chrono::system_clock::now();
+    const std::string line = a.json ? json_line(*m, at)
+                             : a.format ? format_message(*a.format, *m, at)
                              : a.verbose ? m->channel + " " + m->message
                                          : std::string{};
     const std::string& text = a.json || a.format || a.verbose ? line : m->message;
-    out.write(text);
+    out.write(text, !a.no_newline);
   }
   out.flush();
 
@@ -237,20 +326,51 @@ int run_sub(const SubArgs& a) {
   return exit_code;
 }
 
+// 0 or more (0: never), said plainly (CLI11's own range check prints a 300-digit bound).
+CLI::Validator not_negative(const std::string& what, bool fractions) {
+  return CLI::Validator(
+      [what, fractions](std::string& s) -> std::string {
+        std::size_t used = 0;
+        double v = -1;
+        try {
+          v = fractions ? std::stod(s, &used) : static_cast<double>(std::stol(s, &used));
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == s.size() && !s.empty() && v >= 0) return {};
+        return "needs " + what + ", 0 (never) or more, got '" + s + "'";
+      },
+      "");
+}
+
 std::function<int()> setup_sub(CLI::App& app) {
   auto a = std::make_shared<SubArgs>();
   app.set_help_flag("--help", "Print this help message and exit");
   add_node_options(app, a->node);
   app.add_option("-t,--channel,--topic", a->channels, "Channel to subscribe to (repeat for more)")->required();
   app.add_option("-C,--count", a->count, "Exit 0 after this many messages [default: 0, never]")
-      ->check(CLI::PositiveNumber);
+      ->check(not_negative("a count", false));
   app.add_option("-W,--timeout", a->timeout, "Exit 3 if -C messages have not arrived after this many seconds [default: 0, never]")
-      ->check(CLI::PositiveNumber);
+      ->check(not_negative("seconds", true));
+  app.add_option("-q,--qos", a->qos, "Not taken: the publisher chooses each message's QoS")
+      ->group("");  // hidden: only there to explain itself
   app.add_flag("-v,--verbose", a->verbose, "Print \"channel message\"");
   app.add_option("-F,--format", a->format,
                  "Output format: %t channel, %p message, %q qos, %r retain, %P priority, %l length, "
-                 "%x hex, %m message id, %s sender, %U unix time, %%, \\n, \\t");
-  app.add_flag("--json", a->json, "One JSON object per message: channel, message, qos, retain, priority, sender");
+                 "%x/%X hex, %m message id, %s sender, %U unix time, %I ISO 8601 time, %j JSON, "
+                 "%J JSON with a JSON message embedded, %%, \\n, \\t");
+  app.add_flag("--json", a->json,
+               "One JSON object per message: timestamp, channel, message, qos, retain, priority, sender, "
+               "session, message_id");
+  app.add_flag("-R,--no-retained", a->no_retained,
+               "Do not print messages with the retain flag (retained values handed to a new "
+               "subscriber, retained publishes)");
+  app.add_flag("--retained-only", a->retained_only,
+               "Print only messages with the retain flag; exit 0 at the first without it");
+  app.add_flag("-N,--no-newline", a->no_newline, "No newline after each message");
+  app.add_option("-T,--filter-out", a->filter_out, "Do not print messages on this channel (repeatable)");
+  app.add_flag("--ready", a->ready,
+               "Print 'nomq sub: ready on ...' on stderr once subscribed (as -d does), for scripts");
   app.add_option("--priority", a->priority, "Subscription priority 0..15")
       ->check(CLI::Range(0, 15))
       ->capture_default_str();

@@ -125,6 +125,8 @@ const ConfigKey kKeys[] = {
     {.name = "max_peers", .min = 1, .max = 65535, NOMQ_NODE(limits.max_peers), NOMQ_LIMIT(max_peers)},
     {.name = "max_peer_subscriptions", .min = 1, .max = 1048576,
      NOMQ_NODE(limits.max_peer_subscriptions), NOMQ_LIMIT(max_peer_subscriptions)},
+    {.name = "max_peer_filters", .min = 1, .max = 65535, NOMQ_NODE(limits.max_peer_filters),
+     NOMQ_LIMIT(max_peer_filters)},
     {.name = "max_senders", .min = 1, .max = 65535, NOMQ_NODE(limits.max_senders),
      NOMQ_LIMIT(max_senders)},
     {.name = "max_inbound_qos", .min = 1, .max = 1048576, NOMQ_NODE(limits.max_inbound_qos),
@@ -151,6 +153,10 @@ const ConfigKey kKeys[] = {
      NOMQ_TIMER(discovery_period, milliseconds)},
     {.name = "solicit_answer_interval_ms", .min = 1, .max = 600000,
      NOMQ_NODE(solicit_answer_interval_ms), NOMQ_TIMER(solicit_answer_interval, milliseconds)},
+    {.name = "solicit_answer_spread_ms", .min = 0, .max = 60000,
+     NOMQ_NODE(solicit_answer_spread_ms), NOMQ_TIMER(solicit_answer_spread, milliseconds)},
+    {.name = "discovery_settle_ms", .min = 0, .max = 60000, NOMQ_NODE(discovery_settle_ms),
+     NOMQ_TIMER(discovery_settle, milliseconds)},
 };
 #undef NOMQ_NODE
 #undef NOMQ_KNOB

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/arena.hpp"
 #include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
 
@@ -26,12 +27,15 @@ class Counters {
   EngineStats stats_;
 };
 
-// What every component shares: the configuration (read only), the crypto backend (and its
-// randomness) and the counters.
+// What every component shares: the configuration (read only), the crypto backend, the random
+// generator, the counters, and the arena the components take their tables from (construction
+// only: nothing is taken from it afterwards).
 struct Context {
   const EngineConfig& cfg;
   Crypto& crypto;
+  Rng& rng;
   Counters& counters;
+  Arena& arena;
 };
 
 }  // namespace nomq::detail

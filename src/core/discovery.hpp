@@ -38,10 +38,24 @@ class Discovery {
   void for_each_subscriber(const wire::ChannelId& channel, F&& f) const {
     table_.for_each_subscriber(channel, static_cast<F&&>(f));
   }
+  // Every live subscriber of the channel `channel` named `name`, exact or by filter, once each.
+  template <class F>
+  void for_each_matching(const wire::ChannelId& channel, std::string_view name, F&& f) const {
+    table_.for_each_matching(channel, name, static_cast<F&&>(f));
+  }
+  bool subscribes(std::uint32_t session, const wire::ChannelId& channel,
+                  std::string_view name) const noexcept {
+    return table_.subscribes(session, channel, name);
+  }
   std::uint32_t slot_of(std::uint32_t session) const noexcept { return table_.slot_of(session); }
+  std::size_t peer_count() const noexcept { return table_.peer_count(); }
   // `session` answered a group publish on `channel`: it subscribes there, which confirms a
   // subscription inherited from its previous session.
   void confirm_if_tentative(std::uint32_t session, const wire::ChannelId& channel) noexcept;
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return DiscoveryTable::bytes_for(at_least_one(l.max_peers), at_least_one(l.max_peer_subscriptions),
+                                     at_least_one(l.max_peer_filters), l.max_channel_name);
+  }
   std::size_t state_bytes() const noexcept { return table_.state_bytes(); }
 
  private:

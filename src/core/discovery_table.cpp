@@ -2,11 +2,66 @@
 
 namespace nomq::detail {
 
-DiscoveryTable::DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions)
-    : peers_(max_peers),
-      prev_(max_peers, kNoSlot),
-      next_(max_peers, kNoSlot),
-      subs_(max_subscriptions) {}
+DiscoveryTable::DiscoveryTable(Arena& arena, std::size_t max_peers, std::size_t max_subscriptions,
+                               std::size_t max_filters, std::size_t max_name) noexcept
+    : peers_(arena, max_peers),
+      prev_(arena.make<std::uint32_t>(max_peers, kNoSlot)),
+      next_(arena.make<std::uint32_t>(max_peers, kNoSlot)),
+      subs_(arena, max_subscriptions),
+      filters_(arena, max_filters),
+      filter_names_(arena.make<char>(max_filters * max_name, 0)),
+      matched_(arena.make<std::uint8_t>(max_filters, 0)),
+      mark_(arena.make<std::uint32_t>(max_peers, 0)),
+      max_name_(max_name) {}
+
+bool DiscoveryTable::note_filter(const wire::ChannelId& id, std::string_view filter) noexcept {
+  if (filter.empty() || filter.size() > max_name_) return false;
+  if (filters_.find(id) != kNoSlot) return true;
+  if (filters_.full()) {
+    // Reclaim a filter no (session, filter) pair refers to any more (rare: the table is full).
+    std::uint32_t victim = kNoSlot;
+    filters_.for_each([&](std::uint32_t f) {
+      if (victim != kNoSlot) return;
+      bool used = false;
+      subs_.scan([&](std::uint32_t k) {
+        if (subs_.key(k).channel == filters_.key(f)) used = true;
+      });
+      if (!used) victim = f;
+    });
+    if (victim == kNoSlot) return false;
+    filters_.erase_slot(victim);
+  }
+  const std::uint32_t f = filters_.insert(id);
+  if (f == kNoSlot) return false;
+  filters_.value(f) = static_cast<std::uint8_t>(filter.size());
+  filter.copy(&filter_names_[f * max_name_], filter.size());
+  return true;
+}
+
+std::string_view DiscoveryTable::filter_name(const wire::ChannelId& id) const noexcept {
+  const std::uint32_t f = filters_.find(id);
+  if (f == kNoSlot) return {};
+  return {&filter_names_[f * max_name_], filters_.value(f)};
+}
+
+void DiscoveryTable::match_filters(std::string_view name) const noexcept {
+  filters_.scan([&](std::uint32_t f) {
+    const std::string_view text{&filter_names_[f * max_name_], filters_.value(f)};
+    matched_[f] = wire::filter_matches(text, name) ? 1 : 0;
+  });
+}
+
+bool DiscoveryTable::subscribes(std::uint32_t session, const wire::ChannelId& channel,
+                                std::string_view name) const noexcept {
+  if (is_subscribed(session, channel)) return true;
+  bool hit = false;
+  filters_.scan([&](std::uint32_t f) {
+    if (hit || subs_.find(PeerSubKey{session, filters_.key(f)}) == kNoSlot) return;
+    const std::string_view text{&filter_names_[f * max_name_], filters_.value(f)};
+    hit = wire::filter_matches(text, name);
+  });
+  return hit;
+}
 
 void DiscoveryTable::unlink(std::uint32_t slot) noexcept {
   const std::uint32_t p = prev_[slot], n = next_[slot];

@@ -7,8 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "core/fixed_map.hpp"
+#include "core/retained_store.hpp"
 #include "nomq/endpoint.hpp"
 #include "nomq/time.hpp"
 #include "nomq/wire.hpp"
@@ -47,7 +50,33 @@ struct PeerSubKeyEq {
 
 class DiscoveryTable {
  public:
-  DiscoveryTable(std::size_t max_peers, std::size_t max_subscriptions);
+  using PeerMap = FixedMap<std::uint32_t, Peer, U32Hash, U32Eq>;
+  using SubMap = FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq>;
+  using FilterMap = FixedMap<wire::ChannelId, std::uint8_t, ChannelIdHash, ChannelIdEq>;
+  // max_filters distinct peer filters of up to max_name bytes (limits.max_peer_filters,
+  // limits.max_channel_name).
+  DiscoveryTable(Arena& arena, std::size_t max_peers, std::size_t max_subscriptions,
+                 std::size_t max_filters = 1,
+                 std::size_t max_name = wire::kMaxChannelName) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_peers, std::size_t max_subscriptions,
+                                         std::size_t max_filters = 1,
+                                         std::size_t max_name = wire::kMaxChannelName) noexcept {
+    return PeerMap::bytes_for(max_peers) + 2 * arena_bytes<std::uint32_t>(max_peers) +
+           SubMap::bytes_for(max_subscriptions) + FilterMap::bytes_for(max_filters) +
+           arena_bytes<char>(max_filters * max_name) + arena_bytes<std::uint8_t>(max_filters) +
+           arena_bytes<std::uint32_t>(max_peers);
+  }
+
+  // Wildcard filters (docs/engine.md §16). A peer's filter subscription is a (session, filter
+  // id) pair like any other; the filter's text is kept once per distinct filter (max_filters
+  // of them, kMaxChannelName bytes each) so that publishers can match channel names against
+  // it. note_filter() records it before the pair is added; false: the filter table is full of
+  // filters still subscribed (the announcement is dropped, counted peer_table_full). A filter
+  // no pair refers to any more is reclaimed when room is needed.
+  bool note_filter(const wire::ChannelId& id, std::string_view filter) noexcept;
+  // The text of filter `id`; empty when `id` is not a known filter (an exact channel).
+  std::string_view filter_name(const wire::ChannelId& id) const noexcept;
+  std::size_t filter_count() const noexcept { return filters_.size(); }
 
   enum class Seen : std::uint8_t { known, joined, restarted, full };
   struct SeenResult {
@@ -100,6 +129,33 @@ class DiscoveryTable {
   }
   std::size_t subscriber_count(const wire::ChannelId& channel) const noexcept;
 
+  // Calls f(const Peer&) once for every live subscriber of the channel `channel` named `name`,
+  // exact or through a filter (a peer with several matching subscriptions is called once).
+  // One filter match per distinct filter, then one pass over the pairs; no allocation.
+  template <class F>
+  void for_each_matching(const wire::ChannelId& channel, std::string_view name, F&& f) const {
+    if (filters_.size() == 0) return for_each_subscriber(channel, static_cast<F&&>(f));
+    match_filters(name);
+    if (++mark_gen_ == 0) {  // wrapped: clear the marks once
+      mark_.fill(0);
+      mark_gen_ = 1;
+    }
+    subs_.for_each([&](std::uint32_t s) {
+      const PeerSubKey& k = subs_.key(s);
+      if (k.channel != channel) {
+        const std::uint32_t fs = filters_.find(k.channel);
+        if (fs == kNoSlot || matched_[fs] == 0) return;
+      }
+      const std::uint32_t p = peers_.find(k.session_id);
+      if (p == kNoSlot || mark_[p] == mark_gen_) return;
+      mark_[p] = mark_gen_;
+      f(peers_.value(p));
+    });
+  }
+  // `session` subscribes to the channel `channel` named `name`, exactly or through a filter.
+  bool subscribes(std::uint32_t session, const wire::ChannelId& channel,
+                  std::string_view name) const noexcept;
+
   // Removes one session silent for longer than `timeout` and returns it (call until nullopt).
   std::optional<Peer> expire_one(Instant now, Duration timeout) noexcept;
   // When the next session times out; nullopt with no peers.
@@ -107,7 +163,9 @@ class DiscoveryTable {
 
   std::size_t peer_count() const noexcept { return peers_.size(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
-  std::size_t state_bytes() const noexcept { return peers_.state_bytes() + subs_.state_bytes(); }
+  std::size_t state_bytes() const noexcept {
+    return bytes_for(peers_.capacity(), subs_.capacity(), filters_.capacity(), max_name_);
+  }
 
  private:
   void drop_subscriptions_of(std::uint32_t session) noexcept;
@@ -118,18 +176,27 @@ class DiscoveryTable {
   void erase_peer_slot(std::uint32_t slot) noexcept;
   void set_tentative(Peer& peer, bool on) noexcept;
 
-  FixedMap<std::uint32_t, Peer, U32Hash, U32Eq> peers_;
+  PeerMap peers_;
   // Peers in the order they were last heard (head: least recently), a doubly linked list over
   // the peer slots: next_expiry() reads the head, O(1), where it scanned the table on every
   // loop turn. Kept exact while time only moves forward; a step back (wall clock) clears
   // `recency_sorted_` and next_expiry() scans until the order is restored.
-  std::vector<std::uint32_t> prev_, next_;
+  FixedArray<std::uint32_t> prev_, next_;
   std::uint32_t head_ = kNoSlot, tail_ = kNoSlot;
   mutable bool recency_sorted_ = true;  // set again by next_expiry() once it checked
   std::size_t tentative_peers_ = 0;  // peers with has_tentative: none is the common case
   static constexpr std::uint8_t kConfirmed = 0;
   static constexpr std::uint8_t kTentative = 1;
-  FixedMap<PeerSubKey, std::uint8_t, PeerSubKeyHash, PeerSubKeyEq> subs_;
+  SubMap subs_;
+
+  // Sets matched_[f] for every filter slot f: whether `name` matches it.
+  void match_filters(std::string_view name) const noexcept;
+  FilterMap filters_;                           // filter id -> text size
+  FixedArray<char> filter_names_;               // max_name_ bytes per filter slot
+  mutable FixedArray<std::uint8_t> matched_;    // per filter slot, scratch of match_filters
+  mutable FixedArray<std::uint32_t> mark_;      // per peer slot: visited in this pass
+  mutable std::uint32_t mark_gen_ = 0;
+  std::size_t max_name_;
 };
 
 }  // namespace nomq::detail

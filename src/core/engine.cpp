@@ -1,23 +1,12 @@
 // The protocol engine's façade (docs/engine.md is the normative description of its behaviour).
 // Engine::Impl holds the components of src/core/ and only dispatches: each component owns its
 // state, its timers (next_deadline) and its timeout handling; next_deadline() here is the
-// minimum over them. Every table is sized in the constructor; nothing below allocates.
+// minimum over them. Every table is built in create(), in one block (core/arena.hpp); nothing
+// below allocates.
 #include "nomq/engine.hpp"
 
-#include "core/counters.hpp"
-#include "core/discovery.hpp"
-#include "core/engine_errors.hpp"
+#include "core/engine_impl.hpp"
 #include "core/engine_testing.hpp"
-#include "core/events.hpp"
-#include "core/message_pool.hpp"
-#include "core/outbox.hpp"
-#include "core/publisher.hpp"
-#include "core/receiver.hpp"
-#include "core/retained_replay.hpp"
-#include "core/session.hpp"
-#include "core/solicitation.hpp"
-#include "core/subscriptions.hpp"
-#include "core/transmitter.hpp"
 
 namespace nomq {
 
@@ -38,74 +27,13 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
     case PeerEvent::Kind::left: return "left";
     case PeerEvent::Kind::restarted: return "restarted";
     case PeerEvent::Kind::clock_skew: return "clock_skew";
+    case PeerEvent::Kind::auth_failed: return "auth_failed";
     case PeerEvent::Kind::impersonation: return "impersonation";
   }
   return "unknown";
 }
 
 using namespace detail;
-
-namespace {
-
-EngineConfig effective(const EngineConfig& c) {
-  EngineConfig e = c;
-  if (e.limits.max_message_size > 65535) e.limits.max_message_size = 65535;
-  return e;
-}
-
-std::size_t pool_slots(const EngineLimits& l) {
-  return at_least_one(l.max_pending + l.max_queued_messages +
-                      l.max_retained_channels * (l.max_retained_per_channel + 1) + l.max_channels);
-}
-
-}  // namespace
-
-// Members in construction order; a component may name one declared later (it only keeps the
-// reference until the engine is built). Only Session's constructor draws random numbers.
-struct Engine::Impl {
-  Impl(const EngineConfig& c, Crypto& cr, Instant now)
-      : cfg(effective(c)),
-        crypto(cr),
-        last_now(now),
-        pool(pool_slots(cfg.limits), cfg.limits.max_message_size),
-        outbox(at_least_one(cfg.limits.max_outbox), cfg.limits.max_queued_messages, cfg.wire, pool,
-               subs, counters),
-        subs(cfg.limits.max_channels, cfg.wire, crypto, outbox),
-        session(ctx, subs, now),
-        events(at_least_one(cfg.limits.max_pending), at_least_one(cfg.limits.max_peers), counters),
-        publisher(ctx, {session, pool, outbox, discovery, retained, solicitation, events}),
-        retained(ctx, {pool, outbox, subs, publisher}),
-        discovery(ctx, {events, publisher, solicitation, retained}),
-        solicitation(ctx, {outbox, subs, publisher}, now),
-        receiver(ctx, {session, subs, outbox, retained, events}),
-        transmitter(ctx, {session, outbox, subs, pool, publisher}) {}
-
-  bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
-  void begin_call(Instant now) noexcept {
-    if (now > last_now) last_now = now;
-    publisher.begin_call(last_now);
-  }
-  void on_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall) noexcept;
-  void on_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
-
-  EngineConfig cfg;
-  Crypto& crypto;
-  Counters counters;
-  Context ctx{cfg, crypto, counters};
-  Instant last_now;
-  bool closed = false;
-  MessagePool pool;
-  Outbox outbox;
-  Subscriptions subs;
-  Session session;
-  Events events;
-  Publisher publisher;
-  RetainedReplay retained;
-  Discovery discovery;
-  Solicitation solicitation;
-  Receiver receiver;
-  Transmitter transmitter;
-};
 
 void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Instant now,
                          WallTime wall) noexcept {
@@ -136,9 +64,7 @@ void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Instant no
   }
 }
 
-Engine::Engine(const EngineConfig& config, Crypto& crypto, Instant now)
-    : impl_(std::make_unique<Impl>(config, crypto, now)) {}
-Engine::~Engine() = default;
+// --- calls
 
 Result<void> Engine::subscribe(std::string_view channel, std::uint8_t priority, Instant now) {
   Impl& m = *impl_;
@@ -153,6 +79,7 @@ Result<void> Engine::unsubscribe(std::string_view channel, Instant now) {
   const Result<wire::ChannelId> id = m.subs.unsubscribe(channel, m.closed);
   if (!id) return id.error();
   m.retained.drop_copy(*id);
+  if (wire::is_filter(channel)) m.retained.drop_unfollowed_copies(channel, now);
   return {};
 }
 
@@ -168,9 +95,15 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   Impl& m = *impl_;
   m.begin_call(now);
   m.counters.add(&EngineStats::datagrams_received);
+  const std::uint64_t bad_mac = m.counters.stats().dropped_by(Errc::bad_mac);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
   if (m.receiver.take_impersonation()) m.session.renew_now(now);
-  if (!p) return;
+  if (!p) {
+    if (m.counters.stats().dropped_by(Errc::bad_mac) != bad_mac) {
+      m.auth_failures.note(from, now, m.closed);
+    }
+    return;
+  }
   if (m.v2()) {
     m.on_v2(*p, from, now, wall);
   } else {
@@ -242,15 +175,13 @@ std::size_t Engine::inbound_qos2_open() const noexcept {
 }
 std::size_t Engine::pending_count() const noexcept { return impl_->publisher.open_count(); }
 const EngineStats& Engine::stats() const noexcept { return impl_->counters.stats(); }
+std::span<const AuthFailureSource> Engine::auth_failures() const noexcept {
+  return impl_->auth_failures.sources();
+}
 const EngineConfig& Engine::config() const noexcept { return impl_->cfg; }
 
-std::size_t Engine::state_bytes() const noexcept {
-  const Impl& m = *impl_;
-  return sizeof(Engine) + sizeof(Impl) + m.pool.state_bytes() + m.outbox.state_bytes() +
-         m.subs.state_bytes() + m.events.state_bytes() + m.publisher.state_bytes() +
-         m.retained.state_bytes() + m.discovery.state_bytes() + m.solicitation.state_bytes() +
-         m.receiver.state_bytes();
-}
+std::size_t Engine::state_bytes() const noexcept { return state_bytes_for(impl_->cfg); }
+StateReport Engine::state_report() const noexcept { return Impl::report_for(impl_->cfg); }
 
 namespace detail {
 

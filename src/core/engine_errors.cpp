@@ -19,6 +19,11 @@ Error channel_name_too_long(std::size_t size) noexcept {
                wire::kMaxChannelName};
 }
 
+Error subscription_name_too_long(std::size_t size, std::size_t limit) noexcept {
+  return Error{Errc::channel_name_too_long, "channel name of ", size,
+               " bytes: subscriptions take at most ", limit, " (config key max_channel_name)"};
+}
+
 Error bad_publish_options(std::string_view channel, const PublishOptions& options) noexcept {
   if (channel.empty()) return empty_channel();
   if (options.priority > 15) {
@@ -68,8 +73,8 @@ Error outbox_full(std::size_t limit) noexcept {
 
 Error message_slots_full() noexcept {
   return Error{Errc::queue_full,
-               "every message slot is in use (max_pending + max_queued_messages): send first "
-               "(poll_transmit) or wait for a delivery report"};
+               "every message slot is in use, or the bytes of message_pool_bytes are: send "
+               "first (poll_transmit) or wait for a delivery report"};
 }
 
 Error too_many_retained(const EngineLimits& limits) noexcept {
@@ -90,6 +95,21 @@ Error too_many_channels(std::size_t limit) noexcept {
 
 Error not_subscribed() noexcept {
   return Error{Errc::not_subscribed, "not subscribed to this channel"};
+}
+
+Error invalid_filter(std::string_view filter) noexcept {
+  return Error{Errc::invalid_argument, "filter '", filter,
+               "': '+' and '#' must fill a whole level, and '#' must be the last level"};
+}
+
+Error v1_no_wildcards(std::string_view filter) noexcept {
+  return Error{Errc::invalid_argument, "filter '", filter,
+               "': wire v1 has no wildcards, subscribe to exact channels"};
+}
+
+Error wildcard_publish(std::string_view channel) noexcept {
+  return Error{Errc::invalid_argument, "channel '", channel,
+               "' contains '+' or '#': wildcards are for subscribing, not publishing"};
 }
 
 }  // namespace nomq::detail::engine_error

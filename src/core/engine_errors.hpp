@@ -15,6 +15,8 @@ Error closed() noexcept;
 Error empty_channel() noexcept;
 Error channel_not_utf8() noexcept;
 Error channel_name_too_long(std::size_t size) noexcept;
+// A subscription name above limits.max_channel_name.
+Error subscription_name_too_long(std::size_t size, std::size_t limit) noexcept;
 // The first of: empty channel, priority above 15, QoS above 2.
 Error bad_publish_options(std::string_view channel, const PublishOptions& options) noexcept;
 Error bad_destination() noexcept;
@@ -30,5 +32,8 @@ Error too_many_retained(const EngineLimits& limits) noexcept;
 Error already_subscribed(std::string_view channel) noexcept;
 Error too_many_channels(std::size_t limit) noexcept;
 Error not_subscribed() noexcept;
+Error invalid_filter(std::string_view filter) noexcept;
+Error v1_no_wildcards(std::string_view filter) noexcept;
+Error wildcard_publish(std::string_view channel) noexcept;
 
 }  // namespace nomq::detail::engine_error

@@ -2,8 +2,9 @@
 
 namespace nomq::detail {
 
-Events::Events(std::size_t max_reports, std::size_t max_peers, Counters& counters)
-    : ring_(max_reports + 2 * max_peers + 8), max_reports_(max_reports), counters_(counters) {}
+Events::Events(Arena& arena, std::size_t max_reports, std::size_t max_peers,
+               Counters& counters) noexcept
+    : ring_(arena.make<ControlEvent>(ring_size(max_reports, max_peers))), max_reports_(max_reports), counters_(counters) {}
 
 void Events::push_report(std::uint32_t pending_slot) noexcept {
   if (count_ == ring_.size()) {
@@ -24,7 +25,7 @@ void Events::push_report(std::uint32_t pending_slot) noexcept {
 }
 
 void Events::push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t session,
-                       std::int64_t clock_offset_s) noexcept {
+                       std::int64_t clock_offset_s, std::uint64_t failures) noexcept {
   // Peer events never displace delivery reports: at most size - max_reports of them wait.
   std::size_t peers_waiting = 0;
   for (std::size_t k = 0; k < count_; ++k) {
@@ -35,7 +36,7 @@ void Events::push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t
     return;
   }
   ControlEvent ev;
-  ev.peer = PeerEvent{kind, from, session, clock_offset_s};
+  ev.peer = PeerEvent{kind, from, session, clock_offset_s, failures};
   at(count_) = ev;
   ++count_;
 }

@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "core/counters.hpp"
 #include "core/fixed_map.hpp"
@@ -22,19 +21,25 @@ struct ControlEvent {
 
 class Events {
  public:
-  Events(std::size_t max_reports, std::size_t max_peers, Counters& counters);
+  Events(Arena& arena, std::size_t max_reports, std::size_t max_peers, Counters& counters) noexcept;
+  static constexpr std::size_t ring_size(std::size_t max_reports, std::size_t max_peers) noexcept {
+    return max_reports + 2 * max_peers + 8;
+  }
+  static constexpr std::size_t bytes_for(std::size_t max_reports, std::size_t max_peers) noexcept {
+    return arena_bytes<ControlEvent>(ring_size(max_reports, max_peers));
+  }
 
   void push_report(std::uint32_t pending_slot) noexcept;
   void push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t session,
-                 std::int64_t clock_offset_s = 0) noexcept;
+                 std::int64_t clock_offset_s = 0, std::uint64_t failures = 0) noexcept;
   // The oldest waiting event. false: none.
   bool pop(ControlEvent& out) noexcept;
-  std::size_t state_bytes() const noexcept { return ring_.capacity() * sizeof(ControlEvent); }
+  std::size_t state_bytes() const noexcept { return ring_.state_bytes(); }
 
  private:
   ControlEvent& at(std::size_t k) noexcept { return ring_[(head_ + k) % ring_.size()]; }
 
-  std::vector<ControlEvent> ring_;
+  FixedArray<ControlEvent> ring_;
   std::size_t max_reports_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;

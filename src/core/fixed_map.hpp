@@ -1,12 +1,14 @@
 // A fixed-capacity hash map for the engine's tables: every array is sized in the constructor,
 // insert/find/erase never allocate. Values live in a slot array whose indices stay stable while
 // the entry exists (other tables keep them as handles); an open-addressing index (linear probing,
-// backward-shift deletion, load <= 1/2) maps keys to slots.
+// backward-shift deletion, load <= 1/2) maps keys to slots. Its arrays come from the engine's
+// arena (core/arena.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "core/arena.hpp"
 
 namespace nomq::detail {
 
@@ -18,19 +20,25 @@ constexpr std::size_t at_least_one(std::size_t n) noexcept { return n == 0 ? 1 :
 template <class Key, class Value, class Hash, class Eq>
 class FixedMap {
  public:
-  explicit FixedMap(std::size_t capacity) : capacity_(capacity) {
-    std::size_t n = 2;
-    while (n < capacity * 2) n <<= 1;
+  FixedMap(Arena& arena, std::size_t capacity) noexcept : capacity_(capacity) {
+    const std::size_t n = index_size(capacity);
     mask_ = n - 1;
-    index_.assign(n, kNoSlot);
-    keys_.resize(capacity);
-    values_.resize(capacity);
-    used_.assign(capacity, 0);
-    free_.resize(capacity);
+    index_ = arena.make<std::uint32_t>(n, kNoSlot);
+    keys_ = arena.make<Key>(capacity);
+    values_ = arena.make<Value>(capacity);
+    used_ = arena.make<std::uint8_t>(capacity);
+    free_ = arena.make<std::uint32_t>(capacity);
     for (std::size_t i = 0; i < capacity; ++i) {
       free_[i] = static_cast<std::uint32_t>(capacity - 1 - i);
     }
     free_count_ = capacity;
+  }
+
+  // The arena bytes of a map of `capacity` entries (what the constructor takes).
+  static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return arena_bytes<std::uint32_t>(index_size(capacity)) + arena_bytes<Key>(capacity) +
+           arena_bytes<Value>(capacity) + arena_bytes<std::uint8_t>(capacity) +
+           arena_bytes<std::uint32_t>(capacity);
   }
 
   std::size_t size() const noexcept { return capacity_ - free_count_; }
@@ -121,19 +129,23 @@ class FixedMap {
     }
   }
 
-  std::size_t state_bytes() const noexcept {
-    return index_.capacity() * sizeof(std::uint32_t) + keys_.capacity() * sizeof(Key) +
-           values_.capacity() * sizeof(Value) + used_.capacity() + free_.capacity() * 4;
-  }
+  std::size_t state_bytes() const noexcept { return bytes_for(capacity_); }
 
  private:
+  // The index: a power of two at least twice the capacity (load <= 1/2).
+  static constexpr std::size_t index_size(std::size_t capacity) noexcept {
+    std::size_t n = 2;
+    while (n < capacity * 2) n <<= 1;
+    return n;
+  }
+
   std::size_t capacity_;
   std::size_t mask_ = 1;
-  std::vector<std::uint32_t> index_;
-  std::vector<Key> keys_;
-  std::vector<Value> values_;
-  std::vector<std::uint8_t> used_;
-  std::vector<std::uint32_t> free_;
+  FixedArray<std::uint32_t> index_;
+  FixedArray<Key> keys_;
+  FixedArray<Value> values_;
+  FixedArray<std::uint8_t> used_;
+  FixedArray<std::uint32_t> free_;
   std::size_t free_count_ = 0;
 };
 

@@ -15,7 +15,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "nomq/time.hpp"
@@ -32,8 +31,14 @@ struct InboundEntry {
 
 class InboundQosTable {
  public:
-  explicit InboundQosTable(std::size_t capacity)
-      : map_(capacity), prev_(capacity, kNoSlot), next_(capacity, kNoSlot) {}
+  using Map = FixedMap<std::uint64_t, InboundEntry, U64Hash, U64Eq>;
+  InboundQosTable(Arena& arena, std::size_t capacity) noexcept
+      : map_(arena, capacity),
+        prev_(arena.make<std::uint32_t>(capacity, kNoSlot)),
+        next_(arena.make<std::uint32_t>(capacity, kNoSlot)) {}
+  static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return Map::bytes_for(capacity) + 2 * arena_bytes<std::uint32_t>(capacity);
+  }
 
   static std::uint64_t key(std::uint32_t session, std::uint32_t id) noexcept {
     return (std::uint64_t{session} << 32) | id;
@@ -78,19 +83,17 @@ class InboundQosTable {
 
   std::size_t size() const noexcept { return map_.size(); }
   std::size_t capacity() const noexcept { return map_.capacity(); }
-  std::size_t state_bytes() const noexcept {
-    return map_.state_bytes() + (prev_.capacity() + next_.capacity()) * sizeof(std::uint32_t);
-  }
+  std::size_t state_bytes() const noexcept { return bytes_for(map_.capacity()); }
 
  private:
   void link_tail(std::uint32_t s) noexcept;
   // Unlinks slot s from the age list and frees it in the map.
   void remove_slot(std::uint32_t s) noexcept;
 
-  FixedMap<std::uint64_t, InboundEntry, U64Hash, U64Eq> map_;
+  Map map_;
   // Age list over map slots, oldest at head_.
-  std::vector<std::uint32_t> prev_;
-  std::vector<std::uint32_t> next_;
+  FixedArray<std::uint32_t> prev_;
+  FixedArray<std::uint32_t> next_;
   std::uint32_t head_ = kNoSlot;
   std::uint32_t tail_ = kNoSlot;
 };

@@ -1,14 +1,16 @@
 // Fixed pool of message bodies the engine holds on the sending side: queued QoS 0 publishes,
-// pending QoS 1/2 publishes and retained messages (both roles). Each slot has room for one
-// channel name (255 bytes) and one message of max_message_size bytes; slots are reference
-// counted so that one body can be pending, retained and queued for transmission at once
-// without being copied.
+// pending QoS 1/2 publishes and retained messages (both roles). A slot holds the metadata; the
+// channel name and message bytes live in a ByteHeap of a configured byte budget
+// (message_pool_bytes), each taking what it is, not the maximum. Slots are reference counted
+// so that one body can be pending, retained and queued for transmission at once without being
+// copied.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <vector>
+
+#include "core/byte_heap.hpp"
 
 #include "core/fixed_map.hpp"
 #include "nomq/bytes.hpp"
@@ -31,14 +33,20 @@ struct MessageMeta {
 
 class MessagePool {
  public:
-  MessagePool(std::size_t count, std::size_t max_message_size);
+  MessagePool(Arena& arena, std::size_t count, std::size_t bytes) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t count, std::size_t bytes) noexcept {
+    return arena_bytes<MessageMeta>(count) + arena_bytes<std::uint32_t>(count) +
+           ByteHeap::bytes_for(count, bytes);
+  }
 
-  // A free slot with one reference, or kNoSlot.
-  std::uint32_t alloc() noexcept;
+  // A free slot with one reference and room for a name of `name_size` and a message of
+  // `message_size` bytes, or kNoSlot (no slot, or not enough free bytes). Views of other slots
+  // (name(), message()) do not survive this call.
+  std::uint32_t alloc(std::size_t name_size, std::size_t message_size) noexcept;
   void ref(std::uint32_t s) noexcept { ++meta_[s].refs; }
   void unref(std::uint32_t s) noexcept;
 
-  // Copies name and message in. Preconditions: name <= 255 bytes, message <= max size.
+  // Copies name and message in. Preconditions: the sizes given to alloc().
   void set(std::uint32_t s, std::string_view name, Bytes message) noexcept;
 
   MessageMeta& meta(std::uint32_t s) noexcept { return meta_[s]; }
@@ -48,14 +56,14 @@ class MessagePool {
 
   std::size_t free_count() const noexcept { return free_count_; }
   std::size_t capacity() const noexcept { return meta_.size(); }
+  std::size_t bytes_capacity() const noexcept { return heap_.capacity(); }
+  std::size_t bytes_used() const noexcept { return heap_.used(); }
   std::size_t state_bytes() const noexcept;
 
  private:
-  std::size_t max_message_size_;
-  std::vector<MessageMeta> meta_;
-  std::vector<std::uint8_t> bytes_;
-  std::vector<char> names_;
-  std::vector<std::uint32_t> free_;
+  FixedArray<MessageMeta> meta_;
+  FixedArray<std::uint32_t> free_;
+  ByteHeap heap_;
   std::size_t free_count_ = 0;
 };
 

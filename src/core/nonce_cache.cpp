@@ -2,10 +2,10 @@
 
 namespace nomq::detail {
 
-NonceCache::NonceCache(std::size_t capacity, Duration lifetime)
-    : lifetime_(lifetime), index_(capacity == 0 ? 1 : capacity) {
-  ring_.resize(capacity == 0 ? 1 : capacity);
-}
+NonceCache::NonceCache(Arena& arena, std::size_t capacity, Duration lifetime) noexcept
+    : lifetime_(lifetime),
+      index_(arena, at_least_one(capacity)),
+      ring_(arena.make<Item>(at_least_one(capacity))) {}
 
 void NonceCache::pop_oldest() noexcept {
   index_.erase(ring_[head_].nonce);

@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "nomq/time.hpp"
@@ -14,8 +13,17 @@
 namespace nomq::detail {
 
 class NonceCache {
+  struct Item {
+    std::uint32_t nonce = 0;
+    Instant at{};
+  };
+  using Index = FixedMap<std::uint32_t, std::uint8_t, U32Hash, U32Eq>;
+
  public:
-  NonceCache(std::size_t capacity, Duration lifetime);
+  NonceCache(Arena& arena, std::size_t capacity, Duration lifetime) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return Index::bytes_for(at_least_one(capacity)) + arena_bytes<Item>(at_least_one(capacity));
+  }
 
   bool contains(std::uint32_t nonce, Instant now) noexcept;
   // Remembers `nonce` (precondition: not contained).
@@ -23,21 +31,15 @@ class NonceCache {
 
   std::size_t size() const noexcept { return count_; }
   std::uint64_t forgotten_early() const noexcept { return forgotten_early_; }
-  std::size_t state_bytes() const noexcept {
-    return index_.state_bytes() + ring_.capacity() * sizeof(Item);
-  }
+  std::size_t state_bytes() const noexcept { return bytes_for(ring_.size()); }
 
  private:
-  struct Item {
-    std::uint32_t nonce = 0;
-    Instant at{};
-  };
   void purge(Instant now) noexcept;
   void pop_oldest() noexcept;
 
   Duration lifetime_;
-  FixedMap<std::uint32_t, std::uint8_t, U32Hash, U32Eq> index_;
-  std::vector<Item> ring_;
+  Index index_;
+  FixedArray<Item> ring_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::uint64_t forgotten_early_ = 0;  // evicted while still inside their lifetime

@@ -4,9 +4,9 @@
 
 namespace nomq::detail {
 
-Outbox::Outbox(std::size_t capacity, std::size_t max_queued_qos0, WireVersion wire,
-               MessagePool& pool, Subscriptions& subs, Counters& counters)
-    : queue_(capacity),
+Outbox::Outbox(Arena& arena, std::size_t capacity, std::size_t max_queued_qos0, WireVersion wire,
+               MessagePool& pool, Subscriptions& subs, Counters& counters) noexcept
+    : queue_(arena, capacity),
       max_queued_qos0_(max_queued_qos0),
       v2_(wire == WireVersion::v2),
       pool_(pool),

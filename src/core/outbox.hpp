@@ -36,8 +36,11 @@ struct OutItem {
 
 class Outbox {
  public:
-  Outbox(std::size_t capacity, std::size_t max_queued_qos0, WireVersion wire, MessagePool& pool,
-         Subscriptions& subs, Counters& counters);
+  Outbox(Arena& arena, std::size_t capacity, std::size_t max_queued_qos0, WireVersion wire,
+         MessagePool& pool, Subscriptions& subs, Counters& counters) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return PriorityQueue<OutItem>::bytes_for(capacity);
+  }
 
   // Queues `item` (its references pass to the outbox). false: full, the references were given
   // back.

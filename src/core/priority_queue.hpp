@@ -7,7 +7,8 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "core/arena.hpp"
 
 namespace nomq::detail {
 
@@ -18,15 +19,19 @@ class PriorityQueue {
  public:
   static constexpr std::uint32_t npos = 0xFFFFFFFFu;
 
-  explicit PriorityQueue(std::size_t capacity) : capacity_(capacity) {
-    items_.resize(capacity);
-    next_.resize(capacity);
+  PriorityQueue(Arena& arena, std::size_t capacity) noexcept : capacity_(capacity) {
+    items_ = arena.make<T>(capacity);
+    next_ = arena.make<std::uint32_t>(capacity);
     for (std::size_t i = 0; i < capacity; ++i) {
       next_[i] = i + 1 < capacity ? static_cast<std::uint32_t>(i + 1) : npos;
     }
     free_ = capacity > 0 ? 0 : npos;
     head_.fill(npos);
     tail_.fill(npos);
+  }
+
+  static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return arena_bytes<T>(capacity) + arena_bytes<std::uint32_t>(capacity);
   }
 
   std::size_t size() const noexcept { return size_; }
@@ -54,6 +59,10 @@ class PriorityQueue {
     return n;
   }
 
+  // The node index the next push() will use, or npos when full (lets a caller reserve side
+  // storage keyed by it before pushing).
+  std::uint32_t next_free() const noexcept { return free_; }
+
   // The node index of the highest-priority, oldest item, or npos when empty.
   std::uint32_t front() const noexcept {
     if (mask_ == 0) return npos;
@@ -79,9 +88,7 @@ class PriorityQueue {
     --size_;
   }
 
-  std::size_t state_bytes() const noexcept {
-    return items_.capacity() * sizeof(T) + next_.capacity() * 4 + sizeof(*this);
-  }
+  std::size_t state_bytes() const noexcept { return bytes_for(capacity_); }
 
  private:
   // The highest non-empty level (0 when empty): the top set bit of mask_, one instruction
@@ -91,8 +98,8 @@ class PriorityQueue {
   }
 
   std::size_t capacity_;
-  std::vector<T> items_;
-  std::vector<std::uint32_t> next_;
+  FixedArray<T> items_;
+  FixedArray<std::uint32_t> next_;
   std::uint32_t free_ = npos;
   std::array<std::uint32_t, kPriorityLevels> head_{};
   std::array<std::uint32_t, kPriorityLevels> tail_{};

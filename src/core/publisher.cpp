@@ -1,5 +1,6 @@
 #include "core/publisher.hpp"
 #include "core/engine_errors.hpp"
+#include "core/sizing.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -20,13 +21,12 @@ Publisher::Publisher(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
       v2_(ctx.cfg.wire == WireVersion::v2),
-      max_recipients_(at_least_one(ctx.cfg.limits.max_peers)),
-      pending_(at_least_one(ctx.cfg.limits.max_pending)) {
-  generation_.assign(pending_.capacity(), 0);
-  recipients_.resize(pending_.capacity() * max_recipients_);
-  tracks_.resize(pending_.capacity() * max_recipients_);
-  recipient_hint_.assign(pending_.capacity() * max_recipients_, 0);
-}
+      max_recipients_(recipients_per_publish(ctx.cfg.limits)),
+      pending_(ctx.arena, at_least_one(ctx.cfg.limits.max_pending)),
+      generation_(ctx.arena.make<std::uint32_t>(pending_.capacity())),
+      recipients_(ctx.arena.make<Recipient>(pending_.capacity() * max_recipients_)),
+      tracks_(ctx.arena.make<Track>(pending_.capacity() * max_recipients_)),
+      recipient_hint_(ctx.arena.make<std::uint16_t>(pending_.capacity() * max_recipients_)) {}
 
 void Publisher::begin_call(Instant last_now) noexcept {
   last_now_ = last_now;
@@ -47,8 +47,9 @@ Result<void> Publisher::check_publish(std::string_view channel, Bytes message,
   }
   if (options.destination && !options.destination->valid()) return engine_error::bad_destination();
   if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
-  if (!is_last_channel(channel) && !is_valid_utf8(as_bytes(channel))) {
-    return engine_error::channel_not_utf8();
+  if (!is_last_channel(channel)) {
+    if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();
+    if (wire::is_filter(channel)) return engine_error::wildcard_publish(channel);
   }
   if (message.size() > c_.cfg.limits.max_message_size) {
     return engine_error::message_too_large(message.size(), c_.cfg.limits.max_message_size);
@@ -90,8 +91,12 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
   }
   if (l_.outbox.full()) return engine_error::outbox_full(limits.max_outbox);
   const wire::ChannelId id = channel_id_of(channel);
-  if (options.retain && !l_.retained.can_add(id, now)) return engine_error::too_many_retained(limits);
-  const std::uint32_t slot = l_.pool.alloc();
+  // An empty retained message clears the channel's value (not kept: nothing to make room for).
+  const bool clears = options.retain && message.empty();
+  if (options.retain && !clears && !l_.retained.can_add(id, now)) {
+    return engine_error::too_many_retained(limits);
+  }
+  const std::uint32_t slot = l_.pool.alloc(channel.size(), message.size());
   if (slot == kNoSlot) return engine_error::message_slots_full();
   MessageId mid = 0;
   if (v2_) {
@@ -124,12 +129,16 @@ void Publisher::store_message(std::uint32_t slot, std::string_view channel, Byte
   MessageMeta& meta = l_.pool.meta(slot);
   meta.channel_id = id;
   meta.message_id = mid;
-  meta.nonce = v2_ ? draw_nonzero(c_.crypto) : l_.session.take_v1_id();
+  meta.nonce = v2_ ? draw_nonzero(c_.rng) : l_.session.take_v1_id();
   meta.origin_session = l_.session.id();
   meta.expires = now + std::chrono::seconds(ttl_s);
   meta.flags = wire::publish_flags(static_cast<int>(options.qos), options.retain, options.priority);
   l_.pool.set(slot, channel, message);
-  if (options.retain) l_.retained.add_published(slot, now);
+  if (options.retain && message.empty()) {
+    l_.retained.clear(id);  // as in MQTT: the empty retained message clears, and is not kept
+  } else if (options.retain) {
+    l_.retained.add_published(slot, now);
+  }
   c_.counters.add(&EngineStats::messages_published);
 }
 
@@ -149,14 +158,19 @@ void Publisher::start_tracked(MessageId mid, std::uint32_t msg, const PublishOpt
     queue_publish_to(p, 0);
     return;
   }
-  l_.discovery.for_each_subscriber(l_.pool.meta(msg).channel_id, [&](const Peer& peer) {
-    add_recipient(p, peer.endpoint, peer.session_id);
-  });
+  l_.discovery.for_each_matching(l_.pool.meta(msg).channel_id, l_.pool.name(msg),
+                                 [&](const Peer& peer) {
+                                   add_recipient(p, peer.endpoint, peer.session_id);
+                                 });
   // Within the discovery period the discovery table is still filling: subscribers that answer
   // the solicitations join, and the publish is not reported before the period ends.
   const Instant discovery_end = l_.solicitation.discovery_end();
   const bool discovering = v2_ && now < discovery_end;
-  if (discovering) e.hold_until = std::min(discovery_end, e.expires);
+  if (discovering) {
+    e.hold_until = std::min(discovery_end, e.expires);
+    e.settle_until = std::min(l_.solicitation.first_answers_by(l_.discovery.peer_count()),
+                              e.hold_until);
+  }
   e.late_join = e.count == 0 || options.retain || discovering;
   if (e.count > 0) {
     queue_publish_to(p, kAllRecipients);
@@ -256,23 +270,71 @@ void Publisher::end_recipient(std::uint32_t p, std::uint32_t i, Errc why) noexce
 void Publisher::check_complete(std::uint32_t p) noexcept {
   Pending& e = pending_.value(p);
   if (e.finished || e.count == 0) return;
-  // Subscribers may still be answering the start-up solicitations.
-  if (last_now_ < e.hold_until) return;
   if (e.terminal < e.count) return;  // O(1) per answer: no walk over all recipients
+  if (last_now_ < e.hold_until) {
+    // Within the discovery period: reported once the answers to the first solicitation can
+    // have arrived; subscribers answering later still join until the period ends (the tail).
+    if (!e.reported && last_now_ >= settle_time(p)) report_early(p);
+    return;
+  }
   finish(p, e.reason);
+}
+
+// The answer window grows with the peers this node has heard (answering nodes spread their
+// answers by the peers they know): recomputed, never earlier than before, never past the hold.
+Instant Publisher::settle_time(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  const Instant t = std::min(l_.solicitation.first_answers_by(l_.discovery.peer_count()),
+                             e.hold_until);
+  if (t > e.settle_until) e.settle_until = t;
+  return e.settle_until;
+}
+
+// Every recipient that answered so far counts; acknowledged by all of them is ok.
+Errc Publisher::outcome(std::uint32_t p, Errc reason) const noexcept {
+  const Pending& e = pending_.value(p);
+  bool all_ack = e.count > 0;
+  for (std::uint32_t i = 0; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
+  }
+  return all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+}
+
+void Publisher::report_early(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  e.reason = outcome(p, e.reason);
+  e.reported = true;
+  e.reported_count = e.count;
+  --open_;
+  ++tail_;
+  l_.events.push_report(p);
 }
 
 void Publisher::finish(std::uint32_t p, Errc reason) noexcept {
   Pending& e = pending_.value(p);
   if (e.finished) return;
-  bool all_ack = e.count > 0;
-  for (std::uint32_t i = 0; i < e.count; ++i) {
-    if (recipient(p, i).state != RecipientState::acknowledged) all_ack = false;
-  }
-  e.reason = all_ack ? Errc::ok : (reason == Errc::ok ? Errc::timed_out : reason);
+  if (e.reported) return retire(p);
+  e.reason = outcome(p, reason);
   e.finished = true;
   --open_;
   l_.events.push_report(p);
+}
+
+// The end of a publish reported early: no second report. What happened to the recipients that
+// joined after the report is counted (stats().late_recipients_failed), never dropped silently.
+void Publisher::retire(std::uint32_t p) noexcept {
+  Pending& e = pending_.value(p);
+  e.finished = true;
+  --tail_;
+  for (std::uint32_t i = e.reported_count; i < e.count; ++i) {
+    if (recipient(p, i).state != RecipientState::acknowledged) {
+      c_.counters.add(&EngineStats::late_recipients_failed);
+    }
+  }
+  if (!e.report_taken) return;  // take_report() frees it
+  l_.pool.unref(e.msg);
+  ++generation_[p];
+  pending_.erase_slot(p);
 }
 
 DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {
@@ -282,8 +344,11 @@ DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {
   rep.channel = l_.pool.name(e.msg);
   rep.qos = e.qos;
   rep.reason = e.reason;
-  rep.recipients = std::span<const Recipient>{&recipient(slot, 0), e.count};
-  deferred_free_ = slot;
+  rep.recipients = std::span<const Recipient>{&recipient(slot, 0),
+                                              e.reported ? e.reported_count : e.count};
+  pending_.value(slot).report_taken = true;
+  // A publish reported early stays open for its tail; retire() frees it.
+  if (e.finished) deferred_free_ = slot;
   return rep;
 }
 
@@ -321,11 +386,18 @@ bool Publisher::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
   return true;
 }
 
-void Publisher::fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept {
+void Publisher::fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel,
+                                   std::string_view filter) noexcept {
   pending_.for_each([&](std::uint32_t p) {
     const Pending& e = pending_.value(p);
     if (e.finished || !e.group) return;
-    if (channel != nullptr && l_.pool.meta(e.msg).channel_id != *channel) return;
+    if (channel != nullptr) {
+      const wire::ChannelId& id = l_.pool.meta(e.msg).channel_id;
+      const std::string_view name = l_.pool.name(e.msg);
+      if (filter.empty() ? id != *channel : !wire::filter_matches(filter, name)) return;
+      // Still subscribed another way (the exact channel, or another filter).
+      if (l_.discovery.subscribes(session, id, name)) return;
+    }
     for (std::uint32_t i = 0; i < e.count; ++i) {
       if (recipient(p, i).session_id == session && !track(p, i).terminal) {
         end_recipient(p, i, Errc::no_subscribers);
@@ -354,11 +426,15 @@ void Publisher::rename_recipients(std::uint32_t old_session, std::uint32_t new_s
 }
 
 void Publisher::on_new_subscriber(std::uint32_t session, const Endpoint& from,
-                                  const wire::ChannelId& ch, bool established,
-                                  Instant now) noexcept {
+                                  const wire::ChannelId& ch, std::string_view filter,
+                                  bool established, Instant now) noexcept {
   pending_.for_each([&](std::uint32_t p) {
     const Pending& e = pending_.value(p);
-    if (e.finished || !e.group || l_.pool.meta(e.msg).channel_id != ch) return;
+    if (e.finished || !e.group) return;
+    if (filter.empty() ? l_.pool.meta(e.msg).channel_id != ch
+                       : !wire::filter_matches(filter, l_.pool.name(e.msg))) {
+      return;
+    }
     // A re-announcement (want-retained clear) comes from a subscription older than this
     // announcement: the publish may have been meant for it and missed it (its earlier
     // announcements were lost), so it joins in-flight publishes too. A fresh subscription
@@ -376,6 +452,7 @@ void Publisher::on_new_subscriber(std::uint32_t session, const Endpoint& from,
     }
     const std::uint16_t i = add_recipient(p, from, session);
     if (i == kAllRecipients) return;
+    if (e.reported) c_.counters.add(&EngineStats::late_recipients);
     track(p, i).next = now;
     if (!queue_publish_to(p, i)) track(p, i).next = now + c_.cfg.timers.retransmit_initial;
     tracks_changed(p);
@@ -416,10 +493,17 @@ bool Publisher::publish_waiting() const noexcept {
   return any;
 }
 
+std::size_t Publisher::bytes_for(const EngineLimits& l) noexcept {
+  const std::size_t pending = at_least_one(l.max_pending);
+  const std::size_t pairs = pending * recipients_per_publish(l);
+  return FixedMap<std::uint32_t, Pending, U32Hash, U32Eq>::bytes_for(pending) +
+         arena_bytes<std::uint32_t>(pending) + arena_bytes<Recipient>(pairs) +
+         arena_bytes<Track>(pairs) + arena_bytes<std::uint16_t>(pairs);
+}
+
 std::size_t Publisher::state_bytes() const noexcept {
-  return pending_.state_bytes() + generation_.capacity() * sizeof(std::uint32_t) +
-         recipients_.capacity() * sizeof(Recipient) + tracks_.capacity() * sizeof(Track) +
-         recipient_hint_.capacity() * sizeof(std::uint16_t);
+  return pending_.state_bytes() + generation_.state_bytes() + recipients_.state_bytes() +
+         tracks_.state_bytes() + recipient_hint_.state_bytes();
 }
 
 }  // namespace nomq::detail

@@ -64,14 +64,18 @@ class Publisher {
 
   // ACK, PUBREC or PUBCOMP.
   void on_reply(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
-  // Discovery saw (session, channel) subscribe (established: a re-announcement).
+  // Discovery saw (session, channel) subscribe (established: a re-announcement). `filter`:
+  // the text when `ch` is a wildcard filter (publishes on every matching channel), else empty.
   void on_new_subscriber(std::uint32_t session, const Endpoint& from, const wire::ChannelId& ch,
-                         bool established, Instant now) noexcept;
+                         std::string_view filter, bool established, Instant now) noexcept;
   // The node at `at` now speaks as `new_session` (restart or renewal): one recipient, not two.
   void rename_recipients(std::uint32_t old_session, std::uint32_t new_session,
                          const Endpoint& at) noexcept;
-  // `session` unsubscribed `channel` (nullptr: left): group publishes waiting for it end it.
-  void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel) noexcept;
+  // `session` unsubscribed `channel` (nullptr: left; `filter`: its text when it is a filter):
+  // group publishes on it (matching it) that still wait for the session end it, unless the
+  // session still subscribes to their channel another way.
+  void fail_recipients_of(std::uint32_t session, const wire::ChannelId* channel,
+                          std::string_view filter) noexcept;
 
   bool qos2_publish_in_flight() const noexcept;
   // A group publish waits for its first subscriber.
@@ -89,6 +93,7 @@ class Publisher {
   DeliveryReport take_report(std::uint32_t slot) noexcept;
 
   std::size_t open_count() const noexcept { return open_; }
+  static std::size_t bytes_for(const EngineLimits& l) noexcept;
   std::size_t state_bytes() const noexcept;
 
   void set_deadline_check(bool on) noexcept { check_on_ = on; }
@@ -112,7 +117,12 @@ class Publisher {
     bool late_join = false;  // subscribers appearing later are added (waited, or retained)
     Instant expires{};
     Instant wait_until{};
-    Instant hold_until{};      // made within the discovery period: not reported before it ends
+    Instant hold_until{};      // made within the discovery period: keeps adding subscribers
+                               // until it ends (after the report: the tail)
+    Instant settle_until{};    // ... and is reported no earlier than this (first answers in)
+    bool reported = false;     // reported before hold_until: the tail runs, no second report
+    bool report_taken = false; // its report was polled (the slot may be freed)
+    std::uint16_t reported_count = 0;  // recipients named in the report; later ones are late
     Errc reason = Errc::ok;
     std::uint16_t count = 0;
     std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
@@ -163,6 +173,10 @@ class Publisher {
   void end_recipient(std::uint32_t p, std::uint32_t i, Errc why) noexcept;
   void check_complete(std::uint32_t p) noexcept;
   void finish(std::uint32_t p, Errc reason) noexcept;
+  Errc outcome(std::uint32_t p, Errc reason) const noexcept;
+  void report_early(std::uint32_t p) noexcept;
+  void retire(std::uint32_t p) noexcept;
+  Instant settle_time(std::uint32_t p) noexcept;
   bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
   void run_timers(std::uint32_t p, Instant now) noexcept;
   void on_pubrec(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
@@ -177,14 +191,15 @@ class Publisher {
   bool v2_;
   std::size_t max_recipients_;
   FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending_;
-  std::vector<std::uint32_t> generation_;  // per slot: bumped when the slot is freed
-  std::vector<Recipient> recipients_;
-  std::vector<Track> tracks_;
+  FixedArray<std::uint32_t> generation_;  // per slot: bumped when the slot is freed
+  FixedArray<Recipient> recipients_;
+  FixedArray<Track> tracks_;
   // Per pending slot, by discovery-table slot: a hint of the recipient index of that peer's
   // session (verified before use, so a stale hint only costs the linear search it replaces).
   // Keeps the search for an acknowledging recipient O(1) with many subscribers.
-  std::vector<std::uint16_t> recipient_hint_;
+  FixedArray<std::uint16_t> recipient_hint_;
   std::size_t open_ = 0;                 // unfinished pending publishes
+  std::size_t tail_ = 0;                 // reported early, still delivering to late answerers
   std::uint32_t deferred_free_ = kNoSlot;  // pending slot whose report was just polled
   Instant last_now_{};
 

@@ -34,6 +34,7 @@ void Publisher::on_reply(const wire::Packet& p, const Endpoint& from, Instant no
     if (!e.group || p.type == PacketType::pubcomp) return c_.counters.drop(Errc::unexpected_packet);
     const std::uint16_t added = add_recipient(slot, from, p.session_id);
     if (added == kAllRecipients) return c_.counters.drop(Errc::unexpected_packet);
+    if (e.reported) c_.counters.add(&EngineStats::late_recipients);
     recipient(slot, added).transmissions = 1;
     track(slot, added).phase_tx = 1;
     track(slot, added).first_tx = now;
@@ -209,13 +210,14 @@ std::optional<Instant> Publisher::next_deadline() const noexcept {
   // The node asks on every loop turn: only open publishes are visited, and each one's earliest
   // retransmission is cached (amortised O(1) per answer: recomputed after a change, not per
   // call).
-  if (open_ == 0) return t;
+  if (open_ == 0 && tail_ == 0) return t;
   pending_.scan([&](std::uint32_t p) {
     const Pending& e = pending_.value(p);
     if (e.finished) return;
     consider(e.expires);
     if (e.count == 0) consider(e.wait_until);
     if (e.hold_until > last_now_) consider(e.hold_until);
+    if (!e.reported && e.count > 0 && e.settle_until > last_now_) consider(e.settle_until);
     if (!e.min_valid) refresh_min(p);
     check_min(p);
     if (e.min_any) consider(e.min);

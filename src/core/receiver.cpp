@@ -18,15 +18,23 @@ using wire::PacketType;
 Receiver::Receiver(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
-      senders_(at_least_one(ctx.cfg.limits.max_senders), ctx.cfg.replay_window,
+      senders_(ctx.arena, at_least_one(ctx.cfg.limits.max_senders), ctx.cfg.replay_window,
                ctx.cfg.timestamp_window_s),
-      inbound_(at_least_one(ctx.cfg.limits.max_inbound_qos)),
-      nonces_(ctx.cfg.wire == WireVersion::v1 ? ctx.cfg.v1_nonce_cache : 1,
+      inbound_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbound_qos)),
+      nonces_(ctx.arena, nonce_capacity(ctx.cfg),
               std::chrono::seconds(2 * std::uint64_t{ctx.cfg.timestamp_window_s} + 1)),
-      inbox_(at_least_one(ctx.cfg.limits.max_inbox)),
-      inbox_stride_(wire::kMaxChannelName + ctx.cfg.limits.max_message_size) {
-  inbox_bytes_.assign(inbox_.capacity() * inbox_stride_, 0);
-  scratch_.assign(wire::kMaxDatagram, 0);
+      inbox_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbox)),
+      inbox_heap_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbox), inbox_bytes(ctx.cfg.limits)),
+      scratch_(ctx.arena.make<std::uint8_t>(receive_scratch(ctx.cfg.limits))) {}
+
+std::size_t Receiver::bytes_for(const EngineConfig& cfg) noexcept {
+  const EngineLimits& l = cfg.limits;
+  return SenderTable::bytes_for(at_least_one(l.max_senders), cfg.replay_window) +
+         InboundQosTable::bytes_for(at_least_one(l.max_inbound_qos)) +
+         NonceCache::bytes_for(nonce_capacity(cfg)) +
+         PriorityQueue<InboxItem>::bytes_for(at_least_one(l.max_inbox)) +
+         ByteHeap::bytes_for(at_least_one(l.max_inbox), inbox_bytes(l)) +
+         arena_bytes<std::uint8_t>(receive_scratch(l));
 }
 
 std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram, Instant now,
@@ -112,7 +120,13 @@ bool Receiver::accept_v2(const wire::Packet& p, Instant now, WallTime wall) noex
 
 void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
                              WallTime wall) noexcept {
-  if (l_.subs.find_active(p.channel_id) == kNoSlot) return c_.counters.drop(Errc::unknown_channel);
+  // An empty retained message clears the channel's retained value wherever this node keeps it
+  // (a publisher-side store too, subscribed or not), as in MQTT (docs/engine.md §7).
+  const bool clears = p.retain() && p.body.message.empty();
+  if (clears) l_.retained.clear(p.channel_id);
+  if (!l_.subs.follows(p.channel_id, p.body.channel)) {
+    return c_.counters.drop(Errc::unknown_channel);
+  }
   const std::uint8_t qos = p.qos();
   if (qos > 2) return c_.counters.drop(Errc::unexpected_packet);
   if (p.ttl == 0) return c_.counters.drop(Errc::expired);
@@ -140,10 +154,10 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
     c_.counters.add(&EngineStats::duplicates_suppressed);
     return c_.counters.drop(Errc::duplicate);
   }
-  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (!inbox_fits(p.body.channel, p.body.message)) return c_.counters.drop(Errc::inbox_full);
   if (qos >= 1 && !remember_v2(p, expires, now)) return c_.counters.drop(Errc::inbox_full);
   push_inbox(p, p.body.channel, from, expires);
-  if (p.retain()) l_.retained.keep_copy(p, expires, now);
+  if (p.retain() && !clears) l_.retained.keep_copy(p, expires, now);
   if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
   if (qos == 2) l_.outbox.send_reply(PacketType::pubrec, id, p.channel_id, from, p.priority());
 }
@@ -183,7 +197,7 @@ void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Instan
     c_.counters.add(&EngineStats::duplicates_suppressed);
     return c_.counters.drop(Errc::duplicate);
   }
-  if (inbox_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (!inbox_fits(l_.subs.name(sub), p.body.message)) return c_.counters.drop(Errc::inbox_full);
   if (qos >= 1) {
     const Instant until = now + c_.cfg.timers.inbound_state_lifetime;
     if (inbound_.insert(p.session_id, p.packet_id,
@@ -230,7 +244,7 @@ void Receiver::handle_timeout(Instant now) noexcept {
   inbound_.expire(now, [this](std::uint32_t session) { released_qos2(session); });
 }
 
-bool Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+void Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
                           Instant expires) noexcept {
   InboxItem item;
   item.size = static_cast<std::uint16_t>(p.body.message.size());
@@ -240,35 +254,43 @@ bool Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const
   item.session = p.session_id;
   item.message_id = p.body.message_id;
   item.expires = expires;
-  const std::uint32_t n = inbox_.push(p.priority(), item);
-  if (n == PriorityQueue<InboxItem>::npos) return false;
-  std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+  // Bytes first, under the node the push will take (inbox_fits() holds: both succeed).
+  const std::uint32_t n = inbox_.next_free();
+  if (n == PriorityQueue<InboxItem>::npos || !inbox_heap_.alloc(n, channel.size() + item.size)) {
+    return c_.counters.drop(Errc::inbox_full);
+  }
+  (void)inbox_.push(p.priority(), item);
+  std::uint8_t* at = inbox_heap_.data(n);
   if (!channel.empty()) std::memcpy(at, channel.data(), channel.size());
   if (!p.body.message.empty()) {
-    std::memcpy(at + wire::kMaxChannelName, p.body.message.data(), p.body.message.size());
+    std::memcpy(at + channel.size(), p.body.message.data(), p.body.message.size());
   }
-  return true;
 }
 
 std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
   while (!inbox_.empty()) {
     const std::uint32_t n = inbox_.front();
     const InboxItem item = inbox_.at(n);
-    inbox_.pop();  // the node's bytes stay untouched until a later call pushes again
+    inbox_.pop();
+    inbox_heap_.free(n);  // the bytes stay untouched until a later call pushes again
     if (item.expires <= now) {
       c_.counters.drop(Errc::expired);
       continue;
     }
-    const std::uint8_t* at = inbox_bytes_.data() + n * inbox_stride_;
+    const std::uint8_t* at = inbox_heap_.data(n);
     MessageEvent ev;
     ev.channel = std::string_view{reinterpret_cast<const char*>(at), item.name_size};
-    ev.message = Bytes{at + wire::kMaxChannelName, item.size};
+    ev.message = Bytes{at + item.name_size, item.size};
     ev.qos = static_cast<Qos>(wire::flags_qos(item.flags));
     ev.retain = wire::flags_retain(item.flags);
     ev.priority = wire::flags_priority(item.flags);
     ev.from = item.from;
     ev.sender_session = item.session;
     ev.message_id = item.message_id;
+    if (item.expires != Instant::max()) {
+      const auto left = (item.expires - now).count();  // > 0: checked above
+      ev.ttl_s = static_cast<std::uint32_t>((left + 999'999) / 1'000'000);
+    }
     c_.counters.add(&EngineStats::messages_delivered);
     return ev;
   }
@@ -277,7 +299,7 @@ std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
 
 std::size_t Receiver::state_bytes() const noexcept {
   return senders_.state_bytes() + inbound_.state_bytes() + nonces_.state_bytes() +
-         inbox_.state_bytes() + inbox_bytes_.capacity() + scratch_.capacity();
+         inbox_.state_bytes() + inbox_heap_.state_bytes() + scratch_.state_bytes();
 }
 
 }  // namespace nomq::detail

@@ -8,7 +8,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <vector>
+
+#include "core/byte_heap.hpp"
+#include "core/sizing.hpp"
 
 #include "core/counters.hpp"
 #include "core/inbound_qos.hpp"
@@ -36,6 +38,7 @@ class Receiver {
     Events& events;
   };
   Receiver(const Context& ctx, const Links& links);
+  static std::size_t bytes_for(const EngineConfig& cfg) noexcept;
 
   // Checks and decodes one datagram; nullopt: dropped (counted). The packet's views point into
   // this receiver's scratch buffer until the next call. `wall` is checked against the
@@ -79,7 +82,12 @@ class Receiver {
     std::uint32_t message_id = 0;
     Instant expires{};
   };
-  bool push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
+  // Room in the inbox (a node and the bytes) for a message on `channel`.
+  bool inbox_fits(std::string_view channel, Bytes message) const noexcept {
+    return !inbox_.full() && channel.size() + message.size() <= inbox_heap_.capacity() - inbox_heap_.used();
+  }
+  // Precondition: inbox_fits().
+  void push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
                   Instant expires) noexcept;
   bool remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept;
   void released_qos2(std::uint32_t session) noexcept;
@@ -91,9 +99,8 @@ class Receiver {
   InboundQosTable inbound_;
   NonceCache nonces_;
   PriorityQueue<InboxItem> inbox_;
-  std::vector<std::uint8_t> inbox_bytes_;
-  std::size_t inbox_stride_;
-  std::vector<std::uint8_t> scratch_;
+  ByteHeap inbox_heap_;  // name + message of each inbox node, keyed by node index
+  FixedArray<std::uint8_t> scratch_;
   // clock_skew events raised lately, by session: one per session per timestamp window. A few
   // entries suffice: the event tells the application that clocks disagree; the counter
   // dropped_by(stale_timestamp) has every datagram.

@@ -16,7 +16,7 @@ class ReplayWindow {
  public:
   // Blocks needed for a window of at least `width` sequence numbers (one spare block, as in
   // RFC 6479, so the newest block can fill while the oldest still covers the window).
-  static std::size_t blocks_for(std::uint32_t width) noexcept {
+  static constexpr std::size_t blocks_for(std::uint32_t width) noexcept {
     return (static_cast<std::size_t>(width) + 63) / 64 + 1;
   }
 

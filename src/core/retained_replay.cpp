@@ -10,17 +10,17 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Duration random_delay(Crypto& crypto, Duration max) noexcept {
+Duration random_delay(Rng& rng, Duration max) noexcept {
   const auto max_us = max.count();
   if (max_us <= 0) return Duration{0};
-  return Duration{static_cast<std::int64_t>(crypto.random_u32() %
+  return Duration{static_cast<std::int64_t>(rng.random_u32() %
                                             static_cast<std::uint64_t>(max_us + 1))};
 }
 
 RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
-      store_(links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
+      store_(ctx.arena, links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
              ctx.cfg.limits.max_retained_per_channel) {}
 
 void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
@@ -36,22 +36,39 @@ void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
   l_.outbox.push_or_count(wire::flags_priority(it.flags), it);
 }
 
-void RetainedReplay::replay_to(const wire::ChannelId& channel, const Endpoint& to,
-                               std::uint32_t session, Instant now) noexcept {
-  store_.for_each_published(channel, now, [&](std::uint32_t s) {
-    // A retained publish still in flight reaches the newcomer through its pending entry.
-    if (l_.publisher.tracks(s, session)) return;
-    queue_retained(s, false, to);
+void RetainedReplay::replay_to(const wire::ChannelId& channel, std::string_view filter,
+                               const Endpoint& to, std::uint32_t session, Instant now) noexcept {
+  const auto replay = [&](const wire::ChannelId& id) {
+    store_.for_each_published(id, now, [&](std::uint32_t s) {
+      // A retained publish still in flight reaches the newcomer through its pending entry.
+      if (l_.publisher.tracks(s, session)) return;
+      queue_retained(s, false, to);
+    });
+  };
+  if (filter.empty()) return replay(channel);
+  store_.for_each_channel(now, [&](const wire::ChannelId& id, std::string_view name) {
+    if (wire::filter_matches(filter, name)) replay(id);
   });
 }
 
-void RetainedReplay::on_want_retained(const wire::ChannelId& channel, Instant now) noexcept {
-  if (l_.subs.find_active(channel) == kNoSlot || store_.has_published(channel, now) ||
-      store_.copy(channel, now) == kNoSlot) {
+void RetainedReplay::on_want_retained(const wire::ChannelId& channel, std::string_view filter,
+                                      Instant now) noexcept {
+  const auto answer = [&](const wire::ChannelId& id, std::string_view name) {
+    if (!l_.subs.follows(id, name) || store_.has_published(id, now) ||
+        store_.copy(id, now) == kNoSlot) {
+      return;
+    }
+    const Duration delay = random_delay(c_.rng, c_.cfg.timers.retained_answer_max_delay);
+    store_.schedule_answer(id, now + delay);
+  };
+  if (filter.empty()) {
+    const std::uint32_t c = store_.copy(channel, now);
+    if (c != kNoSlot) answer(channel, l_.pool.name(c));
     return;
   }
-  const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
-  store_.schedule_answer(channel, now + delay);
+  store_.for_each_channel(now, [&](const wire::ChannelId& id, std::string_view name) {
+    if (wire::filter_matches(filter, name)) answer(id, name);
+  });
 }
 
 bool RetainedReplay::on_retained_publish(const wire::Packet& p, Instant now) noexcept {
@@ -66,7 +83,7 @@ bool RetainedReplay::on_retained_publish(const wire::Packet& p, Instant now) noe
 }
 
 void RetainedReplay::keep_copy(const wire::Packet& p, Instant expires, Instant now) noexcept {
-  const std::uint32_t s = l_.pool.alloc();
+  const std::uint32_t s = l_.pool.alloc(p.body.channel.size(), p.body.message.size());
   if (s == kNoSlot) return;
   MessageMeta& m = l_.pool.meta(s);
   m.channel_id = p.channel_id;
@@ -79,10 +96,16 @@ void RetainedReplay::keep_copy(const wire::Packet& p, Instant expires, Instant n
   l_.pool.unref(s);
 }
 
+void RetainedReplay::drop_unfollowed_copies(std::string_view filter, Instant now) noexcept {
+  store_.for_each_channel(now, [&](const wire::ChannelId& id, std::string_view name) {
+    if (wire::filter_matches(filter, name) && !l_.subs.follows(id, name)) store_.drop_copy(id);
+  });
+}
+
 void RetainedReplay::handle_timeout(Instant now) noexcept {
   while (auto ch = store_.pop_due_answer(now)) {
     const std::uint32_t c = store_.copy(*ch, now);
-    if (c == kNoSlot || l_.subs.find_active(*ch) == kNoSlot) continue;
+    if (c == kNoSlot || !l_.subs.follows(*ch, l_.pool.name(c))) continue;
     queue_retained(c, true, Endpoint{});
   }
 }

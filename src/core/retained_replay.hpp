@@ -36,23 +36,34 @@ class RetainedReplay {
     (void)store_.add_published(slot, now);
   }
   // A new subscriber of `channel` (or one asking): every live retained message, oldest first,
-  // unicast to `to`, except one still in flight that tracks the subscriber already.
-  void replay_to(const wire::ChannelId& channel, const Endpoint& to, std::uint32_t session,
-                 Instant now) noexcept;
+  // unicast to `to`, except one still in flight that tracks the subscriber already. `filter`
+  // (the text when `channel` is a wildcard filter): every channel that matches it.
+  void replay_to(const wire::ChannelId& channel, std::string_view filter, const Endpoint& to,
+                 std::uint32_t session, Instant now) noexcept;
 
-  // Subscriber side. A want-retained SUBSCRIBE for `channel`: schedule an answer if we hold a
-  // copy and no publisher-side message.
-  void on_want_retained(const wire::ChannelId& channel, Instant now) noexcept;
+  // Subscriber side. A want-retained SUBSCRIBE for `channel` (for every channel matching
+  // `filter` when it is one): schedule an answer for each channel we follow, hold a copy of
+  // and have no publisher-side message for.
+  void on_want_retained(const wire::ChannelId& channel, std::string_view filter,
+                        Instant now) noexcept;
+  // An empty retained PUBLISH (or publish): the channel's retained value is cleared, both
+  // roles (docs/engine.md §7).
+  void clear(const wire::ChannelId& channel) noexcept { store_.clear(channel); }
   // A retained PUBLISH arrived (cancels our pending answer). true: a QoS 0 copy identical to
   // ours (id and bytes): a duplicate, not delivered.
   bool on_retained_publish(const wire::Packet& p, Instant now) noexcept;
   // Keeps the received retained message as this channel's copy.
   void keep_copy(const wire::Packet& p, Instant expires, Instant now) noexcept;
   void drop_copy(const wire::ChannelId& channel) noexcept { store_.drop_copy(channel); }
+  // After a filter was left: drops the copies of matching channels no longer followed.
+  void drop_unfollowed_copies(std::string_view filter, Instant now) noexcept;
 
   // Sends the answers that are due, to the group.
   void handle_timeout(Instant now) noexcept;
   std::optional<Instant> next_deadline() const noexcept { return store_.next_answer(); }
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return RetainedStore::bytes_for(at_least_one(l.max_retained_channels), l.max_retained_per_channel);
+  }
   std::size_t state_bytes() const noexcept { return store_.state_bytes(); }
 
  private:
@@ -64,6 +75,6 @@ class RetainedReplay {
 };
 
 // A random delay in [0, max] (microseconds drawn from crypto): spreads the answers of many peers.
-Duration random_delay(Crypto& crypto, Duration max) noexcept;
+Duration random_delay(Rng& rng, Duration max) noexcept;
 
 }  // namespace nomq::detail

@@ -2,10 +2,12 @@
 
 namespace nomq::detail {
 
-RetainedStore::RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth)
-    : pool_(pool), depth_(depth == 0 ? 1 : depth), map_(max_channels) {
-  ring_.assign(max_channels * depth_, kNoSlot);
-}
+RetainedStore::RetainedStore(Arena& arena, MessagePool& pool, std::size_t max_channels,
+                             std::size_t depth) noexcept
+    : pool_(pool),
+      depth_(at_least_one(depth)),
+      map_(arena, max_channels),
+      ring_(arena.make<std::uint32_t>(max_channels * depth_, kNoSlot)) {}
 
 void RetainedStore::purge(std::uint32_t c, Instant now) noexcept {
   Entry& e = map_.value(c);
@@ -109,6 +111,16 @@ void RetainedStore::drop_copy(const wire::ChannelId& channel) noexcept {
   e.copy = kNoSlot;
   if (e.answer) --answers_;
   e.answer = false;
+}
+
+void RetainedStore::clear(const wire::ChannelId& channel) noexcept {
+  const std::uint32_t c = map_.find(channel);
+  if (c == kNoSlot) return;
+  drop_copy(channel);
+  Entry& e = map_.value(c);
+  for (std::uint32_t i = 0; i < e.count; ++i) pool_.unref(ring_[c * depth_ + (e.head + i) % depth_]);
+  e.count = 0;
+  e.head = 0;
 }
 
 void RetainedStore::schedule_answer(const wire::ChannelId& channel, Instant due) noexcept {

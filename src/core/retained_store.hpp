@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "core/message_pool.hpp"
@@ -34,8 +33,21 @@ struct ChannelIdEq {
 };
 
 class RetainedStore {
+  struct Entry {
+    std::uint32_t head = 0;
+    std::uint32_t count = 0;
+    std::uint32_t copy = kNoSlot;
+    Instant answer_due{};
+    bool answer = false;
+  };
+  using Map = FixedMap<wire::ChannelId, Entry, ChannelIdHash, ChannelIdEq>;
+
  public:
-  RetainedStore(MessagePool& pool, std::size_t max_channels, std::size_t depth);
+  RetainedStore(Arena& arena, MessagePool& pool, std::size_t max_channels,
+                std::size_t depth) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_channels, std::size_t depth) noexcept {
+    return Map::bytes_for(max_channels) + arena_bytes<std::uint32_t>(max_channels * at_least_one(depth));
+  }
 
   // Whether add_published(channel) would succeed now (too_many_retained otherwise).
   bool can_add(const wire::ChannelId& channel, Instant now) noexcept;
@@ -52,6 +64,21 @@ class RetainedStore {
     for (std::uint32_t i = 0; i < e.count; ++i) f(ring_[c * depth_ + (e.head + i) % depth_]);
   }
   bool has_published(const wire::ChannelId& channel, Instant now) noexcept;
+  // f(channel id, name) for every channel holding a live message (either role), after
+  // dropping the expired ones; the name is that of a held message. f may call the other
+  // members but must not add or drop a channel.
+  template <class F>
+  void for_each_channel(Instant now, F&& f) {
+    map_.for_each([&](std::uint32_t c) {
+      purge(c, now);
+      const Entry& e = map_.value(c);
+      const std::uint32_t s = e.count > 0 ? ring_[c * depth_ + e.head] : e.copy;
+      if (s != kNoSlot) f(map_.key(c), pool_.name(s));
+    });
+  }
+  // Drops every retained message of `channel`, both roles, and a scheduled answer (an empty
+  // retained publish clears the value, docs/engine.md §7).
+  void clear(const wire::ChannelId& channel) noexcept;
 
   // Subscriber role: keeps `slot` (a reference is taken) as the channel's last retained message.
   // Returns false when no channel entry is free (the copy is simply not kept).
@@ -70,18 +97,9 @@ class RetainedStore {
   std::optional<wire::ChannelId> pop_due_answer(Instant now) noexcept;
 
   std::size_t channel_count() const noexcept { return map_.size(); }
-  std::size_t state_bytes() const noexcept {
-    return map_.state_bytes() + ring_.capacity() * sizeof(std::uint32_t);
-  }
+  std::size_t state_bytes() const noexcept { return map_.state_bytes() + ring_.state_bytes(); }
 
  private:
-  struct Entry {
-    std::uint32_t head = 0;
-    std::uint32_t count = 0;
-    std::uint32_t copy = kNoSlot;
-    Instant answer_due{};
-    bool answer = false;
-  };
   void purge(std::uint32_t c, Instant now) noexcept;
   bool unused(std::uint32_t c) const noexcept;
   // The entry of `channel`, creating one (reclaiming an unused entry if full); kNoSlot if none.
@@ -89,8 +107,8 @@ class RetainedStore {
 
   MessagePool& pool_;
   std::size_t depth_;
-  FixedMap<wire::ChannelId, Entry, ChannelIdHash, ChannelIdEq> map_;
-  std::vector<std::uint32_t> ring_;
+  Map map_;
+  FixedArray<std::uint32_t> ring_;
   std::size_t answers_ = 0;  // entries with `answer` set: next_answer() is O(1) with none
 };
 

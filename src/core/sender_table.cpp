@@ -2,13 +2,12 @@
 
 namespace nomq::detail {
 
-SenderTable::SenderTable(std::size_t capacity, std::uint32_t window_width,
-                         std::uint32_t timestamp_window_s)
-    : map_(capacity),
-      blocks_per_window_(ReplayWindow::blocks_for(window_width < 1024 ? 1024 : window_width)),
-      timestamp_window_s_(timestamp_window_s) {
-  bits_.assign(capacity * blocks_per_window_, 0);
-}
+SenderTable::SenderTable(Arena& arena, std::size_t capacity, std::uint32_t window_width,
+                         std::uint32_t timestamp_window_s) noexcept
+    : map_(arena, capacity),
+      bits_(arena.make<std::uint64_t>(capacity * blocks_for(window_width))),
+      blocks_per_window_(blocks_for(window_width)),
+      timestamp_window_s_(timestamp_window_s) {}
 
 SenderInfo* SenderTable::find(std::uint32_t session) noexcept {
   const std::uint32_t s = map_.find(session);
@@ -52,7 +51,7 @@ Errc SenderTable::accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timesta
 }
 
 std::size_t SenderTable::state_bytes() const noexcept {
-  return map_.state_bytes() + bits_.capacity() * sizeof(std::uint64_t);
+  return map_.state_bytes() + bits_.state_bytes();
 }
 
 }  // namespace nomq::detail

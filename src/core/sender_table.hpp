@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "core/fixed_map.hpp"
 #include "core/replay_window.hpp"
@@ -26,7 +25,16 @@ struct SenderInfo {
 
 class SenderTable {
  public:
-  SenderTable(std::size_t capacity, std::uint32_t window_width, std::uint32_t timestamp_window_s);
+  using Map = FixedMap<std::uint32_t, SenderInfo, U32Hash, U32Eq>;
+  SenderTable(Arena& arena, std::size_t capacity, std::uint32_t window_width,
+              std::uint32_t timestamp_window_s) noexcept;
+  // The 64-bit blocks of one sender's replay window.
+  static constexpr std::size_t blocks_for(std::uint32_t window_width) noexcept {
+    return ReplayWindow::blocks_for(window_width < 64 ? 64 : window_width);
+  }
+  static constexpr std::size_t bytes_for(std::size_t capacity, std::uint32_t window_width) noexcept {
+    return Map::bytes_for(capacity) + arena_bytes<std::uint64_t>(capacity * blocks_for(window_width));
+  }
 
   // The entry of `session`, or nullptr.
   SenderInfo* find(std::uint32_t session) noexcept;
@@ -46,8 +54,8 @@ class SenderTable {
   std::size_t state_bytes() const noexcept;
 
  private:
-  FixedMap<std::uint32_t, SenderInfo, U32Hash, U32Eq> map_;
-  std::vector<std::uint64_t> bits_;
+  Map map_;
+  FixedArray<std::uint64_t> bits_;
   std::size_t blocks_per_window_;
   std::uint32_t timestamp_window_s_;
   std::uint64_t evictions_ = 0;

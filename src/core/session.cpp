@@ -12,16 +12,16 @@ constexpr std::uint32_t kSeqRenewHard = 0xFFFF0000u;  // renew now
 
 }  // namespace
 
-std::uint32_t draw_nonzero(Crypto& crypto) noexcept {
+std::uint32_t draw_nonzero(Rng& rng) noexcept {
   std::uint32_t v = 0;
-  while (v == 0) v = crypto.random_u32();
+  while (v == 0) v = rng.random_u32();
   return v;
 }
 
 Session::Session(const Context& ctx, Subscriptions& subs, Instant now) : c_(ctx), subs_(subs) {
-  id_ = draw_nonzero(c_.crypto);
-  next_message_id_ = draw_nonzero(c_.crypto);
-  v1_counter_ = c_.crypto.random_u32();
+  id_ = draw_nonzero(c_.rng);
+  next_message_id_ = draw_nonzero(c_.rng);
+  v1_counter_ = c_.rng.random_u32();
   start_ = now;
   next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
 }
@@ -76,7 +76,7 @@ void Session::renew(Instant now) noexcept {
   prev_ = id_;
   prev_end_seq_ = next_seq_;
   do {
-    id_ = draw_nonzero(c_.crypto);
+    id_ = draw_nonzero(c_.rng);
   } while (id_ == prev_);
   next_seq_ = 1;
   start_ = now;

@@ -13,7 +13,7 @@ class Publisher;
 class Subscriptions;
 
 // A random 32-bit value other than 0 (0 means "none" in session and message ids).
-std::uint32_t draw_nonzero(Crypto& crypto) noexcept;
+std::uint32_t draw_nonzero(Rng& rng) noexcept;
 
 class Session {
  public:

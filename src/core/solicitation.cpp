@@ -21,8 +21,8 @@ constexpr std::int64_t kSolicitBurst = 16;
 Solicitation::Solicitation(const Context& ctx, const Links& links, Instant now)
     : c_(ctx),
       l_(links),
-      answers_(at_least_one(ctx.cfg.limits.max_peers)),
-      limiter_(at_least_one(ctx.cfg.limits.max_senders)) {
+      answers_(ctx.arena.make<Answer>(at_least_one(ctx.cfg.limits.max_peers))),
+      limiter_(ctx.arena, at_least_one(ctx.cfg.limits.max_senders)) {
   if (ctx.cfg.wire != WireVersion::v2) return;
   // A fresh node knows nobody: ask at once, then again at doubling gaps (loss), each early
   // enough that the answers, delayed by up to retained_answer_max_delay, land within the
@@ -98,7 +98,17 @@ void Solicitation::run_round(Instant now) noexcept {
   next_ = now + gap_;
 }
 
-void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Instant now) noexcept {
+Duration Solicitation::answer_window(std::size_t peers) const noexcept {
+  const Duration max = c_.cfg.timers.retained_answer_max_delay;
+  const std::size_t n = peers == 0 ? 1 : peers;
+  const Duration spread = c_.cfg.timers.solicit_answer_spread;
+  if (spread.count() <= 0) return Duration{0};
+  if (n >= static_cast<std::size_t>(max / spread)) return max;
+  return std::min(max, spread * static_cast<std::int64_t>(n));
+}
+
+void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Instant now,
+                              std::size_t peers) noexcept {
   if (closed_ || l_.subs.active_count() == 0) return;  // nothing to announce
   Answer* slot = nullptr;
   for (Answer& a : answers_) {
@@ -111,8 +121,9 @@ void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Insta
     c_.counters.add(&EngineStats::solicitations_suppressed);
     return;
   }
-  // Spread the answers of many peers over the delay (the solicitor's receive queue).
-  const Duration delay = random_delay(c_.crypto, c_.cfg.timers.retained_answer_max_delay);
+  // Spread the answers of many peers over the delay (the solicitor's receive queue); with few
+  // peers the window is short, so a fresh publisher hears them at once.
+  const Duration delay = random_delay(c_.rng, answer_window(peers));
   *slot = Answer{from, now + delay, true};
   ++answers_used_;
 }

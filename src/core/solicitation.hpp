@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <vector>
 
 #include "core/counters.hpp"
 #include "core/fixed_map.hpp"
@@ -19,6 +18,13 @@ class Publisher;
 class Subscriptions;
 
 class Solicitation {
+  struct Answer {
+    Endpoint to;
+    Instant due{};
+    bool used = false;
+  };
+  using Limiter = FixedMap<std::uint32_t, Instant, U32Hash, U32Eq>;
+
  public:
   struct Links {
     Outbox& outbox;
@@ -34,23 +40,27 @@ class Solicitation {
   // A group publish started waiting for its first subscriber: solicit now and back off, unless
   // a schedule runs already.
   void on_publish_waiting(Instant now) noexcept;
-  // A soliciting HEARTBEAT from `session` at `from`.
-  void on_solicit(std::uint32_t session, const Endpoint& from, Instant now) noexcept;
+  // A soliciting HEARTBEAT from `session` at `from`; `peers`: the sessions this node knows.
+  void on_solicit(std::uint32_t session, const Endpoint& from, Instant now,
+                  std::size_t peers) noexcept;
+  // The longest an answer waits when this node knows `peers` sessions.
+  Duration answer_window(std::size_t peers) const noexcept;
+  // When the answers to this node's first solicitation can all have arrived, the answering
+  // nodes knowing about as many peers as this one (docs/engine.md §3, fast first publish).
+  Instant first_answers_by(std::size_t peers) const noexcept {
+    return start_ + answer_window(peers) + c_.cfg.timers.discovery_settle;
+  }
   // The next round (one per call) and the answers that are due.
   void handle_timeout(Instant now) noexcept;
   std::optional<Instant> next_deadline() const noexcept;
   // close(): no more answers.
   void close() noexcept { closed_ = true; }
-  std::size_t state_bytes() const noexcept {
-    return answers_.capacity() * sizeof(Answer) + limiter_.state_bytes();
+  static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
+    return arena_bytes<Answer>(at_least_one(l.max_peers)) + Limiter::bytes_for(at_least_one(l.max_senders));
   }
+  std::size_t state_bytes() const noexcept { return answers_.state_bytes() + limiter_.state_bytes(); }
 
  private:
-  struct Answer {
-    Endpoint to;
-    Instant due{};
-    bool used = false;
-  };
   Duration offset(std::uint32_t round) const noexcept {
     return base_ * ((std::int64_t{1} << round) - 1);
   }
@@ -71,11 +81,11 @@ class Solicitation {
   Instant next_{};
   Duration gap_{0};
   bool closed_ = false;
-  std::vector<Answer> answers_;  // scheduled answers (max_peers)
+  FixedArray<Answer> answers_;  // scheduled answers (max_peers)
   std::size_t answers_used_ = 0;
   // GCRA theoretical arrival time per solicitor session (max_senders sessions; an entry whose
   // time has passed carries nothing and may be reused).
-  FixedMap<std::uint32_t, Instant, U32Hash, U32Eq> limiter_;
+  Limiter limiter_;
 };
 
 }  // namespace nomq::detail

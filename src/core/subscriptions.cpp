@@ -10,20 +10,24 @@ namespace nomq::detail {
 
 using wire::PacketType;
 
-Subscriptions::Subscriptions(std::size_t max_channels, WireVersion wire, Crypto& crypto,
-                             Outbox& outbox)
-    : subs_(at_least_one(2 * max_channels)),
+Subscriptions::Subscriptions(Arena& arena, std::size_t max_channels, std::size_t max_name,
+                             WireVersion wire, Crypto& crypto, Outbox& outbox) noexcept
+    : subs_(arena, at_least_one(2 * max_channels)),
+      names_(arena.make<char>(at_least_one(2 * max_channels) * max_name)),
+      max_name_(max_name),
       max_active_(max_channels),
       v2_(wire == WireVersion::v2),
       crypto_(crypto),
-      outbox_(outbox) {
-  names_.assign(subs_.capacity() * wire::kMaxChannelName, 0);
-}
+      outbox_(outbox) {}
 
 Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t priority) noexcept {
   if (channel.empty()) return engine_error::empty_channel();
   if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
+  if (channel.size() > max_name_) return engine_error::subscription_name_too_long(channel.size(), max_name_);
   if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();  // v2 receivers refuse it
+  const bool filter = wire::is_filter(channel);
+  if (filter && !wire::valid_filter(channel)) return engine_error::invalid_filter(channel);
+  if (filter && !v2_) return engine_error::v1_no_wildcards(channel);
   const std::uint8_t prio = priority > 15 ? 15 : priority;
   const wire::ChannelId id = wire::channel_id(crypto_, channel);
   std::uint32_t s = subs_.find(id);
@@ -35,13 +39,15 @@ Result<void> Subscriptions::subscribe(std::string_view channel, std::uint8_t pri
   if (s == kNoSlot) {
     s = subs_.insert(id);
     if (s == kNoSlot) return engine_error::too_many_channels(max_active_);
-    std::memcpy(&names_[s * wire::kMaxChannelName], channel.data(), channel.size());
+    std::memcpy(&names_[s * max_name_], channel.data(), channel.size());
     subs_.value(s).name_size = static_cast<std::uint8_t>(channel.size());
   }
   OwnSub& o = subs_.value(s);
   o.active = true;
   o.priority = prio;
+  o.filter = filter;
   ++active_;
+  if (filter) ++filters_;
   if (v2_) announce(s, true, nullptr);
   return {};
 }
@@ -56,6 +62,7 @@ Result<wire::ChannelId> Subscriptions::unsubscribe(std::string_view channel,
   OwnSub& o = subs_.value(s);
   o.active = false;
   --active_;
+  if (o.filter) --filters_;
   if (v2_ && !closed) queue_unsubscribe(s);
   // A full outbox gave the reference back and may have erased the slot already.
   if (subs_.used(s) && subs_.value(s).refs == 0) subs_.erase_slot(s);
@@ -72,6 +79,17 @@ void Subscriptions::unsubscribe_all() noexcept {
 std::uint32_t Subscriptions::find_active(const wire::ChannelId& id) const noexcept {
   const std::uint32_t s = subs_.find(id);
   return s != kNoSlot && subs_.value(s).active ? s : kNoSlot;
+}
+
+bool Subscriptions::follows(const wire::ChannelId& id, std::string_view name) const noexcept {
+  if (find_active(id) != kNoSlot) return true;
+  if (filters_ == 0) return false;
+  bool hit = false;
+  subs_.scan([&](std::uint32_t s) {
+    const OwnSub& o = subs_.value(s);
+    if (!hit && o.active && o.filter && wire::filter_matches(this->name(s), name)) hit = true;
+  });
+  return hit;
 }
 
 void Subscriptions::announce_all() noexcept {

@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 #include "core/counters.hpp"
 #include "core/fixed_map.hpp"
@@ -20,8 +19,24 @@ namespace nomq::detail {
 class Outbox;
 
 class Subscriptions {
+  struct OwnSub {
+    std::uint8_t name_size = 0;
+    std::uint8_t priority = 0;
+    bool active = false;
+    bool filter = false;  // the name holds '+' or '#' (v2 only)
+    std::uint32_t refs = 0;  // outbox items naming this subscription
+  };
+  using Map = FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq>;
+
  public:
-  Subscriptions(std::size_t max_channels, WireVersion wire, Crypto& crypto, Outbox& outbox);
+  // Names up to `max_name` bytes (limits.max_channel_name); 2 × max_channels slots (an
+  // unsubscribed channel keeps its slot while the outbox still names it).
+  Subscriptions(Arena& arena, std::size_t max_channels, std::size_t max_name, WireVersion wire,
+                Crypto& crypto, Outbox& outbox) noexcept;
+  static constexpr std::size_t bytes_for(std::size_t max_channels, std::size_t max_name) noexcept {
+    return Map::bytes_for(at_least_one(2 * max_channels)) +
+           arena_bytes<char>(at_least_one(2 * max_channels) * max_name);
+  }
 
   // subscribe() of the API (docs in include/nomq/engine.hpp), without the closed check.
   Result<void> subscribe(std::string_view channel, std::uint8_t priority) noexcept;
@@ -34,10 +49,14 @@ class Subscriptions {
   // The slot of the active subscription `id`, or kNoSlot.
   std::uint32_t find_active(const wire::ChannelId& id) const noexcept;
   std::string_view name(std::uint32_t slot) const noexcept {
-    return {&names_[slot * wire::kMaxChannelName], subs_.value(slot).name_size};
+    return {&names_[slot * max_name_], subs_.value(slot).name_size};
   }
   const wire::ChannelId& id(std::uint32_t slot) const noexcept { return subs_.key(slot); }
   std::size_t active_count() const noexcept { return active_; }
+  // An active subscription follows `name` (the channel `id`): the exact channel, or a filter
+  // that matches it (docs/engine.md §16). O(1) without filters; else one match per filter.
+  bool follows(const wire::ChannelId& id, std::string_view name) const noexcept;
+  std::size_t filter_count() const noexcept { return filters_; }
 
   // Heartbeat round: every active subscription (want-retained clear) and a HEARTBEAT, to the
   // group.
@@ -47,22 +66,18 @@ class Subscriptions {
 
   // An outbox item naming `slot` was sent or discarded.
   void release_ref(std::uint32_t slot) noexcept;
-  std::size_t state_bytes() const noexcept { return subs_.state_bytes() + names_.capacity(); }
+  std::size_t state_bytes() const noexcept { return subs_.state_bytes() + names_.state_bytes(); }
 
  private:
-  struct OwnSub {
-    std::uint8_t name_size = 0;
-    std::uint8_t priority = 0;
-    bool active = false;
-    std::uint32_t refs = 0;  // outbox items naming this subscription
-  };
   void announce(std::uint32_t slot, bool want_retained, const Endpoint* to) noexcept;
   void queue_unsubscribe(std::uint32_t slot) noexcept;
 
-  FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq> subs_;
-  std::vector<char> names_;
+  Map subs_;
+  FixedArray<char> names_;
+  std::size_t max_name_;
   std::size_t max_active_;
   std::size_t active_ = 0;
+  std::size_t filters_ = 0;  // active filters
   bool v2_;
   Crypto& crypto_;
   Outbox& outbox_;

@@ -62,7 +62,7 @@ wire::Packet Transmitter::packet_for(const OutItem& it, std::uint16_t ttl,
   p.session_id = l_.session.id();
   p.ttl = ttl;
   p.timestamp = wire_seconds(wall, c_.cfg.epoch_offset);
-  c_.crypto.random_bytes(p.iv);
+  c_.rng.random_bytes(p.iv);
   switch (it.type) {
     case PacketType::publish:
       fill_publish(p, it);
@@ -102,7 +102,7 @@ void Transmitter::fill_announcement(wire::Packet& p, const OutItem& it) noexcept
     p.channel_id = l_.subs.id(it.sub);
     p.body.channel = l_.subs.name(it.sub);
   }
-  if (!v2_) p.packet_id = c_.crypto.random_u32();
+  if (!v2_) p.packet_id = c_.rng.random_u32();
 }
 
 void Transmitter::fill_reply(wire::Packet& p, const OutItem& it) noexcept {

@@ -7,6 +7,8 @@
 #include "nomq/openssl_crypto.hpp"
 #endif
 
+#include <new>
+
 namespace nomq {
 
 #if defined(NOMQ_CRYPTO_MBEDTLS)
@@ -19,10 +21,23 @@ std::string_view crypto_backend_name() noexcept { return "openssl"; }
 std::string_view crypto_backend_version() noexcept { return openssl_version(); }
 #endif
 
-Result<std::unique_ptr<Crypto>> make_crypto(const Key& encryption_key, const Key& hmac_key) noexcept {
+Result<std::unique_ptr<CryptoRng>> make_crypto(const Key& encryption_key,
+                                               const Key& hmac_key) noexcept {
   auto made = BackendCrypto::create(encryption_key, hmac_key);
   if (!made) return made.error();
-  return std::unique_ptr<Crypto>(std::move(made).value());
+  return std::unique_ptr<CryptoRng>(std::move(made).value());
+}
+
+Result<std::unique_ptr<Rng>> make_rng() noexcept {
+#if defined(NOMQ_CRYPTO_MBEDTLS)
+  auto made = MbedTlsRng::create();
+  if (!made) return made.error();
+  return std::unique_ptr<Rng>(std::move(made).value());
+#else
+  std::unique_ptr<Rng> r(new (std::nothrow) OpenSslRng());
+  if (!r) return Error{Errc::crypto_failure, "out of memory"};
+  return r;
+#endif
 }
 
 HkdfSha256 backend_hkdf() noexcept { return &BackendCrypto::hkdf_sha256; }

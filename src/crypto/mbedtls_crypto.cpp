@@ -198,4 +198,27 @@ void MbedTlsCrypto::wipe(MutableBytes bytes) noexcept {
 
 std::uint64_t MbedTlsCrypto::failures() const noexcept { return impl_->failures; }
 
+namespace {
+constexpr char kRngPersonalization[] = "nomq mbedtls rng";
+}  // namespace
+
+MbedTlsRng::MbedTlsRng() noexcept = default;
+MbedTlsRng::~MbedTlsRng() = default;
+
+Result<std::unique_ptr<MbedTlsRng>> MbedTlsRng::create(EntropySource entropy) noexcept {
+  std::unique_ptr<MbedTlsRng> r(new (std::nothrow) MbedTlsRng());
+  if (r) r->drbg_.reset(new (std::nothrow) detail::MbedTlsDrbg());
+  if (!r || !r->drbg_) return Error{Errc::crypto_failure, "mbedTLS RNG: out of memory"};
+  const Bytes personalization{reinterpret_cast<const std::uint8_t*>(kRngPersonalization),
+                              sizeof(kRngPersonalization) - 1};
+  if (!r->drbg_->seed(entropy, personalization)) {
+    return Error{Errc::crypto_failure, "mbedTLS RNG: the CTR_DRBG could not be seeded"};
+  }
+  return r;
+}
+
+void MbedTlsRng::random_bytes(MutableBytes out) noexcept {
+  if (!drbg_->generate(out)) die_no_entropy();
+}
+
 }  // namespace nomq

@@ -351,6 +351,15 @@ struct OpenSslCrypto::Impl {
   }
 };
 
+void OpenSslRng::random_bytes(MutableBytes out) noexcept {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::size_t n = std::min<std::size_t>(out.size() - done, INT_MAX);
+    if (RAND_bytes(out.data() + done, static_cast<int>(n)) != 1) detail::die_no_entropy();
+    done += n;
+  }
+}
+
 OpenSslCrypto::OpenSslCrypto() noexcept = default;
 OpenSslCrypto::~OpenSslCrypto() = default;
 

@@ -26,6 +26,7 @@ Message to_message(const MessageEvent& e) {
   m.from = e.from;
   m.sender_session = e.sender_session;
   m.message_id = e.message_id;
+  m.ttl_s = e.ttl_s;
   return m;
 }
 
@@ -60,6 +61,8 @@ std::shared_ptr<DeliveryState> Dispatcher::qos0_state(std::string_view channel) 
 }
 
 void Dispatcher::deliver(const MessageEvent& msg, Dispatch& out, NodeStats& stats) {
+  // Runs before the loop flushes the engine's outbox, which holds this message's ACK/PUBREC.
+  if (before_ack_) before_ack_(to_message(msg));
   // Built only when someone receives it (two string copies and their allocations).
   if (listeners_.empty() && !on_message_) return;
   live_.clear();
@@ -115,7 +118,7 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
   bool notify = false;
   // Formatting arguments (to_string of an endpoint: inet_ntop + sprintf, about 2000
   // instructions) are evaluated before spdlog checks the level: check it once here.
-  const bool debug = log_enabled(spdlog::level::debug);
+  const bool debug = log_enabled(Severity::debug);
   while (auto ev = engine.poll_event()) {
     if (const auto* msg = std::get_if<MessageEvent>(&*ev)) {
       notify = true;
@@ -133,6 +136,8 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
         log().warn("clock of {} (session {:08x}) differs from ours by {} s, beyond the "
                    "timestamp window: its datagrams are refused until the clocks agree",
                    to_string(peer->endpoint), peer->session_id, peer->clock_offset_s);
+      } else if (peer->kind == PeerEvent::Kind::auth_failed) {
+        log().warn("{}", auth_failure_text(peer->endpoint, peer->failures));
       } else if (peer->kind == PeerEvent::Kind::impersonation) {
         // The alarm of M2 (docs/security.md): only a key holder can have made the datagram.
         log().error("ALARM: a datagram under this node's own session {:08x} with a sequence "
@@ -198,3 +203,13 @@ void Dispatcher::run_callbacks(const Dispatch& d, std::mutex& m) const {
 }
 
 }  // namespace nomq::detail
+
+namespace nomq {
+
+std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams) {
+  return "heard " + std::to_string(datagrams) + (datagrams == 1 ? " datagram" : " datagrams") +
+         " from " + address_to_string(host) +
+         " that failed authentication: different keys or key epoch?";
+}
+
+}  // namespace nomq

@@ -55,6 +55,7 @@ class Dispatcher {
  public:
   void add_listener(std::weak_ptr<ListenerQueue> queue) { listeners_.push_back(std::move(queue)); }
   void set_on_message(std::function<void(const Message&)> cb) { on_message_ = std::move(cb); }
+  void set_before_ack(std::function<void(const Message&)> cb) { before_ack_ = std::move(cb); }
   void set_on_peer(std::function<void(const PeerEvent&)> cb) { on_peer_ = std::move(cb); }
 
   // The state a QoS 1/2 publish's handle waits on; drain() completes it with the report.
@@ -85,6 +86,7 @@ class Dispatcher {
   std::vector<std::weak_ptr<ListenerQueue>> listeners_;
   std::vector<std::shared_ptr<ListenerQueue>> live_;  // deliver()'s scratch, keeps its capacity
   std::function<void(const Message&)> on_message_;
+  std::function<void(const Message&)> before_ack_;  // Node::on_message_before_ack
   std::function<void(const PeerEvent&)> on_peer_;
 };
 

@@ -34,6 +34,14 @@ std::string to_string(const Endpoint& e) {
   return "none";
 }
 
+std::string address_to_string(const Endpoint& e) {
+  std::string s = to_string(e);
+  if (e.family == Endpoint::Family::none) return s;
+  s.resize(s.rfind(':'));
+  if (e.family == Endpoint::Family::ipv6) s = s.substr(1, s.size() - 2);
+  return s;
+}
+
 std::optional<Endpoint> parse_endpoint(std::string_view address, std::uint16_t port) {
   std::string text{address};
   if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);

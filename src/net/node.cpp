@@ -168,6 +168,11 @@ void Node::on_message(std::function<void(const Message&)> callback) {
   core_->dispatcher.set_on_message(std::move(callback));
 }
 
+void Node::on_message_before_ack(std::function<void(const Message&)> callback) {
+  std::lock_guard lk(core_->m);
+  core_->dispatcher.set_before_ack(std::move(callback));
+}
+
 void Node::on_peer(std::function<void(const PeerEvent&)> callback) {
   std::lock_guard lk(core_->m);
   core_->dispatcher.set_on_peer(std::move(callback));
@@ -224,6 +229,8 @@ NodeStats Node::stats() const {
   NodeStats s = core_->counters;
   s.engine = core_->engine->stats();
   s.inbound_qos2_open = core_->engine->inbound_qos2_open();
+  const auto auth = core_->engine->auth_failures();
+  s.auth_failures.assign(auth.begin(), auth.end());
   return s;
 }
 

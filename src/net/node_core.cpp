@@ -75,7 +75,9 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   std::lock_guard lk(core->m);
   if (auto r = core->sockets.open(core->loop.fd()); !r) return r.error();
   const Instant now = monotonic_now();
-  core->engine = std::make_unique<Engine>(options.engine, *core->crypto, now);
+  auto engine = Engine::create(options.engine, *core->crypto, *core->crypto, now);
+  if (!engine) return engine.error();
+  core->engine = std::make_unique<Engine>(std::move(engine).value());
   log().info("node {:08x} on {} (group {}, wire {}, {} keys)", core->engine->session_id(),
              to_string(core->sockets.local()), to_string(core->sockets.group()),
              to_string(options.engine.wire), options.master_secret ? "derived" : "raw");

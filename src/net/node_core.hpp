@@ -40,7 +40,7 @@ struct NodeCore {
   static Result<std::shared_ptr<NodeCore>> create(const NodeOptions& options);
 
   const NodeOptions options;
-  std::unique_ptr<Crypto> crypto;
+  std::unique_ptr<CryptoRng> crypto;  // the node's Crypto and Rng
   // The application-signature key (v2 gen_signature/authenticate), in a page of its own.
   SecretPage signature_key;
   std::unique_ptr<Engine> engine;

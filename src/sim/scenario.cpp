@@ -67,6 +67,9 @@ class Runner {
     std::snprintf(b, sizeof b, "%08x", v);
     return b;
   }
+  const std::string& subscription() const {
+    return o_.subscribe_filter.empty() ? o_.channel : o_.subscribe_filter;
+  }
   PairRecord& pair(std::uint64_t index, std::size_t node) {
     return pairs_[index * subscribers_ + (node - o_.publishers)];
   }
@@ -138,7 +141,9 @@ ScenarioResult Runner::run() {
   sim_ = std::make_unique<Simulator>(so);
   start_ = sim_->now();
 
-  EngineConfig cfg;
+  EngineConfig cfg = o_.profile == "small"  ? EngineConfig::small_profile()
+                     : o_.profile == "seed" ? EngineConfig::seed_profile()
+                                            : EngineConfig{};
   cfg.wire = o_.wire;
   cfg.default_ttl_s = o_.ttl_s;
   cfg.max_retries = o_.max_retries;
@@ -169,7 +174,7 @@ ScenarioResult Runner::run() {
   const std::size_t last = o_.nodes - 1;
   for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
     sim_->at(start_ + Duration{1000 * static_cast<std::int64_t>(s)}, [this, s] {
-      auto res = sim_->subscribe(s, o_.channel, 0);
+      auto res = sim_->subscribe(s, subscription(), 0);
       if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
     });
   }
@@ -196,7 +201,7 @@ ScenarioResult Runner::run() {
       ++r_.restarts;
       trace(sim_->now(), "node " + std::to_string(last) + " restarted: session " +
                              hex32(sim_->engine(last).session_id()));
-      auto res = sim_->subscribe(last, o_.channel, 0);
+      auto res = sim_->subscribe(last, subscription(), 0);
       if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
     });
   }
@@ -487,6 +492,7 @@ std::string command_line(const ScenarioOptions& o) {
     << o.payload_size << " --warmup " << sec(o.warmup) << " --heartbeat " << sec(o.heartbeat)
     << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending
     << " --session-lifetime " << sec(o.session_lifetime);
+  if (!o.profile.empty()) s << " --profile " << o.profile;
   for (const auto& w : o.partitions) {
     s << " --partition " << sec(w.start) << ":" << sec(w.end);
     for (std::size_t i = 0; i < w.nodes.size(); ++i) s << (i == 0 ? ":" : ",") << w.nodes[i];
@@ -496,6 +502,7 @@ std::string command_line(const ScenarioOptions& o) {
   if (o.unicast) s << " --unicast";
   if (o.max_retries != 0) s << "  # max_retries " << o.max_retries << " (no CLI option)";
   if (o.channel != "sim/data") s << "  # channel " << o.channel << " (no CLI option)";
+  if (!o.subscribe_filter.empty()) s << "  # filter " << o.subscribe_filter << " (no CLI option)";
   s << " --json";
   return s.str();
 }
@@ -580,6 +587,7 @@ std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
                  {"unicast", o.unicast},
                  {"partitions", parts},
                  {"restart_subscriber_at_s", restarts}};
+  if (!o.profile.empty()) j["config"]["profile"] = o.profile;
   return j.dump(2) + "\n";
 }
 

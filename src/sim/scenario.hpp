@@ -56,7 +56,12 @@ struct ScenarioOptions {
   bool unicast = false;
   std::uint32_t max_retries = 0;              // engine setting; 0: until acknowledged or TTL
   std::size_t max_pending = 50;               // engine setting
+  // Engine limits to start from: "" (defaults), "seed" or "small" (EngineConfig::seed_profile(),
+  // small_profile()); max_pending and the timers above still apply on top.
+  std::string profile;
   std::string channel = "sim/data";
+  // When set, subscribers subscribe to this filter (which must match `channel`) instead.
+  std::string subscribe_filter;
   // When set, called with one line per notable event (peer changes, restarts, partitions,
   // delivery reports that are not ok or leave a subscriber out), for investigating a seed.
   std::function<void(const std::string&)> trace;

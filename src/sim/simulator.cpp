@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+
+#include "nomq/crypto_backend.hpp"
 
 namespace nomq::sim {
 
@@ -15,7 +18,8 @@ constexpr std::size_t kMaxEventsPerDrain = 1'000'000;
 
 struct Simulator::Node {
   EngineConfig config;
-  std::unique_ptr<SeededCrypto> crypto;
+  std::unique_ptr<Crypto> crypto;
+  std::unique_ptr<SeededRng> rng;
   std::unique_ptr<Engine> engine;
   std::uint32_t generation = 0;
   std::optional<Instant> timer_at;
@@ -59,16 +63,22 @@ Simulator::Simulator(Options options)
 
 Simulator::~Simulator() = default;
 
+std::unique_ptr<Engine> Simulator::make_engine(Node& n) {
+  auto made = Engine::create(n.config, *n.crypto, *n.rng, now_);
+  if (!made) throw std::runtime_error("engine config: " + std::string(made.error().message()));
+  return std::make_unique<Engine>(std::move(made).value());
+}
+
 std::size_t Simulator::add_node(const EngineConfig& config) {
   if (nodes_.size() >= 250) throw std::runtime_error("the simulator supports at most 250 nodes");
   const std::size_t index = nodes_.size();
   auto node = std::make_unique<Node>();
   node->config = config;
-  auto crypto = SeededCrypto::create(options_.encryption_key, options_.hmac_key,
-                                     derive_seed(options_.seed, index + 1, 0));
+  auto crypto = make_crypto(options_.encryption_key, options_.hmac_key);
   if (!crypto) throw std::runtime_error("cannot create the crypto backend");
   node->crypto = std::move(crypto).value();
-  node->engine = std::make_unique<Engine>(node->config, *node->crypto, now_);
+  node->rng = std::make_unique<SeededRng>(derive_seed(options_.seed, index + 1, 0));
+  node->engine = make_engine(*node);
   nodes_.push_back(std::move(node));
   flush(index);
   return index;
@@ -129,10 +139,10 @@ void Simulator::restart(std::size_t node) {
   add_stats(retired_, n.engine->stats());
   n.engine.reset();
   ++n.generation;
-  n.crypto->reseed(derive_seed(options_.seed, node + 1, n.generation));
+  n.rng->reseed(derive_seed(options_.seed, node + 1, n.generation));
   n.timer_at.reset();
   n.dirty = false;
-  n.engine = std::make_unique<Engine>(n.config, *n.crypto, now_);
+  n.engine = make_engine(n);
   flush(node);
 }
 

@@ -31,7 +31,7 @@
 
 #include "nomq/engine.hpp"
 #include "sim/prng.hpp"
-#include "sim/seeded_crypto.hpp"
+#include "sim/seeded_rng.hpp"
 
 namespace nomq::sim {
 
@@ -163,6 +163,7 @@ class Simulator {
   void process_instant(Instant t);
   const LinkModel& link(std::size_t from, std::size_t to) const;
   static void add_stats(EngineStats& into, const EngineStats& s);
+  std::unique_ptr<Engine> make_engine(Node& n);
 
   Options options_;
   Prng link_rng_;

@@ -16,8 +16,10 @@ bool compute(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
 
 Digest app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
                      Bytes message) noexcept {
+  // On an HMAC failure (no key, or the library failed) the result is all zeros: it matches no
+  // signature, because check_app_signature() refuses whenever the computation fails.
   Digest d{};
-  if (!compute(version, crypto, hmac, v2_key, message, d)) crypto.random_bytes(d);
+  if (!compute(version, crypto, hmac, v2_key, message, d)) d = Digest{};
   return d;
 }
 

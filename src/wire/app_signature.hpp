@@ -23,7 +23,7 @@ namespace nomq::detail::wire {
 using HmacSha256 = bool (*)(Bytes key, Bytes data, Digest& out) noexcept;
 
 // v1: crypto.keyed_sha256(message); v2: hmac(v2_key, message). Should the HMAC fail, the
-// result is random bytes (so it matches no signature anyone could hold).
+// result is all zeros, which check_app_signature() never accepts (it refuses on failure).
 Digest app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
                      Bytes message) noexcept;
 

@@ -1,4 +1,4 @@
-// The key schedule (nomq/key_schedule.hpp, docs/protocol.md §13).
+// The key schedule (nomq/key_schedule.hpp, docs/protocol.md §14).
 #include "nomq/key_schedule.hpp"
 
 #include <cstring>

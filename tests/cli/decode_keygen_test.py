@@ -166,12 +166,17 @@ def case_decode_usage_errors():
             (["decode", "-c", cfg, "--epoch", "1999", "4e4d"],
              "Error: --epoch: needs 1970 or 2000, got '1999'\n" + use),
             (["decode", "4e4d"], "Error: --config is required\n" + use),
-            (["decode", "-c", cfg], "Error: hex is required\n" + use),
+            # No HEX arguments: hex is read from stdin, and an empty stdin holds no datagram.
+            (["decode", "-c", cfg], "Error: no datagram: give HEX arguments, hex on stdin, or --pcap FILE\n" + use),
+            (["decode", "-c", cfg, "--pcap", os.path.join(d, "none.pcap")],
+             "Error: --pcap %s: No such file or directory\n" % os.path.join(d, "none.pcap") + use),
+            (["decode", "-c", cfg, "--pcap", cfg, "4e4d"],
+             "Error: give datagrams as HEX arguments or with --pcap, not both\n" + use),
             (["decode", "-c", cfg, "--bogus", "4e4d"],
              "Error: The following argument was not expected: --bogus\n" + use),
         ]
         for args, want in cases:
-            rc, out, err = run(*args)
+            rc, out, err = run(*args, stdin="")
             check(rc == 2, "%s: exit %d, expected 2" % (args[1:], rc))
             check(out == "", "%s: stdout %r" % (args[1:], out))
             check(err == want, "%s: stderr %r, expected %r" % (args[1:], err, want))

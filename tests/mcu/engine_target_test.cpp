@@ -139,7 +139,8 @@ TEST(TargetEngine, ThreeEnginesUnderLossDeliverQos1AtLeastOnceAndQos2ExactlyOnce
     n.crypto = mcu_test::make_target_crypto(enc, mac);
     ASSERT_TRUE(n.crypto != nullptr);
     n.endpoint = Endpoint::v4(10, 0, 0, static_cast<std::uint8_t>(i + 1), 4000);
-    n.engine = std::make_unique<Engine>(small_config(), *n.crypto, net.now);
+    n.engine = std::make_unique<Engine>(
+        Engine::create(small_config(), *n.crypto, *n.crypto, net.now).value());
   }
   std::printf("engine state_bytes at the small test limits: %u\n",
               static_cast<unsigned>(net.nodes[0].engine->state_bytes()));

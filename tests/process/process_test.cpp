@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "nomq/config.hpp"
 #include "support/subprocess.hpp"
@@ -26,11 +27,13 @@ class CliTest : public ::testing::Test {
     config_ = write_config("nomq.json", WireVersion::v2);
   }
 
-  std::string write_config(const std::string& name, WireVersion wire) {
+  std::string write_config(const std::string& name, WireVersion wire,
+                           std::uint32_t discovery_settle_ms = 30) {
     auto generated = generate_config();
     EXPECT_TRUE(generated.ok());
     NodeConfig c = *generated;
     c.wire = wire;
+    c.discovery_settle_ms = discovery_settle_ms;
     c.group = "127.255.255.255";
     c.ip = "127.0.0.1";
     c.port = port_;
@@ -46,6 +49,32 @@ class CliTest : public ::testing::Test {
     auto st = save_config(c, path, ConfigFormat::json, so);
     EXPECT_TRUE(st.ok()) << st.error();
     return path;
+  }
+
+  // A config like write_config's, with fresh keys of its own: a node that cannot talk to the
+  // others (the most common deployment mistake).
+  std::string write_other_keys_config(const std::string& name) {
+    auto generated = generate_config();
+    EXPECT_TRUE(generated.ok());
+    NodeConfig c = *generated;
+    c.group = "127.255.255.255";
+    c.ip = "127.0.0.1";
+    c.port = port_;
+    const std::string path = dir_.file(name);
+    SaveOptions so;
+    so.overwrite = true;
+    auto st = save_config(c, path, ConfigFormat::json, so);
+    EXPECT_TRUE(st.ok()) << st.error();
+    return path;
+  }
+
+  // A subscriber without -d: --ready prints the ready line alone.
+  Process quiet_sub(std::vector<std::string> extra, const std::string& config = "") {
+    std::vector<std::string> argv{kNomq, "sub", "-c", config.empty() ? config_ : config, "--ready"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process p = Process::spawn(argv);
+    EXPECT_TRUE(p.wait_for_line(S::err, "nomq sub: ready", kStep)) << p.transcript();
+    return p;
   }
 
   Process sub(std::vector<std::string> extra, const std::string& config = "") {
@@ -129,7 +158,11 @@ TEST_F(CliTest, RepeatPublishesTheMessageNTimes) {
 TEST_F(CliTest, ThreeSubscribersOnOneHostEachGetTheMessage) {
   std::vector<Process> subs;
   for (int i = 0; i < 3; ++i) subs.push_back(sub({"-t", "fan/out", "-C", "1", "-W", "20"}));
-  Process p = pub({"-t", "fan/out", "-m", "all", "-q", "1", "--json"});
+  // The report names the subscribers that answered the first solicitation within the settle
+  // margin (docs/engine.md §3): a loaded CI machine may take longer than the default 30 ms to
+  // run three processes' answers, so the publisher waits up to a second here.
+  Process p = pub({"-t", "fan/out", "-m", "all", "-q", "1", "--json"}, std::nullopt,
+                  write_config("settle.json", WireVersion::v2, /*discovery_settle_ms=*/1000));
   EXPECT_EQ(exit_of(p), 0) << p.transcript();
   for (auto& s : subs) {
     EXPECT_EQ(exit_of(s), 0) << s.transcript();
@@ -152,6 +185,55 @@ TEST_F(CliTest, RetainedMessageReachesLateSubscriber) {
   EXPECT_EQ(msg["message"], "22.0");
   EXPECT_EQ(msg["channel"], "cfg/setpoint");
   EXPECT_EQ(msg["qos"], 1);
+}
+
+// --- wildcard subscriptions (docs/engine.md §16) and clearing a retained value (§7)
+
+TEST_F(CliTest, WildcardSubscriberOnLoopback) {
+  // A retained value published before the subscriber starts, then live QoS 1 and QoS 2
+  // messages on two channels the filter matches and one it does not.
+  Process r = pub({"-t", "plant/b/temp", "-m", "19", "-q", "1", "-r", "--wait", "20", "-d"});
+  ASSERT_TRUE(r.wait_for_line(S::err, "published message", kStep)) << r.transcript();
+  Process s = sub({"-t", "plant/+/temp", "-C", "3", "-W", "20", "-v"});
+  EXPECT_EQ(exit_of(r), 0) << r.transcript();
+  Process p1 = pub({"-t", "plant/a/temp", "-m", "21", "-q", "1", "--json"});
+  EXPECT_EQ(exit_of(p1), 0) << p1.transcript();
+  Process p0 = pub({"-t", "plant/a/hum", "-m", "40", "-q", "1", "--wait", "0"});
+  EXPECT_EQ(exit_of(p0), 1) << p0.transcript();  // nobody subscribes to plant/a/hum
+  Process p2 = pub({"-t", "plant/c/temp", "-m", "23", "-q", "2"});
+  EXPECT_EQ(exit_of(p2), 0) << p2.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  auto lines = s.out_lines();
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"plant/a/temp 21", "plant/b/temp 19",
+                                             "plant/c/temp 23"}));
+  auto report = nlohmann::json::parse(p1.out_lines().at(0));
+  EXPECT_TRUE(report["acknowledged"].get<bool>());
+  EXPECT_EQ(report["recipients"].size(), 1u);
+}
+
+TEST_F(CliTest, PublishingOnAFilterIsRefused) {
+  Process p = pub({"-t", "plant/#", "-m", "x"});
+  EXPECT_EQ(exit_of(p), 1) << p.transcript();
+  EXPECT_NE(p.err().find("wildcards are for subscribing"), std::string::npos) << p.transcript();
+  Process s = Process::spawn({kNomq, "sub", "-c", config_, "-t", "a/#/b", "-W", "1"});
+  EXPECT_NE(exit_of(s), 0) << s.transcript();
+  EXPECT_NE(s.err().find("whole level"), std::string::npos) << s.transcript();
+}
+
+TEST_F(CliTest, EmptyRetainedMessageClearsTheValue) {
+  // A keeps the retained value as a subscriber (and would answer a late subscriber with it).
+  Process a = sub({"-t", "cfg/mode", "-C", "3", "-W", "8", "-v"});
+  Process set = pub({"-t", "cfg/mode", "-m", "eco", "-q", "1", "-r"});
+  EXPECT_EQ(exit_of(set), 0) << set.transcript();
+  Process clear = pub({"-t", "cfg/mode", "-r", "-n", "-q", "1"});
+  EXPECT_EQ(exit_of(clear), 0) << clear.transcript();
+  // A late subscriber gets nothing: A dropped its copy, the publishers kept none.
+  Process late = sub({"-t", "cfg/mode", "-W", "3"});
+  EXPECT_EQ(exit_of(late), 3) << late.transcript();
+  EXPECT_EQ(late.out(), "");
+  EXPECT_EQ(exit_of(a), 3) << a.transcript();  // -W: 2 of 3 messages
+  EXPECT_EQ(a.out(), "cfg/mode eco\ncfg/mode \n");
 }
 
 // --- TTL
@@ -215,6 +297,152 @@ TEST_F(CliTest, WireVersionsDoNotMix) {
   EXPECT_EQ(exit_of(s), 3) << s.transcript();
   EXPECT_EQ(s.out(), "");
   EXPECT_NE(s.err().find("dropped datagram"), std::string::npos) << s.transcript();  // -d names drops
+}
+
+// --- keys that differ (issue 15 §1): both sides say so, without -d
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+constexpr const char* kAuthHint = "that failed authentication: different keys or key epoch?";
+
+TEST_F(CliTest, PublisherWithOtherKeysIsToldWhyNobodyAcknowledged) {
+  Process s = quiet_sub({"-t", "plant/temp"});
+  const std::string other = write_other_keys_config("other-keys.json");
+  Process p = pub({"-t", "plant/temp", "-m", "21.5", "-q", "1", "--wait", "2"}, std::nullopt, other);
+  EXPECT_EQ(exit_of(p), 1) << p.transcript();
+  // The report line names what was heard but not understood.
+  const auto line = p.wait_for_line(S::err, "not acknowledged", 1s);
+  ASSERT_TRUE(line) << p.transcript();
+  EXPECT_NE(line->find("no_subscribers"), std::string::npos) << *line;
+  EXPECT_NE(line->find("from 127.0.0.1 " + std::string{kAuthHint}), std::string::npos) << *line;
+  // The subscriber heard the publisher's datagrams and said so, once (rate-limited per host).
+  ASSERT_TRUE(s.wait_for_line(S::err, kAuthHint, kStep)) << s.transcript();
+  s.signal(SIGTERM);
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(count_of(s.err(), kAuthHint), 1u) << s.transcript();
+  EXPECT_EQ(s.out(), "");
+}
+
+TEST_F(CliTest, SubscriberWarnsOncePerHostSendingWithOtherKeys) {
+  const std::string other = write_other_keys_config("other-keys.json");
+  Process s = quiet_sub({"-t", "plant/temp"}, other);
+  Process p = pub({"-t", "plant/temp", "-m", "21.5", "-q", "0", "--repeat", "5"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();  // QoS 0: sent is all it promises
+  const auto line = s.wait_for_line(S::err, kAuthHint, kStep);
+  ASSERT_TRUE(line) << s.transcript();
+  EXPECT_NE(line->find("from 127.0.0.1 that"), std::string::npos) << *line;
+  s.signal(SIGINT);
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(count_of(s.err(), kAuthHint), 1u) << s.transcript();
+  EXPECT_EQ(s.out(), "");
+}
+
+// --- mosquitto parity (issue 15 §3)
+
+TEST_F(CliTest, GroupOptionOverridesTheConfigsGroupAndPort) {
+  // A config whose group is the LAN broadcast on another port, as a legacy config always is:
+  // --group keeps the trial on loopback.
+  auto generated = generate_config();
+  ASSERT_TRUE(generated.ok());
+  NodeConfig c = *generated;
+  c.port = free_udp_port();
+  const std::string lan = dir_.file("lan.json");
+  ASSERT_TRUE(save_config(c, lan, ConfigFormat::json).ok());
+  const std::string group = "127.255.255.255:" + std::to_string(port_);
+  Process s = sub({"-t", "g", "-C", "1", "-W", "20", "--group", group}, lan);
+  EXPECT_NE(s.err().find("group 127.255.255.255:" + std::to_string(port_)), std::string::npos) << s.transcript();
+  Process p = pub({"-t", "g", "-m", "via group", "-q", "1", "--group", group}, std::nullopt, lan);
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_EQ(s.out(), "via group\n");
+}
+
+TEST_F(CliTest, SubFormatsIsoTimeJsonAndUpperHex) {
+  Process s = sub({"-t", "f", "-C", "1", "-W", "20", "-F", "%I|%X|%j"});
+  Process p = pub({"-t", "f", "-m", "{\"v\":1}", "-q", "1"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  const std::string line = s.out_lines().at(0);
+  const auto bar = line.find('|');
+  ASSERT_NE(bar, std::string::npos) << line;
+  const std::string iso = line.substr(0, bar);  // 2026-12-05T12:00:00+0000
+  ASSERT_EQ(iso.size(), 24u) << iso;
+  EXPECT_EQ(iso[4], '-');
+  EXPECT_EQ(iso[10], 'T');
+  EXPECT_TRUE(iso[19] == '+' || iso[19] == '-') << iso;
+  const auto bar2 = line.find('|', bar + 1);
+  EXPECT_EQ(line.substr(bar + 1, bar2 - bar - 1), "7B2276223A317D");
+  auto j = nlohmann::json::parse(line.substr(bar2 + 1));
+  EXPECT_EQ(j["message"], "{\"v\":1}");
+  EXPECT_EQ(j["timestamp"].get<std::string>().size(), 24u);  // 2026-12-05T12:00:00.123Z
+  EXPECT_EQ(j["timestamp"].get<std::string>().back(), 'Z');
+}
+
+TEST_F(CliTest, SubJsonCarriesATimestampAndPercentBigJEmbedsJson) {
+  Process s = sub({"-t", "f", "-C", "2", "-W", "20", "-F", "%J"});
+  Process p = pub({"-t", "f", "-l", "-q", "1"}, std::string{"{\"v\":1}\nplain\n"});
+  EXPECT_EQ(exit_of(p), 0) << p.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  std::set<std::string> kinds;
+  for (const auto& l : s.out_lines()) {
+    auto j = nlohmann::json::parse(l);
+    EXPECT_TRUE(j.contains("timestamp")) << l;
+    kinds.insert(j["message"].is_object() ? "object" : j["message"].get<std::string>());
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"object", "plain"}));
+}
+
+TEST_F(CliTest, SubFiltersOutChannelsAndOmitsNewlines) {
+  Process s = sub({"-t", "a", "-t", "b", "-T", "b", "-N", "-C", "2", "-W", "20"});
+  Process p1 = pub({"-t", "b", "-m", "hidden", "-q", "1"});
+  EXPECT_EQ(exit_of(p1), 0) << p1.transcript();
+  Process p2 = pub({"-t", "a", "-l", "-q", "1"}, std::string{"x\ny\n"});
+  EXPECT_EQ(exit_of(p2), 0) << p2.transcript();
+  EXPECT_EQ(exit_of(s), 0) << s.transcript();
+  EXPECT_TRUE(s.out() == "xy" || s.out() == "yx") << s.out();
+}
+
+TEST_F(CliTest, RetainedOnlyAndNoRetained) {
+  Process r = pub({"-t", "cfg", "-m", "kept", "-q", "1", "-r", "--wait", "20", "-d"});
+  ASSERT_TRUE(r.wait_for_line(S::err, "published message", kStep)) << r.transcript();
+  // --retained-only prints the retained value and ends at the first message without the flag.
+  Process only = sub({"-t", "cfg", "--retained-only", "-W", "20"});
+  EXPECT_EQ(exit_of(r), 0) << r.transcript();
+  ASSERT_TRUE(only.wait_for_line(S::out, "kept", kStep)) << only.transcript();
+  // -R skips it: a subscriber started now gets the retained value handed over, not printed.
+  Process skip = sub({"-t", "cfg", "-R", "-C", "1", "-W", "20"});
+  Process live = pub({"-t", "cfg", "-m", "live", "-q", "1"});
+  EXPECT_EQ(exit_of(live), 0) << live.transcript();
+  EXPECT_EQ(exit_of(only), 0) << only.transcript();
+  EXPECT_EQ(only.out(), "kept\n");
+  EXPECT_EQ(exit_of(skip), 0) << skip.transcript();
+  EXPECT_EQ(skip.out(), "live\n");
+}
+
+TEST_F(CliTest, PubEndsCleanlyOnSignalNamingWhatWasNotAcknowledged) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    Process q = pub({"-t", "nobody/here", "-m", "pending", "-q", "1", "--wait", "60", "-d"});
+    ASSERT_TRUE(q.wait_for_line(S::err, "published message", kStep)) << q.transcript();
+    q.signal(sig);
+    EXPECT_EQ(exit_of(q), 1) << q.transcript();
+    EXPECT_NE(q.err().find("nomq pub: interrupted after 1 message(s); not acknowledged:"), std::string::npos)
+        << q.transcript();
+    EXPECT_NE(q.err().find("message 1 (\"pending\""), std::string::npos) << q.transcript();
+    EXPECT_NE(q.err().find("not acknowledged: closed"), std::string::npos) << q.transcript();
+  }
+}
+
+TEST_F(CliTest, DebugLogDoesNotNameOwnPackets) {
+  // Every group datagram comes back to its sender (its solicitations, its SUBSCRIBE): -d used
+  // to print a line for each. The summary at exit still counts them.
+  Process s = sub({"-t", "quiet", "-W", "0.5"});
+  EXPECT_EQ(exit_of(s), 3) << s.transcript();
+  EXPECT_NE(s.err().find("own_packet="), std::string::npos) << s.transcript();
+  EXPECT_EQ(s.err().find(": own_packet\n"), std::string::npos) << s.transcript();  // no per-datagram line
 }
 
 // --- exit codes and mistakes

@@ -118,6 +118,24 @@ TEST(SimLossy, Qos2LosesNothingAndDuplicatesNothing) {
       });
 }
 
+// Subscribers follow a wildcard filter (one of four forms by seed) instead of the channel:
+// publishers learn them from their SUBSCRIBEs and deliver QoS 1/2 as to an exact one.
+TEST(SimLossy, WildcardSubscribersLoseNothing) {
+  static const char* const kFilters[] = {"sim/#", "sim/+", "#", "+/data"};
+  for_each_seed(
+      [](std::uint64_t seed) {
+        ScenarioOptions o = lossy_base(seed);
+        o.qos = reliable_qos(seed);
+        o.subscribe_filter = kFilters[seed % 4];
+        return o;
+      },
+      [](const ScenarioOptions& o, const ScenarioResult& r) {
+        EXPECT_EQ(r.published, o.messages);
+        EXPECT_EQ(r.delivered, r.expected_deliveries);
+        expect_nothing_lost(o, r);
+      });
+}
+
 // v2 with explicit destinations: each message published once per subscriber endpoint.
 TEST(SimLossy, UnicastQos1And2LoseNothing) {
   for_each_seed(

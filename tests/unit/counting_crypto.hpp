@@ -22,7 +22,6 @@ class Sha256CountingCrypto final : public Crypto {
     ++sha256_calls;
     return inner_.sha256(data);
   }
-  void random_bytes(MutableBytes out) noexcept override { inner_.random_bytes(out); }
 
   int sha256_calls = 0;
 

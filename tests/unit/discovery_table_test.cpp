@@ -1,4 +1,5 @@
 #include "core/discovery_table.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ wire::ChannelId ch(std::uint8_t b) {
 }
 
 TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
-  DiscoveryTable t(4, 8);
+  DiscoveryTable t(test::test_arena(), 4, 8);
   EXPECT_EQ(t.announce(1, kA, Instant{0s}, Instant{75s}).kind, Seen::joined);
   EXPECT_EQ(t.announce(1, kA, Instant{1s}, Instant{76s}).kind, Seen::known);
   EXPECT_EQ(t.announce(2, kB, Instant{1s}, Instant{76s}).kind, Seen::joined);
@@ -36,7 +37,7 @@ TEST(DiscoveryTable, JoinSubscribeAndEnumerate) {
 }
 
 TEST(DiscoveryTable, NewSessionFromTheSameEndpointIsARestart) {
-  DiscoveryTable t(4, 8);
+  DiscoveryTable t(test::test_arena(), 4, 8);
   t.announce(1, kA, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
   const auto r = t.announce(7, kA, Instant{5s}, Instant{80s});
@@ -51,7 +52,7 @@ TEST(DiscoveryTable, NewSessionFromTheSameEndpointIsARestart) {
 }
 
 TEST(DiscoveryTable, InheritedSubscriptionsAreConfirmedOrExpire) {
-  DiscoveryTable t(4, 8);
+  DiscoveryTable t(test::test_arena(), 4, 8);
   t.announce(1, kA, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
   t.add_subscription(1, ch(2));
@@ -80,7 +81,7 @@ TEST(DiscoveryTable, InheritedSubscriptionsAreConfirmedOrExpire) {
 }
 
 TEST(DiscoveryTable, SilentPeerTimesOut) {
-  DiscoveryTable t(4, 8);
+  DiscoveryTable t(test::test_arena(), 4, 8);
   t.announce(1, kA, Instant{0s}, Instant{75s});
   t.announce(2, kB, Instant{0s}, Instant{75s});
   t.add_subscription(1, ch(1));
@@ -96,7 +97,7 @@ TEST(DiscoveryTable, SilentPeerTimesOut) {
 }
 
 TEST(DiscoveryTable, BoundsAreReported) {
-  DiscoveryTable t(1, 1);
+  DiscoveryTable t(test::test_arena(), 1, 1);
   EXPECT_EQ(t.announce(1, kA, Instant{0s}, Instant{75s}).kind, Seen::joined);
   EXPECT_EQ(t.announce(2, kB, Instant{0s}, Instant{75s}).kind, Seen::full);
   EXPECT_EQ(t.add_subscription(1, ch(1)), Added::added);
@@ -113,7 +114,7 @@ TEST(DiscoveryTable, DeadlinesAgreeWithABruteForceScan) {
   std::mt19937 rng{seed};
   auto pick = [&rng](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
   constexpr std::uint32_t kSessions = 24;  // ids 1..24 over 6 endpoints, a table of 8 peers
-  DiscoveryTable t(8, 32);
+  DiscoveryTable t(test::test_arena(), 8, 32);
   const Duration timeout = 10s;
   Instant now{1000s};
   for (int step = 0; step < 20000; ++step) {

@@ -39,7 +39,7 @@ struct V1Receiver {
   V1Receiver(double clock, const json& subscriptions)
       : crypto(test::make_crypto(test::kSampleEncKey, test::kSampleHmacKey)),
         now(test::clock_at(clock).time_since_epoch()),
-        engine(config(), *crypto, now) {
+        engine(Engine::create(config(), *crypto, *crypto, now).value()) {
     for (const auto& s : subscriptions) {
       EXPECT_TRUE(engine.subscribe(s.get<std::string>(), 0, now));
     }
@@ -76,7 +76,7 @@ struct V1Receiver {
     }
     return out;
   }
-  std::unique_ptr<Crypto> crypto;
+  std::unique_ptr<CryptoRng> crypto;
   Instant now;
   Engine engine;
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};

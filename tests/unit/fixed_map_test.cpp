@@ -1,4 +1,5 @@
 #include "core/fixed_map.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +13,7 @@ namespace {
 using Map = FixedMap<std::uint32_t, int, U32Hash, U32Eq>;
 
 TEST(FixedMap, InsertFindEraseAndCapacity) {
-  Map m(3);
+  Map m(test::test_arena(), 3);
   const auto a = m.insert(10);
   const auto b = m.insert(20);
   const auto c = m.insert(30);
@@ -32,7 +33,7 @@ TEST(FixedMap, InsertFindEraseAndCapacity) {
 TEST(FixedMap, MatchesStdMapUnderRandomChurn) {
   const std::uint32_t seed = 99;
   std::mt19937 rng(seed);
-  Map m(64);
+  Map m(test::test_arena(), 64);
   std::map<std::uint32_t, int> ref;
   for (int i = 0; i < 50000; ++i) {
     const auto k = static_cast<std::uint32_t>(rng() % 200);
@@ -60,7 +61,7 @@ TEST(FixedMap, ScanVisitsExactlyTheUsedSlots) {
   const std::uint32_t seed = 77;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937 rng{seed};
-  Map m(40);
+  Map m(test::test_arena(), 40);
   for (int step = 0; step < 20000; ++step) {
     const auto key = static_cast<std::uint32_t>(rng() % 100);
     if (rng() % 2 == 0) {

@@ -76,7 +76,7 @@ class Receiver {
       : crypto_(make_crypto(enc, mac)), now_(now) {
     EngineConfig cfg;
     cfg.wire = v;
-    engine_ = std::make_unique<Engine>(cfg, *crypto_, now_);
+    engine_ = std::make_unique<Engine>(Engine::create(cfg, *crypto_, *crypto_, now_).value());
     EXPECT_TRUE(engine_->subscribe(kChannel, 0, now_).ok());
     drain();
   }
@@ -114,7 +114,7 @@ class Receiver {
   }
 
  private:
-  std::unique_ptr<Crypto> crypto_;
+  std::unique_ptr<CryptoRng> crypto_;
   Instant now_;
   std::unique_ptr<Engine> engine_;
 };

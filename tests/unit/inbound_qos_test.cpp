@@ -1,4 +1,5 @@
 #include "core/inbound_qos.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(InboundQos, Qos2ReceiverStateMachine) {
-  InboundQosTable t(4);
+  InboundQosTable t(test::test_arena(), 4);
   // PUBLISH: deliver once, await PUBREL.
   ASSERT_EQ(t.find(1, 100, Instant{0s}), nullptr);
   ASSERT_NE(t.insert(1, 100, InboundState::awaiting_pubrel, Instant{0s}, Instant{600s}), nullptr);
@@ -23,7 +24,7 @@ TEST(InboundQos, Qos2ReceiverStateMachine) {
 }
 
 TEST(InboundQos, EntriesExpire) {
-  InboundQosTable t(4);
+  InboundQosTable t(test::test_arena(), 4);
   t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{10s});
   t.insert(1, 2, InboundState::awaiting_pubrel, Instant{0s}, Instant{10s});
   EXPECT_EQ(t.find(1, 1, Instant{10s}), nullptr);
@@ -37,7 +38,7 @@ TEST(InboundQos, EntriesExpire) {
 }
 
 TEST(InboundQos, FullTableEvictsOldestDedupRecordButNeverAwaitingState) {
-  InboundQosTable t(2);
+  InboundQosTable t(test::test_arena(), 2);
   t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{100s});
   t.insert(1, 2, InboundState::awaiting_pubrel, Instant{1s}, Instant{100s});
   ASSERT_NE(t.insert(1, 3, InboundState::awaiting_pubrel, Instant{2s}, Instant{100s}), nullptr);
@@ -49,7 +50,7 @@ TEST(InboundQos, FullTableEvictsOldestDedupRecordButNeverAwaitingState) {
 // The age list must stay consistent through erase, expiry and reuse of slots: eviction always
 // takes the oldest remaining non-awaiting entry, here over many rounds of a full table.
 TEST(InboundQos, EvictionOrderSurvivesEraseExpireAndSlotReuse) {
-  InboundQosTable t(4);
+  InboundQosTable t(test::test_arena(), 4);
   t.insert(1, 1, InboundState::delivered, Instant{0s}, Instant{100s});
   t.insert(1, 2, InboundState::awaiting_pubrel, Instant{1s}, Instant{100s});
   t.insert(1, 3, InboundState::delivered, Instant{2s}, Instant{5s});

@@ -57,10 +57,6 @@ class RecordingCrypto final : public Crypto {
     calls.push_back(Call::sha256);
     return inner_->sha256(d);
   }
-  void random_bytes(MutableBytes out) noexcept override {
-    calls.push_back(Call::random);
-    inner_->random_bytes(out);
-  }
   bool mac_equal(Bytes a, Bytes b) noexcept override {
     bool r = inner_->mac_equal(a, b);
     if (force == Force::always_true) r = true;

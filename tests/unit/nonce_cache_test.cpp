@@ -1,4 +1,5 @@
 #include "core/nonce_cache.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(NonceCache, RemembersWithinLifetimeAndCapacity) {
-  NonceCache c(3, 61s);
+  NonceCache c(test::test_arena(), 3, 61s);
   c.insert(1, Instant{0s});
   EXPECT_TRUE(c.contains(1, Instant{60s}));
   EXPECT_FALSE(c.contains(1, Instant{61s}));
@@ -19,7 +20,7 @@ TEST(NonceCache, RemembersWithinLifetimeAndCapacity) {
 }
 
 TEST(NonceCache, LargerThanTheOriginals100) {
-  NonceCache c(1024, 61s);
+  NonceCache c(test::test_arena(), 1024, 61s);
   for (std::uint32_t n = 0; n < 1000; ++n) c.insert(n + 1, Instant{1s});
   EXPECT_TRUE(c.contains(1, Instant{2s}));
 }

@@ -1,4 +1,5 @@
 #include "core/priority_queue.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,7 @@ namespace nomq::detail {
 namespace {
 
 TEST(PriorityQueue, HighestPriorityFirstThenFifo) {
-  PriorityQueue<int> q(16);
+  PriorityQueue<int> q(test::test_arena(), 16);
   const std::uint8_t prios[] = {0, 5, 15, 5, 0, 15, 7};
   for (int i = 0; i < 7; ++i) ASSERT_NE(q.push(prios[i], i), PriorityQueue<int>::npos);
   std::vector<int> out;
@@ -23,7 +24,7 @@ TEST(PriorityQueue, HighestPriorityFirstThenFifo) {
 }
 
 TEST(PriorityQueue, FixedCapacityRefusesWhenFullAndReusesNodes) {
-  PriorityQueue<int> q(2);
+  PriorityQueue<int> q(test::test_arena(), 2);
   EXPECT_NE(q.push(1, 1), PriorityQueue<int>::npos);
   EXPECT_NE(q.push(1, 2), PriorityQueue<int>::npos);
   EXPECT_TRUE(q.full());
@@ -35,7 +36,7 @@ TEST(PriorityQueue, FixedCapacityRefusesWhenFullAndReusesNodes) {
 }
 
 TEST(PriorityQueue, PriorityAbove15IsClamped) {
-  PriorityQueue<int> q(4);
+  PriorityQueue<int> q(test::test_arena(), 4);
   q.push(200, 1);
   q.push(15, 2);
   EXPECT_EQ(q.at(q.front()), 1);
@@ -48,7 +49,7 @@ TEST(PriorityQueue, MatchesAModelUnderRandomPushesAndPops) {
   const std::uint32_t seed = 1616;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   std::mt19937 rng{seed};
-  PriorityQueue<int> q(24);
+  PriorityQueue<int> q(test::test_arena(), 24);
   std::array<std::deque<int>, 16> model;
   std::size_t model_size = 0;
   int next = 0;

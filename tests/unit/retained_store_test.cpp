@@ -1,4 +1,5 @@
 #include "core/retained_store.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,7 +20,7 @@ wire::ChannelId ch(std::uint8_t b) {
 }
 
 std::uint32_t make(MessagePool& pool, std::uint8_t channel, const char* text, Instant expires) {
-  const std::uint32_t s = pool.alloc();
+  const std::uint32_t s = pool.alloc(1, std::string_view{text}.size());
   pool.meta(s).channel_id = ch(channel);
   pool.meta(s).expires = expires;
   pool.set(s, "c", as_bytes(text));
@@ -35,8 +36,8 @@ std::vector<std::string> published(RetainedStore& r, MessagePool& pool, std::uin
 }
 
 TEST(RetainedStore, KeepsTheLastNWithinTtl) {
-  MessagePool pool(16, 32);
-  RetainedStore r(pool, 4, 2);
+  MessagePool pool(test::test_arena(), 16, 16 * (1 + 32));
+  RetainedStore r(test::test_arena(), pool, 4, 2);
   for (const char* m : {"a", "b", "c"}) {
     const auto s = make(pool, 1, m, Instant{100s});
     ASSERT_EQ(r.add_published(s, Instant{0s}), Errc::ok);
@@ -49,8 +50,8 @@ TEST(RetainedStore, KeepsTheLastNWithinTtl) {
 }
 
 TEST(RetainedStore, ChannelBoundIsTooManyRetainedUnlessAnEntryIsReclaimable) {
-  MessagePool pool(16, 32);
-  RetainedStore r(pool, 1, 2);
+  MessagePool pool(test::test_arena(), 16, 16 * (1 + 32));
+  RetainedStore r(test::test_arena(), pool, 1, 2);
   const auto a = make(pool, 1, "a", Instant{10s});
   ASSERT_EQ(r.add_published(a, Instant{0s}), Errc::ok);
   EXPECT_FALSE(r.can_add(ch(2), Instant{1s}));
@@ -61,8 +62,8 @@ TEST(RetainedStore, ChannelBoundIsTooManyRetainedUnlessAnEntryIsReclaimable) {
 }
 
 TEST(RetainedStore, SubscriberCopyAndAnswerTimers) {
-  MessagePool pool(8, 32);
-  RetainedStore r(pool, 2, 1);
+  MessagePool pool(test::test_arena(), 8, 8 * (1 + 32));
+  RetainedStore r(test::test_arena(), pool, 2, 1);
   const auto s = make(pool, 3, "v", Instant{100s});
   ASSERT_TRUE(r.set_copy(s, Instant{0s}));
   pool.unref(s);
@@ -87,8 +88,8 @@ TEST(RetainedStore, NextAnswerAgreesWithABruteForceScan) {
   std::mt19937 rng{seed};
   auto pick = [&rng](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
   constexpr std::uint8_t kChannels = 6;
-  MessagePool pool(64, 16);
-  RetainedStore r(pool, 4, 2);
+  MessagePool pool(test::test_arena(), 64, 64 * (1 + 16));
+  RetainedStore r(test::test_arena(), pool, 4, 2);
   std::array<Instant, kChannels> due{};
   Instant now{100s};
   for (int step = 0; step < 20000; ++step) {

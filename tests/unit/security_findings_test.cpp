@@ -22,17 +22,17 @@ std::size_t delivered_on(const Node& n, std::string_view channel) {
 
 // A HEARTBEAT made by a key holder (the test nodes share one key pair) under `session` with
 // sequence number `seq`, stamped with `net`'s clock.
-std::vector<std::uint8_t> forged_heartbeat(Crypto& key_holder, std::uint32_t session,
+std::vector<std::uint8_t> forged_heartbeat(TestCrypto& key_holder, std::uint32_t session,
                                            std::uint32_t seq, const TestNet& net) {
   wire::Packet p;
   p.type = wire::PacketType::heartbeat;
   p.packet_id = seq;
   p.session_id = session;
   p.ttl = 60;
-  key_holder.random_bytes(p.iv);
+  key_holder.rng.random_bytes(p.iv);
   p.timestamp = wire_seconds(wall_at(net.now), 0);
   std::array<std::uint8_t, wire::kMaxDatagram> out{};
-  const auto n = wire::encode(p, key_holder, out);
+  const auto n = wire::encode(p, key_holder.crypto(), out);
   EXPECT_TRUE(n.ok()) << n.error();
   return {out.begin(), out.begin() + (n ? *n : 0)};
 }

@@ -1,4 +1,5 @@
 #include "core/sender_table.hpp"
+#include "unit/arena_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(SenderTable, OneWindowPerSession) {
-  SenderTable t(4, 1024, 30);
+  SenderTable t(test::test_arena(), 4, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
   SenderInfo* b = t.find_or_insert(2, 1000);
   ASSERT_TRUE(a && b);
@@ -18,7 +19,7 @@ TEST(SenderTable, OneWindowPerSession) {
 }
 
 TEST(SenderTable, FullTableEvictsOnlyASessionWhoseTrafficIsAlreadyStale) {
-  SenderTable t(2, 1024, 30);
+  SenderTable t(test::test_arena(), 2, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
   SenderInfo* b = t.find_or_insert(2, 1000);
   ASSERT_EQ(t.accept(*a, 1, 1000, Instant{1000s}), Errc::ok);
@@ -34,7 +35,7 @@ TEST(SenderTable, FullTableEvictsOnlyASessionWhoseTrafficIsAlreadyStale) {
 }
 
 TEST(SenderTable, SessionWithQos2StateIsNeverEvicted) {
-  SenderTable t(1, 1024, 30);
+  SenderTable t(test::test_arena(), 1, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
   ASSERT_EQ(t.accept(*a, 1, 1000, Instant{1000s}), Errc::ok);
   a->qos2_states = 1;
@@ -44,7 +45,7 @@ TEST(SenderTable, SessionWithQos2StateIsNeverEvicted) {
 }
 
 TEST(SenderTable, EvictedSessionStartsWithAFreshWindow) {
-  SenderTable t(1, 1024, 30);
+  SenderTable t(test::test_arena(), 1, 1024, 30);
   SenderInfo* a = t.find_or_insert(1, 1000);
   ASSERT_EQ(t.accept(*a, 50, 1000, Instant{1000s}), Errc::ok);
   ASSERT_NE(t.find_or_insert(2, 2000), nullptr);

@@ -14,57 +14,45 @@
 #include "nomq/engine.hpp"
 #include "nomq/crypto_backend.hpp"
 #include "sim/same_clock.hpp"
+#include "sim/seeded_rng.hpp"
 
 namespace nomq::engine_test {
 
 using sim::wall_at;
 
-class SeededTestCrypto final : public Crypto {
- public:
-  explicit SeededTestCrypto(std::uint64_t seed) : state_(seed) {
-    Key e{};
-    Key h{};
-    for (std::size_t i = 0; i < e.size(); ++i) {
-      e[i] = static_cast<std::uint8_t>(i);
-      h[i] = static_cast<std::uint8_t>(0xA0 + i);
-    }
-    auto r = make_crypto(e, h);
-    if (r) real_ = std::move(r.value());
-  }
-  bool cbc_encrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return real_->cbc_encrypt(iv, in, out);
-  }
-  bool cbc_decrypt(const Iv& iv, Bytes in, MutableBytes out) noexcept override {
-    return real_->cbc_decrypt(iv, in, out);
-  }
-  Digest hmac_sha256(Bytes d) noexcept override { return real_->hmac_sha256(d); }
-  Digest keyed_sha256(Bytes d) noexcept override { return real_->keyed_sha256(d); }
-  Digest sha256(Bytes d) noexcept override { return real_->sha256(d); }
-  // From now on the random stream restarts every `bytes` bytes: a deliberately weak source,
-  // for tests of what the engine must not leave to chance (0: back to the normal stream).
-  void repeat_randomness_every(std::size_t bytes) {
-    period_ = bytes;
-    period_start_ = state_;
-    produced_ = 0;
-  }
-  void random_bytes(MutableBytes out) noexcept override {
-    for (auto& b : out) {
-      if (period_ != 0 && produced_++ % period_ == 0) state_ = period_start_;
-      // splitmix64
-      std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      b = static_cast<std::uint8_t>(z ^ (z >> 31));
-    }
-  }
+using sim::SeededRng;
 
- private:
-  std::unique_ptr<Crypto> real_;
-  std::uint64_t state_;
-  std::size_t period_ = 0;
-  std::uint64_t period_start_ = 0;
-  std::size_t produced_ = 0;
+// The build's crypto backend with the fixed test keys (0x00.., 0xA0..); `key_salt` other than
+// 0: other keys (a node that cannot talk to the default ones).
+inline std::unique_ptr<CryptoRng> make_test_crypto(std::uint8_t key_salt = 0) {
+  Key e{};
+  Key h{};
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    e[i] = static_cast<std::uint8_t>(i + key_salt);
+    h[i] = static_cast<std::uint8_t>(0xA0 + i + key_salt);
+  }
+  auto r = make_crypto(e, h);
+  return r ? std::move(r).value() : nullptr;
+}
+
+// What a test engine takes: the test keys' crypto and a seeded generator (sim::SeededRng, the
+// one seeded generator of every test), so a run is a function of the seed.
+struct TestCrypto {
+  explicit TestCrypto(std::uint64_t seed, std::uint8_t key_salt = 0)
+      : real(make_test_crypto(key_salt)), rng(seed) {}
+  std::unique_ptr<CryptoRng> real;
+  SeededRng rng;
+  Crypto& crypto() noexcept { return *real; }
 };
+
+// Engine::create with a TestCrypto, failing the test (and returning an engine of the default
+// config) if the config is refused.
+inline Engine make_engine(const EngineConfig& cfg, TestCrypto& c, Instant now) {
+  auto made = Engine::create(cfg, c.crypto(), c.rng, now);
+  EXPECT_TRUE(made.ok()) << made.error();
+  if (!made) return Engine::create(EngineConfig{}, c.crypto(), c.rng, now).value();
+  return std::move(made).value();
+}
 
 // 2023-11-14T22:13:20Z: a realistic wall clock for wire timestamps.
 inline constexpr Instant kT0{std::chrono::seconds(1'700'000'000)};
@@ -87,9 +75,10 @@ struct Report {
 };
 
 struct Node {
-  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now)
-      : crypto(seed), engine(cfg, crypto, now), endpoint(ep) {}
-  SeededTestCrypto crypto;
+  Node(const EngineConfig& cfg, std::uint64_t seed, Endpoint ep, Instant now,
+       std::uint8_t key_salt = 0)
+      : crypto(seed, key_salt), engine(make_engine(cfg, crypto, now)), endpoint(ep) {}
+  TestCrypto crypto;
   Engine engine;
   Endpoint endpoint;
   bool up = true;
@@ -129,9 +118,9 @@ class TestNet {
  public:
   explicit TestNet(Instant start = kT0) : now(start) {}
 
-  Node& add(const EngineConfig& cfg, std::uint64_t seed) {
+  Node& add(const EngineConfig& cfg, std::uint64_t seed, std::uint8_t key_salt = 0) {
     const auto ep = Endpoint::v4(127, 0, 0, 1, static_cast<std::uint16_t>(40000 + nodes.size()));
-    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now));
+    nodes.push_back(std::make_unique<Node>(cfg, seed, ep, now, key_salt));
     return *nodes.back();
   }
 

@@ -62,7 +62,7 @@ inline WallTime clock_at(double unix_seconds) {
   return WallTime{Duration{static_cast<std::int64_t>(std::llround(unix_seconds * 1e6))}};
 }
 
-inline std::unique_ptr<Crypto> make_crypto(const Key& encryption_key, const Key& hmac_key) {
+inline std::unique_ptr<CryptoRng> make_crypto(const Key& encryption_key, const Key& hmac_key) {
   auto r = nomq::make_crypto(encryption_key, hmac_key);
   if (!r.ok()) return nullptr;
   return std::move(*r);

@@ -1,0 +1,211 @@
+#include "bridge/bridge_store.hpp"
+
+#include <sqlite3.h>
+
+namespace nomq::bridge {
+
+namespace {
+Error sql_error(sqlite3* db, const char* what) {
+  return Error{Errc::io_error, "store: ", what, ": ", db ? sqlite3_errmsg(db) : "out of memory"};
+}
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::uint64_t max_messages,
+                                           std::uint64_t max_bytes, std::uint64_t dedup_entries) {
+  std::unique_ptr<Store> s{new Store()};
+  s->max_messages_ = max_messages;
+  s->max_bytes_ = max_bytes;
+  s->dedup_entries_ = dedup_entries;
+  if (sqlite3_open_v2(path.c_str(), &s->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                 SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    Error e{Errc::io_error, "store ", path, ": ", s->db_ ? sqlite3_errmsg(s->db_) : "cannot open"};
+    return e;
+  }
+  sqlite3_busy_timeout(s->db_, 5000);
+  // WAL: a commit is one append to the log; synchronous=NORMAL makes a commit durable against
+  // the bridge process dying (SIGKILL), not against power loss (docs/bridge.md says so).
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+        "CREATE TABLE IF NOT EXISTS queue (row INTEGER PRIMARY KEY AUTOINCREMENT, dir INTEGER "
+        "NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain "
+        "INTEGER NOT NULL, priority INTEGER NOT NULL, expires_us INTEGER NOT NULL, origin_id "
+        "TEXT NOT NULL, sender TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS seen_n ON seen(n)"}) {
+    if (auto r = s->exec(sql); !r) return r.error();
+  }
+  const auto prep = [&](const char* sql, sqlite3_stmt** st) {
+    return sqlite3_prepare_v2(s->db_, sql, -1, st, nullptr) == SQLITE_OK;
+  };
+  if (!prep("INSERT INTO queue (dir, topic, payload, qos, retain, priority, expires_us, "
+            "origin_id, sender) VALUES (?,?,?,?,?,?,?,?,?)",
+            &s->insert_) ||
+      !prep("DELETE FROM queue WHERE row = ? RETURNING length(payload) + length(topic)",
+            &s->delete_) ||
+      !prep("SELECT 1 FROM seen WHERE id = ?", &s->dedup_find_) ||
+      !prep("INSERT INTO seen (id, n) VALUES (?, (SELECT coalesce(max(n), 0) + 1 FROM seen))",
+            &s->dedup_add_) ||
+      !prep("DELETE FROM seen WHERE n <= (SELECT max(n) FROM seen) - ?", &s->dedup_trim_)) {
+    return sql_error(s->db_, "prepare");
+  }
+  sqlite3_stmt* st = nullptr;
+  if (prep("SELECT count(*), coalesce(sum(length(payload) + length(topic)), 0) FROM queue", &st) &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    s->count_ = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
+    s->bytes_ = static_cast<std::uint64_t>(sqlite3_column_int64(st, 1));
+  }
+  sqlite3_finalize(st);
+  return s;
+}
+
+Store::~Store() {
+  for (sqlite3_stmt* st : {insert_, delete_, dedup_find_, dedup_add_, dedup_trim_}) {
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db_);
+}
+
+Result<void> Store::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    Error e{Errc::io_error, "store: ", msg ? msg : "error"};
+    sqlite3_free(msg);
+    return e;
+  }
+  return {};
+}
+
+Result<std::int64_t> Store::add(const StoredMessage& m, const std::string& dedup_id) {
+  std::lock_guard lk(mu_);
+  if (!dedup_id.empty() && seen_locked(dedup_id)) {
+    return Error{Errc::duplicate, "message ", dedup_id, " was bridged before"};
+  }
+  const std::uint64_t size = m.payload.size() + m.topic.size();
+  if (count_ + 1 > max_messages_) {
+    return Error{Errc::queue_full, "store holds ", count_, " messages, the limit (store.max_messages)"};
+  }
+  if (bytes_ + size > max_bytes_) {
+    return Error{Errc::queue_full, "store holds ", bytes_, " bytes, the limit (store.max_bytes) is ",
+                 max_bytes_};
+  }
+  sqlite3_stmt* st = insert_;
+  sqlite3_reset(st);
+  sqlite3_bind_int(st, 1, static_cast<int>(m.dir));
+  sqlite3_bind_text(st, 2, m.topic.data(), static_cast<int>(m.topic.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, m.payload.data(), static_cast<int>(m.payload.size()), SQLITE_STATIC);
+  sqlite3_bind_int(st, 4, m.qos);
+  sqlite3_bind_int(st, 5, m.retain ? 1 : 0);
+  sqlite3_bind_int(st, 6, m.priority);
+  sqlite3_bind_int64(st, 7, m.expires_us);
+  sqlite3_bind_text(st, 8, m.origin_id.data(), static_cast<int>(m.origin_id.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 9, m.sender.data(), static_cast<int>(m.sender.size()), SQLITE_STATIC);
+  (void)exec("BEGIN");
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    Error e = sql_error(db_, "insert");
+    (void)exec("ROLLBACK");
+    return e;
+  }
+  const std::int64_t row = sqlite3_last_insert_rowid(db_);
+  if (!dedup_id.empty()) mark_locked(dedup_id);
+  if (auto r = exec("COMMIT"); !r) return r.error();
+  ++count_;
+  bytes_ += size;
+  return row;
+}
+
+void Store::remove(std::int64_t row) {
+  std::lock_guard lk(mu_);
+  sqlite3_reset(delete_);
+  sqlite3_bind_int64(delete_, 1, row);
+  while (sqlite3_step(delete_) == SQLITE_ROW) {
+    const auto size = static_cast<std::uint64_t>(sqlite3_column_int64(delete_, 0));
+    --count_;
+    bytes_ -= size < bytes_ ? size : bytes_;
+  }
+  sqlite3_reset(delete_);
+}
+
+std::vector<StoredMessage> Store::load(Dir dir, std::int64_t now_us) {
+  std::vector<StoredMessage> out;
+  std::vector<std::int64_t> expired;
+  {
+    std::lock_guard lk(mu_);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_,
+                       "SELECT row, topic, payload, qos, retain, priority, expires_us, origin_id, "
+                       "sender FROM queue WHERE dir = ? ORDER BY row",
+                       -1, &st, nullptr);
+    sqlite3_bind_int(st, 1, static_cast<int>(dir));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      StoredMessage m;
+      m.row = sqlite3_column_int64(st, 0);
+      m.dir = dir;
+      m.topic.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                     static_cast<std::size_t>(sqlite3_column_bytes(st, 1)));
+      const void* blob = sqlite3_column_blob(st, 2);
+      m.payload.assign(blob ? static_cast<const char*>(blob) : "",
+                       static_cast<std::size_t>(sqlite3_column_bytes(st, 2)));
+      m.qos = sqlite3_column_int(st, 3);
+      m.retain = sqlite3_column_int(st, 4) != 0;
+      m.priority = sqlite3_column_int(st, 5);
+      m.expires_us = sqlite3_column_int64(st, 6);
+      m.origin_id.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 7)),
+                         static_cast<std::size_t>(sqlite3_column_bytes(st, 7)));
+      m.sender.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 8)),
+                      static_cast<std::size_t>(sqlite3_column_bytes(st, 8)));
+      if (m.expires_us != 0 && m.expires_us <= now_us) {
+        expired.push_back(m.row);
+      } else {
+        out.push_back(std::move(m));
+      }
+    }
+    sqlite3_finalize(st);
+    expired_ += expired.size();
+  }
+  for (auto row : expired) remove(row);
+  return out;
+}
+
+bool Store::seen_before(const std::string& id) {
+  std::lock_guard lk(mu_);
+  if (seen_locked(id)) return true;
+  mark_locked(id);
+  return false;
+}
+
+bool Store::seen_locked(const std::string& id) {
+  sqlite3_reset(dedup_find_);
+  sqlite3_bind_text(dedup_find_, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+  const bool seen = sqlite3_step(dedup_find_) == SQLITE_ROW;
+  sqlite3_reset(dedup_find_);
+  return seen;
+}
+
+void Store::mark_locked(const std::string& id) {
+  sqlite3_reset(dedup_add_);
+  sqlite3_bind_text(dedup_add_, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+  sqlite3_step(dedup_add_);
+  sqlite3_reset(dedup_add_);
+  if (++dedup_adds_ % 1024 == 0) {  // keep the newest dedup_entries ids
+    sqlite3_reset(dedup_trim_);
+    sqlite3_bind_int64(dedup_trim_, 1, static_cast<std::int64_t>(dedup_entries_));
+    sqlite3_step(dedup_trim_);
+    sqlite3_reset(dedup_trim_);
+  }
+}
+
+std::uint64_t Store::count() const {
+  std::lock_guard lk(mu_);
+  return count_;
+}
+std::uint64_t Store::bytes() const {
+  std::lock_guard lk(mu_);
+  return bytes_;
+}
+std::uint64_t Store::expired_dropped() const {
+  std::lock_guard lk(mu_);
+  return expired_;
+}
+
+}  // namespace nomq::bridge

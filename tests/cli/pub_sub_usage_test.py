@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""`nomq pub` / `nomq sub` mistakes and limits through the real executable (issue 15 §1).
+
+Usage: pub_sub_usage_test.py NOMQ_BINARY CASE
+Each case checks exit code and the one line on stderr. Nodes that get created use the loopback
+broadcast group 127.255.255.255 on an ephemeral group port (config port 0): nothing leaves the
+host and cases run in parallel.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+NOMQ = ""
+FAILURES = []
+HINT_PUB = "Use 'nomq pub --help' to see usage."
+HINT_SUB = "Use 'nomq sub --help' to see usage."
+
+
+def check(ok, what):
+    if not ok:
+        FAILURES.append(what)
+        print("FAIL:", what)
+
+
+def run(*args, stdin=None, timeout=30):
+    p = subprocess.run([NOMQ, *args], capture_output=True, input=stdin, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"), p.stderr
+
+
+def config(directory, mode=0o600, extra=None):
+    cfg = {"encryption_key": os.urandom(32).hex(), "hmac_key": os.urandom(32).hex(),
+           "group": "127.255.255.255", "ip": "127.0.0.1", "port": 0}
+    cfg.update(extra or {})
+    path = os.path.join(directory, "nomq.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    os.chmod(path, mode)
+    return path
+
+
+def usage(args, says, hint, d):
+    """A usage mistake: exit 2, 'Error: ...says...' then the hint, nothing else."""
+    rc, out, err, _ = run(*args)
+    what = " ".join(args)
+    check(rc == 2, "%s: exit %d, want 2 (stderr %r)" % (what, rc, err))
+    lines = err.splitlines()
+    check(len(lines) == 2, "%s: %d stderr lines, want 2: %r" % (what, len(lines), err))
+    if lines:
+        check(lines[0].startswith("Error: ") and says in lines[0], "%s: %r lacks %r" % (what, lines[0], says))
+        check(lines[-1] == hint, "%s: last line %r" % (what, lines[-1]))
+    check(out == "", "%s: stdout %r" % (what, out))
+
+
+def case_empty_channel():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        usage(["pub", "-c", c, "-t", "", "-m", "x"], "-t: the channel name is empty", HINT_PUB, d)
+        usage(["sub", "-c", c, "-t", ""], "-t: the channel name is empty", HINT_SUB, d)
+
+
+def case_channel_name_too_long():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        long = "c" * 256
+        usage(["pub", "-c", c, "-t", long, "-m", "x"], "channel name of 256 bytes: at most 255", HINT_PUB, d)
+        usage(["sub", "-c", c, "-t", long], "channel name of 256 bytes: at most 255", HINT_SUB, d)
+
+
+def case_port_range():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        for bad in ("70000", "0", "-1", "80x"):
+            usage(["pub", "-c", c, "-t", "a", "-m", "x", "-p", bad], "port must be 1-65535, got '%s'" % bad, HINT_PUB, d)
+        usage(["sub", "-c", c, "-t", "a", "-p", "70000"], "port must be 1-65535", HINT_SUB, d)
+
+
+def case_qos_value():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        usage(["pub", "-c", c, "-t", "a", "-m", "x", "--qos=1x"], "qos must be 0, 1 or 2, got '1x'", HINT_PUB, d)
+        usage(["pub", "-c", c, "-t", "a", "-m", "x", "-q", "3"], "qos must be 0, 1 or 2, got '3'", HINT_PUB, d)
+        # mosquitto_sub's -q has no meaning here: said so, not silently ignored.
+        usage(["sub", "-c", c, "-t", "a", "-q", "1"], "nomq sub takes no QoS", HINT_SUB, d)
+
+
+def case_missing_file():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        missing = os.path.join(d, "missing.bin")
+        usage(["pub", "-c", c, "-t", "a", "-f", missing], "-f %s: No such file or directory" % missing, HINT_PUB, d)
+        usage(["pub", "-c", c, "-t", "a", "-f", d], "-f %s: Is a directory" % d, HINT_PUB, d)
+
+
+def case_message_too_large():
+    """The size and the limit, and a binary file is not echoed to the terminal."""
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        blob = os.path.join(d, "blob.bin")
+        with open(blob, "wb") as f:
+            f.write(bytes(range(256)) * 8)  # 2048 bytes, control characters and invalid UTF-8
+        rc, out, err, raw = run("pub", "-c", c, "-t", "a", "-f", blob)
+        check(rc == 1, "binary: exit %d (stderr %r)" % (rc, err))
+        check(err.startswith("Error: message 1 (\"<2048 bytes of binary>\") refused: message of 2048 bytes: "
+                             "at most 1024 (max_message_size) (message_too_large)"), "binary: %r" % err)
+        check(b"\x01" not in raw and b"\xff" not in raw, "binary: stderr echoes the file: %r" % raw[:80])
+        rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x" * 1500)
+        check(rc == 1, "text: exit %d" % rc)
+        check("message of 1500 bytes: at most 1024 (max_message_size)" in err, "text: %r" % err)
+        check(("x" * 40 + "...") in err and ("x" * 41) not in err, "text: preview %r" % err)
+
+
+def case_too_many_channels():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        args = ["sub", "-c", c, "-W", "5"]
+        for i in range(21):
+            args += ["-t", "ch%d" % i]
+        usage(args, "cannot subscribe to 'ch20': subscribed to 20 channels, the limit (config key max_channels)",
+              HINT_SUB, d)
+
+
+def case_repeated_channel_is_one_subscription():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        rc, out, err, _ = run("sub", "-c", c, "-t", "a", "-t", "a", "-t", "b", "--ready", "-W", "0.2")
+        check(rc == 3, "exit %d, want 3 (the -W timeout) (stderr %r)" % (rc, err))
+        check("subscribed to a, b\n" in err, "ready line: %r" % err)
+        check("Error" not in err, "stderr %r" % err)
+
+
+def case_count_and_timeout_zero_mean_never():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        # -C 0 -W 0: runs until a signal; -W 0.3 ends it here (exit 3, the timeout).
+        rc, out, err, _ = run("sub", "-c", c, "-t", "a", "-C", "0", "-W", "0.3")
+        check(rc == 3, "-C 0: exit %d (stderr %r)" % (rc, err))
+        p = subprocess.Popen([NOMQ, "sub", "-c", c, "-t", "a", "-W", "0", "--ready"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = p.stderr.readline().decode()
+        check("nomq sub: ready" in line, "-W 0: %r" % line)
+        check(p.poll() is None, "-W 0: exited at once")
+        p.terminate()
+        out, err = p.communicate(timeout=20)
+        check(p.returncode == 0, "-W 0: exit %d after SIGTERM (stderr %r)" % (p.returncode, err))
+        usage(["sub", "-c", c, "-t", "a", "-C", "-1"], "--count: needs a count, 0 (never) or more, got '-1'", HINT_SUB, d)
+        usage(["sub", "-c", c, "-t", "a", "-W", "-2.5"], "--timeout: needs seconds, 0 (never) or more, got '-2.5'", HINT_SUB, d)
+        rc, out, err, _ = run("sub", "--help")
+        check("[default: 0, never]" in out, "--help: %r" % out)
+
+
+def case_ipv6_host_from_ipv4_node():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        usage(["pub", "-c", c, "-t", "a", "-m", "x", "-q", "1", "-h", "::1"],
+              "-h ::1 is an IPv6 address but the node is IPv4 (group 127.255.255.255)", HINT_PUB, d)
+        usage(["pub", "-c", c, "-t", "a", "-m", "x", "-h", "gateway"], "-h needs a numeric", HINT_PUB, d)
+
+
+def case_config_warning_once():
+    """A config readable by others: one WARNING line, not 'Warning: WARNING:'."""
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d, mode=0o644)
+        rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x")
+        check(rc == 0, "exit %d (stderr %r)" % (rc, err))
+        lines = err.splitlines()
+        check(len(lines) == 1 and lines[0].startswith("WARNING: ") and "readable by others" in lines[0],
+              "stderr %r" % err)
+        check("Warning: WARNING" not in err and err.count("WARNING") == 1, "doubled: %r" % err)
+
+
+def main():
+    global NOMQ
+    NOMQ = sys.argv[1]
+    name = sys.argv[2]
+    fn = globals().get("case_" + name)
+    if fn is None:
+        print("no case", name)
+        return 2
+    fn()
+    print("%s: %s" % (name, "FAILED" if FAILURES else "ok"))
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
