@@ -1,5 +1,5 @@
 /* mbedTLS 2.28 configuration for NoMQ on a microcontroller: only what nomq::mbedtls uses
- * (AES-256-CBC, SHA-256, HMAC through the MD layer, CTR_DRBG). Selected with
+ * (AES-256-CBC, SHA-256, HMAC through the MD layer, HKDF, CTR_DRBG). Selected with
  * -DMBEDTLS_CONFIG_FILE='"mbedtls_config.h"' by mcu/CMakeLists.txt. */
 #ifndef NOMQ_MBEDTLS_CONFIG_H
 #define NOMQ_MBEDTLS_CONFIG_H
@@ -14,6 +14,8 @@
 #define MBEDTLS_SHA256_SMALLER
 #define MBEDTLS_MD_C
 #define MBEDTLS_CTR_DRBG_C
+/* HKDF-SHA256 for the key schedule (nomq/key_schedule.hpp, MbedTlsCrypto::hkdf_sha256). */
+#define MBEDTLS_HKDF_C
 /* No OS entropy source: the device passes its hardware RNG as nomq::EntropySource. */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 

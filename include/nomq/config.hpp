@@ -23,6 +23,7 @@
 
 #include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
+#include "nomq/key_schedule.hpp"
 #include "nomq/error.hpp"
 #include "nomq/wire.hpp"
 
@@ -42,6 +43,10 @@ inline constexpr std::string_view kDefaultGroupV4 = "255.255.255.255";  // the s
 inline constexpr std::string_view kDefaultGroupV6 = "ff02::1";          // all nodes, link-local
 
 enum class ConfigFormat : std::uint8_t { json, legacy };
+
+// raw: encryption_key + hmac_key as given; master: derived from master_secret.
+enum class KeyForm : std::uint8_t { raw, master };
+std::string_view to_string(KeyForm f) noexcept;  // "raw", "master"
 std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
 
 // Everything a node reads from its config file. Each member is one key of the file (the same
@@ -56,6 +61,10 @@ struct NodeConfig {
   std::string ip;            // local bind address (IPv4 literal, or IPv6 when use_ipv6)
   std::uint16_t port{};        // the well-known group port (0: any, for tests)
   bool use_ipv6{};
+  // Keys in one of two forms (docs/config.md): raw (encryption_key + hmac_key, the
+  // original's; v1 devices need it) or master (master_secret + group_id + key_epoch, from
+  // which every key is derived: nomq/key_schedule.hpp). The fields of the other form are zero.
+  KeyForm key_form = KeyForm::raw;
   Key encryption_key{};      // AES-256 key, 64 hex digits in files
   Key hmac_key{};            // MAC key, 64 hex digits in files
 
@@ -89,6 +98,18 @@ struct NodeConfig {
   wire::V1Layout v1_publish_layout{};
   std::uint16_t default_ttl_s{};
   std::uint32_t max_retries{};  // 0: until acknowledged or TTL expiry
+
+  // --- the master-secret key form (JSON format only)
+  Key master_secret{};           // 64 hex digits in files
+  std::string group_id;          // 0..64 printable ASCII bytes, bound into every derived key
+  std::uint32_t key_epoch{};     // bound into every derived key
+
+  // Every key copy is wiped (wipe_secret) when a NodeConfig goes away.
+  ~NodeConfig();
+  NodeConfig(const NodeConfig&) = default;
+  NodeConfig(NodeConfig&&) = default;
+  NodeConfig& operator=(const NodeConfig&) = default;
+  NodeConfig& operator=(NodeConfig&&) = default;
 };
 
 // Defaults that depend on the wire version. Wire v1 exists to talk to the original's devices,
@@ -134,6 +155,15 @@ void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
 // The caller prints the message and refuses to start.
 Result<LoadedConfig> load_config(const std::string& path) noexcept;
 
+struct LoadOptions {
+  // Accept a file readable or writable by group or others (a warning line then). Off: such a
+  // file is refused with config_insecure, as ssh refuses a private key.
+  bool allow_insecure_permissions = false;
+};
+// The same with options. The file is opened with O_NOFOLLOW (a symlink is refused:
+// config_unreadable).
+Result<LoadedConfig> load_config(const std::string& path, const LoadOptions& options) noexcept;
+
 // The same on text already in memory; `name` stands for the file in messages. No permission check.
 Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept;
 
@@ -158,6 +188,11 @@ std::string to_legacy_json_text(const NodeConfig& config);
 Result<std::string> to_legacy_text(const NodeConfig& config,
                                    const std::optional<Iv>& iv = std::nullopt) noexcept;
 
+// The keys `config` gives its wire version (config.wire): derived from master_secret (the
+// master form) or the raw keys (raw_wire_keys), through the build's crypto backend. The caller
+// wipes `out` (wipe_secret(out.bytes())). Errors: crypto_failure.
+Result<void> wire_keys_of(const NodeConfig& config, WireKeys& out) noexcept;
+
 struct SaveOptions {
   bool overwrite = false;        // false: fail with io_error if the file exists (O_EXCL)
   std::optional<Iv> legacy_iv;   // legacy format only, see to_legacy_text
@@ -171,8 +206,10 @@ struct SaveOptions {
 Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
                          const SaveOptions& options = {}) noexcept;
 
-// A config with fresh random keys (RAND_bytes) and every other field at its default.
+// A config with fresh random keys (RAND_bytes) and every other field at its default: by default
+// the master-secret form (a random master_secret and an 16-hex-digit random group_id, key_epoch
+// 0); KeyForm::raw draws encryption_key and hmac_key instead (the original's devices need them).
 // Errors: crypto_failure.
-Result<NodeConfig> generate_config() noexcept;
+Result<NodeConfig> generate_config(KeyForm form = KeyForm::master) noexcept;
 
 }  // namespace nomq

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "nomq/crypto.hpp"
+#include "nomq/key_schedule.hpp"
 #include "nomq/error.hpp"
 
 namespace nomq {
@@ -27,5 +28,16 @@ Result<std::unique_ptr<CryptoRng>> make_crypto(const Key& encryption_key,
 // The build's generator alone (OpenSslRng / MbedTlsRng seeded from the OS), for randomness
 // without keys. Errors: crypto_failure when it cannot be seeded.
 Result<std::unique_ptr<Rng>> make_rng() noexcept;
+
+// The build's backend's RFC 5869 HKDF-SHA256 (OpenSslCrypto::hkdf_sha256 or
+// MbedTlsCrypto::hkdf_sha256), for derive_wire_keys() and raw_wire_keys().
+HkdfSha256 backend_hkdf() noexcept;
+
+// One-shot HMAC-SHA256 under `key` through the build's backend. False on a library failure.
+bool backend_hmac_sha256(Bytes key, Bytes data, Digest& out) noexcept;
+
+// Overwrites a secret with zeros so that the compiler cannot elide it (OPENSSL_cleanse or
+// mbedtls_platform_zeroize). Every copy of a key the runtime makes goes through this.
+void wipe_secret(MutableBytes secret) noexcept;
 
 }  // namespace nomq

@@ -188,7 +188,11 @@ struct DeliveryReport {
 // header is not authentic), `failures` counts the host's failed datagrams so far
 // (Engine::auth_failures() has the table).
 struct PeerEvent {
-  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, auth_failed };
+  // auth_failed: see above. impersonation: an authentic datagram under this node's own
+  // session id with a sequence number it never sent (another key holder; docs/security.md M2).
+  // The node has renewed its session at once; `endpoint` is where the forgery came from (the
+  // UDP source, unverified).
+  enum class Kind : std::uint8_t { joined, left, restarted, clock_skew, auth_failed, impersonation };
   Kind kind = Kind::joined;
   Endpoint endpoint;
   std::uint32_t session_id = 0;
@@ -225,6 +229,7 @@ struct EngineStats {
   // how many, and how many of them did not acknowledge it in the end.
   std::uint64_t late_recipients = 0;
   std::uint64_t late_recipients_failed = 0;
+  std::uint64_t impersonations_detected = 0;   // our session id with a sequence we never sent (v2)
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }

@@ -86,9 +86,10 @@ enum class Errc : std::uint8_t {
   config_unreadable,
   config_bad_format,
   config_bad_field,
+  config_insecure,  // a key file readable or writable by group or others (LoadOptions)
 };
 
-inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(Errc::config_bad_field) + 1;
+inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(Errc::config_insecure) + 1;
 
 // A stable snake_case name for the code, e.g. "bad_mac". Never empty.
 std::string_view to_string(Errc e) noexcept;

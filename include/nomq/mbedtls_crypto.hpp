@@ -42,6 +42,15 @@ class MbedTlsCrypto final : public CryptoRng {
                                                       const Key& hmac_key,
                                                       EntropySource entropy = {}) noexcept;
   // Wipes every key-dependent context and the hmac key copy (mbedtls_platform_zeroize).
+  // RFC 5869 HKDF-SHA256 (extract, then expand to out.size() bytes, 1..8160), the key
+  // schedule's primitive (nomq/key_schedule.hpp). Needs no object. False on a library failure
+  // or a bad output length; `out` is zeroed then.
+  static bool hkdf_sha256(Bytes salt, Bytes ikm, Bytes info, MutableBytes out) noexcept;
+  // One-shot RFC 2104 HMAC-SHA256 under `key` (application signatures, which have a key of
+  // their own). False on a library failure.
+  static bool hmac_sha256_once(Bytes key, Bytes data, Digest& out) noexcept;
+  // Overwrites `bytes` with zeros in a way the compiler may not elide (mbedtls_platform_zeroize).
+  static void wipe(MutableBytes bytes) noexcept;
   ~MbedTlsCrypto() override;
   MbedTlsCrypto(const MbedTlsCrypto&) = delete;
   MbedTlsCrypto& operator=(const MbedTlsCrypto&) = delete;

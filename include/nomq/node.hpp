@@ -58,10 +58,24 @@ struct NetworkOptions {
 };
 
 struct NodeOptions {
+  // Keys, in one of two forms (docs/config.md). With master_secret set, every key is derived
+  // from it, bound to group_id, key_epoch and the wire version (nomq/key_schedule.hpp), and
+  // the raw keys are ignored; else encryption_key and hmac_key are the wire keys as given.
   Key encryption_key{};
   Key hmac_key{};
+  std::optional<Key> master_secret;
+  std::string group_id;
+  std::uint32_t key_epoch = 0;
   EngineConfig engine;
   NetworkOptions network;
+
+  // Every key copy is wiped (wipe_secret) when NodeOptions go away.
+  NodeOptions() = default;
+  ~NodeOptions();
+  NodeOptions(const NodeOptions&) = default;
+  NodeOptions(NodeOptions&&) = default;
+  NodeOptions& operator=(const NodeOptions&) = default;
+  NodeOptions& operator=(NodeOptions&&) = default;
 };
 
 // A received message, owned (copied out of the engine's views).
@@ -245,8 +259,11 @@ class Node {
   // (clock_skew) and datagrams that fail authentication (auth_failed, rate-limited per host).
   void on_peer(std::function<void(const PeerEvent&)> callback);
 
-  // The original's gen_signature/authenticate: a MAC of `message` under the shared hmac key.
-  // v2: HMAC-SHA256; v1: the original's keyed hash SHA-256(message || hmac_key).
+  // The original's gen_signature/authenticate: a MAC of `message` for other group members.
+  // v2: HMAC-SHA256 under the application-signature key of the key schedule, which never MACs
+  // a datagram (so no signature can be turned into a packet, docs/security.md H1).
+  // v1: the original's keyed hash SHA-256(message || hmac_key) under the wire MAC key, kept for
+  // the original's devices; it IS the v1 packet MAC: never sign strings an outsider chooses.
   Digest gen_signature(std::string_view message) const;
   // Constant-time check of a signature from gen_signature. False for a wrong length.
   bool authenticate(Bytes signature, std::string_view message) const;

@@ -28,6 +28,15 @@ class OpenSslCrypto final : public CryptoRng {
   // The usual case: two 32-byte keys from a config file.
   static Result<std::unique_ptr<OpenSslCrypto>> create(const Key& encryption_key,
                                                       const Key& hmac_key) noexcept;
+  // RFC 5869 HKDF-SHA256 (extract, then expand to out.size() bytes, 1..8160), the key
+  // schedule's primitive (nomq/key_schedule.hpp). Needs no object. False on a library failure
+  // or a bad output length; `out` is zeroed then.
+  static bool hkdf_sha256(Bytes salt, Bytes ikm, Bytes info, MutableBytes out) noexcept;
+  // One-shot RFC 2104 HMAC-SHA256 under `key` (application signatures, which have a key of
+  // their own). False on a library failure.
+  static bool hmac_sha256_once(Bytes key, Bytes data, Digest& out) noexcept;
+  // Overwrites `bytes` with zeros in a way the compiler may not elide (OPENSSL_cleanse).
+  static void wipe(MutableBytes bytes) noexcept;
   ~OpenSslCrypto() override;
   OpenSslCrypto(const OpenSslCrypto&) = delete;
   OpenSslCrypto& operator=(const OpenSslCrypto&) = delete;

@@ -381,9 +381,12 @@ PYBIND11_MODULE(_nomq, m) {
   "keys, ours (JSON) otherwise. Returns the format written ('legacy' or 'json').");
 
   m.def("generate_config", []() {
-    const nomq::NodeConfig c = unwrap(nomq::generate_config());
+    // The original's API: the two raw keys (what its create_config writes, and what v1
+    // devices need). `nomq keygen` writes the master-secret form (docs/config.md).
+    const nomq::NodeConfig c = unwrap(nomq::generate_config(nomq::KeyForm::raw));
     return py::module_::import("json").attr("loads")(nomq::to_json_text(c));
-  }, "A config (dict, our JSON keys) with fresh random keys and every other key at its default.");
+  }, "A config (dict, our JSON keys) with fresh random raw keys (encryption_key, hmac_key) and "
+     "every other key at its default.");
 
   m.def("read_config", [](const std::string& path) {
     auto loaded = nomq::load_config(path);

@@ -24,6 +24,9 @@ void ConfigOptions::add_to(CLI::App& app, bool required) {
   auto* c = app.add_option("-c,--config", path, "Config file (JSON or the original's format)");
   c->type_name("FILE");
   if (required) c->required();
+  app.add_flag("--insecure-key-file", insecure_key_file,
+               "Accept a config file readable or writable by group or others (refused otherwise: "
+               "it holds the keys)");
   app.add_option("--wire", wire, "Wire version (default: the config's)")
       ->type_name("v1|v2")
       ->check(wire_validator());
@@ -33,7 +36,7 @@ void ConfigOptions::add_to(CLI::App& app, bool required) {
 }
 
 std::optional<NodeConfig> ConfigOptions::load() const {
-  auto loaded = load_config(path);
+  auto loaded = load_config(path, LoadOptions{.allow_insecure_permissions = insecure_key_file});
   if (!loaded) {
     std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
     return std::nullopt;

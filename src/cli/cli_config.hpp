@@ -12,6 +12,7 @@ namespace nomq::cli {
 // -c/--config FILE, --wire v1|v2, --epoch 1970|2000 (the last two override the file).
 struct ConfigOptions {
   std::string path;
+  bool insecure_key_file = false;  // --insecure-key-file
   std::string wire;   // empty: from the config
   std::string epoch;  // empty: from the config
 

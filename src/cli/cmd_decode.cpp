@@ -129,7 +129,13 @@ nlohmann::ordered_json describe(const wire::Packet& p, const std::string* known_
 int run_decode(const DecodeArgs& args) {
   const auto config = args.config.load();
   if (!config) return kExitUsage;
-  auto crypto = make_crypto(config->encryption_key, config->hmac_key);
+  WireKeys keys;
+  if (auto derived = wire_keys_of(*config, keys); !derived) {
+    std::fprintf(stderr, "Error: %s\n", derived.error().c_str());
+    return kExitFailure;
+  }
+  auto crypto = make_crypto(keys.encryption, keys.mac);
+  wipe_secret(keys.bytes());
   if (!crypto) {
     std::fprintf(stderr, "Error: cannot set up %s: %s\n", std::string{crypto_backend_name()}.c_str(),
                  error_text(crypto.error()).c_str());

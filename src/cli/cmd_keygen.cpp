@@ -18,6 +18,7 @@ struct KeygenArgs {
   std::string output;
   bool legacy = false;
   bool force = false;
+  bool raw = false;
   std::optional<int> port;
   std::string wire;
   std::string epoch;
@@ -45,7 +46,9 @@ int run_keygen(const KeygenArgs& args) {
     }
   }
 
-  auto generated = generate_config();
+  // The original's devices (v1, the legacy format) know only the two raw keys.
+  const bool raw = args.legacy || args.raw || args.wire == "v1";
+  auto generated = generate_config(raw ? KeyForm::raw : KeyForm::master);
   if (!generated) {
     std::fprintf(stderr, "Error: %s\n", generated.error().c_str());
     return kExitFailure;
@@ -102,8 +105,9 @@ int run_keygen(const KeygenArgs& args) {
     std::fprintf(stderr, "Error: %s\n", status.error().c_str());
     return kExitFailure;
   }
-  std::printf("Wrote %s (%s format, wire %s, port %u, mode 0600)\n", args.output.c_str(),
+  std::printf("Wrote %s (%s format, %s keys, wire %s, port %u, mode 0600)\n", args.output.c_str(),
               args.legacy ? "the original's" : "JSON",
+              config.key_form == KeyForm::master ? "master-secret" : "raw",
               config.wire == WireVersion::v1 ? "v1" : "v2", unsigned{config.port});
   return kExitOk;
 }
@@ -118,6 +122,10 @@ std::function<int()> setup_keygen(CLI::App& app) {
   app.add_flag("--legacy", args->legacy,
                "Write the original's obfuscated format (implies wire v1; holds only ip, port, "
                "use_ipv6 and the keys)");
+  app.add_flag("--raw-keys", args->raw,
+               "Write two raw keys (encryption_key, hmac_key) instead of a master_secret from "
+               "which every key is derived (implied by --legacy and --wire v1: the original's devices "
+               "need raw keys)");
   app.add_option("-p,--port", args->port, "Group port (default: 8888)")
       ->type_name("PORT")
       ->check(CLI::Range(0, 65535).description(""));

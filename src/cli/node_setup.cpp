@@ -16,6 +16,9 @@ void add_node_options(CLI::App& app, NodeArgs& args) {
   app.add_option("-c,--config", args.config_path,
                  "Config file (JSON or the original's format), e.g. from 'nomq keygen'")
       ->required();
+  app.add_flag("--insecure-key-file", args.insecure_key_file,
+               "Accept a config file readable or writable by group or others (refused otherwise: "
+               "it holds the keys)");
   app.add_option("--wire", args.wire, "Wire version, overrides the config [default: from config]")
       ->check(CLI::IsMember({"v1", "v2"}));
   app.add_option("--epoch", args.epoch,
@@ -106,7 +109,8 @@ std::string endpoint_text(const Endpoint& e) { return to_string(e); }
 std::unique_ptr<Node> make_node(const std::string& command, const NodeArgs& args,
                                 NodeConfig& config_out, int& exit_code,
                                 const AdjustOptions& adjust) {
-  auto loaded = load_config(args.config_path);
+  auto loaded = load_config(args.config_path,
+                            LoadOptions{.allow_insecure_permissions = args.insecure_key_file});
   if (!loaded) {
     std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
     exit_code = kExitUsage;

@@ -16,6 +16,7 @@ namespace nomq::cli {
 
 struct NodeArgs {
   std::string config_path;
+  bool insecure_key_file = false;  // --insecure-key-file: accept a group/other-readable config
   std::string wire;    // "", "v1", "v2"
   std::string epoch;   // "", "1970", "2000"
   std::optional<std::uint16_t> port;

@@ -14,6 +14,7 @@
 
 #include "config/config_internal.hpp"
 #include "config/config_keys.hpp"
+#include "nomq/key_schedule.hpp"
 
 namespace nomq {
 
@@ -29,6 +30,8 @@ std::string_view to_string(LogLevel l) noexcept {
   }
   return "warning";
 }
+
+std::string_view to_string(KeyForm f) noexcept { return f == KeyForm::master ? "master" : "raw"; }
 
 std::string_view to_string(ConfigFormat f) noexcept {
   return f == ConfigFormat::legacy ? "legacy" : "json";
@@ -221,6 +224,35 @@ Result<std::vector<std::string>> read_fields(const json& object, KeySet keys, No
     r.fail(unknown_keys.front(), "unknown key (see docs/config.md for the keys)");
     return *r.error;
   }
+  // The key forms: master_secret alone, or encryption_key and hmac_key (the legacy format
+  // knows only the latter).
+  const bool master = keys == KeySet::all && object.contains("master_secret");
+  if (master) {
+    for (const char* raw : {"encryption_key", "hmac_key"}) {
+      if (object.contains(raw)) {
+        r.fail(raw, "give either master_secret or encryption_key and hmac_key, not both");
+        return *r.error;
+      }
+    }
+  } else {
+    for (const char* raw : {"encryption_key", "hmac_key"}) {
+      if (!object.contains(raw)) {
+        r.fail(raw, keys == KeySet::all
+                        ? "missing (64 hex digits, 32 bytes; or give master_secret instead of "
+                          "encryption_key and hmac_key)"
+                        : "missing (64 hex digits, 32 bytes)");
+        return *r.error;
+      }
+    }
+    for (const char* derived_only : {"group_id", "key_epoch"}) {
+      if (keys == KeySet::all && object.contains(derived_only)) {
+        r.fail(derived_only, "only with master_secret (raw encryption_key and hmac_key are "
+                             "not derived)");
+        return *r.error;
+      }
+    }
+  }
+  c.key_form = master ? KeyForm::master : KeyForm::raw;
   for (const auto& k : config_keys()) {
     if (wanted(&k) && !r.read(k, c)) return *r.error;
   }
@@ -281,6 +313,21 @@ Result<void> validate_config(const NodeConfig& c) noexcept {
                                          " printable ASCII characters, no '/' or spaces), got " +
                                          nlohmann::json(c.group_interface).dump());
     }
+    if (c.key_form == KeyForm::master) {
+      if (c.group_id.size() > kMaxGroupId ||
+          std::any_of(c.group_id.begin(), c.group_id.end(), [](char ch) {
+            const auto u = static_cast<unsigned char>(ch);
+            return u < 0x20 || u > 0x7e;
+          })) {
+        return fail("group_id", "must be at most " + std::to_string(kMaxGroupId) +
+                                    " printable ASCII characters, got " +
+                                    nlohmann::json(c.group_id).dump(-1, ' ', true,
+                                        nlohmann::json::error_handler_t::replace));
+      }
+    } else if (!c.group_id.empty() || c.key_epoch != 0) {
+      return fail(c.group_id.empty() ? "key_epoch" : "group_id",
+                  "only with master_secret (raw encryption_key and hmac_key are not derived)");
+    }
     if (c.unicast_port != 0 && c.unicast_port == c.port) {
       return fail("unicast_port", "must differ from port (" + std::to_string(c.port) +
                                       "): the group socket already binds it");
@@ -304,7 +351,13 @@ Result<void> validate_config(const NodeConfig& c) noexcept {
 
 std::string to_json_text(const NodeConfig& c) {
   nlohmann::ordered_json j;
+  const auto other_form = [&](std::string_view name) {
+    const bool raw = name == "encryption_key" || name == "hmac_key";
+    const bool derived = name == "master_secret" || name == "group_id" || name == "key_epoch";
+    return c.key_form == KeyForm::master ? raw : derived;
+  };
   for (const auto& k : detail::config_keys()) {
+    if (other_form(k.name)) continue;
     auto& out = j[std::string{k.name}];
     switch (k.type) {
       case detail::KeyType::uint: out = k.get(c); break;

@@ -4,13 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "config/config_internal.hpp"
+#include "nomq/crypto_backend.hpp"
 
 namespace nomq {
 namespace {
@@ -25,14 +28,14 @@ std::string mode_text(unsigned mode) {
   return buf;
 }
 
-// ssh's rule: a file holding secrets must not be accessible to group or others.
-std::string permission_warning(const std::string& path, unsigned mode) {
+// ssh's rule: a file holding secrets must not be accessible to group or others. Returns what
+// is wrong ("readable by others (mode 0644)"), or nothing.
+std::string permission_problem(unsigned mode) {
   if ((mode & 077u) == 0) return {};
   const char* who = (mode & 004u) != 0   ? "readable by others"
                     : (mode & 040u) != 0 ? "readable by group"
                                          : "accessible by group or others";
-  return "WARNING: " + path + " is " + who + " (mode " + mode_text(mode) +
-         "); keys should be private: chmod 600 " + path;
+  return std::string{who} + " (mode " + mode_text(mode) + ")";
 }
 
 // `error` from a step that does not know the file, said about the file.
@@ -119,9 +122,17 @@ Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) 
   }
 }
 
-Result<LoadedConfig> load_config(const std::string& path) noexcept {
+Result<LoadedConfig> load_config(const std::string& path) noexcept { return load_config(path, {}); }
+
+Result<LoadedConfig> load_config(const std::string& path, const LoadOptions& options) noexcept {
   try {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NOFOLLOW: a key file is opened as itself, never through a symlink someone planted.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP) {
+      return Error{Errc::config_unreadable, path,
+                   ": is a symbolic link; key files are opened without following links (name "
+                   "the file itself)"};
+    }
     if (fd < 0) return Error{Errc::config_unreadable, path, ": ", errno_text(errno)};
     struct stat st {};
     std::string text;
@@ -148,10 +159,21 @@ Result<LoadedConfig> load_config(const std::string& path) noexcept {
     }
     ::close(fd);
     if (err != 0) return Error{Errc::config_unreadable, path, ": ", errno_text(err)};
+    const std::string perm = permission_problem(static_cast<unsigned>(st.st_mode));
+    if (!perm.empty() && !options.allow_insecure_permissions) {
+      return Error{Errc::config_insecure, path, ": is ", perm,
+                   "; it holds keys and must be private: chmod 600 ", path};
+    }
     auto r = parse_impl(text, path);
     if (r) {
-      std::string perm = permission_warning(path, static_cast<unsigned>(st.st_mode));
-      if (!perm.empty()) r->warning = r->warning.empty() ? perm : perm + "\n" + r->warning;
+      std::vector<std::string> lines;
+      if (!perm.empty()) {
+        lines.push_back("WARNING: " + path + " is " + perm +
+                        " (allowed by option); keys should be private: chmod 600 " + path);
+      }
+      if (!r->warning.empty()) lines.push_back(r->warning);
+      r->warning.clear();
+      for (const auto& l : lines) r->warning += (r->warning.empty() ? "" : "\n") + l;
     }
     return r;
   } catch (const std::exception& e) {
@@ -161,6 +183,11 @@ Result<LoadedConfig> load_config(const std::string& path) noexcept {
 
 Result<std::string> to_legacy_text(const NodeConfig& config, const std::optional<Iv>& iv) noexcept {
   try {
+    if (config.key_form != KeyForm::raw) {
+      return Error{Errc::config_bad_field,
+                   "master_secret: the original's format holds only encryption_key and hmac_key "
+                   "(write raw keys for v1 devices: nomq keygen --legacy)"};
+    }
     Iv use{};
     if (iv) {
       use = *iv;
@@ -186,11 +213,18 @@ Result<void> save_config(const NodeConfig& config, const std::string& path, Conf
       text = std::move(*legacy);
     }
     // The mode goes to open() itself: the keys are never readable by others, not even briefly.
-    const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.overwrite ? O_TRUNC : O_EXCL);
+    // O_NOFOLLOW: --force never truncates the target of a symlink planted at `path` (O_EXCL
+    // already refuses one without --force).
+    const int flags =
+        O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (options.overwrite ? O_TRUNC : O_EXCL);
     const int fd = ::open(path.c_str(), flags, 0600);
     if (fd < 0) {
       if (errno == EEXIST) {
         return Error{Errc::io_error, path, ": already exists (use --force to overwrite)"};
+      }
+      if (errno == ELOOP) {
+        return Error{Errc::io_error, path,
+                     ": is a symbolic link; refusing to write keys through it"};
       }
       return Error{Errc::io_error, path, ": ", errno_text(errno)};
     }
@@ -205,13 +239,34 @@ Result<void> save_config(const NodeConfig& config, const std::string& path, Conf
   }
 }
 
-Result<NodeConfig> generate_config() noexcept {
+Result<void> wire_keys_of(const NodeConfig& c, WireKeys& out) noexcept {
+  const bool ok =
+      c.key_form == KeyForm::master
+          ? derive_wire_keys(backend_hkdf(), c.master_secret,
+                             KeyContext{.group_id = c.group_id, .key_epoch = c.key_epoch,
+                                        .wire = c.wire},
+                             out)
+          : raw_wire_keys(backend_hkdf(), c.encryption_key, c.hmac_key, c.wire, out);
+  if (!ok) return Error{Errc::crypto_failure, "cannot derive the keys (HKDF-SHA256 failed)"};
+  return {};
+}
+
+Result<NodeConfig> generate_config(KeyForm form) noexcept {
   try {
     NodeConfig c;
-    if (RAND_bytes(c.encryption_key.data(), static_cast<int>(c.encryption_key.size())) != 1 ||
-        RAND_bytes(c.hmac_key.data(), static_cast<int>(c.hmac_key.size())) != 1) {
-      return Error{Errc::crypto_failure, "cannot draw random keys: RAND_bytes failed"};
+    c.key_form = form;
+    bool ok = true;
+    if (form == KeyForm::master) {
+      // A random group id: nodes that share the file share it; two groups never collide.
+      std::array<std::uint8_t, 8> id{};
+      ok = RAND_bytes(c.master_secret.data(), static_cast<int>(c.master_secret.size())) == 1 &&
+           RAND_bytes(id.data(), static_cast<int>(id.size())) == 1;
+      c.group_id = detail::hex_encode(id);
+    } else {
+      ok = RAND_bytes(c.encryption_key.data(), static_cast<int>(c.encryption_key.size())) == 1 &&
+           RAND_bytes(c.hmac_key.data(), static_cast<int>(c.hmac_key.size())) == 1;
     }
+    if (!ok) return Error{Errc::crypto_failure, "cannot draw random keys: RAND_bytes failed"};
     return c;
   } catch (...) {
     return Error{Errc::crypto_failure, "cannot draw random keys: out of memory"};

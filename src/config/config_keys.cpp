@@ -1,6 +1,8 @@
 // The config schema table (config_keys.hpp) and NodeConfig's defaults, which it sets.
 #include "config/config_keys.hpp"
 
+#include "nomq/crypto_backend.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -79,10 +81,15 @@ const ConfigKey kKeys[] = {
      .text = &NodeConfig::ip},
     {.name = "port", .legacy = true, .min = 0, .max = 65535, .node_default = 8888, NOMQ_NODE(port)},
     {.name = "use_ipv6", .type = KeyType::boolean, .legacy = true, NOMQ_NODE(use_ipv6)},
-    {.name = "encryption_key", .type = KeyType::hex_key, .legacy = true, .required = true,
+    // The raw key form (the original's): both required unless master_secret is given, and
+    // then neither may be (read_fields checks the forms).
+    {.name = "encryption_key", .type = KeyType::hex_key, .legacy = true,
      .key = &NodeConfig::encryption_key},
-    {.name = "hmac_key", .type = KeyType::hex_key, .legacy = true, .required = true,
-     .key = &NodeConfig::hmac_key},
+    {.name = "hmac_key", .type = KeyType::hex_key, .legacy = true, .key = &NodeConfig::hmac_key},
+    // --- the master-secret key form (docs/protocol.md, key schedule)
+    {.name = "master_secret", .type = KeyType::hex_key, .key = &NodeConfig::master_secret},
+    {.name = "group_id", .type = KeyType::text, .text = &NodeConfig::group_id},
+    {.name = "key_epoch", .min = 0, .max = 4294967295u, NOMQ_NODE(key_epoch)},
     // --- ours
     {.name = "wire", .type = KeyType::choice, .choices = kWires, NOMQ_NODE(wire), NOMQ_KNOB(wire)},
     {.name = "epoch", .type = KeyType::choice, .choices = kEpochs, .choice_is_integer = true,
@@ -189,6 +196,12 @@ NodeConfig::NodeConfig() {
       default: k.set(*this, k.default_value()); break;
     }
   }
+}
+
+NodeConfig::~NodeConfig() {
+  wipe_secret(encryption_key);
+  wipe_secret(hmac_key);
+  wipe_secret(master_secret);
 }
 
 }  // namespace nomq

@@ -28,6 +28,7 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
     case PeerEvent::Kind::restarted: return "restarted";
     case PeerEvent::Kind::clock_skew: return "clock_skew";
     case PeerEvent::Kind::auth_failed: return "auth_failed";
+    case PeerEvent::Kind::impersonation: return "impersonation";
   }
   return "unknown";
 }
@@ -96,6 +97,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   m.counters.add(&EngineStats::datagrams_received);
   const std::uint64_t bad_mac = m.counters.stats().dropped_by(Errc::bad_mac);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
+  if (m.receiver.take_impersonation()) m.session.renew_now(now);
   if (!p) {
     if (m.counters.stats().dropped_by(Errc::bad_mac) != bad_mac) {
       m.auth_failures.note(from, now, m.closed);

@@ -74,6 +74,15 @@ std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram,
     return std::nullopt;
   }
   if (l_.session.is_own(r->session_id)) {
+    // An authentic datagram under our session id (only a key holder can make one) with a
+    // sequence number we never sent: someone impersonates us, and every receiver that took it
+    // now rejects our real traffic as old (M2). Counted, raised, and the engine renews.
+    if (c_.cfg.wire == WireVersion::v2 &&
+        !l_.session.could_have_sent(r->session_id, r->packet_id)) {
+      c_.counters.add(&EngineStats::impersonations_detected);
+      l_.events.push_peer(PeerEvent::Kind::impersonation, from, r->session_id, 0);
+      impersonated_ = true;
+    }
     c_.counters.drop(Errc::own_packet);
     return std::nullopt;
   }

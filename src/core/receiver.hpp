@@ -55,6 +55,14 @@ class Receiver {
   // v1 SUBSCRIBE/UNSUBSCRIBE/HEARTBEAT: only checked against our channels, as the original.
   void on_v1_announce(const wire::Packet& p) noexcept;
 
+  // Whether open() saw a datagram under this node's own session id with a sequence number it
+  // never sent since the last call (M2: another key holder impersonates it). The engine then
+  // renews the session (Session owns it); the receiver has counted it and raised the event.
+  bool take_impersonation() noexcept {
+    const bool seen = impersonated_;
+    impersonated_ = false;
+    return seen;
+  }
   // Expires inbound QoS states.
   void handle_timeout(Instant now) noexcept;
   // The next received message not expired at `now`, highest priority first.
@@ -102,6 +110,7 @@ class Receiver {
   };
   std::array<SkewNote, 8> skew_notes_{};
   std::size_t skew_next_ = 0;
+  bool impersonated_ = false;
 };
 
 }  // namespace nomq::detail

@@ -66,8 +66,15 @@ std::optional<Instant> Session::next_deadline(Instant last_now) const noexcept {
   return next_heartbeat_;
 }
 
+void Session::renew_now(Instant now) noexcept {
+  if (c_.cfg.wire != WireVersion::v2 || closed_) return;
+  renew(now);
+  next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
+}
+
 void Session::renew(Instant now) noexcept {
   prev_ = id_;
+  prev_end_seq_ = next_seq_;
   do {
     id_ = draw_nonzero(c_.rng);
   } while (id_ == prev_);

@@ -25,6 +25,17 @@ class Session {
   bool is_own(std::uint32_t session) const noexcept {
     return session == id_ || (prev_ != 0 && session == prev_);
   }
+  // Whether this node can have sent sequence number `seq` under `session` (one of its own):
+  // below the next one of the current session, below where the previous session ended. A
+  // datagram under our session id with any other number was made by another key holder
+  // (self-impersonation, docs/security.md M2).
+  bool could_have_sent(std::uint32_t session, std::uint32_t seq) const noexcept {
+    if (session == id_) return seq < next_seq_;
+    return session == prev_ && seq < prev_end_seq_;
+  }
+  // Renews at once (impersonation detected): the forged sequence number has poisoned every
+  // receiver's window of the current session; the new one starts clean and is announced.
+  void renew_now(Instant now) noexcept;
   // The v2 sequence number of the next datagram.
   std::uint32_t take_sequence() noexcept { return next_seq_++; }
   // The next v2 message id (never 0).
@@ -53,6 +64,7 @@ class Session {
   std::uint32_t prev_ = 0;
   Instant start_{};
   std::uint32_t next_seq_ = 1;
+  std::uint32_t prev_end_seq_ = 0;  // next_seq_ of the previous session when it ended
   std::uint32_t next_message_id_ = 1;
   std::uint32_t v1_counter_ = 0;
   Instant next_heartbeat_{};

@@ -40,4 +40,12 @@ Result<std::unique_ptr<Rng>> make_rng() noexcept {
 #endif
 }
 
+HkdfSha256 backend_hkdf() noexcept { return &BackendCrypto::hkdf_sha256; }
+
+bool backend_hmac_sha256(Bytes key, Bytes data, Digest& out) noexcept {
+  return BackendCrypto::hmac_sha256_once(key, data, out);
+}
+
+void wipe_secret(MutableBytes secret) noexcept { BackendCrypto::wipe(secret); }
+
 }  // namespace nomq

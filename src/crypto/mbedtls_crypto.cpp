@@ -3,6 +3,7 @@
 #include "nomq/mbedtls_crypto.hpp"
 
 #include <mbedtls/aes.h>
+#include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
@@ -169,6 +170,30 @@ void MbedTlsCrypto::random_bytes(MutableBytes out) noexcept {
 bool MbedTlsCrypto::mac_equal(Bytes a, Bytes b) noexcept {
   // Lengths are public (fixed MAC sizes); only the contents must not leak through timing.
   return a.size() == b.size() && mbedtls_ct_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool MbedTlsCrypto::hkdf_sha256(Bytes salt, Bytes ikm, Bytes info, MutableBytes out) noexcept {
+  if (out.empty() || out.size() > 255 * kDigestSize) return false;
+  const mbedtls_md_info_t* sha256_info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  // mbedtls_hkdf treats an empty salt as HashLen zeros (RFC 5869), as OpenSSL does.
+  const bool ok = sha256_info != nullptr &&
+                  mbedtls_hkdf(sha256_info, salt.data(), salt.size(), ikm.data(), ikm.size(),
+                               info.data(), info.size(), out.data(), out.size()) == 0;
+  if (!ok) mbedtls_platform_zeroize(out.data(), out.size());
+  return ok;
+}
+
+bool MbedTlsCrypto::hmac_sha256_once(Bytes key, Bytes data, Digest& out) noexcept {
+  const mbedtls_md_info_t* sha256_info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  const bool ok = sha256_info != nullptr &&
+                  mbedtls_md_hmac(sha256_info, key.data(), key.size(), data.data(), data.size(),
+                                  out.data()) == 0;
+  if (!ok) mbedtls_platform_zeroize(out.data(), out.size());
+  return ok;
+}
+
+void MbedTlsCrypto::wipe(MutableBytes bytes) noexcept {
+  if (!bytes.empty()) mbedtls_platform_zeroize(bytes.data(), bytes.size());
 }
 
 std::uint64_t MbedTlsCrypto::failures() const noexcept { return impl_->failures; }

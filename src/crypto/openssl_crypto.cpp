@@ -7,7 +7,10 @@
 #include "crypto/openssl_crypto_testing.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -403,6 +406,45 @@ void OpenSslCrypto::random_bytes(MutableBytes out) noexcept { impl_->random_byte
 bool OpenSslCrypto::mac_equal(Bytes a, Bytes b) noexcept {
   // Lengths are public (fixed MAC sizes); only the contents must not leak through timing.
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool OpenSslCrypto::hkdf_sha256(Bytes salt, Bytes ikm, Bytes info, MutableBytes out) noexcept {
+  if (out.empty() || out.size() > 255 * kDigestSize) return false;
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf != nullptr ? EVP_KDF_CTX_new(kdf) : nullptr;
+  EVP_KDF_free(kdf);
+  if (ctx == nullptr) return false;
+  // OSSL_PARAM takes non-const pointers; OpenSSL only reads these.
+  auto octets = [](const char* name, Bytes b) {
+    return OSSL_PARAM_construct_octet_string(
+        name, const_cast<std::uint8_t*>(b.data()), b.size());  // NOLINT
+  };
+  char digest[] = "SHA256";
+  OSSL_PARAM params[5];
+  std::size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = octets(OSSL_KDF_PARAM_KEY, ikm);
+  // RFC 5869: an absent salt is HashLen zeros, which is what OpenSSL uses when none is given.
+  if (!salt.empty()) params[n++] = octets(OSSL_KDF_PARAM_SALT, salt);
+  if (!info.empty()) params[n++] = octets(OSSL_KDF_PARAM_INFO, info);
+  params[n] = OSSL_PARAM_construct_end();
+  const bool ok = EVP_KDF_derive(ctx, out.data(), out.size(), params) == 1;
+  EVP_KDF_CTX_free(ctx);  // cleanses its copies of the key material
+  if (!ok) OPENSSL_cleanse(out.data(), out.size());
+  return ok;
+}
+
+bool OpenSslCrypto::hmac_sha256_once(Bytes key, Bytes data, Digest& out) noexcept {
+  unsigned int len = 0;
+  const bool ok = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(),
+                       data.size(), out.data(), &len) != nullptr &&
+                  len == out.size();
+  if (!ok) OPENSSL_cleanse(out.data(), out.size());
+  return ok;
+}
+
+void OpenSslCrypto::wipe(MutableBytes bytes) noexcept {
+  if (!bytes.empty()) OPENSSL_cleanse(bytes.data(), bytes.size());
 }
 
 std::uint64_t OpenSslCrypto::failures() const noexcept { return impl_->failures; }

@@ -138,6 +138,12 @@ bool Dispatcher::drain(Engine& engine, Dispatch& out, NodeStats& stats) {
                    to_string(peer->endpoint), peer->session_id, peer->clock_offset_s);
       } else if (peer->kind == PeerEvent::Kind::auth_failed) {
         log().warn("{}", auth_failure_text(peer->endpoint, peer->failures));
+      } else if (peer->kind == PeerEvent::Kind::impersonation) {
+        // The alarm of M2 (docs/security.md): only a key holder can have made the datagram.
+        log().error("ALARM: a datagram under this node's own session {:08x} with a sequence "
+                    "number it never sent arrived (from {}): another key holder impersonates "
+                    "this node; the session was renewed",
+                    peer->session_id, to_string(peer->endpoint));
       } else if (debug) {
         log().debug("peer {} {} (session {:08x})", to_string(peer->endpoint),
                     to_string(peer->kind), peer->session_id);

@@ -180,12 +180,16 @@ void Node::on_peer(std::function<void(const PeerEvent&)> callback) {
 
 Digest Node::gen_signature(std::string_view message) const {
   std::lock_guard lk(core_->m);  // the crypto object keeps contexts: one user at a time
-  return detail::wire::app_signature(core_->options.engine.wire, *core_->crypto, as_bytes(message));
+  return detail::wire::app_signature(core_->options.engine.wire, *core_->crypto,
+                                     &backend_hmac_sha256, core_->signature_key.key(),
+                                     as_bytes(message));
 }
 
 bool Node::authenticate(Bytes signature, std::string_view message) const {
   std::lock_guard lk(core_->m);
-  return detail::wire::check_app_signature(core_->options.engine.wire, *core_->crypto, signature,
+  return detail::wire::check_app_signature(core_->options.engine.wire, *core_->crypto,
+                                           &backend_hmac_sha256, core_->signature_key.key(),
+                                           signature,
                                            as_bytes(message));
 }
 

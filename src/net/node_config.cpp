@@ -3,15 +3,28 @@
 
 #include "net/log.hpp"
 #include "nomq/config.hpp"
+#include "nomq/crypto_backend.hpp"
 #include "nomq/endpoint_io.hpp"
 #include "nomq/node.hpp"
 
 namespace nomq {
 
+NodeOptions::~NodeOptions() {
+  wipe_secret(encryption_key);
+  wipe_secret(hmac_key);
+  if (master_secret) wipe_secret(*master_secret);
+}
+
 Result<NodeOptions> to_node_options(const NodeConfig& config) {
   NodeOptions o;
-  o.encryption_key = config.encryption_key;
-  o.hmac_key = config.hmac_key;
+  if (config.key_form == KeyForm::master) {
+    o.master_secret = config.master_secret;
+    o.group_id = config.group_id;
+    o.key_epoch = config.key_epoch;
+  } else {
+    o.encryption_key = config.encryption_key;
+    o.hmac_key = config.hmac_key;
+  }
   o.engine = to_engine_config(config);
   auto group = parse_endpoint(config.group, config.port);
   if (!group) {

@@ -49,8 +49,26 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   if (options.network.unicast_bind) unicast_bind = *options.network.unicast_bind;
   if (!unicast_bind.valid()) unicast_bind.family = options.network.group.family;
   auto core = std::make_shared<NodeCore>(options, *setup, unicast_bind);
-  auto crypto = make_crypto(options.encryption_key, options.hmac_key);
+  WireKeys keys;
+  const WireVersion wire = options.engine.wire;
+  const bool derived =
+      options.master_secret
+          ? derive_wire_keys(backend_hkdf(), *options.master_secret,
+                             KeyContext{.group_id = options.group_id,
+                                        .key_epoch = options.key_epoch, .wire = wire},
+                             keys)
+          : raw_wire_keys(backend_hkdf(), options.encryption_key, options.hmac_key, wire, keys);
+  if (!derived) {
+    wipe_secret(keys.bytes());
+    return Error{Errc::crypto_failure, "cannot derive the keys (HKDF-SHA256 failed",
+                 options.group_id.size() > kMaxGroupId ? ", group_id longer than 64 bytes" : "",
+                 ")"};
+  }
+  auto crypto = make_crypto(keys.encryption, keys.mac);
+  const bool stored = core->signature_key.store(keys.app_signature);
+  wipe_secret(keys.bytes());
   if (!crypto) return crypto.error();
+  if (!stored) return Error{Errc::crypto_failure, "cannot map a page for the signature key"};
   core->crypto = std::move(*crypto);
   if (auto r = core->loop.open(); !r) return r.error();
 
@@ -60,9 +78,16 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   auto engine = Engine::create(options.engine, *core->crypto, *core->crypto, now);
   if (!engine) return engine.error();
   core->engine = std::make_unique<Engine>(std::move(engine).value());
-  log().info("node {:08x} on {} (group {}, wire {})", core->engine->session_id(),
+  log().info("node {:08x} on {} (group {}, wire {}, {} keys)", core->engine->session_id(),
              to_string(core->sockets.local()), to_string(core->sockets.group()),
-             to_string(options.engine.wire));
+             to_string(options.engine.wire), options.master_secret ? "derived" : "raw");
+  if (options.engine.wire == WireVersion::v1) {
+    // Said on every start (docs/security.md): v1 is the original's weaker construction.
+    log().warn("node {:08x} speaks wire v1, the original's format: a keyed SHA-256 instead of "
+               "HMAC, replay protection for PUBLISH only, and gen_signature is the packet MAC "
+               "(docs/security.md); use wire v2 unless original devices must be reached",
+               core->engine->session_id());
+  }
   core->flush(now);
   return core;
 }

@@ -14,6 +14,7 @@
 #include "net/batch_io.hpp"
 #include "net/dispatch.hpp"
 #include "net/event_loop.hpp"
+#include "net/secret_page.hpp"
 #include "net/socket_set.hpp"
 #include "nomq/engine.hpp"
 #include "nomq/node.hpp"
@@ -25,14 +26,23 @@ namespace nomq::detail {
 inline Error closed_error() { return Error{Errc::closed, "the node is closed (close() was called)"}; }
 
 struct NodeCore {
+  // `options` keeps no key: they go into the crypto backend and signature_key at create().
   NodeCore(const NodeOptions& opts, GroupSetup setup, Endpoint unicast_bind)
-      : options(opts), sockets(opts.network, setup, unicast_bind) {}
+      : options(without_keys(opts)), sockets(opts.network, setup, unicast_bind) {}
+  static NodeOptions without_keys(NodeOptions o) {
+    o.encryption_key = Key{};
+    o.hmac_key = Key{};
+    o.master_secret.reset();
+    return o;
+  }
 
   // Opens the loop, the sockets and the engine; the first announcements leave.
   static Result<std::shared_ptr<NodeCore>> create(const NodeOptions& options);
 
   const NodeOptions options;
   std::unique_ptr<CryptoRng> crypto;  // the node's Crypto and Rng
+  // The application-signature key (v2 gen_signature/authenticate), in a page of its own.
+  SecretPage signature_key;
   std::unique_ptr<Engine> engine;
 
   mutable std::mutex m;        // guards everything below but the loop's own fields

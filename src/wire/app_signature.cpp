@@ -1,17 +1,33 @@
 #include "wire/app_signature.hpp"
 
-#include "wire/seal.hpp"
-
 namespace nomq::detail::wire {
+namespace {
 
-Digest app_signature(WireVersion version, Crypto& crypto, Bytes message) noexcept {
-  const Frame& frame = version == WireVersion::v1 ? kV1Frame : kV2Frame;
-  return mac_of(crypto, frame.mac, message);
+bool compute(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key, Bytes message,
+             Digest& out) noexcept {
+  if (version == WireVersion::v1) {
+    out = crypto.keyed_sha256(message);
+    return true;
+  }
+  return hmac != nullptr && v2_key.size() == kKeySize && hmac(v2_key, message, out);
 }
 
-bool check_app_signature(WireVersion version, Crypto& crypto, Bytes signature, Bytes message) noexcept {
+}  // namespace
+
+Digest app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
+                     Bytes message) noexcept {
+  // On an HMAC failure (no key, or the library failed) the result is all zeros: it matches no
+  // signature, because check_app_signature() refuses whenever the computation fails.
+  Digest d{};
+  if (!compute(version, crypto, hmac, v2_key, message, d)) d = Digest{};
+  return d;
+}
+
+bool check_app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
+                         Bytes signature, Bytes message) noexcept {
   if (signature.size() != kDigestSize) return false;
-  const Digest expected = app_signature(version, crypto, message);
+  Digest expected{};
+  if (!compute(version, crypto, hmac, v2_key, message, expected)) return false;
   return crypto.mac_equal(signature, Bytes{expected});
 }
 

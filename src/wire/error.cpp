@@ -55,6 +55,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::config_unreadable: return "config_unreadable";
     case Errc::config_bad_format: return "config_bad_format";
     case Errc::config_bad_field: return "config_bad_field";
+    case Errc::config_insecure: return "config_insecure";
   }
   return "unknown_error";
 }

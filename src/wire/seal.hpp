@@ -32,8 +32,7 @@ struct Frame {
 extern const Frame kV1Frame;
 extern const Frame kV2Frame;
 
-// The digest `kind` over `data` (the frame's MAC, and the application signature of
-// app_signature.hpp).
+// The digest `kind` over `data` (the frame's MAC).
 Digest mac_of(Crypto& crypto, MacKind kind, Bytes data) noexcept;
 
 // The full datagram size for `p` in `frame`.

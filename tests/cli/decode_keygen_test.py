@@ -306,15 +306,21 @@ def case_keygen():
         # Two runs, two different key sets.
         rc1, a, _ = run("keygen")
         rc2, b, _ = run("keygen")
-        check(rc1 == 0 and rc2 == 0 and json.loads(a)["hmac_key"] != json.loads(b)["hmac_key"],
-              "keygen to stdout twice gives fresh keys")
+        check(rc1 == 0 and rc2 == 0 and
+              json.loads(a)["master_secret"] != json.loads(b)["master_secret"] and
+              json.loads(a)["group_id"] != json.loads(b)["group_id"] and
+              "hmac_key" not in json.loads(a),
+              "keygen to stdout twice gives fresh master secrets (the default form)")
+        rc, raw, _ = run("keygen", "--raw-keys")
+        check(rc == 0 and "master_secret" not in json.loads(raw) and
+              len(json.loads(raw)["hmac_key"]) == 64, "keygen --raw-keys: %r" % raw)
 
         # Redirected to a file the shell made under its umask: the keys land, with a warning.
         redirected = os.path.join(d, "redirected.json")
         with open(os.open(redirected, os.O_WRONLY | os.O_CREAT, 0o644), "w") as f:
             os.chmod(redirected, 0o644)
             p = subprocess.run([NOMQ, "keygen"], stdout=f, stderr=subprocess.PIPE, text=True)
-        check(p.returncode == 0 and "hmac_key" in json.load(open(redirected)) and
+        check(p.returncode == 0 and "master_secret" in json.load(open(redirected)) and
               p.stderr == "WARNING: stdout is a file accessible by group or others (mode 0644); "
               "keys should be private: use -o FILE, or chmod 600 it\n",
               "keygen > file: %d %r" % (p.returncode, p.stderr))
@@ -330,11 +336,27 @@ def case_keygen():
         check(rc == 0 and open(j).read() != before and mode_of(j) == 0o600,
               "--force: %d %r mode %o" % (rc, err, mode_of(j)))
 
-        # A config readable by others loads with an ssh-style warning.
+        # A config readable by others is refused (as ssh refuses such a private key), unless
+        # --insecure-key-file says otherwise, and then it warns.
         os.chmod(j, 0o644)
         rc, out, err = run("decode", "-c", j, "4e4d")
-        check(err.startswith("WARNING: %s is readable by others (mode 0644); keys should be "
-                             "private: chmod 600 %s\n" % (j, j)), "permission warning %r" % err)
+        check(rc != 0 and err.startswith("Error: %s: is readable by others (mode 0644); it holds "
+                                         "keys and must be private: chmod 600 %s\n" % (j, j)),
+              "permission refusal %d %r" % (rc, err))
+        rc, out, err = run("decode", "--insecure-key-file", "-c", j, "4e4d")
+        check(err.startswith("WARNING: %s is readable by others (mode 0644) (allowed by option); "
+                             "keys should be private: chmod 600 %s\n" % (j, j)),
+              "permission warning %r" % err)
+        # A symlink is not followed, neither to read keys nor to overwrite with --force.
+        link = os.path.join(d, "link.json")
+        os.chmod(j, 0o600)
+        os.symlink(j, link)
+        rc, out, err = run("decode", "-c", link, "4e4d")
+        check(rc != 0 and "symbolic link" in err, "symlink read refused %d %r" % (rc, err))
+        before = open(j).read()
+        rc, out, err = run("keygen", "-o", link, "--force")
+        check(rc == 1 and "symbolic link" in err and open(j).read() == before,
+              "keygen --force through a symlink refused %d %r" % (rc, err))
 
 
 def _check_legacy_file(text):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 # The public headers that make up the core's interface (include/nomq/<name>.hpp).
-CORE_PUBLIC_HEADERS = ["error", "bytes", "time", "crypto", "endpoint", "wire", "engine"]
+CORE_PUBLIC_HEADERS = ["error", "bytes", "time", "crypto", "endpoint", "wire", "engine", "key_schedule"]
 
 # Every header of the C++20 standard library ([headers] tables 24 and 25), by name.
 STANDARD_HEADERS = set("""

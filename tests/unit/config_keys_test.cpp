@@ -98,6 +98,9 @@ TEST(ConfigKeys, EveryUintKeyRoundTripsThroughAFile) {
   std::map<std::string, std::uint64_t> chosen;
   for (const auto& k : config_keys()) {
     if (k.type != KeyType::uint) continue;
+    // key_epoch belongs to the master-secret form, this file has raw keys
+    // (config_test.cpp ConfigFile.MasterSecretFormRoundTrips covers it).
+    if (k.name == "key_epoch") continue;
     // Not the default, within the range and the cross-field rules.
     std::uint64_t v = k.default_value() == k.min ? k.min + 1 : k.min;
     if (k.name == "session_timeout_s") v = 600;

@@ -314,7 +314,16 @@ TEST(ConfigJson, EveryBadFieldIsNamed) {
        "nomq.json: encryption_key: must be 64 hex digits (32 bytes), got 62"},
       {"hmac_key", "zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
        "nomq.json: hmac_key: not hex: character \"z\" at position 0"},
-      {"hmac_key", nullptr, "nomq.json: hmac_key: missing (64 hex digits, 32 bytes)"},
+      {"hmac_key", nullptr,
+       "nomq.json: hmac_key: missing (64 hex digits, 32 bytes; or give master_secret instead of "
+       "encryption_key and hmac_key)"},
+      {"master_secret", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+       "nomq.json: encryption_key: give either master_secret or encryption_key and hmac_key, "
+       "not both"},
+      {"group_id", "plant", "nomq.json: group_id: only with master_secret (raw encryption_key "
+                            "and hmac_key are not derived)"},
+      {"key_epoch", 1, "nomq.json: key_epoch: only with master_secret (raw encryption_key and "
+                       "hmac_key are not derived)"},
       {"encryption_key", 42, "nomq.json: encryption_key: must be a string, got 42"},
       {"port", 70000, "nomq.json: port: must be an integer in 0..65535, got 70000"},
       {"port", -1, "nomq.json: port: must be an integer in 0..65535, got -1"},
@@ -463,7 +472,9 @@ TEST(ConfigRobustness, MutatedFilesFailCleanly) {
   EXPECT_GT(failures, 1000);  // the mutations do damage; most are caught
 }
 
-TEST(ConfigFile, PermissionWarningLikeSsh) {
+// Item 9 of issue 13: a key file readable or writable by group or others is refused (ssh
+// refuses such a private key), unless the caller says otherwise, and then it warns.
+TEST(ConfigFile, KeyFileAccessibleByOthersIsRefusedUnlessAllowed) {
   TempDir dir;
   const fs::path file = dir.path() / "nomq.json";
   ASSERT_TRUE(save_config(sample_config(), file, ConfigFormat::json).ok());
@@ -473,15 +484,78 @@ TEST(ConfigFile, PermissionWarningLikeSsh) {
 
   ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
   loaded = load_config(file);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error(), Errc::config_insecure);
+  EXPECT_EQ(loaded.error().message(), file.string() +
+                                          ": is readable by others (mode 0644); it holds keys "
+                                          "and must be private: chmod 600 " + file.string());
+  loaded = load_config(file, LoadOptions{.allow_insecure_permissions = true});
   ASSERT_TRUE(loaded.ok()) << loaded.error();
   EXPECT_EQ(loaded->warning, "WARNING: " + file.string() +
-                                " is readable by others (mode 0644); keys should be private: "
-                                "chmod 600 " + file.string());
+                                " is readable by others (mode 0644) (allowed by option); keys "
+                                "should be private: chmod 600 " + file.string());
 
-  ASSERT_EQ(::chmod(file.c_str(), 0640), 0);
-  loaded = load_config(file);
-  EXPECT_NE(loaded->warning.find("is readable by group (mode 0640)"), std::string::npos)
-      << loaded->warning;
+  for (unsigned mode : {0640u, 0620u, 0602u}) {
+    ASSERT_EQ(::chmod(file.c_str(), mode), 0);
+    EXPECT_EQ(load_config(file).error(), Errc::config_insecure) << std::oct << mode;
+  }
+}
+
+TEST(ConfigFile, KeyFilesAreNeverOpenedThroughSymlinks) {
+  TempDir dir;
+  const fs::path target = dir.path() / "real.json";
+  const fs::path link = dir.path() / "link.json";
+  ASSERT_TRUE(save_config(sample_config(), target, ConfigFormat::json).ok());
+  fs::create_symlink(target, link);
+  const auto loaded = load_config(link);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error(), Errc::config_unreadable);
+  EXPECT_NE(loaded.error().message().find("symbolic link"), std::string::npos) << loaded.error();
+
+  // --force (overwrite) must not truncate or write the link's target.
+  const fs::path victim = dir.path() / "victim.txt";
+  { std::ofstream out{victim}; out << "precious"; }
+  const fs::path planted = dir.path() / "out.json";
+  fs::create_symlink(victim, planted);
+  const auto status = save_config(sample_config(), planted, ConfigFormat::json,
+                                  {.overwrite = true, .legacy_iv = std::nullopt});
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), Errc::io_error);
+  EXPECT_NE(status.error().message().find("symbolic link"), std::string::npos) << status.error();
+  EXPECT_EQ(read_file(victim), "precious");
+}
+
+// The master-secret form (docs/config.md): written and read back without the raw keys; the
+// original's format refuses it.
+TEST(ConfigFile, MasterSecretFormRoundTrips) {
+  auto generated = generate_config();
+  ASSERT_TRUE(generated.ok());
+  NodeConfig c = *generated;
+  EXPECT_EQ(c.key_form, KeyForm::master);
+  EXPECT_EQ(c.group_id.size(), 16u);
+  c.key_epoch = 7;
+  const std::string text = to_json_text(c);
+  EXPECT_NE(text.find("\"master_secret\""), std::string::npos);
+  EXPECT_NE(text.find("\"group_id\": \"" + c.group_id + "\""), std::string::npos);
+  EXPECT_NE(text.find("\"key_epoch\": 7"), std::string::npos);
+  EXPECT_EQ(text.find("encryption_key"), std::string::npos);
+  EXPECT_EQ(text.find("hmac_key"), std::string::npos);
+  const auto parsed = parse_config(text, "m.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->config.key_form, KeyForm::master);
+  EXPECT_EQ(parsed->config.master_secret, c.master_secret);
+  EXPECT_EQ(parsed->config.group_id, c.group_id);
+  EXPECT_EQ(parsed->config.key_epoch, 7u);
+  EXPECT_EQ(to_json_text(parsed->config), text);
+
+  const auto legacy = to_legacy_text(c);
+  ASSERT_FALSE(legacy.ok());
+  EXPECT_EQ(legacy.error(), Errc::config_bad_field);
+
+  c.group_id = std::string(65, 'g');
+  EXPECT_EQ(validate_config(c).error(), Errc::config_bad_field);
+  c.group_id = "tab\there";
+  EXPECT_EQ(validate_config(c).error(), Errc::config_bad_field);
 }
 
 TEST(ConfigFile, SaveRefusesToOverwriteUnlessAskedAndTightensTheMode) {
@@ -525,14 +599,23 @@ TEST(ConfigFile, MissingFileIsUnreadable) {
 }
 
 TEST(ConfigFile, GeneratedKeysAreFreshAndValid) {
-  const auto a = generate_config();
-  const auto b = generate_config();
+  const auto a = generate_config(KeyForm::raw);
+  const auto b = generate_config(KeyForm::raw);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a->key_form, KeyForm::raw);
   EXPECT_NE(a->encryption_key, b->encryption_key);
   EXPECT_NE(a->encryption_key, a->hmac_key);
+  EXPECT_EQ(a->master_secret, Key{});
   const auto valid = validate_config(*a);
   EXPECT_TRUE(valid.ok()) << valid.error();
+  const auto m1 = generate_config();
+  const auto m2 = generate_config();
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  EXPECT_NE(m1->master_secret, m2->master_secret);
+  EXPECT_NE(m1->group_id, m2->group_id);
+  EXPECT_EQ(m1->encryption_key, Key{});
+  EXPECT_TRUE(validate_config(*m1).ok());
 }
 
 TEST(ConfigEngine, EngineConfigCarriesEveryKnob) {

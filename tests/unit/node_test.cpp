@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,9 @@
 
 #include "nomq/config.hpp"
 #include "nomq/crypto_backend.hpp"
+#include "nomq/key_schedule.hpp"
+#include "nomq/openssl_crypto.hpp"
+#include "nomq/wire.hpp"
 
 namespace nomq {
 namespace {
@@ -358,18 +362,36 @@ TEST(Node, LoadReadsAConfigFile) {
   EXPECT_EQ(missing.error().message(), path + ".missing: No such file or directory");
 }
 
-TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {
+// v2: HMAC-SHA256 under the application-signature key of the key schedule (derived here
+// from the master secret independently of the node); v1 (raw keys, as the original's devices
+// hold them): SHA-256(message || hmac_key).
+TEST(Node, SignaturesAreHmacUnderTheirOwnKeyOnV2AndTheOriginalsKeyedHashOnV1) {
   for (WireVersion wire : {WireVersion::v2, WireVersion::v1}) {
     auto options = loopback_options(wire);
+    if (wire == WireVersion::v1) {
+      auto raw = generate_config(KeyForm::raw);
+      ASSERT_TRUE(raw.ok());
+      options.master_secret.reset();
+      options.encryption_key = raw->encryption_key;
+      options.hmac_key = raw->hmac_key;
+    }
     options.network.listen_group = false;
+    const auto master = options.master_secret;
     auto node = make(options);
     ASSERT_TRUE(node);
     const Digest sig = node->gen_signature("auth");
     Digest expected{};
     if (wire == WireVersion::v2) {
-      auto crypto = make_crypto(options.encryption_key, options.hmac_key);
-      ASSERT_TRUE(crypto.ok());
-      expected = (*crypto)->hmac_sha256(as_bytes("auth"));
+      ASSERT_TRUE(master.has_value());
+      Key k{};
+      ASSERT_TRUE(derive_key(&OpenSslCrypto::hkdf_sha256, *master, KeyPurpose::app_signature,
+                             KeyContext{.group_id = options.group_id, .key_epoch = 0,
+                                        .wire = WireVersion::v2},
+                             k));
+      unsigned int len = 0;
+      ASSERT_NE(HMAC(EVP_sha256(), k.data(), static_cast<int>(k.size()),
+                     reinterpret_cast<const unsigned char*>("auth"), 4, expected.data(), &len),
+                nullptr);
     } else {
       // The original: SHA-256(message || hmac_key), computed here without the library.
       std::string data = "auth";
@@ -385,6 +407,112 @@ TEST(Node, SignaturesAreHmacOnV2AndTheOriginalsKeyedHashOnV1) {
     EXPECT_FALSE(node->authenticate(tampered, "auth"));
     EXPECT_FALSE(node->authenticate(Bytes{sig.data(), 31}, "auth"));
   }
+}
+
+// Finding H1 (docs/security.md), the reviewer's forgery, against a live node's gen_signature.
+// Before the fix gen_signature(m) was HMAC-SHA256(wire MAC key, m), i.e. the v2 packet MAC of
+// m. Someone without the keys who captured a QoS 0 PUBLISH "valve=0" rewrote it into a QoS 1
+// PUBLISH "valve=1" of a fresh session: header fields edited in clear, the first CBC plaintext
+// block (which holds the whole short body here) changed by XORing the IV, and the MAC obtained
+// by having the rewritten bytes signed through gen_signature. The receiver delivered and
+// acknowledged it. This test makes that forged datagram and checks:
+//  (1) the control: the same bytes closed with HMAC under the wire MAC key (what the old
+//      gen_signature returned) decode as an authentic QoS 1 "valve=1": the attack works on the
+//      codec as it is, so this test would fail if gen_signature were the wire MAC again;
+//  (2) closed with the signature the node gives now, they are bad_mac at the codec, and a
+//      subscribed node receiving them delivers nothing and counts one bad_mac drop;
+//  (3) a captured datagram's MAC is not a valid signature of its bytes for authenticate().
+TEST(AppSignatureForgery, GenSignatureCannotMacAForgedDatagram) {
+  auto options = loopback_options();
+  auto victim = make(options);
+  ASSERT_TRUE(victim);
+  auto sub = victim->subscribe("v");
+  ASSERT_TRUE(sub.ok()) << sub.error();
+  auto inbox = victim->listen();
+
+  // The wire keys of the group (the test plays the honest sender whose datagram is captured).
+  WireKeys keys;
+  ASSERT_TRUE(derive_wire_keys(backend_hkdf(), *options.master_secret,
+                               KeyContext{.group_id = options.group_id, .key_epoch = 0,
+                                          .wire = WireVersion::v2},
+                               keys));
+  auto sender = make_crypto(keys.encryption, keys.mac);
+  ASSERT_TRUE(sender.ok());
+  wire::Packet p;
+  p.type = wire::PacketType::publish;
+  p.flags = wire::publish_flags(0, false, 0);
+  p.packet_id = 7;
+  p.session_id = 0x11111111;
+  p.ttl = 60;
+  (*sender)->random_bytes(p.iv);
+  const auto wall = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+  p.timestamp = wire_seconds(WallTime{wall.time_since_epoch()}, 0);
+  p.channel_id = wire::channel_id(**sender, "v");
+  p.body.message_id = 99;
+  p.body.channel = "v";
+  p.body.message = as_bytes("valve=0");
+  std::array<std::uint8_t, wire::kMaxDatagram> captured{};
+  auto n = wire::encode(p, **sender, captured);
+  ASSERT_TRUE(n.ok()) << n.error();
+  ASSERT_EQ(*n, 101u);  // one cipher block: message_id, name_len, "v", "valve=0" fit in 13 bytes
+
+  // The attacker's edits, all without keys.
+  std::array<std::uint8_t, wire::kMaxDatagram> forged = captured;
+  forged[4] = wire::publish_flags(1, false, 0);  // QoS 1
+  store_be32(forged.data() + 5, 1);              // sequence number 1
+  store_be32(forged.data() + 9, 0x22222222);     // a fresh session
+  forged[15 + 12] ^= '0' ^ '1';                  // plaintext byte 12: '0' -> '1' through the IV
+  const std::size_t mac_at = *n - wire::kMacSize;
+  const std::string_view prefix{reinterpret_cast<const char*>(forged.data()), mac_at};
+
+  wire::DecodeOptions opts;
+  opts.wall = WallTime{wall.time_since_epoch()};
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+
+  // (1) The control: closed as the old gen_signature did, the forgery is authentic.
+  const Digest old_signature = (*sender)->hmac_sha256(as_bytes(prefix));
+  std::copy(old_signature.begin(), old_signature.end(), forged.begin() + static_cast<long>(mac_at));
+  auto control = wire::decode(Bytes{forged.data(), *n}, **sender, opts, scratch);
+  ASSERT_TRUE(control.ok()) << control.error();
+  EXPECT_EQ(control->qos(), 1);
+  EXPECT_EQ(control->session_id, 0x22222222u);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(control->body.message.data()),
+                             control->body.message.size()),
+            "valve=1");
+
+  // (2) Closed with what gen_signature gives now: rejected before anything is decrypted.
+  const Digest now_signature = victim->gen_signature(prefix);
+  EXPECT_NE(now_signature, old_signature);
+  std::copy(now_signature.begin(), now_signature.end(), forged.begin() + static_cast<long>(mac_at));
+  auto verdict = wire::decode(Bytes{forged.data(), *n}, **sender, opts, scratch);
+  ASSERT_FALSE(verdict.ok());
+  EXPECT_EQ(verdict.error(), Errc::bad_mac);
+
+  const auto bad_mac_before = victim->stats().engine.dropped[static_cast<std::size_t>(Errc::bad_mac)];
+  const Endpoint to = victim->local_endpoint();
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(to.port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::sendto(fd, forged.data(), *n, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+            static_cast<ssize_t>(*n));
+  ::close(fd);
+  // Listener::next drives the node's loop (no thread was started) until the datagram was
+  // handled; nothing may be delivered meanwhile.
+  bool delivered = false;
+  for (int i = 0; i < 100 && victim->stats().engine.dropped[static_cast<std::size_t>(Errc::bad_mac)] ==
+                                 bad_mac_before; ++i) {
+    delivered = delivered || inbox.next(50ms).has_value();
+  }
+  EXPECT_EQ(victim->stats().engine.dropped[static_cast<std::size_t>(Errc::bad_mac)], bad_mac_before + 1);
+  EXPECT_FALSE(delivered);
+
+  // (3) Every captured datagram used to be a valid (message, signature) pair.
+  const std::string_view captured_prefix{reinterpret_cast<const char*>(captured.data()), mac_at};
+  EXPECT_FALSE(victim->authenticate(Bytes{captured.data() + mac_at, wire::kMacSize}, captured_prefix));
+  wipe_secret(keys.bytes());
 }
 
 TEST(Node, MessagesArrivingTogetherAreDeliveredHighestPriorityFirst) {

@@ -143,6 +143,16 @@ def write_json_config(path, enc, mac, **extra):
     return path
 
 
+def write_master_config(path, master, **extra):
+    """A config in the master-secret form (master_secret, group_id, key_epoch)."""
+    cfg = dict(master)
+    cfg.update(extra)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
 def write_legacy_config(path, enc, mac, port=8888):
     """The original's nomq_config.json: base64(IV || AES-256-CBC(SHA-256('nomq_config_key'), JSON))."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -643,14 +653,19 @@ needs_nomq = pytest.mark.skipif("NOMQ_BIN" not in os.environ and not os.access(N
 MESSAGES = {0: "qos zero", 1: "qos one", 2: "qos two: é ✓"}
 
 
-def live_capture(tmp, wire):
-    """sub on sensors/temp; pub at QoS 0, 1 and 2; the sub leaves. Returns pcap and keys."""
+def live_capture(tmp, wire, master=None):
+    """sub on sensors/temp; pub at QoS 0, 1 and 2; the sub leaves. Returns pcap and keys.
+    `master`: the nodes use that master-secret config instead of two raw keys."""
     group, sub_port, pub_port = free_udp_ports(3)
     enc, mac = random_keys()
     common = {"wire": wire, "group": "127.255.255.255", "ip": "0.0.0.0", "port": group,
               "heartbeat_interval_s": 30}
-    sub_cfg = write_json_config(tmp / "sub.json", enc, mac, unicast_port=sub_port, **common)
-    pub_cfg = write_json_config(tmp / "pub.json", enc, mac, unicast_port=pub_port, **common)
+    if master:
+        sub_cfg = write_master_config(tmp / "sub.json", master, unicast_port=sub_port, **common)
+        pub_cfg = write_master_config(tmp / "pub.json", master, unicast_port=pub_port, **common)
+    else:
+        sub_cfg = write_json_config(tmp / "sub.json", enc, mac, unicast_port=sub_port, **common)
+        pub_cfg = write_json_config(tmp / "pub.json", enc, mac, unicast_port=pub_port, **common)
     cap = Capture(tmp / ("live-%s.pcap" % wire), [group, sub_port, pub_port])
     try:
         sub = start_sub(["-c", str(sub_cfg), "-t", "sensors/temp", "-C", "3", "-W", str(3 * STEP), "-v"])
@@ -759,6 +774,21 @@ def test_live_capture_decrypted_with_the_right_keys(tmp, wire):
     # A display filter on the decoded capture.
     flt = dissect(pcap, config_prefs(keyfile), display_filter='nomq.type == "PUBLISH" && nomq.qos == 2')
     assert [p.get("nomq.message") for p in flt] == [MESSAGES[2]]
+
+
+@needs_nomq
+def test_live_capture_with_a_master_secret_config(tmp):
+    """Nodes whose keys are derived from a master secret (docs/protocol.md, key schedule): the
+    dissector derives the same keys (wire_key_sets); another group id or epoch derives others."""
+    master = {"master_secret": os.urandom(32).hex(), "group_id": "plant-3", "key_epoch": 2}
+    pcap, _, _, ports = live_capture(tmp, "v2", master=master)
+    keyfile = write_master_config(tmp / "keys.json", master)
+    check_live(dissect(pcap, config_prefs(keyfile)), "v2", ports)
+    for i, other in enumerate((dict(master, group_id="plant-4"), dict(master, key_epoch=3))):
+        wrong = write_master_config(tmp / ("other%d.json" % i), other)
+        packets = [p for p in dissect(pcap, config_prefs(wrong)) if "nomq" in p.protocols]
+        assert packets
+        assert all(p.get("nomq.mac_status") == "0" for p in packets)
 
 
 PEER = ROOT / "tests" / "legacy" / "nomq_legacy_peer.py"

@@ -219,11 +219,28 @@ local function read_config(path)
   if not ok then return nil, obj end
   if type(obj) ~= "table" then return nil, "not a JSON object" end
   local cfg = { name = path:match("[^/\\]*$"), format = format }
-  for _, k in ipairs({ "encryption_key", "hmac_key" }) do
-    local v = obj[k]
-    if v == nil then return nil, k .. ": missing (64 hex digits, 32 bytes)" end
-    cfg[k] = fromhex(v)
-    if not cfg[k] or #cfg[k] ~= 32 then return nil, k .. ": must be 64 hex digits (32 bytes)" end
+  if format == "json" and obj.master_secret ~= nil then
+    -- The master-secret form: every key derived (docs/protocol.md, key schedule).
+    if not ossl.ok then return nil, "master_secret: deriving keys needs lua-luaossl" end
+    cfg.master_secret = fromhex(obj.master_secret)
+    if not cfg.master_secret or #cfg.master_secret ~= 32 then
+      return nil, "master_secret: must be 64 hex digits (32 bytes)"
+    end
+    cfg.group_id = obj.group_id or ""
+    if type(cfg.group_id) ~= "string" or #cfg.group_id > 64 then
+      return nil, "group_id: must be a string of at most 64 bytes"
+    end
+    cfg.key_epoch = tonumber(obj.key_epoch or 0)
+    if not cfg.key_epoch or cfg.key_epoch < 0 or cfg.key_epoch > 4294967295 or cfg.key_epoch % 1 ~= 0 then
+      return nil, "key_epoch: must be an integer in 0..4294967295"
+    end
+  else
+    for _, k in ipairs({ "encryption_key", "hmac_key" }) do
+      local v = obj[k]
+      if v == nil then return nil, k .. ": missing (64 hex digits, 32 bytes)" end
+      cfg[k] = fromhex(v)
+      if not cfg[k] or #cfg[k] ~= 32 then return nil, k .. ": must be 64 hex digits (32 bytes)" end
+    end
   end
   cfg.wire = format == "legacy" and "v1" or (obj.wire or "v2")
   local epoch = tonumber(obj.epoch or 1970)
@@ -235,12 +252,36 @@ local function read_config(path)
   return cfg
 end
 
--- The key schedule: every key set a packet of `version` may be protected with under `cfg`.
--- Verification tries each in turn and decryption uses the one whose MAC verified. Today a
--- config's two raw keys serve both versions; a derived schedule (per-purpose keys, key epochs)
--- belongs here and nowhere else.
+-- RFC 5869 HKDF-SHA256 for one 32-byte block (all the key schedule needs).
+local function hkdf_sha256_32(salt, ikm, info)
+  local prk = hmac_sha256(salt, ikm)
+  return hmac_sha256(prk, info .. "\1")
+end
+
+-- The key schedule (docs/protocol.md section 13): key = HKDF-SHA256(salt "NoMQ-HKDF-SHA256",
+-- IKM master_secret, info label || 00 || wire || key_epoch u32 BE || group_id).
+local function derive_key(cfg, label, version)
+  local e = cfg.key_epoch
+  local epoch = string.char(math.floor(e / 16777216) % 256, math.floor(e / 65536) % 256,
+                            math.floor(e / 256) % 256, e % 256)
+  local info = label .. "\0" .. string.char(version) .. epoch .. cfg.group_id
+  return hkdf_sha256_32("NoMQ-HKDF-SHA256", cfg.master_secret, info)
+end
+
+-- Every key set a packet of `version` may be protected with under `cfg`. Verification tries
+-- each in turn and decryption uses the one whose MAC verified. A raw config's two keys serve
+-- both versions as given; a master-secret config has keys derived per wire version (and key
+-- epoch), computed once per version and kept.
 local function wire_key_sets(cfg, version)
-  return { { label = cfg.name, enc = cfg.encryption_key, mac = cfg.hmac_key, cfg = cfg } }
+  if not cfg.master_secret then
+    return { { label = cfg.name, enc = cfg.encryption_key, mac = cfg.hmac_key, cfg = cfg } }
+  end
+  cfg.derived = cfg.derived or {}
+  if not cfg.derived[version] then
+    cfg.derived[version] = { { label = cfg.name, enc = derive_key(cfg, "nomq encryption", version),
+                               mac = derive_key(cfg, "nomq mac", version), cfg = cfg } }
+  end
+  return cfg.derived[version]
 end
 
 local keys = { configs = {}, errors = {} }
