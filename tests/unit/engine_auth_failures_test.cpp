@@ -106,6 +106,63 @@ TEST(EngineAuthFailures, EventsAreRateLimitedPerHostAndCarryTheCount) {
   EXPECT_EQ(node.stats().dropped_by(Errc::bad_mac), 110u);
 }
 
+// The probe is the engine's own datagram: with the outbox full, the failing datagram is still
+// exactly one drop (bad_mac, not also queue_full), and the probe owed for that event goes with
+// the host's next failing datagram that finds room, once.
+TEST(EngineAuthFailures, AProbeThatFindsTheOutboxFullIsOwedNotCountedAsADrop) {
+  EngineConfig cfg;
+  cfg.limits.max_outbox = 4;
+  cfg.timers.auth_failure_report_interval = 10s;
+  TestCrypto mine(1);
+  TestCrypto theirs(2, 9);
+  Engine node = make_engine(cfg, mine, kT0);
+  Engine other = make_engine(cfg, theirs, kT0);
+  std::array<std::uint8_t, wire::kMaxDatagram> buf{};
+  const auto tx = other.poll_transmit(kT0, wall_at(kT0), buf);  // its first solicitation
+  ASSERT_TRUE(tx);
+  const Bytes datagram{buf.data(), tx->size};
+  const Endpoint from = Endpoint::v4(10, 0, 0, 7, 5000);
+  // Fill the node's outbox (nothing polled yet).
+  int queued = 0;
+  while (node.publish("x", bytes_of("m"), PublishOptions{}, kT0)) ++queued;
+  ASSERT_LE(queued, 4);
+  std::array<std::uint8_t, wire::kMaxDatagram> out{};
+  auto probes_to_source = [&](Instant now) {
+    std::size_t n = 0;
+    while (auto t = node.poll_transmit(now, wall_at(now), out)) {
+      if (!t->to_group && t->to == from && static_cast<PacketType>(out[3]) == PacketType::heartbeat)
+        ++n;
+    }
+    return n;
+  };
+  auto auth_event_count = [&] {
+    std::size_t n = 0;
+    while (auto ev = node.poll_event()) {
+      if (auto* p = std::get_if<PeerEvent>(&*ev); p && p->kind == PeerEvent::Kind::auth_failed) ++n;
+    }
+    return n;
+  };
+
+  node.handle_datagram(from, datagram, kT0, wall_at(kT0));
+  EXPECT_EQ(node.stats().dropped_total, 1u);
+  EXPECT_EQ(node.stats().dropped_by(Errc::bad_mac), 1u);
+  EXPECT_EQ(node.stats().dropped_by(Errc::queue_full), 0u);
+  EXPECT_EQ(auth_event_count(), 1u);
+  EXPECT_EQ(probes_to_source(kT0), 0u);  // it did not fit
+
+  // The next failing datagram from that host (within the interval: no new event) takes it.
+  const Instant t1 = kT0 + 1s;
+  node.handle_datagram(from, datagram, t1, wall_at(t1));
+  EXPECT_EQ(auth_event_count(), 0u);
+  EXPECT_EQ(probes_to_source(t1), 1u);
+  // Owed once: the one after that draws nothing until the next event.
+  const Instant t2 = kT0 + 2s;
+  node.handle_datagram(from, datagram, t2, wall_at(t2));
+  EXPECT_EQ(probes_to_source(t2), 0u);
+  EXPECT_EQ(node.stats().dropped_total, 3u);
+  EXPECT_EQ(node.stats().dropped_by(Errc::bad_mac), 3u);
+}
+
 TEST(EngineAuthFailures, TableIsBoundedAndKeepsTheRecentHosts) {
   EngineConfig cfg;
   TestCrypto mine(1);
