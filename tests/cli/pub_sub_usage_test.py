@@ -160,10 +160,14 @@ def case_ipv6_host_from_ipv4_node():
 
 
 def case_config_warning_once():
-    """A config readable by others: one WARNING line, not 'Warning: WARNING:'."""
+    """A config readable by others: refused in one line; with --insecure-key-file one WARNING line,
+    not 'Warning: WARNING:'."""
     with tempfile.TemporaryDirectory() as d:
         c = config(d, mode=0o644)
         rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x")
+        check(rc == 2 and err.startswith("Error: ") and "readable by others" in err
+              and err.count("readable by others") == 1, "refusal: exit %d (stderr %r)" % (rc, err))
+        rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x", "--insecure-key-file")
         check(rc == 0, "exit %d (stderr %r)" % (rc, err))
         lines = err.splitlines()
         check(len(lines) == 1 and lines[0].startswith("WARNING: ") and "readable by others" in lines[0],
