@@ -25,20 +25,26 @@ void AuthFailures::note(const Endpoint& from, Instant now, bool closed) noexcept
       }
     }
     table_[k] = AuthFailureSource{host, 0, now, now};
+    probe_owed_[k] = false;
     first = true;
   }
   AuthFailureSource& s = table_[k];
   ++s.datagrams;
   s.last = now;
-  if (!first && now - reported_[k] < c_.cfg.timers.auth_failure_report_interval) return;
-  reported_[k] = now;
-  events_.push_peer(PeerEvent::Kind::auth_failed, from, 0, 0, s.datagrams);
-  if (closed || c_.cfg.wire != WireVersion::v2) return;
+  if (first || now - reported_[k] >= c_.cfg.timers.auth_failure_report_interval) {
+    reported_[k] = now;
+    events_.push_peer(PeerEvent::Kind::auth_failed, from, 0, 0, s.datagrams);
+    probe_owed_[k] = !closed && c_.cfg.wire == WireVersion::v2;
+  }
+  if (!probe_owed_[k] || closed) return;
+  // The probe is ours, not the datagram's: the datagram is already counted once (bad_mac), so
+  // an outbox with no room is not a second drop (docs/engine.md §13). The probe stays owed and
+  // goes with the host's next failing datagram that finds room, still at most one per event.
   OutItem hb;
   hb.type = wire::PacketType::heartbeat;
   hb.to_group = false;
   hb.to = from;
-  outbox_.push_or_count(0, hb);
+  if (outbox_.push(0, hb)) probe_owed_[k] = false;
 }
 
 }  // namespace nomq::detail

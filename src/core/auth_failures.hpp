@@ -34,6 +34,8 @@ class AuthFailures {
   Outbox& outbox_;
   std::array<AuthFailureSource, kMaxAuthFailureSources> table_{};
   std::array<Instant, kMaxAuthFailureSources> reported_{};  // per entry: its last event
+  // per entry: its last event's HEARTBEAT probe did not fit the outbox yet
+  std::array<bool, kMaxAuthFailureSources> probe_owed_{};
   std::size_t used_ = 0;
 };
 
