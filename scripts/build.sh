@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# ccache (installed by install-deps.sh) lets the later builds of one CI run (package consumer,
+# shared after static) reuse objects.
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DNOMQ_WERROR=ON "$@"
+  cmake -S . -B "$BUILD_DIR" "${generator[@]}" "${launcher[@]}" -DNOMQ_WERROR=ON "$@"
 elif [ $# -gt 0 ]; then
   cmake -S . -B "$BUILD_DIR" "$@"
 fi

@@ -41,7 +41,10 @@ int run_show(const ConfigArgs& a) {
   if (!a.show.epoch.empty()) loaded->config.epoch = a.show.epoch == "2000" ? Epoch::e2000 : Epoch::e1970;
   auto j = nlohmann::ordered_json::parse(to_json_text(loaded->config));
   if (!a.reveal) {
-    for (const char* k : {"encryption_key", "hmac_key"}) j[k] = masked(j[k].get<std::string>());
+    // Whichever key form the file has (raw keys or a master secret): the other form's keys are absent.
+    for (const char* k : {"encryption_key", "hmac_key", "master_secret"}) {
+      if (j.contains(k) && j[k].is_string()) j[k] = masked(j[k].get<std::string>());
+    }
   }
   std::fprintf(stderr, "%s: %s format%s\n", a.show.path.c_str(),
                loaded->format == ConfigFormat::legacy ? "the original's (legacy)" : "JSON",

@@ -159,7 +159,6 @@ int run_pub(const PubArgs& a) {
     return kExitFailure;
   }
 
-
   std::deque<Sent> in_flight;
   std::vector<std::string> not_acknowledged;  // one error line each, printed after the run
   std::size_t count = 0;
@@ -213,6 +212,16 @@ int run_pub(const PubArgs& a) {
       if ((h.error() == Errc::too_many_pending || h.error() == Errc::queue_full) && !in_flight.empty()) {
         // The engine's table is full: wait for the oldest, then retry.
         if (!finish_oldest()) return false;
+        continue;
+      }
+      if (h.error() == Errc::too_many_pending) {
+        // Full with every report taken: the slots are held by publishes reported early within
+        // the discovery period, serving late subscribers until it ends (their tail, docs/
+        // engine.md §3, fast first publish; at the latest their TTL). No report to wait for:
+        // wait in short steps (a signal cuts it short) and retry. Refusing here would drop the
+        // rest of a fast -l input.
+        if (g_stop.load()) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
         continue;
       }
       std::fprintf(stderr, "Error: message %zu (\"%s\") refused: %s\n", count, preview(text).c_str(),

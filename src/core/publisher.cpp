@@ -85,7 +85,11 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
   const bool tracked = options.qos != Qos::at_most_once;
   const EngineLimits& limits = c_.cfg.limits;
   if (tracked && !v2_ && !options.destination) return engine_error::v1_needs_destination();
-  if (tracked && pending_.full()) return engine_error::too_many_pending(limits.max_pending);
+  // max_pending bounds the publishes awaiting their report: a tail (reported early, still
+  // adding late answerers until the discovery period ends) gives its slot up to a new publish.
+  if (tracked && pending_.full() && !end_a_tail()) {
+    return engine_error::too_many_pending(limits.max_pending);
+  }
   if (!tracked && l_.outbox.qos0_full()) {
     return engine_error::qos0_queue_full(limits.max_queued_messages);
   }
@@ -335,6 +339,28 @@ void Publisher::retire(std::uint32_t p) noexcept {
   l_.pool.unref(e.msg);
   ++generation_[p];
   pending_.erase_slot(p);
+}
+
+// Ends one tail early to free its pending slot (docs/engine.md §3): one whose report was polled
+// (its slot is freed at once), preferring one with no late recipient still being delivered to.
+// Late recipients it had that never acknowledged are counted in late_recipients_failed, as
+// when a tail ends with the period. False: none.
+bool Publisher::end_a_tail() noexcept {
+  if (tail_ == 0) return false;
+  std::uint32_t quiet = kNoSlot, busy = kNoSlot;
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (!e.reported || e.finished || !e.report_taken || quiet != kNoSlot) return;
+    if (e.terminal == e.count) {
+      quiet = p;
+    } else if (busy == kNoSlot) {
+      busy = p;
+    }
+  });
+  const std::uint32_t p = quiet != kNoSlot ? quiet : busy;
+  if (p == kNoSlot) return false;
+  retire(p);  // its report was taken: the slot is free now
+  return true;
 }
 
 DeliveryReport Publisher::take_report(std::uint32_t slot) noexcept {

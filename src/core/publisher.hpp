@@ -176,6 +176,7 @@ class Publisher {
   Errc outcome(std::uint32_t p, Errc reason) const noexcept;
   void report_early(std::uint32_t p) noexcept;
   void retire(std::uint32_t p) noexcept;
+  bool end_a_tail() noexcept;
   Instant settle_time(std::uint32_t p) noexcept;
   bool queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept;
   void run_timers(std::uint32_t p, Instant now) noexcept;

@@ -40,7 +40,7 @@ def keygen(d, name, *extra):
 
 def case_config_show_masks_keys():
     with tempfile.TemporaryDirectory() as d:
-        cfg = keygen(d, "n.json", "--group", "127.255.255.255", "-p", "9000")
+        cfg = keygen(d, "n.json", "--group", "127.255.255.255", "-p", "9000", "--raw-keys")
         with open(cfg) as f:
             raw = json.load(f)
         rc, out, err = run("config", "show", "-c", cfg)
@@ -57,6 +57,13 @@ def case_config_show_masks_keys():
         shown = json.loads(out)
         check(rc == 0 and shown["encryption_key"] == raw["encryption_key"] and shown["wire"] == "v1",
               "show --reveal --wire v1: %d %r" % (rc, out))
+        # The master-secret form (keygen's default): the secret is masked too.
+        master = keygen(d, "m.json", "--group", "127.255.255.255")
+        with open(master) as f:
+            secret = json.load(f)["master_secret"]
+        rc, out, err = run("config", "show", "-c", master)
+        check(rc == 0 and json.loads(out)["master_secret"] == secret[:4] + "…(32 bytes, masked)"
+              and secret[4:12] not in out, "show master: %d %r" % (rc, out))
         rc, out, err = run("config", "show", "-c", os.path.join(d, "missing.json"))
         check(rc == 2 and err.startswith("Error: ") and "No such file or directory" in err, "missing: %d %r" % (rc, err))
 
@@ -78,7 +85,7 @@ def case_config_convert_both_ways():
         rc, c, _ = run("config", "show", "-c", back, "--reveal")
         check(json.loads(c) == json.loads(a), "round trip differs")
         # A JSON config with what the original's format cannot hold: refused, named; --force drops.
-        v2 = keygen(d, "v2.json", "--group", "127.255.255.255")
+        v2 = keygen(d, "v2.json", "--group", "127.255.255.255", "--raw-keys")
         out_path = os.path.join(d, "v2.legacy")
         rc, out, err = run("config", "convert", "-c", v2, "-o", out_path)
         check(rc == 2 and "cannot hold" in err and 'wire "v2"' in err and 'group "127.255.255.255"' in err,
@@ -87,6 +94,11 @@ def case_config_convert_both_ways():
         rc, out, err = run("config", "convert", "-c", v2, "-o", out_path, "--force")
         check(rc == 0 and err.startswith("WARNING: not stored in the original's format:") and 'wire "v2"' in err,
               "--force: %d %r" % (rc, err))
+        # A master secret has no place in the original's format: refused, named, nothing written.
+        master = keygen(d, "master.json", "--group", "127.255.255.255")
+        rc, out, err = run("config", "convert", "-c", master, "-o", os.path.join(d, "m.legacy"), "--force")
+        check(rc != 0 and "master_secret" in err and not os.path.exists(os.path.join(d, "m.legacy")),
+              "master->legacy: %d %r" % (rc, err))
         rc, out, err = run("config", "convert", "-c", legacy, "-o", js)
         check(rc == 1 and "exists" in err, "existing output: %d %r" % (rc, err))
 

@@ -160,15 +160,46 @@ def case_ipv6_host_from_ipv4_node():
 
 
 def case_config_warning_once():
-    """A config readable by others: one WARNING line, not 'Warning: WARNING:'."""
+    """A config readable by others: refused in one line; with --insecure-key-file one WARNING line,
+    not 'Warning: WARNING:'."""
     with tempfile.TemporaryDirectory() as d:
         c = config(d, mode=0o644)
         rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x")
+        check(rc == 2 and err.startswith("Error: ") and "readable by others" in err
+              and err.count("readable by others") == 1, "refusal: exit %d (stderr %r)" % (rc, err))
+        rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-m", "x", "--insecure-key-file")
         check(rc == 0, "exit %d (stderr %r)" % (rc, err))
         lines = err.splitlines()
         check(len(lines) == 1 and lines[0].startswith("WARNING: ") and "readable by others" in lines[0],
               "stderr %r" % err)
         check("Warning: WARNING" not in err and err.count("WARNING") == 1, "doubled: %r" % err)
+
+
+def case_stdin_lines_beyond_max_pending():
+    """-l faster than the discovery period: more QoS 1 lines than max_pending (50), all published.
+
+    Publishes made in the period are reported early but hold their slots until it ends; pub
+    waits for a slot instead of refusing the 51st line (it used to exit 1 after 50)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    n = 200
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d, extra={"port": port})
+        sub = subprocess.Popen([NOMQ, "sub", "-c", c, "-t", "a", "-C", str(n), "-W", "30", "--ready"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = sub.stderr.readline().decode()
+        check("nomq sub: ready" in line, "sub: %r" % line)
+        data = "".join("m%d\n" % i for i in range(n)).encode()
+        rc, out, err, _ = run("pub", "-c", c, "-t", "a", "-l", "-q", "1", stdin=data)
+        check(rc == 0, "pub -l: exit %d (stderr %r)" % (rc, err))
+        check("refused" not in err, "pub -l: stderr %r" % err)
+        sout, serr = sub.communicate(timeout=40)
+        got = sout.decode().splitlines()
+        check(sub.returncode == 0, "sub: exit %d (stderr %r)" % (sub.returncode, serr))
+        check(sorted(got) == sorted("m%d" % i for i in range(n)),
+              "sub got %d of %d: missing %r" % (len(got), n, sorted(set("m%d" % i for i in range(n)) - set(got))[:5]))
 
 
 def main():

@@ -37,9 +37,13 @@ class CliTest : public ::testing::Test {
     c.group = "127.255.255.255";
     c.ip = "127.0.0.1";
     c.port = port_;
-    if (keys_) {  // every config of a test shares the first one's keys
+    if (keys_) {  // every config of a test shares the first one's keys (either form)
+      c.key_form = keys_->key_form;
       c.encryption_key = keys_->encryption_key;
       c.hmac_key = keys_->hmac_key;
+      c.master_secret = keys_->master_secret;
+      c.group_id = keys_->group_id;
+      c.key_epoch = keys_->key_epoch;
     } else {
       keys_ = c;
     }

@@ -137,5 +137,42 @@ TEST(EngineFirstPublish, CloseDuringTheTailEndsItWithoutASecondReport) {
   EXPECT_EQ(pub.engine.publish("plant/temp", bytes_of("y"), o, net.now).error(), Errc::closed);
 }
 
+// max_pending bounds the publishes awaiting their report, not the tails: a fresh publisher that
+// awaits each report goes on publishing through its discovery period, each publish taking the
+// slot of a tail (asio/python "many coroutines" tests: 50 reported, then too_many_pending).
+TEST(EngineFirstPublish, TailsGiveTheirSlotsToNewPublishes) {
+  TestNet net;
+  running_subscribers(net, 1);
+  EngineConfig cfg;
+  cfg.limits.max_pending = 4;
+  Node& pub = net.add(cfg, 7);
+  PublishOptions o;
+  o.qos = Qos::at_least_once;
+  const Instant t0 = net.now;
+  constexpr int kPublishes = 12;
+  for (int i = 0; i < kPublishes; ++i) {
+    SCOPED_TRACE(i);
+    const std::size_t before = pub.reports.size();
+    ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("m" + std::to_string(i)), o, net.now));
+    (void)report_time(net, pub, 2s);
+    ASSERT_EQ(pub.reports.size(), before + 1);
+    EXPECT_EQ(pub.reports.back().reason, Errc::ok);
+  }
+  EXPECT_LT(net.now - t0, 1500ms);  // all made and reported within the discovery period
+  EXPECT_EQ(pub.engine.stats().late_recipients_failed, 0u);
+  // Awaiting reports: at most one open publish; the table still holds the remaining tails.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("x"), o, net.now)) << i;
+  }
+  net.run_for(2s, 1ms);
+  EXPECT_EQ(net.nodes[0]->received.size(), static_cast<std::size_t>(kPublishes + 4));
+  EXPECT_EQ(pub.reports.size(), static_cast<std::size_t>(kPublishes + 4));
+  EXPECT_EQ(pub.engine.pending_count(), 0u);
+  // A table full of publishes awaiting their reports is still refused.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("y"), o, net.now));
+  EXPECT_EQ(pub.engine.publish("plant/temp", bytes_of("z"), o, net.now).error(),
+            Errc::too_many_pending);
+}
+
 }  // namespace
 }  // namespace nomq::engine_test
