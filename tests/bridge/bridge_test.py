@@ -38,8 +38,11 @@ class Proc:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
         self.out, self.err = [], []
         self.cv = threading.Condition()
+        self.pumps = []
         for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+            t = threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
+            t.start()
+            self.pumps.append(t)
         if stdin is not None:
             def feed():
                 try:
@@ -77,9 +80,14 @@ class Proc:
 
     def wait(self, timeout=STEP):
         try:
-            return self.p.wait(timeout)
+            rc = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        # The process has exited, but its last lines may still be in the pipes: read them before
+        # the caller looks at out/err (a fast mosquitto_sub once looked like it printed nothing).
+        for t in self.pumps:
+            t.join(5)
+        return rc
 
     def signal(self, sig):
         if self.p.poll() is None:
