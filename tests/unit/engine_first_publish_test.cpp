@@ -154,7 +154,7 @@ TEST(EngineFirstPublish, TailsGiveTheirSlotsToNewPublishes) {
     SCOPED_TRACE(i);
     const std::size_t before = pub.reports.size();
     ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of("m" + std::to_string(i)), o, net.now));
-    (void)report_time(net, pub, 2s);
+    for (int ms = 0; ms < 2000 && pub.reports.size() == before; ++ms) net.run_for(1ms, 1ms);
     ASSERT_EQ(pub.reports.size(), before + 1);
     EXPECT_EQ(pub.reports.back().reason, Errc::ok);
   }
