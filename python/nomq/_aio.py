@@ -157,7 +157,7 @@ class Listener:
             w.set_result(None)
 
 
-class NoMQ:
+class NoMQ(_common.NodeView):
     """A NoMQ node on asyncio, with the original MicroPython library's API.
 
     ``NoMQ(config_file, log_level="INFO", timeout=5)`` opens the node's sockets at once (a
@@ -349,38 +349,10 @@ class NoMQ:
         return listener
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def local_address(self) -> "_common.Address":
-        """(host, port) of the node's own (unicast) socket."""
-        return self._live().local_address
-
-    @property
-    def group(self) -> "_common.Address":
-        """(host, port) of the node's group (broadcast or multicast) from its config."""
-        return self._live().group
-
-    @property
-    def wire(self) -> str:
-        """``"v1"`` or ``"v2"``."""
-        return self._live().wire
-
-    @property
     def session_id(self) -> int:
         return self._live().session_id
 
-    def stats(self) -> Dict[str, Any]:
-        """The node's counters (datagrams, messages, retransmissions, drops by reason...)."""
-        return self._live().stats()
-
     # ------------------------------------------------------------------ the driver
-    def _live(self) -> _nomq.Node:
-        if self._closed:
-            raise closed_error()
-        return self._node
-
     def _attach(self) -> None:
         """Lets the running loop drive the node (from the first call made in it). A node used
         from a second loop (a later asyncio.run()) moves to it."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _nomq
-from ._errors import AuthenticationError, NoMQError
+from ._errors import AuthenticationError, NoMQError, closed_error
 
 log = logging.getLogger("nomq")
 
@@ -147,3 +147,39 @@ def report_bound(wait: Optional[float], discovery_end_at: float) -> Optional[flo
     if wait is None:
         return None
     return max(wait, discovery_end_at - time.monotonic())
+
+
+class NodeView:
+    """What the asyncio and the synchronous NoMQ classes both read from their node: the
+    closed flag, addresses, wire version and counters. Subclasses set _node and _closed."""
+
+    _node: _nomq.Node
+    _closed: bool
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def local_address(self) -> Address:
+        """(host, port) of the node's own (unicast) socket."""
+        return self._live().local_address
+
+    @property
+    def group(self) -> Address:
+        """(host, port) of the node's group (broadcast or multicast) from its config."""
+        return self._live().group
+
+    @property
+    def wire(self) -> str:
+        """``"v1"`` or ``"v2"``."""
+        return self._live().wire
+
+    def stats(self) -> Dict[str, Any]:
+        """The node's counters (datagrams, messages, retransmissions, drops by reason...)."""
+        return self._live().stats()
+
+    def _live(self) -> _nomq.Node:
+        if self._closed:
+            raise closed_error()
+        return self._node

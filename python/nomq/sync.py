@@ -87,7 +87,7 @@ class Listener:
                 return
 
 
-class NoMQ:
+class NoMQ(_common.NodeView):
     """A NoMQ node for synchronous code: ``NoMQ(config_file, log_level="INFO", timeout=5)``,
     the calls of :class:`nomq.NoMQ` without ``await``."""
 
@@ -185,30 +185,6 @@ class NoMQ:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def local_address(self) -> "_common.Address":
-        return self._live().local_address
-
-    @property
-    def group(self) -> "_common.Address":
-        return self._live().group
-
-    @property
-    def wire(self) -> str:
-        return self._live().wire
-
-    def stats(self) -> Dict[str, Any]:
-        return self._live().stats()
-
-    def _live(self) -> _nomq.Node:
-        if self._closed:
-            raise closed_error()
-        return self._node
 
     def __del__(self) -> None:
         try:
