@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Deque, Dict, List, Mapping, Optional, Set
 
 from . import _common, _nomq
 from ._common import Delivery, qos0_delivery
-from ._errors import ClosedError, DeliveryTimeout, NoMQError, closed_error
+from ._errors import ClosedError, DeliveryTimeout, NoMQError
 
 log = logging.getLogger("nomq")
 

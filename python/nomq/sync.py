@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 
 from . import _common, _nomq
 from ._common import Delivery, qos0_delivery
-from ._errors import DeliveryTimeout, closed_error
+from ._errors import DeliveryTimeout
 
 _DEFAULT: Any = object()
 
