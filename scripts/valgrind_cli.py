@@ -6,9 +6,9 @@ Runs under `valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kind
   2. nomq decode of the v1 packet vectors (legacy-v1.json), all accepted;
   3. nomq decode of every v1 negative vector, all rejected (nomq exits 1 by design there, so that
      run is judged on valgrind's ERROR SUMMARY instead of the exit code);
-  4. nomq keygen;
+  4. nomq keygen (the master-secret form it writes by default);
   5. nomq sub and nomq pub (QoS 1) on loopback (127.255.255.255, a free port), both under
-     valgrind: the message arrives and both exit 0.
+     valgrind, keys derived from keygen's master secret: the message arrives and both exit 0.
 Each run must report "ERROR SUMMARY: 0 errors". Prints one line per run and a summary line;
 exits 1 on any failure.
 """
@@ -27,9 +27,12 @@ VALGRIND = ["valgrind", "--error-exitcode=1", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--track-fds=no", "-q"]
 
 
-def write_config(path, enc, mac, wire, port=8888):
-    cfg = {"ip": "127.0.0.1", "port": port, "use_ipv6": False, "encryption_key": enc,
-           "hmac_key": mac, "wire": wire, "group": "127.255.255.255"}
+def write_config(path, keys, wire, port=8888):
+    """keys: either {encryption_key, hmac_key} (raw keys) or {master_secret, group_id, key_epoch}
+    (the key schedule, what `nomq keygen` writes by default)."""
+    cfg = {"ip": "127.0.0.1", "port": port, "use_ipv6": False, "wire": wire,
+           "group": "127.255.255.255"}
+    cfg.update(keys)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(cfg, f)
@@ -69,7 +72,8 @@ def pubsub(nomq, tmp):
     cfg = os.path.join(tmp, "pubsub.json")
     keys = subprocess.run([nomq, "keygen"], capture_output=True, text=True, check=True).stdout
     k = json.loads(keys)
-    write_config(cfg, k["encryption_key"], k["hmac_key"], "v2", port)
+    # keygen's default form: a master secret from which the node derives every key (HKDF).
+    write_config(cfg, {f: k[f] for f in ("master_secret", "group_id", "key_epoch")}, "v2", port)
     sub_log = os.path.join(tmp, "sub.vg")
     pub_log = os.path.join(tmp, "pub.vg")
     sub = subprocess.Popen(VALGRIND + ["--log-file=" + sub_log, nomq, "sub", "-c", cfg, "-d", "-t",
@@ -120,8 +124,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="nomq-valgrind-") as tmp:
         c1 = os.path.join(tmp, "v1.json")
         c2 = os.path.join(tmp, "v2.json")
-        write_config(c1, v1["keys"]["encryption_key"], v1["keys"]["hmac_key"], "v1")
-        write_config(c2, v2["keys"]["encryption_key"], v2["keys"]["hmac_key"], "v2")
+        write_config(c1, {f: v1["keys"][f] for f in ("encryption_key", "hmac_key")}, "v1")
+        write_config(c2, {f: v2["keys"][f] for f in ("encryption_key", "hmac_key")}, "v2")
         v2_hex = [v["packet"] for v in v2["vectors"] if v["inputs"]["timestamp"] == 1700000000]
         results.append(run("decode-v2-kat", [nomq, "decode", "-c", c2, "--now", "1700000000"] +
                            v2_hex, tmp, {0}))
