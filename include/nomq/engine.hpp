@@ -338,6 +338,12 @@ class Engine {
 
   std::uint32_t session_id() const noexcept;
   std::size_t pending_count() const noexcept;
+  // Publishes already reported that still take subscribers answering late (made within the
+  // discovery period; the tail, docs/engine.md §3). A process about to exit keeps running until
+  // this is 0, or a subscriber that answered after the report misses the message. A tail ends
+  // with the discovery period, or later once its late recipients have acknowledged (at the
+  // latest the TTL).
+  std::size_t tail_count() const noexcept;
   // QoS 2 messages received (PUBLISH delivered, PUBREC sent) whose PUBREL has not arrived yet,
   // i.e. handshakes this node still owes a PUBCOMP for. A receiver about to exit should keep
   // running (handling datagrams and timeouts) until this is 0, or its publishers retransmit

@@ -287,6 +287,10 @@ class Node {
 
   // Stops the loop, announces unsubscription, ends every pending publish (reason closed, unless
   // it completes within `linger`) and returns the reports of those not fully acknowledged.
+  // `linger` also lets publishes already reported go on serving subscribers that answered late
+  // (a fresh node's first publishes, docs/engine.md §3): close returns once none is left or
+  // `linger` has passed; a late recipient that had not acknowledged by then is counted in
+  // stats().engine.late_recipients_failed.
   // Idempotent; later calls return an empty list.
   std::vector<Delivery> close(Duration linger = Duration::zero());
 

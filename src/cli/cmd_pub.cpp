@@ -44,6 +44,7 @@ struct PubArgs {
   int repeat = 1;
   double repeat_delay = 0;
   double wait = 10;
+  double linger = 3;
   bool json = false;
 };
 
@@ -261,7 +262,13 @@ int run_pub(const PubArgs& a) {
   while (!in_flight.empty() && finish_oldest()) {
   }
   const bool interrupted = g_stop.load();
-  node->close();  // ends what is still in flight: reason closed
+  // A fresh node reports its first QoS 1/2 publishes once the subscribers it heard from have
+  // acknowledged; a subscriber answering later still joins them until the discovery period ends
+  // (their tail, docs/engine.md §3). Exiting at the report would cut it off: keep serving it for
+  // up to --linger seconds (not after a signal).
+  const auto linger = interrupted ? Duration::zero()
+                                  : std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.linger));
+  node->close(linger);  // ends what is still in flight: reason closed
   while (!in_flight.empty()) finish_oldest();
   if (interrupted)
     std::fprintf(stderr, "nomq pub: interrupted after %zu message(s)%s\n", count,
@@ -304,6 +311,11 @@ std::function<int()> setup_pub(CLI::App& app) {
   app.add_option("--repeat-delay", a->repeat_delay, "Seconds between repeats")->capture_default_str();
   app.add_option("--wait", a->wait,
                  "QoS 1/2 to the group: seconds to wait for a first subscriber (capped by the TTL)")
+      ->capture_default_str();
+  app.add_option("--linger", a->linger,
+                 "After the last report, seconds to keep delivering to subscribers that answered a fresh node late "
+                 "(its first 1.5 s, the discovery period); 0 exits at the report")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", a->json, "Print each message's delivery report as one JSON line");
   return [a] { return run_pub(*a); };

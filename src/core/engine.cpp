@@ -174,6 +174,7 @@ std::size_t Engine::inbound_qos2_open() const noexcept {
   return impl_->receiver.qos2_open(impl_->last_now);
 }
 std::size_t Engine::pending_count() const noexcept { return impl_->publisher.open_count(); }
+std::size_t Engine::tail_count() const noexcept { return impl_->publisher.tail_count(); }
 const EngineStats& Engine::stats() const noexcept { return impl_->counters.stats(); }
 std::span<const AuthFailureSource> Engine::auth_failures() const noexcept {
   return impl_->auth_failures.sources();

@@ -93,6 +93,7 @@ class Publisher {
   DeliveryReport take_report(std::uint32_t slot) noexcept;
 
   std::size_t open_count() const noexcept { return open_; }
+  std::size_t tail_count() const noexcept { return tail_; }
   static std::size_t bytes_for(const EngineLimits& l) noexcept;
   std::size_t state_bytes() const noexcept;
 

@@ -185,7 +185,7 @@ Result<void> NodeCore::turn(Duration limit) {
 std::vector<Delivery> NodeCore::close(Duration linger) {
   if (linger > Duration::zero()) {
     std::unique_lock lk(m);
-    wait_until(lk, [&] { return closed || engine->pending_count() == 0; },
+    wait_until(lk, [&] { return closed || (engine->pending_count() == 0 && engine->tail_count() == 0); },
                std::chrono::steady_clock::now() + linger);
   }
   // Stop the background thread first, so that nobody else touches the engine.
