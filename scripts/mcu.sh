@@ -4,8 +4,11 @@
 # configuration is not changed; the source is not vendored or committed), builds mbedTLS with
 # mcu/mbedtls_config.h, the core and the mbedTLS backend for Cortex-M4 (-Os, no exceptions, no
 # RTTI, -Wconversion -Werror), runs every test program on qemu-system-arm -M mps2-an386 with
-# semihosting (the exit code is the verdict) and prints the footprint read from the link map.
-# Idempotent; run as root or with sudo on Debian 12. ELFs and maps stay in build-mcu/.
+# semihosting (the exit code is the verdict), compares the target's seeded lossy simulation with
+# the host's run of the same scenarios (built in the host build, ./build or $NOMQ_HOST_BUILD_DIR,
+# which needs the host's packages: scripts/install-deps.sh) and prints the footprint read from
+# the link map. Idempotent; run as root or with sudo on Debian 12. ELFs and maps stay in
+# build-mcu/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -70,7 +73,7 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_wire_vectors mcu_engine mcu_noheap)
+tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_noheap mcu_sim)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
@@ -86,6 +89,33 @@ for t in "${tests[@]}"; do
     failed=1
   fi
 done
+
+# --- 4b. the seeded lossy simulation, target against host (tests/mcu/sim_compare.cpp): the same
+# scenarios and seeds on the host's build; every `mcu sim` line (delivery account and the digest
+# of every datagram and event) must be identical.
+host_build=${NOMQ_HOST_BUILD_DIR:-$root/build}
+echo "mcu: building nomq_mcu_sim_host in $host_build (the host half of the simulation check)"
+host_rc=0
+BUILD_DIR=$host_build NOMQ_TARGETS=nomq_mcu_sim_host "$root/scripts/build.sh" > "$out/sim_host_build.log" 2>&1 || host_rc=$?
+if [ "$host_rc" -ne 0 ]; then
+  tail -n 30 "$out/sim_host_build.log"
+  echo "mcu: host build of nomq_mcu_sim_host FAILED (exit $host_rc)"
+  failed=1
+else
+  "$host_build/nomq_mcu_sim_host" > "$out/sim_host.log" 2>&1 || host_rc=$?
+  grep '^mcu sim ' "$out/sim_host.log" > "$out/sim_host.lines" || true
+  grep '^mcu sim ' "$out/mcu_sim.log" > "$out/sim_target.lines" || true
+  if [ "$host_rc" -ne 0 ]; then
+    cat "$out/sim_host.log"
+    echo "mcu: the host run of the simulation FAILED (exit $host_rc)"
+    failed=1
+  elif [ ! -s "$out/sim_target.lines" ] || ! diff -u "$out/sim_host.lines" "$out/sim_target.lines"; then
+    echo "mcu: the target's simulation DIFFERS from the host's (above: - host, + target)"
+    failed=1
+  else
+    echo "mcu: simulation on the target identical to the host's ($(wc -l < "$out/sim_target.lines") lines, digests included)"
+  fi
+fi
 
 # --- 5. no heap: the program that runs engines in static buffers links no allocator at all.
 # (operator delete and free may be present: every class with a virtual destructor, such as

@@ -10,5 +10,5 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$BUILD_DIR" "${generator[@]}" "${launcher[@]}" -DNOMQ_CRYPTO=mbedtls -DNOMQ_WERROR=ON -DNOMQ_BUILD_BENCH=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target nomq_unit_tests nomq_sim_tests nomq
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target nomq_unit_tests nomq_sim_tests nomq_mcu_sim_host nomq
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -L '^(unit|vectors|sim)$' "$@"

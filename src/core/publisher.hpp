@@ -109,29 +109,31 @@ class Publisher {
     bool queued = false;
     bool terminal = false;
   };
+  // Fields by size, largest first (no padding between them: 64 bytes on a Cortex-M4, 80 in
+  // declaration-by-topic order).
   struct Pending {
-    bool finished = false;  // report queued; the slot is freed once the report was polled
-    std::uint32_t msg = kNoSlot;
-    Qos qos = Qos::at_least_once;
-    std::uint8_t priority = 0;
-    bool group = false;      // no explicit destination: recipients come from discovery
-    bool late_join = false;  // subscribers appearing later are added (waited, or retained)
     Instant expires{};
     Instant wait_until{};
     Instant hold_until{};      // made within the discovery period: keeps adding subscribers
                                // until it ends (after the report: the tail)
     Instant settle_until{};    // ... and is reported no earlier than this (first answers in)
-    bool reported = false;     // reported before hold_until: the tail runs, no second report
-    bool report_taken = false; // its report was polled (the slot may be freed)
-    std::uint16_t reported_count = 0;  // recipients named in the report; later ones are late
-    Errc reason = Errc::ok;
-    std::uint16_t count = 0;
-    std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
     // The earliest `next` of the tracks neither terminal nor queued (any: there is one), first
     // reached at min_at. Kept exact by tracks_changed() / track_left(), the only writers of a
     // track's timer state besides this class's own recomputation in next_deadline().
     mutable Instant min{};
+    std::uint32_t msg = kNoSlot;
+    std::uint16_t reported_count = 0;  // recipients named in the report; later ones are late
+    std::uint16_t count = 0;
+    std::uint16_t terminal = 0;  // recipients [0, count) whose track is terminal
     mutable std::uint16_t min_at = 0;
+    bool finished = false;  // report queued; the slot is freed once the report was polled
+    Qos qos = Qos::at_least_once;
+    std::uint8_t priority = 0;
+    bool group = false;      // no explicit destination: recipients come from discovery
+    bool late_join = false;  // subscribers appearing later are added (waited, or retained)
+    bool reported = false;     // reported before hold_until: the tail runs, no second report
+    bool report_taken = false; // its report was polled (the slot may be freed)
+    Errc reason = Errc::ok;
     mutable bool min_any = false;
     mutable bool min_valid = false;
   };

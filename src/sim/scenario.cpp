@@ -1,15 +1,13 @@
 #include "sim/scenario.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <limits>
 #include <optional>
-#include <sstream>
-#include <stdexcept>
 #include <unordered_map>
 
+#include "sim/fail.hpp"
 #include "sim/simulator.hpp"
 
 namespace nomq::sim {
@@ -64,15 +62,18 @@ class Runner {
   }
   static std::string hex32(std::uint32_t v) {
     char b[12];
-    std::snprintf(b, sizeof b, "%08x", v);
+    std::snprintf(b, sizeof b, "%08" PRIx32, v);
     return b;
   }
   const std::string& subscription() const {
     return o_.subscribe_filter.empty() ? o_.channel : o_.subscribe_filter;
   }
+  // Indexes fit size_t: check_options() refuses more messages than a vector can hold here
+  // (size_t has 32 bits on a microcontroller).
   PairRecord& pair(std::uint64_t index, std::size_t node) {
-    return pairs_[index * subscribers_ + (node - o_.publishers)];
+    return pairs_[static_cast<std::size_t>(index) * subscribers_ + (node - o_.publishers)];
   }
+  MessageRecord& msg(std::uint64_t index) { return msgs_[static_cast<std::size_t>(index)]; }
 
   const ScenarioOptions& o_;
   std::unique_ptr<Simulator> sim_;
@@ -90,10 +91,14 @@ class Runner {
 };
 
 void check_options(const ScenarioOptions& o) {
-  auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
+  auto bad = [](const std::string& what) { fail_invalid_argument(what); };
   if (o.nodes < 2 || o.nodes > 250) bad("--nodes must be 2..250, got " + std::to_string(o.nodes));
   if (o.publishers < 1 || o.publishers >= o.nodes) bad("--publishers must be 1.." + std::to_string(o.nodes - 1) + " with " + std::to_string(o.nodes) +
         " nodes (a node either publishes or subscribes), got " + std::to_string(o.publishers));
+  // The run keeps a record per message and per (message, subscriber): they must fit in memory
+  // (and in size_t, 32 bits on a microcontroller).
+  if (o.messages > std::numeric_limits<std::size_t>::max() / 64 / o.nodes)
+    bad("--messages " + std::to_string(o.messages) + " is too many for this machine");
   auto prob = [&](double p, const char* name) {
     if (!(p >= 0.0 && p <= 1.0)) bad("--" + std::string(name) + " must be a probability in [0, 1]");
   };
@@ -126,8 +131,8 @@ ScenarioResult Runner::run() {
   check_options(o_);
   subscribers_ = o_.nodes - o_.publishers;
   r_.subscribers = subscribers_;
-  msgs_.resize(o_.messages);
-  pairs_.resize(o_.messages * subscribers_);
+  msgs_.resize(static_cast<std::size_t>(o_.messages));
+  pairs_.resize(static_cast<std::size_t>(o_.messages) * subscribers_);
   pubs_.resize(o_.publishers);
 
   Simulator::Options so;
@@ -175,7 +180,7 @@ ScenarioResult Runner::run() {
   for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
     sim_->at(start_ + Duration{1000 * static_cast<std::int64_t>(s)}, [this, s] {
       auto res = sim_->subscribe(s, subscription(), 0);
-      if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
+      if (!res) fail_runtime("subscribe failed: " + std::string(res.error().message()));
     });
   }
   pub_start_ = start_ + o_.warmup;
@@ -202,7 +207,7 @@ ScenarioResult Runner::run() {
       trace(sim_->now(), "node " + std::to_string(last) + " restarted: session " +
                              hex32(sim_->engine(last).session_id()));
       auto res = sim_->subscribe(last, subscription(), 0);
-      if (!res) throw std::runtime_error("subscribe failed: " + std::string(res.error().message()));
+      if (!res) fail_runtime("subscribe failed: " + std::string(res.error().message()));
     });
   }
 
@@ -314,21 +319,21 @@ void Runner::publish_next(std::size_t p) {
   }
   if (any) {
     ++r_.published;
-    msgs_[index].published = true;
-    msgs_[index].published_at = now;
+    msg(index).published = true;
+    msg(index).published_at = now;
   }
   advance();
 }
 
 void Runner::on_message(std::size_t node, std::uint32_t gen, const MessageEvent& m, Instant now) {
   const auto index = parse_scenario_payload(m.message);
-  if (m.channel != o_.channel || !index || *index >= o_.messages || !msgs_[*index].published ||
+  if (m.channel != o_.channel || !index || *index >= o_.messages || !msg(*index).published ||
       node < o_.publishers) {
     ++r_.foreign_deliveries;
     return;
   }
   ++r_.deliveries;
-  MessageRecord& msg = msgs_[*index];
+  MessageRecord& rec = msg(*index);
   PairRecord& pr = pair(*index, node);
   if (pr.last_generation == gen) {
     ++r_.duplicates;
@@ -337,7 +342,7 @@ void Runner::on_message(std::size_t node, std::uint32_t gen, const MessageEvent&
   }
   pr.last_generation = gen;
   pr.delivered = true;
-  if (msg.published_at && now > *msg.published_at + std::chrono::seconds(o_.ttl_s)) ++r_.delivered_after_expiry;
+  if (rec.published_at && now > *rec.published_at + std::chrono::seconds(o_.ttl_s)) ++r_.delivered_after_expiry;
   if (m.qos != o_.qos) ++r_.qos_mismatch;
 }
 
@@ -363,10 +368,10 @@ void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport
   }
   outstanding_.erase(it);
   ++r_.reports[std::string(to_string(rep.reason))];
-  MessageRecord& msg = msgs_[index];
-  if (rep.reason == Errc::expired) msg.report_expired = true;
-  if (!msg.reported || rep.reason != Errc::ok) msg.report = rep.reason;
-  msg.reported = true;
+  MessageRecord& rec = msg(index);
+  if (rep.reason == Errc::expired) rec.report_expired = true;
+  if (!rec.reported || rep.reason != Errc::ok) rec.report = rep.reason;
+  rec.reported = true;
   for (const Recipient& rc : rep.recipients) {
     const auto n = sim_->node_of(rc.endpoint);
     if (!n || *n < o_.publishers) continue;
@@ -376,7 +381,7 @@ void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport
       pr.reported_acked = true;
     } else {
       pr.reported_failed = true;
-      msg.report_not_ok = true;
+      rec.report_not_ok = true;
     }
   }
 }
@@ -384,8 +389,8 @@ void Runner::on_report(std::size_t node, std::uint32_t gen, const DeliveryReport
 void Runner::finish() {
   r_.delivered_by_node.assign(o_.nodes, 0);
   for (std::uint64_t i = 0; i < o_.messages; ++i) {
-    const MessageRecord& msg = msgs_[i];
-    if (!msg.published) continue;
+    const MessageRecord& rec = msg(i);
+    if (!rec.published) continue;
     bool lost = false;
     for (std::size_t s = o_.publishers; s < o_.nodes; ++s) {
       const PairRecord& pr = pair(i, s);
@@ -404,18 +409,18 @@ void Runner::finish() {
         if (r_.lost_examples.size() < 10) {
           LostDelivery ld;
           ld.message = i;
-          ld.publisher = i % o_.publishers;
+          ld.publisher = static_cast<std::size_t>(i % o_.publishers);
           ld.subscriber = s;
-          ld.published_at_s = static_cast<double>((msg.published_at.value_or(pub_start_) - pub_start_).count()) / 1e6;
-          ld.report = msg.reported ? std::string(to_string(msg.report)) : "none";
+          ld.published_at_s = static_cast<double>((rec.published_at.value_or(pub_start_) - pub_start_).count()) / 1e6;
+          ld.report = rec.reported ? std::string(to_string(rec.report)) : "none";
           ld.named = pr.named;
           r_.lost_examples.push_back(std::move(ld));
         }
       }
     }
     if (lost) ++r_.lost;
-    if (msg.report_not_ok) ++r_.reported_failed;
-    if (msg.report_expired) ++r_.expired;
+    if (rec.report_not_ok) ++r_.reported_failed;
+    if (rec.report_expired) ++r_.expired;
   }
   r_.expected_deliveries = r_.published * subscribers_;
   r_.unreported = outstanding_.size();
@@ -430,6 +435,7 @@ void Runner::finish() {
   r_.link_duplicated = net.duplicated;
   r_.link_reordered = net.reordered;
   r_.timer_stalls = net.timer_stalls;
+  r_.trace_digest = sim_->trace_digest();
   const EngineStats es = sim_->engine_stats_total();
   r_.retransmissions = es.retransmissions;
   r_.duplicates_suppressed = es.duplicates_suppressed;
@@ -447,9 +453,6 @@ void Runner::finish() {
   if (r_.qos_mismatch != 0) v.emplace_back("qos_mismatch");
   if (r_.delivered > r_.expected_deliveries) v.emplace_back("delivered_exceeds_expected");
 }
-
-std::int64_t to_ms(Duration d) { return d.count() / 1000; }
-double to_s(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 }  // namespace
 
@@ -479,138 +482,5 @@ std::optional<std::uint64_t> parse_scenario_payload(Bytes payload) {
 }
 
 ScenarioResult run_scenario(const ScenarioOptions& options) { return Runner{options}.run(); }
-
-std::string command_line(const ScenarioOptions& o) {
-  std::ostringstream s;
-  auto ms = [](Duration d) { return static_cast<double>(d.count()) / 1e3; };
-  auto sec = [](Duration d) { return static_cast<double>(d.count()) / 1e6; };
-  s << "nomq sim --seed " << o.seed << " --nodes " << o.nodes << " --publishers " << o.publishers
-    << " --messages " << o.messages << " --qos " << static_cast<int>(o.qos) << " --loss " << o.loss
-    << " --dup " << o.duplicate << " --reorder " << o.reorder << " --delay " << ms(o.delay)
-    << " --jitter " << ms(o.jitter) << " --reorder-delay " << ms(o.reorder_delay) << " --ttl "
-    << o.ttl_s << " --wire " << to_string(o.wire) << " --rate " << o.rate << " --payload-size "
-    << o.payload_size << " --warmup " << sec(o.warmup) << " --heartbeat " << sec(o.heartbeat)
-    << " --retransmit " << ms(o.retransmit_initial) << " --max-pending " << o.max_pending
-    << " --session-lifetime " << sec(o.session_lifetime);
-  if (!o.profile.empty()) s << " --profile " << o.profile;
-  for (const auto& w : o.partitions) {
-    s << " --partition " << sec(w.start) << ":" << sec(w.end);
-    for (std::size_t i = 0; i < w.nodes.size(); ++i) s << (i == 0 ? ":" : ",") << w.nodes[i];
-  }
-  for (auto t : o.subscriber_restarts) s << " --restart-subscriber-at " << sec(t);
-  if (o.mixed_priority) s << " --mixed-priority";
-  if (o.unicast) s << " --unicast";
-  if (o.max_retries != 0) s << "  # max_retries " << o.max_retries << " (no CLI option)";
-  if (o.channel != "sim/data") s << "  # channel " << o.channel << " (no CLI option)";
-  if (!o.subscribe_filter.empty()) s << "  # filter " << o.subscribe_filter << " (no CLI option)";
-  s << " --json";
-  return s.str();
-}
-
-std::string to_json(const ScenarioOptions& o, const ScenarioResult& r) {
-  using nlohmann::ordered_json;
-  ordered_json j;
-  j["seed"] = o.seed;
-  j["wire"] = std::string(to_string(o.wire));
-  j["qos"] = static_cast<int>(o.qos);
-  j["nodes"] = o.nodes;
-  j["publishers"] = o.publishers;
-  j["subscribers"] = r.subscribers;
-  j["messages"] = o.messages;
-  j["published"] = r.published;
-  j["expected_deliveries"] = r.expected_deliveries;
-  j["delivered"] = r.delivered;
-  j["duplicates"] = r.duplicates;
-  j["lost"] = r.lost;
-  j["lost_deliveries"] = r.lost_deliveries;
-  ordered_json examples = ordered_json::array();
-  for (const auto& l : r.lost_examples)
-    examples.push_back({{"message", l.message},
-                        {"publisher", l.publisher},
-                        {"subscriber", l.subscriber},
-                        {"published_at_s", l.published_at_s},
-                        {"report", l.report},
-                        {"named", l.named}});
-  j["lost_examples"] = examples;
-  j["reported_failed"] = r.reported_failed;
-  j["failed_recipients"] = r.failed_recipients;
-  j["failed_but_delivered"] = r.failed_but_delivered;
-  j["expired"] = r.expired;
-  j["unreported"] = r.unreported;
-  j["acked_not_delivered"] = r.acked_not_delivered;
-  j["delivered_after_expiry"] = r.delivered_after_expiry;
-  j["redelivered_new_session"] = r.redelivered_new_session;
-  j["delivered_by_node"] = r.delivered_by_node;
-  j["deliveries"] = r.deliveries;
-  j["reports"] = r.reports;
-  j["virtual_seconds"] = r.virtual_seconds;
-  j["datagrams_sent"] = r.datagrams_sent;
-  j["bytes_sent"] = r.bytes_sent;
-  j["retransmissions"] = r.retransmissions;
-  j["duplicates_suppressed"] = r.duplicates_suppressed;
-  j["publish_backpressure"] = r.publish_backpressure;
-  j["publish_abandoned"] = r.publish_abandoned;
-  j["publish_errors"] = r.publish_errors;
-  j["restarts"] = r.restarts;
-  j["network"] = {{"dropped_loss", r.dropped_loss},
-                  {"dropped_partition", r.dropped_partition},
-                  {"dropped_no_route", r.dropped_no_route},
-                  {"duplicated", r.link_duplicated},
-                  {"reordered", r.link_reordered},
-                  {"timer_stalls", r.timer_stalls}};
-  j["engine_drops"] = r.engine_drops;
-  j["violations"] = r.violations;
-  ordered_json parts = ordered_json::array();
-  for (const auto& w : o.partitions) {
-    ordered_json nodes = ordered_json::array();
-    if (w.nodes.empty()) nodes.push_back(o.nodes - 1);
-    for (auto n : w.nodes) nodes.push_back(n);
-    parts.push_back({{"start_s", to_s(w.start)}, {"end_s", to_s(w.end)}, {"nodes", nodes}});
-  }
-  ordered_json restarts = ordered_json::array();
-  for (auto t : o.subscriber_restarts) restarts.push_back(to_s(t));
-  j["config"] = {{"loss", o.loss},
-                 {"dup", o.duplicate},
-                 {"reorder", o.reorder},
-                 {"delay_ms", to_ms(o.delay)},
-                 {"jitter_ms", to_ms(o.jitter)},
-                 {"reorder_delay_ms", to_ms(o.reorder_delay)},
-                 {"ttl_s", o.ttl_s},
-                 {"rate", o.rate},
-                 {"payload_size", o.payload_size},
-                 {"warmup_s", to_s(o.warmup)},
-                 {"heartbeat_s", to_s(o.heartbeat)},
-                 {"retransmit_initial_ms", to_ms(o.retransmit_initial)},
-                 {"session_lifetime_s", to_s(o.session_lifetime)},
-                 {"max_pending", o.max_pending},
-                 {"mixed_priority", o.mixed_priority},
-                 {"unicast", o.unicast},
-                 {"partitions", parts},
-                 {"restart_subscriber_at_s", restarts}};
-  if (!o.profile.empty()) j["config"]["profile"] = o.profile;
-  return j.dump(2) + "\n";
-}
-
-std::string to_summary(const ScenarioOptions& o, const ScenarioResult& r) {
-  std::ostringstream s;
-  s << "seed " << o.seed << ", wire " << to_string(o.wire) << ", QoS " << static_cast<int>(o.qos)
-    << ", " << o.nodes << " nodes (" << o.publishers << " publishing, " << r.subscribers
-    << " subscribing)\n";
-  s << "published " << r.published << " of " << o.messages << ", delivered " << r.delivered
-    << " of " << r.expected_deliveries << " deliveries, duplicates " << r.duplicates << "\n";
-  s << "lost " << r.lost << ", reported failed " << r.reported_failed << " (expired " << r.expired
-    << "), unreported " << r.unreported << "\n";
-  s << "virtual time " << r.virtual_seconds << " s, datagrams sent " << r.datagrams_sent
-    << ", retransmissions " << r.retransmissions << ", link drops " << r.dropped_loss
-    << " (loss) + " << r.dropped_partition << " (partition)\n";
-  if (r.violations.empty()) {
-    s << "invariants: ok\n";
-  } else {
-    s << "invariants broken:";
-    for (const auto& v : r.violations) s << " " << v;
-    s << "\n";
-  }
-  return s.str();
-}
 
 }  // namespace nomq::sim

@@ -120,6 +120,7 @@ struct ScenarioResult {
   std::uint64_t link_reordered = 0;
   std::uint64_t timer_stalls = 0;
   std::map<std::string, std::uint64_t> engine_drops;  // Errc name -> datagrams dropped
+  std::uint64_t trace_digest = 0;         // Simulator::trace_digest() at the end of the run
   std::vector<std::string> violations;    // invariants the run broke (empty: none)
 };
 

@@ -1,10 +1,10 @@
 #include "sim/simulator.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 #include <string>
 
 #include "nomq/crypto_backend.hpp"
+#include "sim/fail.hpp"
 
 namespace nomq::sim {
 
@@ -65,17 +65,17 @@ Simulator::~Simulator() = default;
 
 std::unique_ptr<Engine> Simulator::make_engine(Node& n) {
   auto made = Engine::create(n.config, *n.crypto, *n.rng, now_);
-  if (!made) throw std::runtime_error("engine config: " + std::string(made.error().message()));
+  if (!made) fail_runtime("engine config: " + std::string(made.error().message()));
   return std::make_unique<Engine>(std::move(made).value());
 }
 
 std::size_t Simulator::add_node(const EngineConfig& config) {
-  if (nodes_.size() >= 250) throw std::runtime_error("the simulator supports at most 250 nodes");
+  if (nodes_.size() >= 250) fail_runtime("the simulator supports at most 250 nodes");
   const std::size_t index = nodes_.size();
   auto node = std::make_unique<Node>();
   node->config = config;
   auto crypto = make_crypto(options_.encryption_key, options_.hmac_key);
-  if (!crypto) throw std::runtime_error("cannot create the crypto backend");
+  if (!crypto) fail_runtime("cannot create the crypto backend");
   node->crypto = std::move(crypto).value();
   node->rng = std::make_unique<SeededRng>(derive_seed(options_.seed, index + 1, 0));
   node->engine = make_engine(*node);
@@ -189,7 +189,78 @@ bool Simulator::cut(std::size_t a, std::size_t b, Instant t) const noexcept {
   return false;
 }
 
+void Simulator::mix(const void* data, std::size_t size) noexcept {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  for (std::size_t i = 0; i < size; ++i) {
+    digest_ ^= p[i];
+    digest_ *= 0x100000001b3ull;  // FNV-1a 64 prime
+  }
+}
+
+// Integers are mixed as 8 little-endian bytes whatever their type, so that the digest is the
+// same where size_t has 32 bits (the microcontroller) and 64 (the host).
+void Simulator::mix_u64(std::uint64_t v) noexcept {
+  std::uint8_t b[8];
+  for (auto& x : b) {
+    x = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+  mix(b, sizeof b);
+}
+
+void Simulator::mix_endpoint(const Endpoint& e) noexcept {
+  mix_u64(static_cast<std::uint64_t>(e.family));
+  mix(e.address.data(), e.address.size());
+  mix_u64(e.port);
+}
+
+void Simulator::mix_event(std::size_t node, std::uint32_t generation,
+                          const nomq::Event& ev) noexcept {
+  mix_u64(static_cast<std::uint64_t>((now_ - options_.start).count()));
+  mix_u64(node);
+  mix_u64(generation);
+  mix_u64(ev.index());
+  if (const auto* m = std::get_if<MessageEvent>(&ev)) {
+    mix_u64(m->channel.size());
+    mix(m->channel.data(), m->channel.size());
+    mix_u64(m->message.size());
+    mix(m->message.data(), m->message.size());
+    mix_u64(static_cast<std::uint64_t>(m->qos));
+    mix_u64(m->retain ? 1 : 0);
+    mix_u64(m->priority);
+    mix_endpoint(m->from);
+    mix_u64(m->sender_session);
+    mix_u64(m->message_id);
+    mix_u64(m->ttl_s);
+  } else if (const auto* r = std::get_if<DeliveryReport>(&ev)) {
+    mix_u64(r->message_id);
+    mix_u64(r->channel.size());
+    mix(r->channel.data(), r->channel.size());
+    mix_u64(static_cast<std::uint64_t>(r->qos));
+    mix_u64(static_cast<std::uint64_t>(r->reason));
+    mix_u64(r->recipients.size());
+    for (const Recipient& rc : r->recipients) {
+      mix_endpoint(rc.endpoint);
+      mix_u64(rc.session_id);
+      mix_u64(static_cast<std::uint64_t>(rc.state));
+      mix_u64(rc.transmissions);
+    }
+  } else if (const auto* pe = std::get_if<PeerEvent>(&ev)) {
+    mix_u64(static_cast<std::uint64_t>(pe->kind));
+    mix_endpoint(pe->endpoint);
+    mix_u64(pe->session_id);
+    mix_u64(static_cast<std::uint64_t>(pe->clock_offset_s));
+    mix_u64(pe->failures);
+  }
+}
+
 void Simulator::send(std::size_t from, const Transmit& tx, const std::uint8_t* data) {
+  mix_u64(static_cast<std::uint64_t>((now_ - options_.start).count()));
+  mix_u64(from);
+  mix_u64(tx.to_group ? 1 : 0);
+  if (!tx.to_group) mix_endpoint(tx.to);
+  mix_u64(tx.size);
+  mix(data, tx.size);
   ++net_.datagrams_sent;
   net_.bytes_sent += tx.size;
   if (tx.to_group) {
@@ -247,12 +318,12 @@ void Simulator::drain_transmits(std::size_t node) {
   Node& n = *nodes_[node];
   for (std::size_t i = 0;; ++i) {
     if (i == kMaxTransmitsPerDrain)
-      throw std::runtime_error("engine keeps producing datagrams (node " + std::to_string(node) +
+      fail_runtime("engine keeps producing datagrams (node " + std::to_string(node) +
                                ")");
     auto tx = n.engine->poll_transmit(now_, wall_now(node), tx_buffer_);
     if (!tx) break;
     if (tx->size > tx_buffer_.size())
-      throw std::runtime_error("engine reported a datagram larger than the buffer");
+      fail_runtime("engine reported a datagram larger than the buffer");
     send(node, *tx, tx_buffer_.data());
   }
 }
@@ -262,10 +333,11 @@ void Simulator::drain_events(std::size_t node) {
   n.dirty = false;
   for (std::size_t i = 0;; ++i) {
     if (i == kMaxEventsPerDrain)
-      throw std::runtime_error("engine keeps producing events (node " + std::to_string(node) + ")");
+      fail_runtime("engine keeps producing events (node " + std::to_string(node) + ")");
     auto ev = n.engine->poll_event();
     if (!ev) break;
     const std::uint32_t gen = n.generation;
+    mix_event(node, gen, *ev);
     if (auto* m = std::get_if<MessageEvent>(&*ev)) {
       if (hooks_.on_message) hooks_.on_message(node, gen, *m, now_);
     } else if (auto* r = std::get_if<DeliveryReport>(&*ev)) {

@@ -61,9 +61,9 @@ TEST(Profiles, StateWithinBudgets) {
   }
   // Issue 12's budgets: the seed profile within 96 KiB (met); the small profile within 12 KiB
   // is not met yet (docs/embedded.md lists where its bytes go): this guards what was reached,
-  // 24 KiB on a 64-bit host.
+  // 20 368 bytes on x86-64 (18 808 on the Cortex-M4), within 20.5 KiB.
   EXPECT_LE(seed, 96u * 1024u);
-  EXPECT_LE(small, 24u * 1024u);
+  EXPECT_LE(small, 20u * 1024u + 512u);
   std::size_t sum = 0;
   for (const TableBytes& t : Engine::state_report_for(EngineConfig::small_profile())) sum += t.bytes;
   EXPECT_EQ(sum, small);

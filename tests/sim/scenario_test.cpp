@@ -94,6 +94,35 @@ struct DeliveryTotals {
   }
 };
 
+// The trace digest (Simulator::trace_digest: every datagram and event of the run) is what the
+// Cortex-M4 run is compared with (tests/mcu/sim_compare.cpp): it must repeat for a seed and
+// tell apart runs that differ in anything, even in bytes the delivery counts do not see.
+TEST(SimTraceDigest, RepeatsForASeedAndDiffersOtherwise) {
+  ScenarioOptions o;
+  o.seed = 77;
+  o.messages = 200;
+  o.qos = Qos::exactly_once;
+  o.loss = 0.2;
+  o.duplicate = 0.05;
+  o.reorder = 0.05;
+  o.warmup = 5s;
+  const ScenarioResult a = run_scenario(o);
+  const ScenarioResult b = run_scenario(o);
+  EXPECT_EQ(a.trace_digest, b.trace_digest);
+  EXPECT_NE(a.trace_digest, 0u);
+  ScenarioOptions other_seed = o;
+  other_seed.seed = 78;
+  EXPECT_NE(run_scenario(other_seed).trace_digest, a.trace_digest);
+  // Same deliveries, same datagram count and sizes, different bytes: another channel name of
+  // the same length changes every PUBLISH's bytes but not a count.
+  ScenarioOptions other_channel = o;
+  other_channel.channel = "sim/dat2";
+  const ScenarioResult c = run_scenario(other_channel);
+  EXPECT_EQ(c.datagrams_sent, a.datagrams_sent);
+  EXPECT_EQ(c.bytes_sent, a.bytes_sent);
+  EXPECT_NE(c.trace_digest, a.trace_digest);
+}
+
 TEST(SimLossy, Qos1LosesNothing) {
   DeliveryTotals totals;
   for_each_seed(

@@ -1355,7 +1355,7 @@ TEST(EngineDiscovery, AnswerWindowGrowsWithThePeersKnown) {
                                        static_cast<std::uint16_t>(50000 + k));
     const Instant t = net.now;
     sub.engine.handle_datagram(from, Bytes{buf.data(), tx->size}, t, wall_at(t));
-    const std::size_t peers = k + 1;  // every solicitor so far (none timed out)
+    const std::size_t peers = static_cast<std::size_t>(k) + 1;  // every solicitor so far (none timed out)
     const Duration bound = std::min<Duration>(250ms, 2ms * static_cast<std::int64_t>(peers));
     bool answered = false;
     for (Instant now = t; now <= t + 300ms && !answered; now += 100us) {

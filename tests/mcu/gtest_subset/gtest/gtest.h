@@ -5,17 +5,23 @@
 // same test cases as the host. Output goes through printf (semihosting on the target); main()
 // comes from tests/mcu/test_main.cpp and returns non-zero if any check failed.
 //
-// Supported: TEST, EXPECT_/ASSERT_ EQ NE LT LE GT GE TRUE FALSE, `<< message` after a check
-// (printed only when it fails: integers, enums, strings, pointers, Errc by name), SCOPED_TRACE
-// (accepted and ignored: put what a failure needs into its `<<` message). Not supported:
-// fixtures, typed and value-parameterised tests, death tests, matchers.
+// Supported: TEST, TEST_F (fixtures derived from ::testing::Test, SetUp/TearDown), TEST_P with
+// INSTANTIATE_TEST_SUITE_P over ::testing::Values(...) or ::testing::Range(a, b) (one test case
+// per pattern and instantiation, running every parameter in order), EXPECT_/ASSERT_ EQ NE LT
+// LE GT GE TRUE FALSE, `<< message` after a check (printed only when it fails: integers, enums,
+// strings, pointers, Errc by name), SCOPED_TRACE (accepted and ignored: put what a failure
+// needs into its `<<` message), ADD_FAILURE, FAIL, RecordProperty (ignored). Not supported: typed tests, death tests, matchers.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
+#include <tuple>
 #include <string_view>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "nomq/error.hpp"
 
@@ -102,11 +108,8 @@ class Message {
 class Failure {
  public:
   Failure(const char* file, int line, const char* expr) : file_(file), line_(line), expr_(expr) {}
-  template <class A, class B>
-  Failure(const char* file, int line, const char* expr, const A& a, const B& b)
-      : Failure(file, line, expr) {
-    values_ << "(" << a << " vs " << b << ")";
-  }
+  Failure(const char* file, int line, const char* expr, const Message& values)
+      : file_(file), line_(line), expr_(expr), values_(values) {}
   void operator=(const Message& m) const {
     ++current_failures();
     std::printf("%s:%d: Failure: %s %s %s\n", file_, line_, expr_, values_.text(), m.text());
@@ -119,16 +122,18 @@ class Failure {
   Message values_;
 };
 
-// Both operands of a comparison, by value: a temporary operand (a function's result) would
-// not outlive the if statement's init-statement if it were held by reference.
-template <class A, class B>
-struct Operands {
-  A a;
-  B b;
+// A comparison's verdict, with both operands printed if it failed. Both are compared and printed
+// inside the full expression that made them, as GoogleTest does: an operand may be a view into
+// a temporary (`result.error().message()`) that ends with that expression.
+struct Outcome {
+  bool ok;
+  Message values;
 };
-template <class A, class B>
-Operands<std::decay_t<const A&>, std::decay_t<const B&>> operands(const A& a, const B& b) {
-  return {a, b};
+template <class A, class B, class Op>
+Outcome compare(const A& a, const B& b, Op op) {
+  Outcome o{static_cast<bool>(op(a, b)), {}};
+  if (!o.ok) o.values << "(" << a << " vs " << b << ")";
+  return o;
 }
 
 struct Scoped {
@@ -140,7 +145,130 @@ struct Scoped {
 
 namespace testing {
 using testing_subset::Message;
+
+// A fixture: TEST_F(Fixture, Name) derives from Fixture and runs SetUp, the body, TearDown.
+class Test {
+ public:
+  virtual ~Test() = default;
+  void Run() {
+    SetUp();
+    TestBody();
+    TearDown();
+  }
+
+ protected:
+  virtual void SetUp() {}
+  virtual void TearDown() {}
+  virtual void TestBody() = 0;
+};
+
+// A value-parameterised fixture. GetParam() is the parameter of the run in progress.
+template <class T>
+class TestWithParam : public Test {
+ public:
+  using ParamType = T;
+  static const T& GetParam() { return *current(); }
+  static const T*& current() {
+    static const T* p = nullptr;
+    return p;
+  }
+};
+
+// Parameter generators: converted to the suite's ParamType when instantiated.
+template <class... V>
+struct ValuesHolder {
+  std::tuple<V...> values;
+  template <class T>
+  std::vector<T> to_vector() const {
+    return std::apply([](const auto&... v) { return std::vector<T>{static_cast<T>(v)...}; },
+                      values);
+  }
+};
+template <class... V>
+ValuesHolder<V...> Values(V... v) {
+  return {std::tuple<V...>{v...}};
 }
+template <class I>
+struct RangeHolder {
+  I begin, end;
+  template <class T>
+  std::vector<T> to_vector() const {
+    std::vector<T> out;
+    for (I i = begin; i < end; ++i) out.push_back(static_cast<T>(i));
+    return out;
+  }
+};
+template <class I>
+RangeHolder<I> Range(I begin, I end) {
+  return {begin, end};
+}
+
+template <class T>
+struct TestParamInfo {
+  T param;
+  std::size_t index;
+};
+}  // namespace testing
+
+namespace testing_subset {
+
+// The TEST_P patterns of a fixture, in the order they are defined; INSTANTIATE_TEST_SUITE_P
+// (after them in the file, as with GoogleTest) registers one test case per pattern.
+template <class Suite>
+struct Patterns {
+  struct Pattern {
+    const char* name;
+    void (*run)();
+  };
+  static std::vector<Pattern>& list() {
+    static std::vector<Pattern> l;
+    return l;
+  }
+  static std::vector<typename Suite::ParamType>& params() {
+    static std::vector<typename Suite::ParamType> p;
+    return p;
+  }
+  struct Add {
+    Add(const char* name, void (*run)()) { list().push_back({name, run}); }
+  };
+};
+
+// Runs one pattern over every parameter of the suite's instantiation.
+template <class Suite, std::size_t I>
+void run_pattern() {
+  auto& pattern = Patterns<Suite>::list()[I];
+  for (const auto& p : Patterns<Suite>::params()) {
+    Suite::current() = &p;
+    pattern.run();
+  }
+  Suite::current() = nullptr;
+}
+
+template <class Suite, std::size_t... I>
+void register_patterns(const char* suite, std::index_sequence<I...>) {
+  static TestCase cases[sizeof...(I)];
+  ((I < Patterns<Suite>::list().size()
+        ? (void)(cases[I] = TestCase{suite, Patterns<Suite>::list()[I].name,
+                                     &run_pattern<Suite, I>, nullptr},
+                 Registrar{&cases[I]})
+        : (void)0),
+   ...);
+}
+
+// Up to 16 TEST_P patterns per fixture.
+template <class Suite, class Gen>
+struct Instantiate {
+  Instantiate(const char* suite, const Gen& gen) {
+    auto values = gen.template to_vector<typename Suite::ParamType>();
+    auto& params = Patterns<Suite>::params();
+    params.insert(params.end(), values.begin(), values.end());
+    register_patterns<Suite>(suite, std::make_index_sequence<16>{});
+  }
+  template <class NameFn>
+  Instantiate(const char* suite, const Gen& gen, NameFn) : Instantiate(suite, gen) {}
+};
+
+}  // namespace testing_subset
 
 #define NOMQ_SUBSET_CONCAT2(a, b) a##b
 #define NOMQ_SUBSET_CONCAT(a, b) NOMQ_SUBSET_CONCAT2(a, b)
@@ -152,17 +280,49 @@ using testing_subset::Message;
   static ::testing_subset::Registrar suite##_##name##_registrar{&suite##_##name##_case};   \
   static void suite##_##name##_body()
 
+#define TEST_F(fixture, name)                                                               \
+  class fixture##_##name##_Test : public fixture {                                          \
+   protected:                                                                               \
+    void TestBody() override;                                                               \
+  };                                                                                        \
+  static void fixture##_##name##_run() {                                                    \
+    fixture##_##name##_Test t;                                                              \
+    t.Run();                                                                                \
+  }                                                                                         \
+  static ::testing_subset::TestCase fixture##_##name##_case{#fixture, #name,                \
+                                                            fixture##_##name##_run, nullptr}; \
+  static ::testing_subset::Registrar fixture##_##name##_registrar{&fixture##_##name##_case}; \
+  void fixture##_##name##_Test::TestBody()
+
+#define TEST_P(fixture, name)                                                               \
+  class fixture##_##name##_Test : public fixture {                                          \
+   protected:                                                                               \
+    void TestBody() override;                                                               \
+  };                                                                                        \
+  static void fixture##_##name##_run() {                                                    \
+    fixture##_##name##_Test t;                                                              \
+    t.Run();                                                                                \
+  }                                                                                         \
+  static ::testing_subset::Patterns<fixture>::Add fixture##_##name##_pattern{               \
+      #name, fixture##_##name##_run};                                                       \
+  void fixture##_##name##_Test::TestBody()
+
+#define INSTANTIATE_TEST_SUITE_P(prefix, fixture, generator, ...)                          \
+  static ::testing_subset::Instantiate<fixture, decltype(generator)>                        \
+      prefix##_##fixture##_instantiation{#prefix "/" #fixture, generator __VA_OPT__(, ) __VA_ARGS__}
+
 // A check: on failure `on_fail` (nothing for EXPECT, return for ASSERT) applies to the report,
 // whose message takes the `<<` text. The switch keeps a caller's if/else unambiguous.
 #define NOMQ_SUBSET_CMP(lhs, rhs, op, on_fail)                                      \
   switch (0)                                                                        \
   case 0:                                                                           \
   default:                                                                          \
-    if (const auto nomq_v_ = ::testing_subset::operands((lhs), (rhs));              \
-        nomq_v_.a op nomq_v_.b) {                                                   \
+    if (const auto nomq_v_ = ::testing_subset::compare(                             \
+            (lhs), (rhs), [](const auto& x, const auto& y) { return x op y; });     \
+        nomq_v_.ok) {                                                               \
     } else                                                                          \
       on_fail ::testing_subset::Failure(__FILE__, __LINE__, #lhs " " #op " " #rhs,  \
-                                        nomq_v_.a, nomq_v_.b) = ::testing_subset::Message()
+                                        nomq_v_.values) = ::testing_subset::Message()
 
 #define NOMQ_SUBSET_BOOL(cond, expected, on_fail)                                   \
   switch (0)                                                                        \
@@ -190,5 +350,12 @@ using testing_subset::Message;
 #define ASSERT_GE(a, b) NOMQ_SUBSET_CMP(a, b, >=, return)
 #define ASSERT_TRUE(c) NOMQ_SUBSET_BOOL(c, true, return)
 #define ASSERT_FALSE(c) NOMQ_SUBSET_BOOL(c, false, return)
+#define ADD_FAILURE() ::testing_subset::Failure(__FILE__, __LINE__, "ADD_FAILURE()") = ::testing_subset::Message()
+#define FAIL() return ADD_FAILURE()
+
+// GoogleTest's RecordProperty (an XML report attribute): nothing to record to on the target.
+template <class V>
+void RecordProperty(const char*, const V&) {}
+
 #define SCOPED_TRACE(m) \
   ::testing_subset::Scoped NOMQ_SUBSET_CONCAT(nomq_trace_, __LINE__) { m }
