@@ -54,6 +54,10 @@ struct EngineLimits {
   // bytes received and sent, and whether it echoed a reachability token.
   std::size_t max_endpoints = 64;
   std::size_t max_senders = 128;             // replay windows (one per sender session)
+  // Fair shares (docs/engine.md §10, issue 13 M3): sender sessions one source endpoint may hold
+  // in the sender table, and QoS 2 states awaiting PUBREL one sender session may hold.
+  std::size_t max_senders_per_endpoint = 16;
+  std::size_t max_qos2_per_session = 64;
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
   std::size_t max_outbox = 512;              // datagrams not yet polled
@@ -104,6 +108,10 @@ struct EngineConfig {
   WireVersion wire = WireVersion::v2;
   std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
   std::uint32_t timestamp_window_s = 30;
+  // v2: a timestamp more than this ahead of the receiver's clock is refused (future_timestamp),
+  // so that nobody can stamp datagrams that stay fresh (and pin sender slots) for longer than
+  // the window; the past side stays timestamp_window_s. Capped at timestamp_window_s.
+  std::uint32_t timestamp_future_s = 5;
   std::uint32_t replay_window = 1024;               // sequence numbers per sender session (v2)
   std::size_t v1_nonce_cache = 1024;                // inner-nonce replay cache (v1; original: 100)
   wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
@@ -244,6 +252,9 @@ struct EngineStats {
   // Retained replays not made: the (session, channel) asked again within
   // retained_replay_interval beyond its burst, or the limiter table was full.
   std::uint64_t retained_replays_suppressed = 0;
+  // QoS 2 states awaiting PUBREL evicted from a full inbound table in favour of a session
+  // holding fewer (fair share, docs/engine.md §6); their publisher's PUBREL is still answered.
+  std::uint64_t qos2_states_evicted = 0;
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }

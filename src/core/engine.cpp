@@ -37,7 +37,7 @@ using namespace detail;
 
 void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, std::size_t bytes,
                          Instant now, WallTime wall) noexcept {
-  if (!receiver.accept_v2(p, now, wall)) return;
+  if (!receiver.accept_v2(p, from, now, wall)) return;
   discovery.heard(p.session_id, now);
   reach.received(from, bytes, now);
   if (p.type == wire::PacketType::heartbeat &&

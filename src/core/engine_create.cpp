@@ -38,6 +38,8 @@ Result<void> Engine::validate(const EngineConfig& c) noexcept {
       {"max_peer_filters", l.max_peer_filters, 1},
       {"max_endpoints", l.max_endpoints, 1},
       {"max_senders", l.max_senders, 1},
+      {"max_senders_per_endpoint", l.max_senders_per_endpoint, 1},
+      {"max_qos2_per_session", l.max_qos2_per_session, 1},
       {"max_inbound_qos", l.max_inbound_qos, 1},
       {"max_inbox", l.max_inbox, 1},
       {"max_outbox", l.max_outbox, 1},
