@@ -70,6 +70,8 @@ void Engine::Impl::on_echo(const wire::Packet& p, const Endpoint& from, Instant 
     return;
   }
   const Reachability::Owed owed = reach.on_echo(from, p.channel_id, now);
+  if (!owed.verified) return;
+  publisher.retry_refused(from, now);
   if (closed) return;
   if (owed.replay) discovery.replay_owed(from, now);
   if (owed.answer) {

@@ -122,6 +122,7 @@ Reachability::Owed Reachability::on_echo(const Endpoint& from, const wire::Chann
   e->verified = true;
   e->verified_until = now + c_.cfg.timers.session_timeout;
   c_.counters.add(&EngineStats::endpoints_verified);
+  owed.verified = true;
   owed.replay = std::exchange(e->replay_owed, false);
   owed.answer = std::exchange(e->answer_owed, false);
   return owed;

@@ -58,6 +58,7 @@ class Reachability {
 
   // What a verification makes due.
   struct Owed {
+    bool verified = false;  // the token was ours: the endpoint is verified now
     bool replay = false;
     bool answer = false;
   };

@@ -26,7 +26,7 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
                                                           it.type == PacketType::heartbeat, now)) {
       // Not sent (counted): a tracked transmission is tried again one retransmit_initial
       // later, by when the endpoint may have answered the challenge.
-      if (it.pending != kNoSlot) l_.publisher.send_failed(it, now);
+      if (it.pending != kNoSlot) l_.publisher.send_refused(it, now);
       l_.outbox.release(it);
       continue;
     }

@@ -64,8 +64,8 @@ double factor(std::uint64_t out, std::uint64_t in) {
 // M1, the reviewer's first scenario: a publisher keeps 5 retained 1000-byte messages; 100
 // want-retained SUBSCRIBEs (each under its own session id, the worst case for any per-session
 // limit) arrive from a spoofed source, 10 ms apart. Before: every one was answered with the 5
-// retained messages, unicast to the spoofed address: 100 x 5 x 1141 bytes for 100 x 117, x48.8
-// (the reviewer measured x54 on loopback with longer names). Now: an unverified endpoint gets at
+// retained messages, unicast to the spoofed address: 100 x 5 x 1109 bytes for 100 x 101, x54.9
+// (the reviewer measured x54 on loopback). Now: an unverified endpoint gets at
 // most 3x its bytes, and the replays per (session, channel) are rate-limited. An honest late
 // subscriber still gets the 5 values (it echoes the publisher's reachability challenge).
 // Run twice: with the defaults (where the per-endpoint quota on sender sessions, M3, already
@@ -137,8 +137,8 @@ INSTANTIATE_TEST_SUITE_P(SimSecurity, SimSecurityM1, ::testing::Values(true, fal
 
 // M1, the reviewer's second scenario: 64 solicitations (HEARTBEAT with the solicit flag, each
 // under its own session id) from a spoofed source to a node with 20 subscriptions. Before:
-// each was answered with 20 SUBSCRIBEs unicast to the spoofed address (x20 here; the reviewer
-// measured x26 with longer names). Now: x <= 3; an honest fresh publisher still learns the
+// each was answered with 20 SUBSCRIBEs unicast to the spoofed address (20 x 101 bytes for 101:
+// x20 here; the reviewer measured x26 with longer names). Now: x <= 3; an honest fresh publisher still learns the
 // node from its answers and its QoS 1 publish is acknowledged by it.
 TEST_P(SimSecurityM1, SolicitationAnswersToASpoofedSourceStayWithinThreeTimes) {
   double worst = 0;
