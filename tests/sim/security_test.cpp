@@ -78,7 +78,7 @@ TEST_P(SimSecurityM1, RetainedReplaysToASpoofedSourceStayWithinThreeTimes) {
   EngineConfig cfg;
   if (!GetParam()) cfg.limits.max_senders_per_endpoint = 1000;
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     std::vector<Delivered> got;
     SimHooks h;
@@ -145,7 +145,7 @@ TEST_P(SimSecurityM1, SolicitationAnswersToASpoofedSourceStayWithinThreeTimes) {
   EngineConfig cfg;
   if (!GetParam()) cfg.limits.max_senders_per_endpoint = 1000;
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     std::vector<DeliveryReport> reports;
     std::vector<std::vector<Recipient>> recipients;
@@ -156,7 +156,7 @@ TEST_P(SimSecurityM1, SolicitationAnswersToASpoofedSourceStayWithinThreeTimes) {
     };
     sim.set_hooks(h);
     const std::size_t sub = sim.add_node(cfg);
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(sim.subscribe(sub, "plant/line/" + std::to_string(i)));
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(sim.subscribe(sub, std::string("plant/line/").append(std::to_string(i))));
     sim.run_until(sim.now() + 2s);
 
     KeyHolder attacker{sim, seed};
@@ -223,7 +223,7 @@ Honest honest_qos1(Simulator& sim, std::size_t sub, std::vector<std::string>& go
   q1.qos = Qos::at_least_once;
   q1.ttl_s = 60;
   for (int i = 0; i < 10; ++i) {
-    EXPECT_TRUE(sim.publish(pub, "valve", as_bytes("honest " + std::to_string(i)), q1));
+    EXPECT_TRUE(sim.publish(pub, "valve", as_bytes(std::string("honest ").append(std::to_string(i))), q1));
     sim.run_until(sim.now() + 1s);
   }
   sim.run_until([&] { return reports == 10; }, sim.now() + 70s);
@@ -240,7 +240,7 @@ Honest honest_qos1(Simulator& sim, std::size_t sub, std::vector<std::string>& go
 // (future_timestamp), the table never fills, 10 of 10 arrive.
 TEST(SimSecurity, M3FutureStampedSessionsNoLongerLockOutHonestSenders) {
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     const std::size_t sub = sim.add_node(EngineConfig{});
     ASSERT_TRUE(sim.subscribe(sub, "valve"));
@@ -278,7 +278,7 @@ TEST(SimSecurity, M3FutureStampedSessionsNoLongerLockOutHonestSenders) {
 // sessions; the rest are refused as sender_quota, and honest senders find room.
 TEST(SimSecurity, M3OneSourceHoldsAtMostItsShareOfSenderSlots) {
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     const std::size_t sub = sim.add_node(EngineConfig{});
     ASSERT_TRUE(sim.subscribe(sub, "valve"));
@@ -317,7 +317,7 @@ TEST(SimSecurity, M3OneSourceHoldsAtMostItsShareOfSenderSlots) {
 // the session holding the most (qos2_states_evicted): 10 of 10 delivered.
 TEST(SimSecurity, M3UnreleasedQos2StatesNoLongerPinTheInboundTable) {
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     const std::size_t sub = sim.add_node(EngineConfig{});
     ASSERT_TRUE(sim.subscribe(sub, "valve"));

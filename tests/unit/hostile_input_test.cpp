@@ -354,7 +354,7 @@ TEST(HostileInput, TimestampsOutsideTheWindowAreRejected) {
       EXPECT_EQ(r.feed(stamped(kT0 + 5)).messages, 1);
       for (const std::int64_t off : {6, 30}) {
         expect_rejected(r, stamped(static_cast<std::uint32_t>(kT0 + off)), {Errc::future_timestamp},
-                        "v2 timestamp offset " + std::to_string(off));
+                        std::string("v2 timestamp offset ").append(std::to_string(off)));
       }
     }
     for (const std::int64_t off : {-31, 31, -3600, 3600, -86400 * 365}) {
