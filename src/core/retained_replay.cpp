@@ -28,7 +28,7 @@ RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
 bool RetainedReplay::admit_replay(std::uint32_t session, const wire::ChannelId& channel,
                                   Instant now) noexcept {
   const Duration interval = c_.cfg.timers.retained_replay_interval;
-  const PeerSubKey key{session, channel};
+  const std::uint64_t key = limiter_key(session, channel);
   std::uint32_t s = limiter_.find(key);
   if (s == kNoSlot) {
     if (limiter_.full()) {

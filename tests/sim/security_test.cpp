@@ -196,6 +196,61 @@ TEST_P(SimSecurityM1, SolicitationAnswersToASpoofedSourceStayWithinThreeTimes) {
   ::testing::Test::RecordProperty("m1_solicit_factor_x100", static_cast<int>(worst * 100));
 }
 
+// The endpoint table cannot be pinned or flushed from spoofed addresses: after an honest
+// subscriber was verified, want-retained SUBSCRIBEs from 200 spoofed addresses (more than the
+// 64 entries) churn only unverified entries. The subscriber, subscribing again, gets the 5
+// retained values at once, with no new challenge (its entry is still verified).
+TEST(SimSecurity, M1SpoofedSourcesDoNotPushOutVerifiedPeers) {
+  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
+    Simulator sim{link(seed)};
+    std::size_t values = 0;
+    std::size_t sub = 0;
+    SimHooks h;
+    h.on_message = [&](std::size_t n, std::uint32_t, const MessageEvent& m, Instant) {
+      values += n == sub && m.retain;
+    };
+    sim.set_hooks(h);
+    const std::size_t pub = sim.add_node(EngineConfig{});
+    sim.run_until(sim.now() + 2s);
+    PublishOptions keep;
+    keep.retain = true;
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(sim.publish(pub, "valve", as_bytes(std::string(1000, static_cast<char>('a' + i))), keep));
+    }
+    sub = sim.add_node(EngineConfig{});
+    ASSERT_TRUE(sim.subscribe(sub, "valve"));
+    sim.run_until(sim.now() + 2s);
+    ASSERT_EQ(values, 5u);
+    ASSERT_GE(sim.engine(pub).stats().endpoints_verified, 1u);
+
+    KeyHolder attacker{sim, seed};
+    for (std::uint32_t i = 0; i < 200; ++i) {
+      wire::Packet p;
+      p.type = wire::PacketType::subscribe;
+      p.flags = wire::kFlagWantRetained;
+      p.session_id = 0xA000 + i;
+      p.packet_id = 1;
+      p.body.channel = "valve";
+      p.channel_id = wire::channel_id(*attacker.crypto, "valve");
+      const Endpoint spoofed = Endpoint::v4(198, 51, static_cast<std::uint8_t>(100 + i / 250),
+                                            static_cast<std::uint8_t>(1 + i % 250), 4700);
+      sim.inject(pub, spoofed, attacker.seal(p, sim.wall_now(pub)));
+      sim.run_until(sim.now() + 5ms);
+    }
+    sim.run_until(sim.now() + 2s);
+    const std::uint64_t challenges = sim.engine(pub).stats().echo_challenges_sent;
+    ASSERT_TRUE(sim.unsubscribe(sub, "valve"));
+    sim.run_until(sim.now() + 100ms);
+    ASSERT_TRUE(sim.subscribe(sub, "valve"));
+    sim.run_until(sim.now() + 100ms);
+    EXPECT_EQ(values, 10u) << "the 5 values again, at once";
+    EXPECT_EQ(sim.engine(pub).stats().echo_challenges_sent, challenges)
+        << "the verified subscriber was not challenged again";
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 // --- M3: tables exhausted by a key holder
 
 struct Honest {
