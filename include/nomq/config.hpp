@@ -90,9 +90,11 @@ struct NodeConfig {
   std::uint32_t inbound_state_lifetime_s{};
   std::uint32_t discovery_period_ms{};         // start-up discovery (docs/engine.md section 3)
   std::uint32_t solicit_answer_interval_ms{};  // answers to one soliciting node: 16, then 1 per this
+  std::uint32_t retained_replay_interval_ms{};  // retained replays per (session, channel): 2, then 1 per this
   std::uint32_t solicit_answer_spread_ms{};    // answer delay per known peer (capped, see engine.hpp)
   std::uint32_t discovery_settle_ms{};         // a discovery-period publish's report: margin
   std::uint32_t timestamp_window_s{};
+  std::uint32_t timestamp_future_s{};  // v2: refuse stamps further ahead (capped at the window)
   std::uint32_t replay_window{};
   std::size_t v1_nonce_cache{};
   wire::V1Layout v1_publish_layout{};

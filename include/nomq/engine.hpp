@@ -50,7 +50,14 @@ struct EngineLimits {
   std::size_t max_peers = 64;                // discovery table: remote node sessions
   std::size_t max_peer_subscriptions = 512;  // (peer, channel) pairs known
   std::size_t max_peer_filters = 32;         // distinct wildcard filters peers subscribe to
+  // Endpoints tracked for the anti-amplification limit (docs/engine.md §17): per endpoint the
+  // bytes received and sent, and whether it echoed a reachability token.
+  std::size_t max_endpoints = 64;
   std::size_t max_senders = 128;             // replay windows (one per sender session)
+  // Fair shares (docs/engine.md §10, issue 13 M3): sender sessions one source endpoint may hold
+  // in the sender table, and QoS 2 states awaiting PUBREL one sender session may hold.
+  std::size_t max_senders_per_endpoint = 16;
+  std::size_t max_qos2_per_session = 64;
   std::size_t max_inbound_qos = 256;         // QoS 1/2 dedup and QoS 2 receiver states
   std::size_t max_inbox = 256;               // received messages not yet polled
   std::size_t max_outbox = 512;              // datagrams not yet polled
@@ -90,6 +97,8 @@ struct EngineTimers {
   Duration discovery_settle = 30ms;
   // Answers to one solicitor session: a burst of 16, then one per this interval (rate limit).
   Duration solicit_answer_interval = 1s;
+  // Retained replays per (subscriber session, channel): a burst of 2, then one per interval.
+  Duration retained_replay_interval = 10s;
   // Datagrams failing authentication from one host: a PeerEvent auth_failed at the first, then
   // at most one per this interval while they go on (docs/engine.md §13).
   Duration auth_failure_report_interval = 10s;
@@ -99,6 +108,10 @@ struct EngineConfig {
   WireVersion wire = WireVersion::v2;
   std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
   std::uint32_t timestamp_window_s = 30;
+  // v2: a timestamp more than this ahead of the receiver's clock is refused (future_timestamp),
+  // so that nobody can stamp datagrams that stay fresh (and pin sender slots) for longer than
+  // the window; the past side stays timestamp_window_s. Capped at timestamp_window_s.
+  std::uint32_t timestamp_future_s = 5;
   std::uint32_t replay_window = 1024;               // sequence numbers per sender session (v2)
   std::size_t v1_nonce_cache = 1024;                // inner-nonce replay cache (v1; original: 100)
   wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
@@ -230,6 +243,18 @@ struct EngineStats {
   std::uint64_t late_recipients = 0;
   std::uint64_t late_recipients_failed = 0;
   std::uint64_t impersonations_detected = 0;   // our session id with a sequence we never sent (v2)
+  // Anti-amplification (docs/engine.md §17): datagrams not sent to an endpoint that has not
+  // proved it receives our traffic because they would take the bytes sent there above 3x the
+  // bytes received from it; reachability challenges sent; endpoints that echoed one.
+  std::uint64_t amplification_limited = 0;
+  std::uint64_t echo_challenges_sent = 0;
+  std::uint64_t endpoints_verified = 0;
+  // Retained replays not made: the (session, channel) asked again within
+  // retained_replay_interval beyond its burst, or the limiter table was full.
+  std::uint64_t retained_replays_suppressed = 0;
+  // QoS 2 states awaiting PUBREL evicted from a full inbound table in favour of a session
+  // holding fewer (fair share, docs/engine.md §6); their publisher's PUBREL is still answered.
+  std::uint64_t qos2_states_evicted = 0;
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
@@ -248,7 +273,7 @@ struct TableBytes {
   std::string_view table;  // e.g. "publisher (pending, recipients)"
   std::size_t bytes = 0;
 };
-inline constexpr std::size_t kEngineTables = 12;
+inline constexpr std::size_t kEngineTables = 13;
 using StateReport = std::array<TableBytes, kEngineTables>;
 
 class Engine {

@@ -61,6 +61,11 @@ enum class Errc : std::uint8_t {
   sender_table_full,      // replay table full and no entry could be evicted
   inbox_full,             // received-message queue full
   wrong_wire_version,     // configured for the other wire version
+  future_timestamp,       // v2: stamped further ahead of the receiver than timestamp_future_s
+  sender_quota,           // v2: the source endpoint already holds max_senders_per_endpoint
+                          // sender sessions, none of which may be evicted
+  qos2_quota,             // v2: the sender session already holds max_qos2_per_session QoS 2
+                          // states awaiting PUBREL (dropped unacknowledged)
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -108,7 +113,7 @@ std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine"
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::wrong_wire_version) return ErrorDomain::engine;
+  if (e <= Errc::qos2_quota) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;

@@ -79,6 +79,18 @@ inline constexpr std::uint8_t kFlagWantRetained = 0x08;
 // the sender (a freshly started node learns the existing subscribers at once).
 constexpr bool flags_solicit(std::uint8_t f) noexcept { return (f & 0x08) != 0; }
 inline constexpr std::uint8_t kFlagSolicit = 0x08;
+// v2 HEARTBEAT, reachability check (docs/protocol.md §4, the idea of RFC 9175's Echo): bit 2 asks
+// the receiver to echo the header's channel_id field (a random token, not a channel) back to
+// the sender in a HEARTBEAT with bit 0 set. A node answers only to an endpoint that echoed a
+// token it sent there with more than 3x the bytes it received from that endpoint.
+inline constexpr std::uint8_t kFlagEchoRequest = 0x04;
+inline constexpr std::uint8_t kFlagEchoResponse = 0x01;
+constexpr bool flags_echo_request(std::uint8_t f) noexcept { return (f & kFlagEchoRequest) != 0; }
+constexpr bool flags_echo_response(std::uint8_t f) noexcept { return (f & kFlagEchoResponse) != 0; }
+// The size of a v2 datagram whose body (before padding) is `body` bytes (docs/protocol.md §9).
+constexpr std::size_t v2_datagram_size(std::size_t body) noexcept {
+  return 85 + 16 * (body / 16 + 1);
+}
 
 // PUBLISH flags: (qos & 3) | retain << 2 | clamp(priority, 0, 15) << 4 (both versions; the v2
 // SUBSCRIBE uses the same priority position).

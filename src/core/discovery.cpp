@@ -99,6 +99,12 @@ std::optional<Instant> Discovery::next_deadline() const noexcept {
   return peers;
 }
 
+void Discovery::replay_owed(const Endpoint& to, Instant now) noexcept {
+  table_.for_each_subscription_at(to, [&](std::uint32_t session, const wire::ChannelId& channel) {
+    l_.retained.replay_to(channel, table_.filter_name(channel), to, session, now);
+  });
+}
+
 void Discovery::confirm_if_tentative(std::uint32_t session,
                                      const wire::ChannelId& channel) noexcept {
   if (table_.is_tentative(session, channel)) (void)table_.add_subscription(session, channel);

@@ -52,6 +52,9 @@ class Discovery {
   // `session` answered a group publish on `channel`: it subscribes there, which confirms a
   // subscription inherited from its previous session.
   void confirm_if_tentative(std::uint32_t session, const wire::ChannelId& channel) noexcept;
+  // `to` echoed our reachability challenge after a retained replay to it was refused for lack
+  // of budget (docs/engine.md §17): replay now for every subscription of the sessions there.
+  void replay_owed(const Endpoint& to, Instant now) noexcept;
   static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
     return DiscoveryTable::bytes_for(at_least_one(l.max_peers), at_least_one(l.max_peer_subscriptions),
                                      at_least_one(l.max_peer_filters), l.max_channel_name);

@@ -129,6 +129,16 @@ class DiscoveryTable {
   }
   std::size_t subscriber_count(const wire::ChannelId& channel) const noexcept;
 
+  // Calls f(session, channel id) for every subscription of every session at `endpoint`.
+  template <class F>
+  void for_each_subscription_at(const Endpoint& endpoint, F&& f) const {
+    subs_.for_each([&](std::uint32_t s) {
+      const PeerSubKey& k = subs_.key(s);
+      const std::uint32_t p = peers_.find(k.session_id);
+      if (p != kNoSlot && peers_.value(p).endpoint == endpoint) f(k.session_id, k.channel);
+    });
+  }
+
   // Calls f(const Peer&) once for every live subscriber of the channel `channel` named `name`,
   // exact or through a filter (a peer with several matching subscriptions is called once).
   // One filter match per distinct filter, then one pass over the pairs; no allocation.

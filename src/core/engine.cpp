@@ -35,10 +35,15 @@ std::string_view to_string(PeerEvent::Kind k) noexcept {
 
 using namespace detail;
 
-void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Instant now,
-                         WallTime wall) noexcept {
-  if (!receiver.accept_v2(p, now, wall)) return;
+void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, std::size_t bytes,
+                         Instant now, WallTime wall) noexcept {
+  if (!receiver.accept_v2(p, from, now, wall)) return;
   discovery.heard(p.session_id, now);
+  reach.received(from, bytes, now);
+  if (p.type == wire::PacketType::heartbeat &&
+      (wire::flags_echo_request(p.flags) || wire::flags_echo_response(p.flags))) {
+    return on_echo(p, from, now);
+  }
   switch (p.type) {
     case wire::PacketType::publish: return receiver.on_publish_v2(p, from, now, wall);
     case wire::PacketType::subscribe:
@@ -48,6 +53,30 @@ void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, Instant no
     case wire::PacketType::pubrec:
     case wire::PacketType::pubcomp: return publisher.on_reply(p, from, now);
     case wire::PacketType::pubrel: return receiver.on_pubrel(p, from, now);
+  }
+}
+
+// Reachability check (docs/engine.md §17): echo a challenge's token to its sender; a token we
+// sent coming back verifies the endpoint and releases the work refused for lack of budget.
+void Engine::Impl::on_echo(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
+  if (wire::flags_echo_request(p.flags)) {
+    if (closed) return;
+    OutItem it;
+    it.type = wire::PacketType::heartbeat;
+    it.flags = wire::kFlagEchoResponse;
+    it.to = from;
+    it.channel_id = p.channel_id;
+    outbox.push_or_count(15, it);
+    return;
+  }
+  const Reachability::Owed owed = reach.on_echo(from, p.channel_id, now);
+  if (!owed.verified) return;
+  publisher.retry_refused(from, now);
+  if (closed) return;
+  if (owed.replay) discovery.replay_owed(from, now);
+  if (owed.answer) {
+    subs.announce_all_to(from);
+    counters.add(&EngineStats::solicitations_answered);
   }
 }
 
@@ -88,7 +117,10 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   Impl& m = *impl_;
   m.begin_call(now);
   if (m.closed) return engine_error::closed();
-  return m.publisher.publish(channel, message, options, now);
+  Result<MessageId> r = m.publisher.publish(channel, message, options, now);
+  // The application chose this address itself: not an amplification target (§17).
+  if (r && options.destination && m.v2()) m.reach.vouch(*options.destination, now);
+  return r;
 }
 
 void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) {
@@ -105,7 +137,7 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
     return;
   }
   if (m.v2()) {
-    m.on_v2(*p, from, now, wall);
+    m.on_v2(*p, from, datagram.size(), now, wall);
   } else {
     m.on_v1(*p, from, now);
   }

@@ -17,6 +17,7 @@
 #include "core/message_pool.hpp"
 #include "core/outbox.hpp"
 #include "core/publisher.hpp"
+#include "core/reachability.hpp"
 #include "core/receiver.hpp"
 #include "core/retained_replay.hpp"
 #include "core/session.hpp"
@@ -48,19 +49,22 @@ struct Engine::Impl {
         events(arena, at_least_one(cfg.limits.max_pending), at_least_one(cfg.limits.max_peers),
                counters),
         publisher(ctx, {session, pool, outbox, discovery, retained, solicitation, events}),
-        retained(ctx, {pool, outbox, subs, publisher}),
+        retained(ctx, {pool, outbox, subs, publisher, reach}),
         discovery(ctx, {events, publisher, solicitation, retained}),
-        solicitation(ctx, {outbox, subs, publisher}, now),
+        solicitation(ctx, {outbox, subs, publisher, reach}, now),
         receiver(ctx, {session, subs, outbox, retained, events}),
-        transmitter(ctx, {session, outbox, subs, pool, publisher}),
-        auth_failures(ctx, events, outbox) {}
+        transmitter(ctx, {session, outbox, subs, pool, publisher, reach}),
+        auth_failures(ctx, events, outbox),
+        reach(ctx, outbox) {}
 
   bool v2() const noexcept { return cfg.wire == WireVersion::v2; }
   void begin_call(Instant now) noexcept {
     if (now > last_now) last_now = now;
     publisher.begin_call(last_now);
   }
-  void on_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall) noexcept;
+  void on_v2(const wire::Packet& p, const Endpoint& from, std::size_t bytes, Instant now,
+             WallTime wall) noexcept;
+  void on_echo(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
   void on_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
 
   // The tables by name, in the order of StateReport (state_report_for() computes the same
@@ -87,6 +91,7 @@ struct Engine::Impl {
   Receiver receiver;
   Transmitter transmitter;
   AuthFailures auth_failures;  // a fixed table: counted in the fixed part
+  Reachability reach;          // anti-amplification (docs/engine.md §17)
 };
 
 }  // namespace nomq

@@ -17,6 +17,8 @@ EngineConfig EngineConfig::seed_profile() noexcept {
   l.max_peer_subscriptions = 64;
   l.max_peer_filters = 4;
   l.max_senders = 16;
+  l.max_senders_per_endpoint = 4;
+  l.max_endpoints = 8;
   l.max_inbound_qos = 64;
   l.max_inbox = 32;
   l.max_outbox = 64;
@@ -44,7 +46,10 @@ EngineConfig EngineConfig::small_profile() noexcept {
   l.max_peer_subscriptions = 16;
   l.max_peer_filters = 2;
   l.max_senders = 8;
+  l.max_senders_per_endpoint = 4;
+  l.max_endpoints = 8;
   l.max_inbound_qos = 16;
+  l.max_qos2_per_session = 8;
   l.max_inbox = 4;
   l.max_outbox = 16;
   l.max_queued_messages = 4;

@@ -16,22 +16,25 @@ InboundEntry* InboundQosTable::find(std::uint32_t session, std::uint32_t id, Ins
 
 InboundEntry* InboundQosTable::insert(std::uint32_t session, std::uint32_t id, InboundState state,
                                       Instant now, Instant expires) noexcept {
-  if (map_.full()) {
-    // Oldest first; awaiting_pubrel states are skipped, so the walk is as long as the run of
-    // open QoS 2 handshakes at the head (none at QoS 1).
-    std::uint32_t victim = head_;
-    while (victim != kNoSlot && map_.value(victim).state == InboundState::awaiting_pubrel) {
-      victim = next_[victim];
-    }
-    if (victim == kNoSlot) return nullptr;
-    remove_slot(victim);
-  }
+  if (map_.full() && !evict_settled()) return nullptr;
   const std::uint32_t s = map_.insert(key(session, id));
   if (s == kNoSlot) return nullptr;
   link_tail(s);
   InboundEntry& e = map_.value(s);
   e = InboundEntry{state, now, expires};
   return &e;
+}
+
+bool InboundQosTable::evict_settled() noexcept {
+  // Oldest first; awaiting_pubrel states are skipped, so the walk is as long as the run of
+  // open QoS 2 handshakes at the head (none at QoS 1).
+  std::uint32_t victim = head_;
+  while (victim != kNoSlot && map_.value(victim).state == InboundState::awaiting_pubrel) {
+    victim = next_[victim];
+  }
+  if (victim == kNoSlot) return false;
+  remove_slot(victim);
+  return true;
 }
 
 void InboundQosTable::link_tail(std::uint32_t s) noexcept {

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "core/fixed_map.hpp"
 #include "nomq/time.hpp"
@@ -47,8 +48,40 @@ class InboundQosTable {
   // The live entry for (session, id), or nullptr (an expired entry is removed and not found).
   InboundEntry* find(std::uint32_t session, std::uint32_t id, Instant now) noexcept;
 
-  // Inserts a new entry. Returns nullptr when the table is full of awaiting_pubrel states.
-  // `evicted_awaiting_session` is not touched: awaiting states are never evicted.
+  // Inserts a new entry. When the table is full, the oldest entry not awaiting PUBREL is
+  // evicted; when every entry awaits PUBREL, the fair share (issue 13 M3): the oldest state of
+  // the session holding the most of them is evicted, provided that session holds more than
+  // `session_awaiting` (what the inserting session holds), and its session is stored in
+  // `evicted_awaiting`; otherwise nullptr (refused). `awaiting_of(session)` gives a session's
+  // count of awaiting states. So nobody can pin the table: whoever holds more than a newcomer
+  // loses its oldest state to it.
+  template <class F>
+  InboundEntry* insert(std::uint32_t session, std::uint32_t id, InboundState state, Instant now,
+                       Instant expires, std::uint32_t session_awaiting, F&& awaiting_of,
+                       std::optional<std::uint32_t>& evicted_awaiting) noexcept {
+    if (map_.full() && !evict_settled()) {
+      std::uint32_t top = 0;
+      std::uint32_t top_session = 0;
+      map_.for_each([&](std::uint32_t s) {
+        const std::uint32_t owner = static_cast<std::uint32_t>(map_.key(s) >> 32);
+        const std::uint32_t n = awaiting_of(owner);
+        if (n > top) {
+          top = n;
+          top_session = owner;
+        }
+      });
+      if (top <= session_awaiting) return nullptr;
+      std::uint32_t victim = head_;
+      while (victim != kNoSlot && static_cast<std::uint32_t>(map_.key(victim) >> 32) != top_session) {
+        victim = next_[victim];
+      }
+      if (victim == kNoSlot) return nullptr;
+      remove_slot(victim);
+      evicted_awaiting = top_session;
+    }
+    return insert(session, id, state, now, expires);
+  }
+  // As above without the fair share: nullptr when the table is full of awaiting states.
   InboundEntry* insert(std::uint32_t session, std::uint32_t id, InboundState state, Instant now,
                        Instant expires) noexcept;
 
@@ -86,6 +119,8 @@ class InboundQosTable {
   std::size_t state_bytes() const noexcept { return bytes_for(map_.capacity()); }
 
  private:
+  // Evicts the oldest entry not awaiting PUBREL. false: every entry awaits PUBREL.
+  bool evict_settled() noexcept;
   void link_tail(std::uint32_t s) noexcept;
   // Unlinks slot s from the age list and frees it in the map.
   void remove_slot(std::uint32_t s) noexcept;

@@ -87,6 +87,11 @@ class Publisher {
   bool still_wanted(const OutItem& item) const noexcept;
   void discarded(const OutItem& item) noexcept;
   void send_failed(const OutItem& item, Instant now) noexcept;
+  // Not sent: over the amplification budget of an unverified endpoint (docs/engine.md §17).
+  // Tried again one retransmit_initial later, or at once when retry_refused() is called.
+  void send_refused(const OutItem& item, Instant now) noexcept;
+  // `to` was verified: every transmission refused for it is due now.
+  void retry_refused(const Endpoint& to, Instant now) noexcept;
   void sent(const OutItem& item, Instant now) noexcept;
 
   // The report of pending slot `slot` (queued in Events); the slot is freed at the next call.
@@ -108,6 +113,7 @@ class Publisher {
     std::uint8_t phase = 0;      // 0: PUBLISH, 1: PUBREL (QoS 2)
     bool queued = false;
     bool terminal = false;
+    bool refused = false;  // the last transmission was over an unverified endpoint's budget
   };
   // Fields by size, largest first (no padding between them: 64 bytes on a Cortex-M4, 80 in
   // declaration-by-topic order).
@@ -186,6 +192,7 @@ class Publisher {
   void on_pubrec(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
   void for_tracks_of(const OutItem& item, void (Publisher::*f)(std::uint32_t, std::uint32_t,
                                                               Instant), Instant now) noexcept;
+  void mark_refused(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
   void mark_sent(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
   void mark_failed(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
   void mark_unqueued(std::uint32_t p, std::uint32_t i, Instant now) noexcept;

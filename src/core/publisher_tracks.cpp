@@ -167,6 +167,31 @@ void Publisher::send_failed(const OutItem& it, Instant now) noexcept {
   for_tracks_of(it, &Publisher::mark_failed, now);
 }
 
+void Publisher::send_refused(const OutItem& it, Instant now) noexcept {
+  for_tracks_of(it, &Publisher::mark_refused, now);
+}
+
+void Publisher::mark_refused(std::uint32_t p, std::uint32_t i, Instant now) noexcept {
+  mark_failed(p, i, now);
+  track(p, i).refused = true;
+}
+
+void Publisher::retry_refused(const Endpoint& to, Instant now) noexcept {
+  pending_.for_each([&](std::uint32_t p) {
+    const Pending& e = pending_.value(p);
+    if (e.finished) return;
+    bool changed = false;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      Track& t = track(p, i);
+      if (!t.refused || t.terminal || !(recipient(p, i).endpoint == to)) continue;
+      t.refused = false;
+      if (t.next > now) t.next = now;
+      changed = true;
+    }
+    if (changed) tracks_changed(p);
+  });
+}
+
 void Publisher::sent(const OutItem& it, Instant now) noexcept {
   for_tracks_of(it, &Publisher::mark_sent, now);
 }
@@ -185,6 +210,7 @@ void Publisher::mark_sent(std::uint32_t p, std::uint32_t i, Instant now) noexcep
   Recipient& rc = recipient(p, i);
   if (!t.queued || t.terminal) return;
   t.queued = false;
+  t.refused = false;
   // A resend of what this recipient already got in this phase (PUBLISH, or PUBREL); the first
   // PUBREL is a new datagram, not a retransmission.
   if (t.phase_tx > 0) c_.counters.add(&EngineStats::retransmissions);

@@ -94,21 +94,38 @@ void Receiver::note_clock_skew(const Endpoint& from, Bytes datagram, Instant now
   // decode() checks the timestamp after the MAC, so the header is authentic here.
   const std::optional<wire::HeaderView> h = wire::peek_header(datagram);
   if (!h || l_.session.is_own(h->session_id)) return;
-  const Duration quiet = std::chrono::seconds(c_.cfg.timestamp_window_s);
-  for (const SkewNote& n : skew_notes_) {
-    if (n.session == h->session_id && now - n.at < quiet) return;
-  }
-  skew_notes_[skew_next_] = SkewNote{h->session_id, now};
-  skew_next_ = (skew_next_ + 1) % skew_notes_.size();
-  const std::int64_t offset = static_cast<std::int64_t>(h->timestamp) -
-                              static_cast<std::int64_t>(wire_seconds(wall, c_.cfg.epoch_offset));
-  l_.events.push_peer(PeerEvent::Kind::clock_skew, from, h->session_id, offset);
+  note_skew(from, h->session_id, h->timestamp, now, wall);
 }
 
-bool Receiver::accept_v2(const wire::Packet& p, Instant now, WallTime wall) noexcept {
-  SenderInfo* s = senders_.find_or_insert(p.session_id, wire_seconds(wall, c_.cfg.epoch_offset));
+void Receiver::note_skew(const Endpoint& from, std::uint32_t session, std::uint32_t timestamp,
+                         Instant now, WallTime wall) noexcept {
+  const Duration quiet = std::chrono::seconds(c_.cfg.timestamp_window_s);
+  for (const SkewNote& n : skew_notes_) {
+    if (n.session == session && now - n.at < quiet) return;
+  }
+  skew_notes_[skew_next_] = SkewNote{session, now};
+  skew_next_ = (skew_next_ + 1) % skew_notes_.size();
+  const std::int64_t offset = static_cast<std::int64_t>(timestamp) -
+                              static_cast<std::int64_t>(wire_seconds(wall, c_.cfg.epoch_offset));
+  l_.events.push_peer(PeerEvent::Kind::clock_skew, from, session, offset);
+}
+
+bool Receiver::accept_v2(const wire::Packet& p, const Endpoint& from, Instant now,
+                         WallTime wall) noexcept {
+  const std::uint32_t now_wire = wire_seconds(wall, c_.cfg.epoch_offset);
+  // Stamped further ahead than the future skew: such a datagram would stay fresh, and keep its
+  // sender slot from eviction, for up to skew + window (issue 13 M3).
+  const std::uint32_t skew = std::min(c_.cfg.timestamp_future_s, c_.cfg.timestamp_window_s);
+  if (static_cast<std::int64_t>(p.timestamp) > static_cast<std::int64_t>(now_wire) + skew) {
+    c_.counters.drop(Errc::future_timestamp);
+    note_skew(from, p.session_id, p.timestamp, now, wall);
+    return false;
+  }
+  Errc why = Errc::sender_table_full;
+  SenderInfo* s = senders_.find_or_insert(p.session_id, now_wire, from,
+                                          c_.cfg.limits.max_senders_per_endpoint, &why);
   if (s == nullptr) {
-    c_.counters.drop(Errc::sender_table_full);
+    c_.counters.drop(why);
     return false;
   }
   if (const Errc v = senders_.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
@@ -155,7 +172,9 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
     return c_.counters.drop(Errc::duplicate);
   }
   if (!inbox_fits(p.body.channel, p.body.message)) return c_.counters.drop(Errc::inbox_full);
-  if (qos >= 1 && !remember_v2(p, expires, now)) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1) {
+    if (const Errc why = remember_v2(p, expires, now); why != Errc::ok) return c_.counters.drop(why);
+  }
   push_inbox(p, p.body.channel, from, expires);
   if (p.retain() && !clears) l_.retained.keep_copy(p, expires, now);
   if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
@@ -163,19 +182,35 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
 }
 
 // The dedup record of a QoS 1/2 publish (QoS 2: the state awaiting PUBREL).
-bool Receiver::remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept {
+Errc Receiver::remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept {
   const bool qos2 = p.qos() == 2;
   const Duration life = c_.cfg.timers.inbound_state_lifetime;
   const Instant until = qos2 ? now + life : std::min(expires, now + life);
+  SenderInfo* sender = senders_.find(p.session_id);
+  const std::uint32_t held = sender != nullptr ? sender->qos2_states : 0;
+  // Per-session quota on open QoS 2 handshakes (issue 13 M3): beyond it the PUBLISH is dropped
+  // unacknowledged (an honest publisher retransmits once its earlier handshakes completed).
+  if (qos2 && held >= c_.cfg.limits.max_qos2_per_session) return Errc::qos2_quota;
+  std::optional<std::uint32_t> evicted;
+  const auto awaiting_of = [&](std::uint32_t session) -> std::uint32_t {
+    const SenderInfo* s = senders_.find(session);
+    return s != nullptr ? s->qos2_states : 0;
+  };
   if (inbound_.insert(p.session_id, p.body.message_id,
-                      qos2 ? InboundState::awaiting_pubrel : InboundState::delivered, now,
-                      until) == nullptr) {
-    return false;
+                      qos2 ? InboundState::awaiting_pubrel : InboundState::delivered, now, until,
+                      held, awaiting_of, evicted) == nullptr) {
+    return Errc::inbox_full;
+  }
+  if (evicted) {
+    // Its publisher still gets a PUBCOMP (a PUBREL without state is answered); only a
+    // retransmission of that PUBLISH arriving after the eviction would be delivered again.
+    released_qos2(*evicted);
+    c_.counters.add(&EngineStats::qos2_states_evicted);
   }
   if (qos2) {
-    if (SenderInfo* s = senders_.find(p.session_id)) ++s->qos2_states;
+    if (sender != nullptr) ++sender->qos2_states;
   }
-  return true;
+  return Errc::ok;
 }
 
 void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {

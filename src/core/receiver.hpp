@@ -46,7 +46,7 @@ class Receiver {
   std::optional<wire::Packet> open(const Endpoint& from, Bytes datagram, Instant now,
                                    WallTime wall) noexcept;
   // v2 replay defence: the sender's window accepts the sequence number. false: dropped.
-  bool accept_v2(const wire::Packet& p, Instant now, WallTime wall) noexcept;
+  bool accept_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall) noexcept;
 
   void on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
                      WallTime wall) noexcept;
@@ -89,9 +89,13 @@ class Receiver {
   // Precondition: inbox_fits().
   void push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
                   Instant expires) noexcept;
-  bool remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept;
+  Errc remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept;
   void released_qos2(std::uint32_t session) noexcept;
   void note_clock_skew(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) noexcept;
+  // A clock_skew event for an authentic datagram of `session` stamped `timestamp` (once per
+  // session per window).
+  void note_skew(const Endpoint& from, std::uint32_t session, std::uint32_t timestamp,
+                 Instant now, WallTime wall) noexcept;
 
   Context c_;
   Links l_;

@@ -4,6 +4,7 @@
 
 #include "core/outbox.hpp"
 #include "core/publisher.hpp"
+#include "core/reachability.hpp"
 #include "core/subscriptions.hpp"
 
 namespace nomq::detail {
@@ -21,7 +22,32 @@ RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
     : c_(ctx),
       l_(links),
       store_(ctx.arena, links.pool, at_least_one(ctx.cfg.limits.max_retained_channels),
-             ctx.cfg.limits.max_retained_per_channel) {}
+             ctx.cfg.limits.max_retained_per_channel),
+      limiter_(ctx.arena, at_least_one(ctx.cfg.limits.max_peer_subscriptions)) {}
+
+bool RetainedReplay::admit_replay(std::uint32_t session, const wire::ChannelId& channel,
+                                  Instant now) noexcept {
+  const Duration interval = c_.cfg.timers.retained_replay_interval;
+  const std::uint64_t key = limiter_key(session, channel);
+  std::uint32_t s = limiter_.find(key);
+  if (s == kNoSlot) {
+    if (limiter_.full()) {
+      std::uint32_t spent = kNoSlot;
+      limiter_.for_each([&](std::uint32_t k) {
+        if (spent == kNoSlot && limiter_.value(k) <= now) spent = k;
+      });
+      if (spent == kNoSlot) return false;
+      limiter_.erase_slot(spent);
+    }
+    s = limiter_.insert(key);
+    if (s == kNoSlot) return false;
+    limiter_.value(s) = now;
+  }
+  const Instant tat = std::max(limiter_.value(s), now);
+  if (tat - now > interval * (kReplayBurst - 1)) return false;
+  limiter_.value(s) = tat + interval;
+  return true;
+}
 
 void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
                                     const Endpoint& to) noexcept {
@@ -39,6 +65,20 @@ void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,
 void RetainedReplay::replay_to(const wire::ChannelId& channel, std::string_view filter,
                                const Endpoint& to, std::uint32_t session, Instant now) noexcept {
   const auto replay = [&](const wire::ChannelId& id) {
+    // What the replay would send: an unverified endpoint gets it only within its budget, all
+    // or nothing (a part would be sent twice once the rest is owed); rate-limited per
+    // (session, channel) (docs/engine.md §17).
+    std::uint64_t bytes = 0;
+    store_.for_each_published(id, now, [&](std::uint32_t s) {
+      if (l_.publisher.tracks(s, session)) return;
+      bytes += wire::v2_datagram_size(5 + l_.pool.name(s).size() + l_.pool.message(s).size());
+    });
+    if (bytes == 0) return;
+    if (!l_.reach.admit_work(to, bytes, true, now)) return;
+    if (!admit_replay(session, id, now)) {
+      c_.counters.add(&EngineStats::retained_replays_suppressed);
+      return;
+    }
     store_.for_each_published(id, now, [&](std::uint32_t s) {
       // A retained publish still in flight reaches the newcomer through its pending entry.
       if (l_.publisher.tracks(s, session)) return;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/counters.hpp"
+#include "core/fixed_map.hpp"
 #include "core/message_pool.hpp"
 #include "core/retained_store.hpp"
 #include "nomq/crypto.hpp"
@@ -16,6 +17,7 @@ namespace nomq::detail {
 
 class Outbox;
 class Publisher;
+class Reachability;
 class Subscriptions;
 
 class RetainedReplay {
@@ -25,6 +27,7 @@ class RetainedReplay {
     Outbox& outbox;
     Subscriptions& subs;
     Publisher& publisher;
+    Reachability& reach;
   };
   RetainedReplay(const Context& ctx, const Links& links);
 
@@ -62,16 +65,30 @@ class RetainedReplay {
   void handle_timeout(Instant now) noexcept;
   std::optional<Instant> next_deadline() const noexcept { return store_.next_answer(); }
   static constexpr std::size_t bytes_for(const EngineLimits& l) noexcept {
-    return RetainedStore::bytes_for(at_least_one(l.max_retained_channels), l.max_retained_per_channel);
+    return RetainedStore::bytes_for(at_least_one(l.max_retained_channels), l.max_retained_per_channel) +
+           Limiter::bytes_for(at_least_one(l.max_peer_subscriptions));
   }
-  std::size_t state_bytes() const noexcept { return store_.state_bytes(); }
+  std::size_t state_bytes() const noexcept { return store_.state_bytes() + limiter_.state_bytes(); }
 
  private:
+  // Replays per (subscriber session, channel): GCRA, a burst of kReplayBurst, then one per
+  // retained_replay_interval (docs/engine.md §17). The table holds max_peer_subscriptions
+  // pairs and reuses only an entry whose time has passed (it carries no debt). A pair is keyed
+  // by the session id and the first 4 bytes of the channel id (8 bytes, not 20: channels of one
+  // session that share them share a limit, with probability 2^-32).
+  using Limiter = FixedMap<std::uint64_t, Instant, U64Hash, U64Eq>;
+  static std::uint64_t limiter_key(std::uint32_t session, const wire::ChannelId& c) noexcept {
+    return (std::uint64_t{session} << 32) | (std::uint64_t{c[0]} << 24) |
+           (std::uint64_t{c[1]} << 16) | (std::uint64_t{c[2]} << 8) | c[3];
+  }
+  static constexpr std::int64_t kReplayBurst = 2;
+  bool admit_replay(std::uint32_t session, const wire::ChannelId& channel, Instant now) noexcept;
   void queue_retained(std::uint32_t slot, bool to_group, const Endpoint& to) noexcept;
 
   Context c_;
   Links l_;
   RetainedStore store_;
+  Limiter limiter_;
 };
 
 // A random delay in [0, max] (microseconds drawn from crypto): spreads the answers of many peers.

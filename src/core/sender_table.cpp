@@ -14,27 +14,52 @@ SenderInfo* SenderTable::find(std::uint32_t session) noexcept {
   return s == kNoSlot ? nullptr : &map_.value(s);
 }
 
-SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now_wire) noexcept {
+SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now_wire,
+                                        const Endpoint& from, std::size_t per_endpoint,
+                                        Errc* why) noexcept {
   if (SenderInfo* found = find(session)) return found;
+  // Per-endpoint quota (docs/engine.md §10): a source that already holds its share makes room
+  // among its own sessions or is refused; it never takes another endpoint's slot for it.
+  if (per_endpoint != 0) {
+    std::size_t held = 0;
+    std::uint32_t own_victim = kNoSlot;
+    map_.scan([&](std::uint32_t s) {
+      const SenderInfo& e = map_.value(s);
+      if (!(e.endpoint == from)) return;
+      ++held;
+      if (evictable(e, now_wire) &&
+          (own_victim == kNoSlot || e.last_heard < map_.value(own_victim).last_heard)) {
+        own_victim = s;
+      }
+    });
+    if (held >= per_endpoint) {
+      if (own_victim == kNoSlot) {
+        if (why != nullptr) *why = Errc::sender_quota;
+        return nullptr;
+      }
+      map_.erase_slot(own_victim);
+      ++evictions_;
+    }
+  }
   if (map_.full()) {
     std::uint32_t victim = kNoSlot;
     map_.for_each([&](std::uint32_t s) {
       const SenderInfo& e = map_.value(s);
-      if (e.qos2_states != 0) return;
-      // A packet stamped max_timestamp is stale once now > max_timestamp + window.
-      if (static_cast<std::int64_t>(now_wire) <=
-          static_cast<std::int64_t>(e.max_timestamp) + timestamp_window_s_) {
-        return;
-      }
+      if (!evictable(e, now_wire)) return;
       if (victim == kNoSlot || e.last_heard < map_.value(victim).last_heard) victim = s;
     });
-    if (victim == kNoSlot) return nullptr;
+    if (victim == kNoSlot) {
+      if (why != nullptr) *why = Errc::sender_table_full;
+      return nullptr;
+    }
     map_.erase_slot(victim);
     ++evictions_;
   }
   const std::uint32_t s = map_.insert(session);
   if (s == kNoSlot) return nullptr;
   SenderInfo& e = map_.value(s);
+  e = SenderInfo{};
+  e.endpoint = from;
   e.window.reset(std::span<std::uint64_t>{bits_.data() + s * blocks_per_window_,
                                           blocks_per_window_});
   return &e;

@@ -11,6 +11,7 @@
 
 #include "core/fixed_map.hpp"
 #include "core/replay_window.hpp"
+#include "nomq/endpoint.hpp"
 #include "nomq/error.hpp"
 #include "nomq/time.hpp"
 
@@ -21,6 +22,7 @@ struct SenderInfo {
   Instant last_heard{};
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
+  Endpoint endpoint;                 // where the session was first heard (per-endpoint quota)
 };
 
 class SenderTable {
@@ -40,9 +42,12 @@ class SenderTable {
   SenderInfo* find(std::uint32_t session) noexcept;
 
   // The entry of `session`, inserting (and evicting per the policy) if needed. nullptr: the
-  // table is full and nothing may be evicted (count sender_table_full). `now_wire`: the
-  // receiver's clock in wire seconds.
-  SenderInfo* find_or_insert(std::uint32_t session, std::uint32_t now_wire) noexcept;
+  // table is full and nothing may be evicted (`*why` = sender_table_full), or `from` already
+  // holds `per_endpoint` sessions none of which may be evicted (`*why` = sender_quota; 0: no
+  // quota). `now_wire`: the receiver's clock in wire seconds.
+  SenderInfo* find_or_insert(std::uint32_t session, std::uint32_t now_wire,
+                             const Endpoint& from = {}, std::size_t per_endpoint = 0,
+                             Errc* why = nullptr) noexcept;
 
   // Replay verdict and update in one place: check, and on ok record `seq` and the timestamp.
   Errc accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp, Instant now) noexcept;
@@ -54,6 +59,12 @@ class SenderTable {
   std::size_t state_bytes() const noexcept;
 
  private:
+  // Eviction may take only a session that holds no QoS 2 state and whose newest timestamp is
+  // already outside the window (so every datagram its window could catch is stale).
+  bool evictable(const SenderInfo& e, std::uint32_t now_wire) const noexcept {
+    return e.qos2_states == 0 && static_cast<std::int64_t>(now_wire) >
+                                     static_cast<std::int64_t>(e.max_timestamp) + timestamp_window_s_;
+  }
   Map map_;
   FixedArray<std::uint64_t> bits_;
   std::size_t blocks_per_window_;

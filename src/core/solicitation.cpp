@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/outbox.hpp"
+#include "core/reachability.hpp"
 #include "core/publisher.hpp"
 #include "core/retained_replay.hpp"
 #include "core/subscriptions.hpp"
@@ -160,6 +161,9 @@ void Solicitation::send_due_answers(Instant now) noexcept {
     a.used = false;
     --answers_used_;
     if (closed_) continue;
+    // An unverified solicitor gets the answer only within its amplification budget; else it is
+    // owed until the endpoint echoes our challenge (docs/engine.md §17).
+    if (!l_.reach.admit_work(a.to, l_.subs.announce_all_bytes(), false, now)) continue;
     l_.subs.announce_all_to(a.to);
     c_.counters.add(&EngineStats::solicitations_answered);
   }

@@ -15,6 +15,7 @@ namespace nomq::detail {
 
 class Outbox;
 class Publisher;
+class Reachability;
 class Subscriptions;
 
 class Solicitation {
@@ -30,6 +31,7 @@ class Solicitation {
     Outbox& outbox;
     Subscriptions& subs;
     Publisher& publisher;
+    Reachability& reach;
   };
   // v2: queues the first solicitation and plans the start-up rounds.
   Solicitation(const Context& ctx, const Links& links,

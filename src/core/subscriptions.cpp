@@ -110,6 +110,14 @@ void Subscriptions::announce_all_to(const Endpoint& to) noexcept {
   });
 }
 
+std::uint64_t Subscriptions::announce_all_bytes() const noexcept {
+  std::uint64_t n = 0;
+  subs_.for_each([&](std::uint32_t s) {
+    if (subs_.value(s).active) n += wire::v2_datagram_size(1 + name(s).size());
+  });
+  return n;
+}
+
 void Subscriptions::release_ref(std::uint32_t slot) noexcept {
   OwnSub& s = subs_.value(slot);
   if (s.refs > 0) --s.refs;

@@ -63,6 +63,8 @@ class Subscriptions {
   void announce_all() noexcept;
   // A solicitation's answer: every active subscription (want-retained clear) to `to`.
   void announce_all_to(const Endpoint& to) noexcept;
+  // The bytes announce_all_to() puts on the wire (v2): one SUBSCRIBE per active subscription.
+  std::uint64_t announce_all_bytes() const noexcept;
 
   // An outbox item naming `slot` was sent or discarded.
   void release_ref(std::uint32_t slot) noexcept;

@@ -1,6 +1,7 @@
 #include "core/transmitter.hpp"
 
 #include "core/publisher.hpp"
+#include "core/reachability.hpp"
 #include "core/retransmit.hpp"
 #include "core/session.hpp"
 #include "core/subscriptions.hpp"
@@ -20,6 +21,15 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     if (!still_wanted(it, now, ttl)) continue;
     l_.session.renew_if_exhausted(now);
     const wire::Packet p = packet_for(it, ttl, wall);
+    if (guarded(it) &&
+        !l_.reach.permit(it.to, wire::encoded_size(p), wire::flags_echo_request(it.flags) &&
+                                                          it.type == PacketType::heartbeat, now)) {
+      // Not sent (counted): a tracked transmission is tried again one retransmit_initial
+      // later, by when the endpoint may have answered the challenge.
+      if (it.pending != kNoSlot) l_.publisher.send_refused(it, now);
+      l_.outbox.release(it);
+      continue;
+    }
     const Result<std::size_t> r = wire::encode(p, c_.crypto, buffer);
     if (!r) {
       c_.counters.drop(r.error());
@@ -38,6 +48,13 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     return tx;
   }
   return std::nullopt;
+}
+
+bool Transmitter::guarded(const OutItem& it) const noexcept {
+  if (!v2_ || it.to_group) return false;
+  // The authentication-failure probe (a plain HEARTBEAT) has its own bound: one per host per
+  // auth_failure_report_interval (docs/engine.md §13).
+  return !(it.type == PacketType::heartbeat && it.flags == 0);
 }
 
 bool Transmitter::still_wanted(const OutItem& it, Instant now, std::uint16_t& ttl) noexcept {
@@ -101,6 +118,8 @@ void Transmitter::fill_announcement(wire::Packet& p, const OutItem& it) noexcept
   if (it.type != PacketType::heartbeat) {
     p.channel_id = l_.subs.id(it.sub);
     p.body.channel = l_.subs.name(it.sub);
+  } else {
+    p.channel_id = it.channel_id;  // zero, or a reachability token (echo request / response)
   }
   if (!v2_) p.packet_id = c_.rng.random_u32();
 }

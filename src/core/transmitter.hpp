@@ -14,6 +14,7 @@
 namespace nomq::detail {
 
 class Publisher;
+class Reachability;
 class Session;
 class Subscriptions;
 
@@ -25,6 +26,7 @@ class Transmitter {
     const Subscriptions& subs;
     const MessagePool& pool;
     Publisher& publisher;
+    Reachability& reach;
   };
   Transmitter(const Context& ctx, const Links& links);
 
@@ -33,6 +35,8 @@ class Transmitter {
 
  private:
   // false: the item is not sent (its references are given back). `ttl`: the wire ttl.
+  // v2: a unicast item to an endpoint not yet verified must fit its amplification budget.
+  bool guarded(const OutItem& it) const noexcept;
   bool still_wanted(const OutItem& it, Instant now, std::uint16_t& ttl) noexcept;
   wire::Packet packet_for(const OutItem& it, std::uint16_t ttl, WallTime wall) noexcept;
   void fill_publish(wire::Packet& p, const OutItem& it) noexcept;

@@ -151,6 +151,23 @@ void Simulator::close(std::size_t node) {
   flush(node);
 }
 
+void Simulator::inject(std::size_t node, const Endpoint& from, Bytes datagram) {
+  engine(node).handle_datagram(from, datagram, now_, wall_now(node));
+  flush(node);
+}
+
+std::uint64_t Simulator::bytes_sent_to(const Endpoint& to) const noexcept {
+  for (const UnicastCount& u : unicast_)
+    if (u.to == to) return u.bytes;
+  return 0;
+}
+
+std::uint64_t Simulator::datagrams_sent_to(const Endpoint& to) const noexcept {
+  for (const UnicastCount& u : unicast_)
+    if (u.to == to) return u.datagrams;
+  return 0;
+}
+
 void Simulator::set_link(std::size_t from, std::size_t to, const LinkModel& model) {
   link_overrides_[{from, to}] = model;
 }
@@ -271,6 +288,11 @@ void Simulator::send(std::size_t from, const Transmit& tx, const std::uint8_t* d
     }
     return;
   }
+  auto counted = std::find_if(unicast_.begin(), unicast_.end(),
+                              [&](const UnicastCount& u) { return u.to == tx.to; });
+  if (counted == unicast_.end()) counted = unicast_.insert(unicast_.end(), UnicastCount{tx.to});
+  counted->bytes += tx.size;
+  ++counted->datagrams;
   const auto to = node_of(tx.to);
   if (!to) {
     ++net_.dropped_no_route;

@@ -123,6 +123,16 @@ class Simulator {
   // Graceful stop of the current engine: close() (reports for pending publishes, unsubscribes).
   void close(std::size_t node);
 
+  // Hands `datagram` to `node` now, as if it came from `from`: any address, one no node has
+  // included (a spoofed source, or a key holder's own crafted traffic). The node's answers to
+  // an address no node has are counted in bytes_sent_to() and go nowhere (dropped_no_route).
+  void inject(std::size_t node, const Endpoint& from, Bytes datagram);
+  // Unicast bytes and datagrams the engines sent to `to` so far (routed or not).
+  std::uint64_t bytes_sent_to(const Endpoint& to) const noexcept;
+  std::uint64_t datagrams_sent_to(const Endpoint& to) const noexcept;
+  // The options in use (the network keys included, so a test can seal its own datagrams).
+  const Options& options() const noexcept { return options_; }
+
   void set_link(std::size_t from, std::size_t to, const LinkModel& model);
   void add_partition(Partition p);
 
@@ -189,6 +199,12 @@ class Simulator {
   void mix_u64(std::uint64_t v) noexcept;
   void mix_endpoint(const Endpoint& e) noexcept;
   void mix_event(std::size_t node, std::uint32_t generation, const nomq::Event& ev) noexcept;
+  struct UnicastCount {
+    Endpoint to;
+    std::uint64_t bytes = 0;
+    std::uint64_t datagrams = 0;
+  };
+  std::vector<UnicastCount> unicast_;
 };
 
 }  // namespace nomq::sim

@@ -36,6 +36,9 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::sender_table_full: return "sender_table_full";
     case Errc::inbox_full: return "inbox_full";
     case Errc::wrong_wire_version: return "wrong_wire_version";
+    case Errc::future_timestamp: return "future_timestamp";
+    case Errc::sender_quota: return "sender_quota";
+    case Errc::qos2_quota: return "qos2_quota";
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::channel_name_too_long: return "channel_name_too_long";
     case Errc::message_too_large: return "message_too_large";

@@ -345,9 +345,18 @@ TEST(HostileInput, TimestampsOutsideTheWindowAreRejected) {
       store_be32(p.iv.data(), id);  // a distinct IV per packet, deterministic
       return encode_or_die(p, *crypto);
     };
-    // Controls at the window's edges are accepted.
+    // Controls at the window's edges are accepted: 30 s back; ahead, 30 s in v1 and
+    // timestamp_future_s (5 s) in v2, where 6 to 30 s ahead is future_timestamp (issue 13 M3).
     EXPECT_EQ(r.feed(stamped(kT0 - 30)).messages, 1);
-    EXPECT_EQ(r.feed(stamped(kT0 + 30)).messages, 1);
+    if (v == WireVersion::v1) {
+      EXPECT_EQ(r.feed(stamped(kT0 + 30)).messages, 1);
+    } else {
+      EXPECT_EQ(r.feed(stamped(kT0 + 5)).messages, 1);
+      for (const std::int64_t off : {6, 30}) {
+        expect_rejected(r, stamped(static_cast<std::uint32_t>(kT0 + off)), {Errc::future_timestamp},
+                        std::string("v2 timestamp offset ").append(std::to_string(off)));
+      }
+    }
     for (const std::int64_t off : {-31, 31, -3600, 3600, -86400 * 365}) {
       expect_rejected(r, stamped(static_cast<std::uint32_t>(kT0 + off)), {Errc::stale_timestamp},
                       std::string{to_string(v)} + " timestamp offset " + std::to_string(off));

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+#include <utility>
+
 namespace nomq::detail {
 namespace {
 
@@ -35,6 +39,38 @@ TEST(InboundQos, EntriesExpire) {
   });
   EXPECT_EQ(expired_awaiting, 1);
   EXPECT_EQ(t.size(), 0u);
+}
+
+// Fair share (issue 13 M3): a table full of awaiting states gives a newcomer the oldest state of
+// the session holding the most, and refuses it only among equals.
+TEST(InboundQos, FullOfAwaitingStatesEvictsTheBiggestHolder) {
+  InboundQosTable t(test::test_arena(), 4);
+  std::map<std::uint32_t, std::uint32_t> held;  // session -> awaiting states
+  const auto add = [&](std::uint32_t session, std::uint32_t id, InboundState st) {
+    std::optional<std::uint32_t> evicted;
+    const auto* e = t.insert(session, id, st, Instant{0s}, Instant{600s}, held[session],
+                             [&](std::uint32_t s) { return held[s]; }, evicted);
+    if (evicted) --held[*evicted];
+    if (e != nullptr && st == InboundState::awaiting_pubrel) ++held[session];
+    return std::make_pair(e != nullptr, evicted);
+  };
+  for (std::uint32_t id = 1; id <= 3; ++id) ASSERT_TRUE(add(7, id, InboundState::awaiting_pubrel).first);
+  ASSERT_TRUE(add(8, 1, InboundState::awaiting_pubrel).first);  // full: 7 holds 3, 8 holds 1
+  // A QoS 1 record of session 9 (holding none) takes session 7's oldest state.
+  const auto r = add(9, 1, InboundState::delivered);
+  ASSERT_TRUE(r.first);
+  ASSERT_TRUE(r.second.has_value());
+  EXPECT_EQ(*r.second, 7u);
+  EXPECT_EQ(t.find(7, 1, Instant{1s}), nullptr);
+  EXPECT_NE(t.find(7, 2, Instant{1s}), nullptr);
+  // Now the dedup record is the oldest settled entry: it goes first, as before.
+  const auto r2 = add(10, 1, InboundState::delivered);
+  ASSERT_TRUE(r2.first);
+  EXPECT_FALSE(r2.second.has_value());
+  EXPECT_EQ(t.find(9, 1, Instant{1s}), nullptr);
+  // Among equals the newcomer is refused: 7 holds 2, the inserting session 7 holds 2 too.
+  ASSERT_TRUE(add(8, 2, InboundState::awaiting_pubrel).first);  // evicts the settled record
+  EXPECT_FALSE(add(7, 9, InboundState::awaiting_pubrel).first);
 }
 
 TEST(InboundQos, FullTableEvictsOldestDedupRecordButNeverAwaitingState) {

@@ -54,5 +54,27 @@ TEST(SenderTable, EvictedSessionStartsWithAFreshWindow) {
   EXPECT_TRUE(again->window.empty());
 }
 
+// Per-endpoint quota (issue 13 M3): a source at its share makes room among its own evictable
+// sessions or is refused as sender_quota; other sources keep their slots.
+TEST(SenderTable, OneSourceHoldsAtMostItsShare) {
+  SenderTable t(test::test_arena(), 8, 1024, 30);
+  const Endpoint a = Endpoint::v4(192, 0, 2, 1, 4700);
+  const Endpoint b = Endpoint::v4(192, 0, 2, 2, 4700);
+  Errc why = Errc::ok;
+  for (std::uint32_t s = 1; s <= 3; ++s) {
+    SenderInfo* e = t.find_or_insert(s, 1000, a, 3, &why);
+    ASSERT_NE(e, nullptr);
+    ASSERT_EQ(t.accept(*e, 1, 1000, Instant{std::chrono::seconds(s)}), Errc::ok);
+  }
+  EXPECT_EQ(t.find_or_insert(4, 1000, a, 3, &why), nullptr);
+  EXPECT_EQ(why, Errc::sender_quota);
+  EXPECT_NE(t.find_or_insert(5, 1000, b, 3, &why), nullptr);  // another source: room
+  // Once a's sessions are stale, its own least recently heard one makes room.
+  ASSERT_NE(t.find_or_insert(4, 1031, a, 3, &why), nullptr);
+  EXPECT_EQ(t.find(1), nullptr);
+  EXPECT_NE(t.find(2), nullptr);
+  EXPECT_NE(t.find(5), nullptr);
+}
+
 }  // namespace
 }  // namespace nomq::detail
