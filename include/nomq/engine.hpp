@@ -299,6 +299,15 @@ class Engine {
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
   // Errors: not_subscribed.
   Result<void> unsubscribe(std::string_view channel, Instant now);
+  // Announces (v2, UNSUBSCRIBE to the group) that this node does not subscribe to `channel`,
+  // a channel or filter it does not follow: peers drop at once a subscription they still
+  // hold for this endpoint from its previous session (a restart at the same address inherits
+  // them until they are confirmed or two re-announcement rounds pass, docs/engine.md §3), and
+  // end what their publishes still wait for on it (reported failed). mosquitto_sub -U.
+  // Errors: invalid_argument (empty or not UTF-8, a malformed filter, wire v1: nothing is
+  // announced there), channel_name_too_long, already_subscribed (use unsubscribe()),
+  // too_many_channels (no slot for the announcement), closed.
+  Result<void> withdraw(std::string_view channel, Instant now);
 
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.

@@ -214,6 +214,10 @@ class Node {
   Result<void> subscribe(std::string_view channel, std::uint8_t priority = 0);
   // Errors: not_subscribed, closed.
   Result<void> unsubscribe(std::string_view channel);
+  // Tells the group that this node does not subscribe to `channel` (one it does not follow):
+  // peers drop a subscription inherited from this address's previous session at once instead
+  // of waiting for it (`nomq sub -U`). Errors: see Engine::withdraw; closed.
+  Result<void> withdraw(std::string_view channel);
   // Queues a publish; the returned handle gives its delivery report. Thread-safe.
   // Errors: see Engine::publish (invalid_argument, channel_name_too_long, message_too_large,
   // too_many_pending: wait for a report and retry, too_many_retained, queue_full,
