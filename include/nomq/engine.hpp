@@ -16,6 +16,8 @@
 // Not thread-safe: the runtime serialises calls.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -95,7 +97,7 @@ struct EngineTimers {
   Duration auth_failure_report_interval = 10s;
 };
 
-struct EngineConfig {
+struct NOMQ_EXPORT EngineConfig {
   WireVersion wire = WireVersion::v2;
   std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
   std::uint32_t timestamp_window_s = 30;
@@ -155,7 +157,7 @@ enum class RecipientState : std::uint8_t {
   unconfirmed,   // v1 device dropped a repeated nonce silently: may or may not have it
   failed,        // never answered before TTL expiry / retry limit / close
 };
-std::string_view to_string(RecipientState s) noexcept;
+NOMQ_EXPORT std::string_view to_string(RecipientState s) noexcept;
 
 struct Recipient {
   Endpoint endpoint;
@@ -199,7 +201,7 @@ struct PeerEvent {
   std::int64_t clock_offset_s = 0;  // clock_skew: the sender's wire time minus this node's
   std::uint64_t failures = 0;       // auth_failed: datagrams from that host that failed
 };
-std::string_view to_string(PeerEvent::Kind k) noexcept;
+NOMQ_EXPORT std::string_view to_string(PeerEvent::Kind k) noexcept;
 
 using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
 
@@ -251,7 +253,7 @@ struct TableBytes {
 inline constexpr std::size_t kEngineTables = 12;
 using StateReport = std::array<TableBytes, kEngineTables>;
 
-class Engine {
+class NOMQ_EXPORT Engine {
  public:
   // The alignment a caller's state buffer must have.
   static constexpr std::size_t kStateAlign = alignof(std::max_align_t);

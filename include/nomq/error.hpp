@@ -14,6 +14,8 @@
 // A caller who is not sure tests ok() first, or uses value_or().
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -92,7 +94,7 @@ enum class Errc : std::uint8_t {
 inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(Errc::config_insecure) + 1;
 
 // A stable snake_case name for the code, e.g. "bad_mac". Never empty.
-std::string_view to_string(Errc e) noexcept;
+NOMQ_EXPORT std::string_view to_string(Errc e) noexcept;
 
 // The blocks of Errc: where a code comes from, and so what a caller can do about it.
 enum class ErrorDomain : std::uint8_t {
@@ -103,7 +105,7 @@ enum class ErrorDomain : std::uint8_t {
   platform,  // crypto backend, sockets, time-outs
   config,    // config files and settings
 };
-std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine", ...
+NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine", ...
 
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
@@ -119,7 +121,7 @@ constexpr ErrorDomain domain(Errc e) noexcept {
 // Codes with a standard meaning compare equal to it: invalid_argument, message_too_large
 // (std::errc::message_size), buffer_too_small (no_buffer_space), io_error, timed_out.
 // Hosted builds only (src/wire/error_category.cpp): a device build leaves the category out.
-const std::error_category& errc_category() noexcept;
+NOMQ_EXPORT const std::error_category& errc_category() noexcept;
 inline std::error_code make_error_code(Errc e) noexcept {
   return {static_cast<int>(e), errc_category()};
 }
@@ -128,7 +130,7 @@ inline std::error_code make_error_code(Errc e) noexcept {
 // why, e.g. `message_too_large` "message of 2000 bytes is above max_message_size (1024)".
 // A plain value of fixed size (no heap, trivially copyable): the core builds these too. A
 // message longer than kCapacity is cut and ends in "...".
-class Error {
+class NOMQ_EXPORT Error {
  public:
   static constexpr std::size_t kCapacity = 253;
 
