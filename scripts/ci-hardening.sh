@@ -29,7 +29,11 @@ stage_fuzz() {
 stage_asan() {
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMQ_SANITIZE=ON -DNOMQ_WERROR=ON \
     -DNOMQ_BUILD_BENCH=OFF >/dev/null || return 1
-  cmake --build build-asan -j"$jobs" >/dev/null || { echo "asan: build failed" >&2; return 1; }
+  if ! cmake --build build-asan -j"$jobs" >build-asan/build.log 2>&1; then
+    grep -E -B2 -A6 "error|warning" build-asan/build.log | head -60 >&2
+    echo "asan: build failed (build-asan/build.log)" >&2
+    return 1
+  fi
   # Nothing is excluded by default; CTEST_EXCLUDE lets CI skip a test that cannot run on a
   # particular machine (e.g. netns tests without CAP_NET_ADMIN), and the reason goes in CI config.
   local exclude=${CTEST_EXCLUDE:-}

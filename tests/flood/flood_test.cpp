@@ -139,7 +139,7 @@ void flood_run(bool to_group) {
   // Honest messages, published one after another while the flood runs.
   std::vector<std::string> expected;
   for (int i = 0; i < kHonest; ++i) {
-    const std::string msg = "honest-" + std::to_string(i);
+    const std::string msg = std::string("honest-").append(std::to_string(i));
     expected.push_back(msg);
     std::vector<std::string> argv{kNomq, "pub", "-c", config, "-t", "flood/honest", "-m", msg,
                                   "-q", "1", "--ttl", "60"};

@@ -43,14 +43,14 @@ class Lab {
 
   Lab() {
     static std::atomic<int> counter{0};
-    prefix_ = "nq" + std::to_string(::getpid() % 100000) + "x" + std::to_string(counter++);
+    prefix_ = std::string("nq").append(std::to_string(::getpid() % 100000)) + "x" + std::to_string(counter++);
   }
   ~Lab() {
     for (const auto& ns : created_) run({kIp, "netns", "del", ns});
   }
 
   std::string host(int i) const { return prefix_ + "h" + std::to_string(i); }
-  std::string address(int i) const { return "10.77.0." + std::to_string(i + 1); }
+  std::string address(int i) const { return std::string("10.77.0.").append(std::to_string(i + 1)); }
   static constexpr const char* kDev = "nqeth";
 
   // Builds the lab; on failure returns the reason (the test skips).
@@ -66,11 +66,11 @@ class Lab {
         !ip({"-n", sw, "link", "set", "br0", "up"}, out))
       return "cannot create a bridge (" + out + ")";
     for (int i = 0; i < kHosts; ++i) {
-      const std::string port = "p" + std::to_string(i);
+      const std::string port = std::string("p").append(std::to_string(i));
       if (!ip({"-n", sw, "link", "add", port, "type", "veth", "peer", "name", kDev, "netns", host(i)}, out) ||
           !ip({"-n", sw, "link", "set", port, "master", "br0", "up"}, out) ||
           !ip({"-n", host(i), "addr", "add", address(i) + "/24", "brd", "+", "dev", kDev}, out) ||
-          !ip({"-n", host(i), "addr", "add", "fd77::" + std::to_string(i + 1) + "/64", "dev", kDev, "nodad"}, out) ||
+          !ip({"-n", host(i), "addr", "add", std::string("fd77::").append(std::to_string(i + 1)) + "/64", "dev", kDev, "nodad"}, out) ||
           !ip({"-n", host(i), "link", "set", kDev, "up"}, out) ||
           !ip({"-n", host(i), "link", "set", "lo", "up"}, out))
         return "cannot wire the namespaces (" + out + ")";
@@ -83,9 +83,10 @@ class Lab {
   // EPERM at the sender.)
   bool add_loss(int percent) {
     for (int i = 0; i < kHosts; ++i) {
-      const std::string rules = "table inet nqloss {\n chain in {\n  type filter hook input priority 0; policy accept;\n"
-                                "  meta l4proto udp numgen random mod 100 < " + std::to_string(percent) +
-                                " drop\n }\n}\n";
+      std::string rules = "table inet nqloss {\n chain in {\n  type filter hook input priority 0; policy accept;\n"
+                          "  meta l4proto udp numgen random mod 100 < ";
+      rules += std::to_string(percent);
+      rules += " drop\n }\n}\n";
       Process p = Process::spawn({kIp, "netns", "exec", host(i), kNft, "-f", "-"}, rules);
       if (p.wait_exit(10s).value_or(-1) != 0) {
         ADD_FAILURE() << "nft failed: " << p.transcript();
@@ -140,7 +141,7 @@ class NetnsTest : public ::testing::Test {
     c.port = 8888;  // the seed's port: the namespaces are ours alone
     c.unicast_port = unicast_port;
     c.default_ttl_s = static_cast<std::uint16_t>(ttl);
-    const std::string path = dir_.file("nomq-" + std::to_string(++configs_) + ".json");
+    const std::string path = dir_.file(std::string("nomq-").append(std::to_string(++configs_)) + ".json");
     SaveOptions so;
     so.overwrite = true;
     auto st = save_config(c, path, ConfigFormat::json, so);
@@ -165,7 +166,7 @@ class NetnsTest : public ::testing::Test {
 
   static std::string numbered(int from, int to) {
     std::string s;
-    for (int i = from; i <= to; ++i) s += "m" + std::to_string(i) + "\n";
+    for (int i = from; i <= to; ++i) s += std::string("m").append(std::to_string(i)) + "\n";
     return s;
   }
 
@@ -256,7 +257,7 @@ TEST_F(NetnsTest, Qos1UnderTwentyPercentLossDeliversEveryMessageAtLeastOnce) {
   std::vector<std::map<std::string, int>> tallies;
   stream_under_loss("1", n, tallies);
   for (auto& t : tallies)
-    for (int i = 1; i <= n; ++i) EXPECT_GE(t["m" + std::to_string(i)], 1) << "m" << i << " missing";
+    for (int i = 1; i <= n; ++i) EXPECT_GE(t[std::string("m").append(std::to_string(i))], 1) << "m" << i << " missing";
 }
 
 TEST_F(NetnsTest, Qos2UnderTwentyPercentLossDeliversEveryMessageExactlyOnce) {
@@ -264,7 +265,7 @@ TEST_F(NetnsTest, Qos2UnderTwentyPercentLossDeliversEveryMessageExactlyOnce) {
   std::vector<std::map<std::string, int>> tallies;
   stream_under_loss("2", n, tallies);
   for (auto& t : tallies) {
-    for (int i = 1; i <= n; ++i) EXPECT_EQ(t["m" + std::to_string(i)], 1) << "m" << i;
+    for (int i = 1; i <= n; ++i) EXPECT_EQ(t[std::string("m").append(std::to_string(i))], 1) << "m" << i;
     EXPECT_EQ(t.size(), static_cast<std::size_t>(n) + 1);  // + the warmup message
   }
 }
@@ -287,7 +288,7 @@ TEST_F(NetnsTest, SubscriberKilledAndRestartedStillGetsEveryQosMessageWithinTtl)
   EXPECT_EQ(p.wait_exit(60s).value_or(-1), 0) << p.transcript() << second.transcript();
   ASSERT_TRUE(second.wait_for_line(S::out, "m15", kStep)) << second.transcript() << p.transcript();
   auto t = tally(second);
-  for (int i = 6; i <= 15; ++i) EXPECT_GE(t["m" + std::to_string(i)], 1) << "m" << i << "\n" << second.transcript();
+  for (int i = 6; i <= 15; ++i) EXPECT_GE(t[std::string("m").append(std::to_string(i))], 1) << "m" << i << "\n" << second.transcript();
   std::printf("restart: new subscriber printed %zu lines (m6..m15 expected)\n", second.out_lines().size());
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait_exit(kStep).value_or(-1), 0);
@@ -314,11 +315,11 @@ TEST_F(NetnsTest, SubscriberRestartedOnANewPortGetsNewMessagesAndNothingIsLostSi
   std::set<std::string> failed;
   for (const auto& line : p.out_lines()) {
     auto r = nlohmann::json::parse(line);
-    if (!r["acknowledged"].get<bool>()) failed.insert("m" + std::to_string(r["index"].get<int>()));
+    if (!r["acknowledged"].get<bool>()) failed.insert(std::string("m").append(std::to_string(r["index"].get<int>())));
   }
-  for (int i = 11; i <= 15; ++i) EXPECT_GE(t["m" + std::to_string(i)], 1) << "m" << i << "\n" << second.transcript();
+  for (int i = 11; i <= 15; ++i) EXPECT_GE(t[std::string("m").append(std::to_string(i))], 1) << "m" << i << "\n" << second.transcript();
   for (int i = 6; i <= 10; ++i) {
-    const std::string m = "m" + std::to_string(i);
+    const std::string m = std::string("m").append(std::to_string(i));
     EXPECT_TRUE(t[m] >= 1 || failed.count(m)) << m << " neither delivered nor reported\n" << p.transcript();
   }
   std::printf("restart on a new port: %zu message(s) reported not acknowledged, new subscriber printed %zu lines, pub exit %d\n",

@@ -356,9 +356,9 @@ TEST_F(CliTest, GroupOptionOverridesTheConfigsGroupAndPort) {
   c.port = free_udp_port();
   const std::string lan = dir_.file("lan.json");
   ASSERT_TRUE(save_config(c, lan, ConfigFormat::json).ok());
-  const std::string group = "127.255.255.255:" + std::to_string(port_);
+  const std::string group = std::string("127.255.255.255:").append(std::to_string(port_));
   Process s = sub({"-t", "g", "-C", "1", "-W", "20", "--group", group}, lan);
-  EXPECT_NE(s.err().find("group 127.255.255.255:" + std::to_string(port_)), std::string::npos) << s.transcript();
+  EXPECT_NE(s.err().find(std::string("group 127.255.255.255:").append(std::to_string(port_))), std::string::npos) << s.transcript();
   Process p = pub({"-t", "g", "-m", "via group", "-q", "1", "--group", group}, std::nullopt, lan);
   EXPECT_EQ(exit_of(p), 0) << p.transcript();
   EXPECT_EQ(exit_of(s), 0) << s.transcript();

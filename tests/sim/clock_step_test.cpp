@@ -116,7 +116,7 @@ class ClockStep {
 
   void publish(int n) {
     const Qos qos = n % 2 == 0 ? Qos::at_least_once : Qos::exactly_once;
-    const std::string text = std::to_string(n).insert(0, "m");  // not "m" + ...: g++ 12 -O3 false -Wrestrict
+    const std::string text = std::string("m").append(std::to_string(n));  // not "m" + ...: g++ 12 -O3 false -Wrestrict
     PublishOptions po;
     po.qos = qos;
     po.ttl_s = plan_.ttl_s;
@@ -235,7 +235,7 @@ void expect_every_report_ok(const ClockStep& run) {
 
 TEST(ClockStep, PublisherOneHourAheadThenBack) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     ClockStep run{seed, step_for_30s(3600s)};
     run.run();
     const int delivered_late = check_nothing_lost(run);
@@ -252,7 +252,7 @@ TEST(ClockStep, PublisherOneHourAheadThenBack) {
 
 TEST(ClockStep, PublisherOneHourBehindThenBackKeepsTimerPace) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     const StepPlan plan = step_for_30s(-3600s);
     ClockStep run{seed, plan};
     // Probes of the publisher's next deadline, once a second while its clock is behind
@@ -278,7 +278,7 @@ TEST(ClockStep, PublisherOneHourBehindThenBackKeepsTimerPace) {
 
 TEST(ClockStep, SubscriberOneHourAheadThenBack) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     ClockStep run{seed, step_for_30s(3600s, 2)};
     run.run();
     EXPECT_GT(check_nothing_lost(run), 0);
@@ -291,7 +291,7 @@ TEST(ClockStep, SubscriberOneHourAheadThenBack) {
 // An ESP32 boots with its clock at 2000-01-01 and publishes before NTP sets it.
 TEST(ClockStep, BootAt2000ThenNtp) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     StepPlan plan;
     plan.boot_wall = WallTime{std::chrono::seconds(kEpoch2000Offset)};
     plan.restore_at = 15s;
@@ -311,7 +311,7 @@ TEST(ClockStep, BootAt2000ThenNtp) {
 // reports them expired with the recipients that never acknowledged: reported, not dropped.
 TEST(ClockStep, ExpiryDuringSkewIsReported) {
   for (std::uint64_t seed = 1; seed <= kStepSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     StepPlan plan = step_for_30s(3600s);
     plan.restore_at = 80s;  // 60 s: longer than the TTL
     plan.ttl_s = 15;

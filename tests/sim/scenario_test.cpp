@@ -364,7 +364,7 @@ INSTANTIATE_TEST_SUITE_P(Qos, SimV1,
                          ::testing::Values(Qos::at_most_once, Qos::at_least_once,
                                            Qos::exactly_once),
                          [](const ::testing::TestParamInfo<Qos>& p) {
-                           return "qos" + std::to_string(static_cast<int>(p.param));
+                           return std::string("qos").append(std::to_string(static_cast<int>(p.param)));
                          });
 
 TEST(SimDeterminism, SameSeedSameResultDifferentSeedDifferentRun) {

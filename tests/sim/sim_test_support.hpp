@@ -44,7 +44,7 @@ inline ScenarioOptions lossy_base(std::uint64_t seed) {
 }
 
 inline std::string trace(const ScenarioOptions& o) {
-  return "seed " + std::to_string(o.seed) + "; replay: " + command_line(o);
+  return std::string("seed ").append(std::to_string(o.seed)) + "; replay: " + command_line(o);
 }
 
 // Stops a seed loop once a handful of seeds failed, so that one regression does not print a

@@ -236,7 +236,7 @@ TEST(Simulator, SameSeedSameSessionIds) {
 // must hand them to the application highest priority first.
 TEST(SimPriority, BurstArrivingTogetherIsDeliveredHighestFirst) {
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{clean_link(seed)};
     Recorder rec;
     const std::size_t nodes = 3 + seed % 3;
@@ -281,7 +281,7 @@ TEST(SimPriority, BurstArrivingTogetherIsDeliveredHighestFirst) {
 std::uint64_t late_joiner_gets_retained(double loss, bool publisher_gone, bool require_latest) {
   std::uint64_t served = 0;
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator::Options so = clean_link(seed);
     so.link.jitter = 3ms;
     so.link.loss = loss;

@@ -78,7 +78,7 @@ PublishOptions qos(Qos q, bool retain = false) {
 // subscribes to nothing matching gets nothing; QoS 1/2 reports name the wildcard subscribers.
 TEST(SimWildcard, FiltersReceiveExactlyTheMatchingChannelsAtEveryQos) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     Record rec;
     sim.set_hooks(rec.hooks());
@@ -130,7 +130,7 @@ TEST(SimWildcard, FiltersReceiveExactlyTheMatchingChannelsAtEveryQos) {
 // every report is in, bounded by the TTL, then 10 s more for any late copy.
 TEST(SimWildcard, LossyQos1And2ReachAFilterSubscriber) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed, 0.3)};
     Record rec;
     sim.set_hooks(rec.hooks());
@@ -139,7 +139,7 @@ TEST(SimWildcard, LossyQos1And2ReachAFilterSubscriber) {
     sim.run_until(sim.now() + 30s);
     const Qos q = seed % 2 ? Qos::at_least_once : Qos::exactly_once;
     for (int i = 0; i < 40; ++i) {
-      const std::string ch = "site/" + std::to_string(i % 5) + "/m";
+      const std::string ch = std::string("site/").append(std::to_string(i % 5)) + "/m";
       ASSERT_TRUE(sim.publish(0, ch, as_bytes(std::to_string(i)), qos(q)));
       sim.run_until(sim.now() + 50ms);
     }
@@ -165,7 +165,7 @@ TEST(SimWildcard, LossyQos1And2ReachAFilterSubscriber) {
 // A node subscribed to a channel and to a filter matching it gets each message once.
 TEST(SimWildcard, OverlappingSubscriptionsDeliverOnce) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     Record rec;
     sim.set_hooks(rec.hooks());
@@ -190,7 +190,7 @@ TEST(SimWildcard, OverlappingSubscriptionsDeliverOnce) {
 TEST(SimWildcard, RetainedReplayedForEveryMatchingChannel) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
     for (bool publisher_gone : {false, true}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) + (publisher_gone ? " publisher gone" : ""));
+      SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)) + (publisher_gone ? " publisher gone" : ""));
       Simulator sim{link(seed)};
       Record rec;
       sim.set_hooks(rec.hooks());
@@ -222,7 +222,7 @@ TEST(SimWildcard, RetainedReplayedForEveryMatchingChannel) {
 // alone ends without it (failed, no_subscribers), never silently ok.
 TEST(SimWildcard, UnsubscribedFilterStopsDeliveryAndIsReported) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
     Simulator sim{link(seed)};
     Record rec;
     sim.set_hooks(rec.hooks());
@@ -297,7 +297,7 @@ TEST(SimWildcard, PeerFilterTableIsBoundedAndReclaimed) {
 TEST(SimRetainedClear, EmptyRetainedPublishClearsEverywhere) {
   for (std::uint64_t seed = 1; seed <= kScriptSeeds; ++seed) {
     for (bool publisher_gone : {false, true}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) + (publisher_gone ? " publisher gone" : ""));
+      SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)) + (publisher_gone ? " publisher gone" : ""));
       Simulator sim{link(seed)};
       Record rec;
       sim.set_hooks(rec.hooks());

@@ -441,7 +441,7 @@ TEST(ConfigLegacy, WhatTheDecryptedTextHoldsIsChecked) {
 // with one line naming the file; nothing throws or crashes.
 TEST(ConfigRobustness, MutatedFilesFailCleanly) {
   const std::uint32_t seed = 20261125;
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
   std::mt19937 rng{seed};
   const auto legacy = to_legacy_text(sample_config(), Iv{});
   ASSERT_TRUE(legacy.ok()) << legacy.error();

@@ -153,7 +153,7 @@ TEST(EngineFirstPublish, TailsGiveTheirSlotsToNewPublishes) {
   for (int i = 0; i < kPublishes; ++i) {
     SCOPED_TRACE(i);
     const std::size_t before = pub.reports.size();
-    ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of(std::to_string(i).insert(0, "m")), o, net.now));
+    ASSERT_TRUE(pub.engine.publish("plant/temp", bytes_of(std::string("m").append(std::to_string(i))), o, net.now));
     for (int ms = 0; ms < 2000 && pub.reports.size() == before; ++ms) net.run_for(1ms, 1ms);
     ASSERT_EQ(pub.reports.size(), before + 1);
     EXPECT_EQ(pub.reports.back().reason, Errc::ok);

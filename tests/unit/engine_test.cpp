@@ -488,9 +488,9 @@ TEST(Engine, DatagramsLeaveInPriorityOrderThenFifo) {
   PublishOptions o;
   for (int i = 0; i < 3; ++i) {
     o.priority = 1;
-    ASSERT_TRUE(pub.engine.publish("c", bytes_of("low" + std::to_string(i)), o, net.now));
+    ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::string("low").append(std::to_string(i))), o, net.now));
     o.priority = 9;
-    ASSERT_TRUE(pub.engine.publish("c", bytes_of("high" + std::to_string(i)), o, net.now));
+    ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::string("high").append(std::to_string(i))), o, net.now));
   }
   std::array<std::uint8_t, wire::kMaxDatagram> buf{};
   std::vector<std::uint8_t> prios;
@@ -1591,8 +1591,8 @@ TEST_F(EngineV1, NoncesDoNotRepeatEvenWhenRandomnessDoes) {
   pub.crypto.rng.repeat_randomness_every(8);  // 64 bytes
   constexpr int kEach = 200;
   for (int i = 0; i < kEach; ++i) {
-    ASSERT_TRUE(publish_to_device("q0-" + std::to_string(i), Qos::at_most_once));
-    ASSERT_TRUE(publish_to_device("q2-" + std::to_string(i), Qos::exactly_once));
+    ASSERT_TRUE(publish_to_device(std::string("q0-").append(std::to_string(i)), Qos::at_most_once));
+    ASSERT_TRUE(publish_to_device(std::string("q2-").append(std::to_string(i)), Qos::exactly_once));
     net.pump();
   }
   EXPECT_EQ(dev.received.size(), 2u * kEach);

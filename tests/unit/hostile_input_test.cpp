@@ -319,10 +319,10 @@ TEST(HostileInput, OversizedDatagramsAreRejected) {
       // A valid packet followed by zeros, and the same size of random garbage.
       std::vector<std::uint8_t> d(size, 0);
       std::copy(packet.begin(), packet.end(), d.begin());
-      expect_rejected(r, d, {Errc::bad_length}, "oversized " + std::to_string(size));
+      expect_rejected(r, d, {Errc::bad_length}, std::string("oversized ").append(std::to_string(size)));
       std::mt19937_64 rng{size};  // seeded: the same garbage every run
       for (auto& b : d) b = static_cast<std::uint8_t>(rng());
-      expect_rejected(r, d, {Errc::bad_length}, "oversized garbage " + std::to_string(size));
+      expect_rejected(r, d, {Errc::bad_length}, std::string("oversized garbage ").append(std::to_string(size)));
     }
     // Control: the packet itself (well under the cap) is delivered.
     EXPECT_EQ(Receiver{v}.feed(packet).messages, 1);
@@ -421,7 +421,7 @@ TEST(HostileInput, V1ReplaysAreRejected) {
 
 TEST(HostileInput, RandomGarbageIsCountedAndDropped) {
   constexpr std::uint64_t kSeed = 0x6E6F6D71;
-  SCOPED_TRACE("garbage seed " + std::to_string(kSeed));
+  SCOPED_TRACE(std::string("garbage seed ").append(std::to_string(kSeed)));
   std::mt19937_64 rng{kSeed};
   for (const WireVersion v : {WireVersion::v1, WireVersion::v2}) {
     Receiver r{v};

@@ -118,13 +118,13 @@ TEST(Node, BatchSendsPublishesInSendmmsgBatchesOf32) {
   EXPECT_EQ(calls(), before + 1) << "without a batch, one sendmmsg per publish";
   {
     Node::Batch outer = pub->batch();
-    for (int i = 0; i < 31; ++i) ASSERT_TRUE(pub->publish("b", "m" + std::to_string(i), to_sub).ok());
+    for (int i = 0; i < 31; ++i) ASSERT_TRUE(pub->publish("b", std::string("m").append(std::to_string(i)), to_sub).ok());
     EXPECT_EQ(calls(), before + 1) << "31 publishes wait for a full batch";
     ASSERT_TRUE(pub->publish("b", "m31", to_sub).ok());
     EXPECT_EQ(calls(), before + 2) << "the 32nd fills one sendmmsg";
     {
       Node::Batch inner = pub->batch();
-      for (int i = 32; i < 38; ++i) ASSERT_TRUE(pub->publish("b", "m" + std::to_string(i), to_sub).ok());
+      for (int i = 32; i < 38; ++i) ASSERT_TRUE(pub->publish("b", std::string("m").append(std::to_string(i)), to_sub).ok());
       Node::Batch moved = std::move(inner);  // a moved-from batch ends nothing
     }
     EXPECT_EQ(calls(), before + 2) << "the inner batch ending leaves the outer one holding";
@@ -137,7 +137,7 @@ TEST(Node, BatchSendsPublishesInSendmmsgBatchesOf32) {
     got.push_back(m->message);
   }
   std::vector<std::string> want{"m-first", "m-plain"};
-  for (int i = 0; i < 38; ++i) want.push_back("m" + std::to_string(i));
+  for (int i = 0; i < 38; ++i) want.push_back(std::string("m").append(std::to_string(i)));
   EXPECT_EQ(got, want);
   // A batch may outlive close(); ending it then does nothing.
   Node::Batch late = pub->batch();
@@ -167,7 +167,7 @@ TEST(Node, BackgroundThreadsAndPublishFromManyThreads) {
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        auto h = pub->publish("many", "t" + std::to_string(t + 1) + "-" + std::to_string(i), qos(Qos::exactly_once));
+        auto h = pub->publish("many", std::string("t").append(std::to_string(t + 1)) + "-" + std::to_string(i), qos(Qos::exactly_once));
         ASSERT_TRUE(h.ok()) << h.error();
         handles[t].push_back(*h);
       }

@@ -71,7 +71,7 @@ TEST(SecurityFindings, M2OneForgedDatagramNoLongerSilencesANode) {
   EXPECT_TRUE(alarm);
 
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(victim.engine.publish("valve", bytes_of("m" + std::to_string(i)), q1, net.now));
+    ASSERT_TRUE(victim.engine.publish("valve", bytes_of(std::string("m").append(std::to_string(i))), q1, net.now));
   }
   net.run_for(2s);
   const std::size_t after = delivered_on(subscriber, "valve") - 1;
@@ -98,7 +98,7 @@ TEST(SecurityFindings, M2ForgeryTheVictimDoesNotHearIsNotDetected) {
   PublishOptions q1;
   q1.qos = Qos::at_least_once;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(victim.engine.publish("valve", bytes_of("m" + std::to_string(i)), q1, net.now));
+    ASSERT_TRUE(victim.engine.publish("valve", bytes_of(std::string("m").append(std::to_string(i))), q1, net.now));
   }
   net.run_for(2s);
   EXPECT_EQ(victim.engine.stats().impersonations_detected, 0u);

@@ -14,7 +14,7 @@ namespace {
 
 TEST(Wire, RandomMutationsAreNeverAccepted) {
   const std::uint32_t seed = 20261125;
-  SCOPED_TRACE("seed " + std::to_string(seed));
+  SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
   std::mt19937 rng(seed);
   auto crypto = test::make_crypto(test::kSampleEncKey, test::kSampleHmacKey);
   std::vector<std::uint8_t> scratch(4 * wire::kMaxDatagram);
