@@ -220,7 +220,7 @@ namespace detail {
 // The Error a successful Result reports from error(): code ok.
 inline constexpr Error kNoError{Errc::ok};
 // The misuse policy (see the top of this file): prints and aborts.
-[[noreturn]] void result_misuse(const char* call, const Error& error) noexcept;
+[[noreturn]] NOMQ_EXPORT void result_misuse(const char* call, const Error& error) noexcept;
 }  // namespace detail
 
 // A T or an Error, std::expected-like. T need not be default-constructible.
