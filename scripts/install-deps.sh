@@ -10,7 +10,7 @@ packages=(
   python3 python3-cryptography
   iproute2 nftables procps
   valgrind libclang-rt-14-dev
-  gnuplot-nox mosquitto mosquitto-clients libmosquitto-dev libzmq3-dev libpcap-dev libsqlite3-dev
+  gnuplot-nox mosquitto mosquitto-clients nats-server libmosquitto-dev libzmq3-dev libpcap-dev libsqlite3-dev
   linux-perf pkg-config faketime ccache
   tshark lua-luaossl python3-pytest
   python3-dev python3-setuptools python3-pip python3-venv pybind11-dev python3-pybind11 python3-paho-mqtt

@@ -15,6 +15,8 @@
 // caller can act on and whose message is one line naming the file and the field.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -31,13 +33,13 @@ namespace nomq {
 
 // The clock epoch of wire timestamps: Unix (1970) or the ESP32/ESP8266 MicroPython epoch (2000).
 enum class Epoch : std::uint8_t { e1970, e2000 };
-std::string_view to_string(Epoch e) noexcept;  // "1970", "2000"
+NOMQ_EXPORT std::string_view to_string(Epoch e) noexcept;  // "1970", "2000"
 constexpr std::uint32_t epoch_offset(Epoch e) noexcept {
   return e == Epoch::e2000 ? kEpoch2000Offset : 0u;
 }
 
 enum class LogLevel : std::uint8_t { debug, info, warning, error, off };
-std::string_view to_string(LogLevel l) noexcept;  // "debug", "info", "warning", "error", "off"
+NOMQ_EXPORT std::string_view to_string(LogLevel l) noexcept;  // "debug", "info", "warning", "error", "off"
 
 inline constexpr std::string_view kDefaultGroupV4 = "255.255.255.255";  // the seed's broadcast
 inline constexpr std::string_view kDefaultGroupV6 = "ff02::1";          // all nodes, link-local
@@ -46,15 +48,15 @@ enum class ConfigFormat : std::uint8_t { json, legacy };
 
 // raw: encryption_key + hmac_key as given; master: derived from master_secret.
 enum class KeyForm : std::uint8_t { raw, master };
-std::string_view to_string(KeyForm f) noexcept;  // "raw", "master"
-std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
+NOMQ_EXPORT std::string_view to_string(KeyForm f) noexcept;  // "raw", "master"
+NOMQ_EXPORT std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
 
 // Everything a node reads from its config file. Each member is one key of the file (the same
 // name, units in the names). Ranges and defaults are written once, in the config schema
 // (src/config/config_keys.cpp), which the constructor applies: the original's defaults where it
 // had one (port 8888, limits), the engine's (EngineConfig{}) for what the engine uses, ours for
 // the rest. docs/config.md lists every key with its range and default.
-struct NodeConfig {
+struct NOMQ_EXPORT NodeConfig {
   NodeConfig();  // every key at its default (the schema's); zero keys (read them, or generate_config)
 
   // --- the original's keys (both formats)
@@ -123,11 +125,11 @@ struct WireDefaults {
   std::uint32_t retransmit_initial_ms;
   std::size_t max_pending;
 };
-WireDefaults wire_defaults(WireVersion wire) noexcept;
+NOMQ_EXPORT WireDefaults wire_defaults(WireVersion wire) noexcept;
 
 // The engine's view of a node config: every key the engine has, in its units, following the
 // config schema; EngineLimits::max_queued_messages (not a file key) comes from config.limits.
-EngineConfig to_engine_config(const NodeConfig& config) noexcept;
+NOMQ_EXPORT EngineConfig to_engine_config(const NodeConfig& config) noexcept;
 
 // A loaded config: the settings and what the loader noticed about the file.
 struct LoadedConfig {
@@ -145,7 +147,7 @@ struct LoadedConfig {
 
 // Changes a loaded config's wire version (e.g. a --wire option), moving the keys the file did
 // not name to the new version's wire_defaults().
-void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
+NOMQ_EXPORT void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
 
 // Reads, autodetects (first non-space character '{' -> JSON, else legacy), validates. `path` is
 // used as given in messages. Also checks the file's permissions (see LoadedConfig::warning).
@@ -155,7 +157,7 @@ void set_wire(LoadedConfig& loaded, WireVersion wire) noexcept;
 //   config_bad_format  not JSON, not base64, bad length, bad padding, a key given twice
 //   config_bad_field   a key is missing, unknown, of the wrong type or out of range
 // The caller prints the message and refuses to start.
-Result<LoadedConfig> load_config(const std::string& path) noexcept;
+NOMQ_EXPORT Result<LoadedConfig> load_config(const std::string& path) noexcept;
 
 struct LoadOptions {
   // Accept a file readable or writable by group or others (a warning line then). Off: such a
@@ -164,36 +166,36 @@ struct LoadOptions {
 };
 // The same with options. The file is opened with O_NOFOLLOW (a symlink is refused:
 // config_unreadable).
-Result<LoadedConfig> load_config(const std::string& path, const LoadOptions& options) noexcept;
+NOMQ_EXPORT Result<LoadedConfig> load_config(const std::string& path, const LoadOptions& options) noexcept;
 
 // The same on text already in memory; `name` stands for the file in messages. No permission check.
-Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept;
+NOMQ_EXPORT Result<LoadedConfig> parse_config(std::string_view text, std::string_view name) noexcept;
 
 // Checks every field's range and the cross-field rules (family of ip/group vs use_ipv6,
 // unicast_port != port, session_timeout_s > heartbeat_interval_s, ...). Errors: config_bad_field,
 // with the message "<key>: <reason>" (no file name), e.g. "port: must be an integer in 0..65535,
 // got 70000".
-Result<void> validate_config(const NodeConfig& config) noexcept;
+NOMQ_EXPORT Result<void> validate_config(const NodeConfig& config) noexcept;
 
 // Our JSON format: pretty-printed, every key, ending with "\n". Keys are written as hex.
 // Throws only std::bad_alloc (as do the other calls returning std::string).
-std::string to_json_text(const NodeConfig& config);
+NOMQ_EXPORT std::string to_json_text(const NodeConfig& config);
 
 // The original's JSON text (the plaintext of a legacy file): exactly CPython's json.dumps of
 // {ip, port, use_ipv6, encryption_key, hmac_key} in that order, separators ", " and ": ".
-std::string to_legacy_json_text(const NodeConfig& config);
+NOMQ_EXPORT std::string to_legacy_json_text(const NodeConfig& config);
 
 // The legacy file text: base64(iv || AES-256-CBC(config key, iv, PKCS#7(legacy JSON))) + "\n".
 // `iv`: nullopt draws a fresh one from RAND_bytes (pass one only to rebuild known answers).
 // Only the five original keys are stored: a loader reads the rest as defaults with wire v1.
 // Errors: crypto_failure (the message says which OpenSSL call failed).
-Result<std::string> to_legacy_text(const NodeConfig& config,
+NOMQ_EXPORT Result<std::string> to_legacy_text(const NodeConfig& config,
                                    const std::optional<Iv>& iv = std::nullopt) noexcept;
 
 // The keys `config` gives its wire version (config.wire): derived from master_secret (the
 // master form) or the raw keys (raw_wire_keys), through the build's crypto backend. The caller
 // wipes `out` (wipe_secret(out.bytes())). Errors: crypto_failure.
-Result<void> wire_keys_of(const NodeConfig& config, WireKeys& out) noexcept;
+NOMQ_EXPORT Result<void> wire_keys_of(const NodeConfig& config, WireKeys& out) noexcept;
 
 struct SaveOptions {
   bool overwrite = false;        // false: fail with io_error if the file exists (O_EXCL)
@@ -205,13 +207,13 @@ struct SaveOptions {
 // existing file being overwritten is chmod-ed to 0600 too). Errors, with a message naming the
 // file (and the key): config_bad_field (invalid config, nothing written), io_error (exists
 // without overwrite, permission, disk full: the OS's reason), crypto_failure.
-Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
+NOMQ_EXPORT Result<void> save_config(const NodeConfig& config, const std::string& path, ConfigFormat format,
                          const SaveOptions& options = {}) noexcept;
 
 // A config with fresh random keys (RAND_bytes) and every other field at its default: by default
 // the master-secret form (a random master_secret and an 16-hex-digit random group_id, key_epoch
 // 0); KeyForm::raw draws encryption_key and hmac_key instead (the original's devices need them).
 // Errors: crypto_failure.
-Result<NodeConfig> generate_config(KeyForm form = KeyForm::master) noexcept;
+NOMQ_EXPORT Result<NodeConfig> generate_config(KeyForm form = KeyForm::master) noexcept;
 
 }  // namespace nomq

@@ -4,6 +4,8 @@
 // deterministic one. No OS headers, no exceptions.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -23,9 +25,9 @@ using Digest = std::array<std::uint8_t, kDigestSize>;
 
 // Constant-time equality of two equal-length byte strings. The codec compares MACs with this
 // and nothing else (backends route it to CRYPTO_memcmp or an equivalent).
-bool constant_time_equal(Bytes a, Bytes b) noexcept;
+NOMQ_EXPORT bool constant_time_equal(Bytes a, Bytes b) noexcept;
 
-class Crypto {
+class NOMQ_EXPORT Crypto {
  public:
   virtual ~Crypto() = default;
 
@@ -55,7 +57,7 @@ class Crypto {
 // simulation substitutes a seeded one without wrapping the ciphers. Backends: OpenSslRng,
 // MbedTlsRng (standalone), and OpenSslCrypto / MbedTlsCrypto, which are an Rng as well (their
 // own generator, see docs/crypto.md). Test code uses sim::SeededRng.
-class Rng {
+class NOMQ_EXPORT Rng {
  public:
   virtual ~Rng() = default;
 
@@ -73,6 +75,6 @@ class Rng {
 
 // A backend object that is both: OpenSslCrypto and MbedTlsCrypto, whose generator also covers
 // their own needs (a digest that failed is replaced by random bytes). make_crypto() returns one.
-class CryptoRng : public Crypto, public Rng {};
+class NOMQ_EXPORT CryptoRng : public Crypto, public Rng {};
 
 }  // namespace nomq

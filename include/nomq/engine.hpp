@@ -16,6 +16,8 @@
 // Not thread-safe: the runtime serialises calls.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -104,7 +106,7 @@ struct EngineTimers {
   Duration auth_failure_report_interval = 10s;
 };
 
-struct EngineConfig {
+struct NOMQ_EXPORT EngineConfig {
   WireVersion wire = WireVersion::v2;
   std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
   std::uint32_t timestamp_window_s = 30;
@@ -168,7 +170,7 @@ enum class RecipientState : std::uint8_t {
   unconfirmed,   // v1 device dropped a repeated nonce silently: may or may not have it
   failed,        // never answered before TTL expiry / retry limit / close
 };
-std::string_view to_string(RecipientState s) noexcept;
+NOMQ_EXPORT std::string_view to_string(RecipientState s) noexcept;
 
 struct Recipient {
   Endpoint endpoint;
@@ -212,7 +214,7 @@ struct PeerEvent {
   std::int64_t clock_offset_s = 0;  // clock_skew: the sender's wire time minus this node's
   std::uint64_t failures = 0;       // auth_failed: datagrams from that host that failed
 };
-std::string_view to_string(PeerEvent::Kind k) noexcept;
+NOMQ_EXPORT std::string_view to_string(PeerEvent::Kind k) noexcept;
 
 using Event = std::variant<MessageEvent, DeliveryReport, PeerEvent>;
 
@@ -276,7 +278,7 @@ struct TableBytes {
 inline constexpr std::size_t kEngineTables = 13;
 using StateReport = std::array<TableBytes, kEngineTables>;
 
-class Engine {
+class NOMQ_EXPORT Engine {
  public:
   // The alignment a caller's state buffer must have.
   static constexpr std::size_t kStateAlign = alignof(std::max_align_t);
@@ -324,6 +326,15 @@ class Engine {
   Result<void> subscribe(std::string_view channel, std::uint8_t priority, Instant now);
   // Errors: not_subscribed.
   Result<void> unsubscribe(std::string_view channel, Instant now);
+  // Announces (v2, UNSUBSCRIBE to the group) that this node does not subscribe to `channel`,
+  // a channel or filter it does not follow: peers drop at once a subscription they still
+  // hold for this endpoint from its previous session (a restart at the same address inherits
+  // them until they are confirmed or two re-announcement rounds pass, docs/engine.md §3), and
+  // end what their publishes still wait for on it (reported failed). mosquitto_sub -U.
+  // Errors: invalid_argument (empty or not UTF-8, a malformed filter, wire v1: nothing is
+  // announced there), channel_name_too_long, already_subscribed (use unsubscribe()),
+  // too_many_channels (no slot for the announcement), closed.
+  Result<void> withdraw(std::string_view channel, Instant now);
 
   // Queues a publish. QoS 0: one datagram. QoS 1/2: tracked per recipient and retransmitted until
   // acknowledged, TTL expiry or max_retries; ends with exactly one DeliveryReport event.

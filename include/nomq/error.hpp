@@ -14,6 +14,8 @@
 // A caller who is not sure tests ok() first, or uses value_or().
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -97,7 +99,7 @@ enum class Errc : std::uint8_t {
 inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(Errc::config_insecure) + 1;
 
 // A stable snake_case name for the code, e.g. "bad_mac". Never empty.
-std::string_view to_string(Errc e) noexcept;
+NOMQ_EXPORT std::string_view to_string(Errc e) noexcept;
 
 // The blocks of Errc: where a code comes from, and so what a caller can do about it.
 enum class ErrorDomain : std::uint8_t {
@@ -108,7 +110,7 @@ enum class ErrorDomain : std::uint8_t {
   platform,  // crypto backend, sockets, time-outs
   config,    // config files and settings
 };
-std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine", ...
+NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wire", "engine", ...
 
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
@@ -124,7 +126,7 @@ constexpr ErrorDomain domain(Errc e) noexcept {
 // Codes with a standard meaning compare equal to it: invalid_argument, message_too_large
 // (std::errc::message_size), buffer_too_small (no_buffer_space), io_error, timed_out.
 // Hosted builds only (src/wire/error_category.cpp): a device build leaves the category out.
-const std::error_category& errc_category() noexcept;
+NOMQ_EXPORT const std::error_category& errc_category() noexcept;
 inline std::error_code make_error_code(Errc e) noexcept {
   return {static_cast<int>(e), errc_category()};
 }
@@ -133,7 +135,7 @@ inline std::error_code make_error_code(Errc e) noexcept {
 // why, e.g. `message_too_large` "message of 2000 bytes is above max_message_size (1024)".
 // A plain value of fixed size (no heap, trivially copyable): the core builds these too. A
 // message longer than kCapacity is cut and ends in "...".
-class Error {
+class NOMQ_EXPORT Error {
  public:
   static constexpr std::size_t kCapacity = 253;
 
@@ -223,7 +225,7 @@ namespace detail {
 // The Error a successful Result reports from error(): code ok.
 inline constexpr Error kNoError{Errc::ok};
 // The misuse policy (see the top of this file): prints and aborts.
-[[noreturn]] void result_misuse(const char* call, const Error& error) noexcept;
+[[noreturn]] NOMQ_EXPORT void result_misuse(const char* call, const Error& error) noexcept;
 }  // namespace detail
 
 // A T or an Error, std::expected-like. T need not be default-constructible.

@@ -12,6 +12,8 @@
 // (OpenSslCrypto::hkdf_sha256, MbedTlsCrypto::hkdf_sha256), so the core needs no library.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +42,7 @@ enum class KeyPurpose : std::uint8_t {
 };
 // The label written into `info`: "nomq encryption", "nomq mac", "nomq app signature",
 // "nomq channel tag".
-std::string_view key_label(KeyPurpose purpose) noexcept;
+NOMQ_EXPORT std::string_view key_label(KeyPurpose purpose) noexcept;
 
 // What a derived key is bound to besides its purpose.
 struct KeyContext {
@@ -53,11 +55,11 @@ struct KeyContext {
 inline constexpr std::size_t kMaxKeyInfo = 32 + 1 + 1 + 4 + kMaxGroupId;
 using KeyInfo = std::array<std::uint8_t, kMaxKeyInfo>;
 // Writes the info of (purpose, context) into `out`; returns its length, 0 if group_id is too long.
-std::size_t key_info(KeyPurpose purpose, const KeyContext& context, KeyInfo& out) noexcept;
+NOMQ_EXPORT std::size_t key_info(KeyPurpose purpose, const KeyContext& context, KeyInfo& out) noexcept;
 
 // key = HKDF-Expand(HKDF-Extract(kKeyScheduleSalt, secret), key_info(purpose, context), 32).
 // False if hkdf fails or group_id is too long (`out` is zeroed then).
-bool derive_key(HkdfSha256 hkdf, Bytes secret, KeyPurpose purpose, const KeyContext& context,
+NOMQ_EXPORT bool derive_key(HkdfSha256 hkdf, Bytes secret, KeyPurpose purpose, const KeyContext& context,
                 Key& out) noexcept;
 
 // Every key of one wire version and epoch. The holder wipes it when done (bytes()).
@@ -73,14 +75,14 @@ struct WireKeys {
 static_assert(sizeof(WireKeys) == 4 * kKeySize, "WireKeys is four keys, no padding");
 
 // The master-secret form: all four keys derived from `master_secret`.
-bool derive_wire_keys(HkdfSha256 hkdf, Bytes master_secret, const KeyContext& context,
+NOMQ_EXPORT bool derive_wire_keys(HkdfSha256 hkdf, Bytes master_secret, const KeyContext& context,
                       WireKeys& out) noexcept;
 
 // The raw form (a config with encryption_key and hmac_key, as the original's): encryption and
 // mac are the given keys (v1 needs them as they are; v2 keeps the deployed groups' wire), while
 // app_signature and channel_tag are derived with hmac_key as the secret, group id "" and epoch
 // 0, so that even here no key serves two purposes.
-bool raw_wire_keys(HkdfSha256 hkdf, const Key& encryption_key, const Key& hmac_key,
+NOMQ_EXPORT bool raw_wire_keys(HkdfSha256 hkdf, const Key& encryption_key, const Key& hmac_key,
                    WireVersion wire, WireKeys& out) noexcept;
 
 }  // namespace nomq

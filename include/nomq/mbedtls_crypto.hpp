@@ -4,6 +4,8 @@
 // See docs/crypto.md. No OS headers, no exceptions.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -26,10 +28,10 @@ struct EntropySource {
 };
 
 // The mbedTLS version the backend runs on, e.g. "mbed TLS 2.28.3".
-const char* mbedtls_version() noexcept;
+NOMQ_EXPORT const char* mbedtls_version() noexcept;
 
 // Not thread-safe: one object per node, used by one thread at a time (the engine's).
-class MbedTlsCrypto final : public CryptoRng {
+class NOMQ_EXPORT MbedTlsCrypto final : public CryptoRng {
  public:
   // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
   // non-empty, else invalid_argument. Returns crypto_failure if mbedTLS cannot set up a
@@ -85,7 +87,7 @@ class MbedTlsDrbg;
 
 // The mbedTLS CTR_DRBG (detail::MbedTlsDrbg) alone as the engine's Rng: a device's generator,
 // seeded from its entropy source, for code that needs randomness without the node's keys.
-class MbedTlsRng final : public Rng {
+class NOMQ_EXPORT MbedTlsRng final : public Rng {
  public:
   // Errors: crypto_failure when the DRBG cannot be seeded from `entropy` (see MbedTlsCrypto).
   static Result<std::unique_ptr<MbedTlsRng>> create(EntropySource entropy = {}) noexcept;

@@ -15,6 +15,8 @@
 // PublishHandle::wait) without the node's lock held, so they may call publish().
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -57,7 +59,7 @@ struct NetworkOptions {
   std::size_t listener_capacity = 4096;
 };
 
-struct NodeOptions {
+struct NOMQ_EXPORT NodeOptions {
   // Keys, in one of two forms (docs/config.md). With master_secret set, every key is derived
   // from it, bound to group_id, key_epoch and the wire version (nomq/key_schedule.hpp), and
   // the raw keys are ignored; else encryption_key and hmac_key are the wire keys as given.
@@ -104,15 +106,15 @@ struct Delivery {
 
 // Sets the level of the "nomq" logger (spdlog, to stderr). Off by default: a library stays
 // quiet inside applications until asked.
-void set_log_level(LogLevel level);
+NOMQ_EXPORT void set_log_level(LogLevel level);
 // Parses "debug", "info", "warning", "error", "off".
-std::optional<LogLevel> parse_log_level(std::string_view text);
+NOMQ_EXPORT std::optional<LogLevel> parse_log_level(std::string_view text);
 
 // The node's settings from a config file's contents (nomq/config.hpp): the group from `group`
 // and `port` (port 0: an ephemeral group port, for tests), the unicast socket from `ip` and
 // `unicast_port`, the multicast interface from `group_interface`, the engine's from
 // to_engine_config(). Errors: config_bad_field, the message naming the key ("group: ...").
-Result<NodeOptions> to_node_options(const NodeConfig& config);
+NOMQ_EXPORT Result<NodeOptions> to_node_options(const NodeConfig& config);
 
 struct NodeStats {
   EngineStats engine;
@@ -133,7 +135,7 @@ struct NodeStats {
 };
 
 // "heard 3 datagrams from 192.0.2.7 that failed authentication: different keys or key epoch?"
-std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams);
+NOMQ_EXPORT std::string auth_failure_text(const Endpoint& host, std::uint64_t datagrams);
 
 class Node;
 namespace detail {
@@ -144,7 +146,7 @@ struct DeliveryState;
 
 // The delivery report of one publish, ready when the engine ends it. Valid after the node is
 // closed (close() ends every pending publish).
-class PublishHandle {
+class NOMQ_EXPORT PublishHandle {
  public:
   PublishHandle() = default;  // empty: ready() is false, wait_for() returns nullopt
   // False for an empty handle (default-constructed, or moved from).
@@ -171,7 +173,7 @@ class PublishHandle {
 
 // The original's listen(): a queue of received messages. Every live listener gets every
 // message received after it was created.
-class Listener {
+class NOMQ_EXPORT Listener {
  public:
   ~Listener();
   Listener(Listener&&) noexcept;
@@ -191,7 +193,7 @@ class Listener {
   std::shared_ptr<detail::ListenerQueue> queue_;
 };
 
-class Node {
+class NOMQ_EXPORT Node {
  public:
   // Opens the sockets and creates the engine. Errors, each with a message saying which call
   // failed on which address and why: crypto_failure (OpenSSL), io_error (socket/bind/multicast
@@ -214,6 +216,10 @@ class Node {
   Result<void> subscribe(std::string_view channel, std::uint8_t priority = 0);
   // Errors: not_subscribed, closed.
   Result<void> unsubscribe(std::string_view channel);
+  // Tells the group that this node does not subscribe to `channel` (one it does not follow):
+  // peers drop a subscription inherited from this address's previous session at once instead
+  // of waiting for it (`nomq sub -U`). Errors: see Engine::withdraw; closed.
+  Result<void> withdraw(std::string_view channel);
   // Queues a publish; the returned handle gives its delivery report. Thread-safe.
   // Errors: see Engine::publish (invalid_argument, channel_name_too_long, message_too_large,
   // too_many_pending: wait for a report and retry, too_many_retained, queue_full,

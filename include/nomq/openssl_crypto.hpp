@@ -2,6 +2,8 @@
 // HMAC key are set up once and reused for every packet. See docs/crypto.md.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -13,11 +15,11 @@
 namespace nomq {
 
 // The OpenSSL version string the backend runs on, e.g. "OpenSSL 3.0.19 ...".
-std::string_view openssl_version() noexcept;
+NOMQ_EXPORT std::string_view openssl_version() noexcept;
 
 // Not thread-safe: one object per node, used by one thread at a time (the engine's), as the
 // EVP contexts and the CSPRNG state are shared by every call.
-class OpenSslCrypto final : public CryptoRng {
+class NOMQ_EXPORT OpenSslCrypto final : public CryptoRng {
  public:
   // Keys are copied. `encryption_key` must be exactly 32 bytes (AES-256) and `hmac_key`
   // non-empty (any length: HMAC hashes long keys; the v1 keyed hash appends it as is), else
@@ -72,7 +74,7 @@ class OpenSslCrypto final : public CryptoRng {
 // The OS-seeded OpenSSL generator (RAND_bytes: OpenSSL 3's DRBG, fork- and thread-safe) as
 // the engine's Rng, for code that needs randomness without the node's keys. OpenSslCrypto is
 // an Rng as well, with its own faster per-object generator (docs/crypto.md).
-class OpenSslRng final : public Rng {
+class NOMQ_EXPORT OpenSslRng final : public Rng {
  public:
   // Aborts the process (message on stderr) if RAND_bytes fails: the OS entropy source is gone
   // and the interface cannot report it.

@@ -3,6 +3,8 @@
 // normative byte-level description; this header is its API.
 #pragma once
 
+#include "nomq/export.hpp"
+
 #include <array>
 #include <optional>
 #include <cstddef>
@@ -22,7 +24,7 @@ enum class WireVersion : std::uint8_t { v1 = 1, v2 = 2 };
 
 enum class Qos : std::uint8_t { at_most_once = 0, at_least_once = 1, exactly_once = 2 };
 
-std::string_view to_string(WireVersion v) noexcept;  // "v1", "v2"
+NOMQ_EXPORT std::string_view to_string(WireVersion v) noexcept;  // "v1", "v2"
 
 namespace wire {
 
@@ -45,7 +47,7 @@ enum class PacketType : std::uint8_t {
   pubrel = 0x07,
   pubcomp = 0x08,
 };
-std::string_view to_string(PacketType t) noexcept;  // "PUBLISH", "SUBSCRIBE", ...
+NOMQ_EXPORT std::string_view to_string(PacketType t) noexcept;  // "PUBLISH", "SUBSCRIBE", ...
 constexpr bool is_ack_type(PacketType t) noexcept {
   return t == PacketType::ack || t == PacketType::pubrec || t == PacketType::pubrel ||
          t == PacketType::pubcomp;
@@ -54,19 +56,19 @@ constexpr bool is_ack_type(PacketType t) noexcept {
 using ChannelId = std::array<std::uint8_t, 16>;
 
 // SHA-256(UTF-8 name)[0:16], the channel id of both versions.
-ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept;
+NOMQ_EXPORT ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept;
 
 // --- topic filters (MQTT rules, docs/protocol.md §13): levels separated by '/'; '+' is one
 // whole level, '#' the rest (last, whole level; "a/#" also matches "a"); a filter starting
 // with a wildcard does not match a name starting with '$'. Channel names for publishing
 // contain neither.
 // The name contains '+' or '#' (a filter, not a channel to publish on).
-bool is_filter(std::string_view name) noexcept;
+NOMQ_EXPORT bool is_filter(std::string_view name) noexcept;
 // Non-empty, and every '+'/'#' fills its level; '#' only as the last level.
-bool valid_filter(std::string_view filter) noexcept;
+NOMQ_EXPORT bool valid_filter(std::string_view filter) noexcept;
 // `name` (a channel, no wildcards) matches `filter` (valid, or an exact name). O(size), no
 // allocation.
-bool filter_matches(std::string_view filter, std::string_view name) noexcept;
+NOMQ_EXPORT bool filter_matches(std::string_view filter, std::string_view name) noexcept;
 
 // --- flags byte
 constexpr std::uint8_t flags_qos(std::uint8_t f) noexcept { return f & 0x03; }
@@ -108,7 +110,7 @@ enum class V1Layout : std::uint8_t {
   gap20,     // 16-byte inner header, 4 zero bytes, message at 20: read intact since ea96327
   device16,  // the original sender's layout, message at 16
 };
-std::string_view to_string(V1Layout l) noexcept;  // "gap20", "device16"
+NOMQ_EXPORT std::string_view to_string(V1Layout l) noexcept;  // "gap20", "device16"
 
 // The type-specific content of a packet (the plaintext, parsed). Which fields matter:
 //   PUBLISH     v2: message_id, channel (name), message.
@@ -147,7 +149,7 @@ struct Packet {
 };
 
 // Upper bound of the encoded size of `p` (exact for v1 and v2). Use it to size buffers.
-std::size_t encoded_size(const Packet& p) noexcept;
+NOMQ_EXPORT std::size_t encoded_size(const Packet& p) noexcept;
 
 // Encodes, encrypts and MACs `p` into `out`. Returns the datagram length. `p.iv` is used as
 // given: draw it from crypto.random_bytes() for every packet. v2: for PUBLISH, SUBSCRIBE and
@@ -157,7 +159,7 @@ std::size_t encoded_size(const Packet& p) noexcept;
 // message_too_large (datagram would exceed kMaxDatagram: shorten the message),
 // invalid_argument (unknown type or version; v2 name empty or not UTF-8; v1 PUBLISH message not
 // UTF-8, which every original receiver drops), crypto_failure (backend failed: log, drop).
-Result<std::size_t> encode(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
+NOMQ_EXPORT Result<std::size_t> encode(const Packet& p, Crypto& crypto, MutableBytes out) noexcept;
 
 // A channel whose id the caller has already computed (typically one of its subscriptions).
 struct KnownChannel {
@@ -191,11 +193,11 @@ struct DecodeOptions {
 //   cap), bad_magic, bad_version,
 //   bad_length, bad_mac, stale_timestamp, bad_block_size, empty_plaintext, bad_padding, bad_type,
 //   then publish_payload_short / publish_bad_msg_len / publish_bad_utf8, bad_body.
-Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& options,
+NOMQ_EXPORT Result<Packet> decode(Bytes datagram, Crypto& crypto, const DecodeOptions& options,
                       MutableBytes scratch) noexcept;
 
 // Reads the version byte of a datagram without verifying anything (0 if too short or no magic).
-std::uint8_t peek_version(Bytes datagram) noexcept;
+NOMQ_EXPORT std::uint8_t peek_version(Bytes datagram) noexcept;
 
 // The fixed header fields every version shares (magic through channel id), read without
 // verifying anything. They are authentic only after decode() has checked the MAC: a verdict of
@@ -212,11 +214,11 @@ struct HeaderView {
   std::uint32_t timestamp = 0;
   ChannelId channel_id{};
 };
-std::optional<HeaderView> peek_header(Bytes datagram) noexcept;
+NOMQ_EXPORT std::optional<HeaderView> peek_header(Bytes datagram) noexcept;
 // Reads the header's channel id without verifying anything (nullopt if the datagram is too
 // short to hold it). Unauthenticated: use it only to pick what decode() compares against
 // (DecodeOptions::known_channels).
-std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept;
+NOMQ_EXPORT std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept;
 
 }  // namespace wire
 }  // namespace nomq

@@ -168,7 +168,10 @@ int run_pub(const PubArgs& a) {
   // A message's report: its JSON line (in publication order), and an error line when a QoS 1/2
   // message was not acknowledged by every recipient.
   auto report = [&](std::size_t index, const std::string& text, const Delivery& d) {
-    if (a.json) std::printf("%s\n", report_json(d, index).dump().c_str());
+    if (a.json) {  // one line per report as it comes: a reader of a pipe sees it at once
+      std::printf("%s\n", report_json(d, index).dump().c_str());
+      std::fflush(stdout);
+    }
     if (d.qos == Qos::at_most_once || d.all_acknowledged()) return;
     std::string who;
     for (const Recipient& r : d.recipients)
@@ -211,18 +214,11 @@ int run_pub(const PubArgs& a) {
         return true;
       }
       if ((h.error() == Errc::too_many_pending || h.error() == Errc::queue_full) && !in_flight.empty()) {
-        // The engine's table is full: wait for the oldest, then retry.
+        // The engine's table is full: wait for the oldest, then retry. With every report
+        // taken (nothing in flight), too_many_pending cannot happen: a publish reported early
+        // within the discovery period (its tail) gives its slot up to a new one (docs/engine.md
+        // §3), so a fast -l input needs no other wait.
         if (!finish_oldest()) return false;
-        continue;
-      }
-      if (h.error() == Errc::too_many_pending) {
-        // Full with every report taken: the slots are held by publishes reported early within
-        // the discovery period, serving late subscribers until it ends (their tail, docs/
-        // engine.md §3, fast first publish; at the latest their TTL). No report to wait for:
-        // wait in short steps (a signal cuts it short) and retry. Refusing here would drop the
-        // rest of a fast -l input.
-        if (g_stop.load()) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds{5});
         continue;
       }
       std::fprintf(stderr, "Error: message %zu (\"%s\") refused: %s\n", count, preview(text).c_str(),

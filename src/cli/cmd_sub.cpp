@@ -36,6 +36,8 @@ struct SubArgs {
   bool retained_only = false;      // --retained-only
   bool no_newline = false;         // -N
   std::vector<std::string> filter_out;  // -T
+  bool remove_retained = false;    // --remove-retained
+  std::vector<std::string> withdraw;  // -U
 };
 
 std::string hex(const std::string& s) {
@@ -207,6 +209,17 @@ int run_sub(const SubArgs& a) {
   if (a.format)
     if (std::string problem = format_problem(*a.format); !problem.empty()) return usage_error("sub", problem);
   if (a.retained_only && a.no_retained) return usage_error("sub", "--retained-only cannot be combined with -R");
+  if (channels.empty() && a.withdraw.empty())
+    return usage_error("sub", "give -t CHANNEL to subscribe (or -U CHANNEL to withdraw a subscription)");
+  // -U: channels this node announces it does not follow (mosquitto_sub's -U, see docs/cli.md).
+  std::vector<std::string> withdraw;
+  for (const auto& ch : a.withdraw) {
+    if (std::string problem = channel_problem(ch); !problem.empty())
+      return usage_error("sub", "-U" + problem.substr(2));  // "-t: ..." said of -U
+    if (std::find(channels.begin(), channels.end(), ch) != channels.end())
+      return usage_error("sub", "-U " + ch + ": also given with -t (a channel is followed or withdrawn, not both)");
+    if (std::find(withdraw.begin(), withdraw.end(), ch) == withdraw.end()) withdraw.push_back(ch);
+  }
   NodeConfig config;
   int code = 0;
   // A publisher that starts after us finds us at once: a fresh node solicits announcements
@@ -229,6 +242,21 @@ int run_sub(const SubArgs& a) {
     std::fprintf(stderr, "Error: cannot start the node: %s\n", error_text(r.error()).c_str());
     return kExitFailure;
   }
+  for (const auto& ch : withdraw) {
+    if (auto r = node->withdraw(ch); !r)
+      return usage_error("sub", "-U " + ch + ": " + error_text(r.error()));
+  }
+  if (channels.empty()) {
+    // -U alone: the UNSUBSCRIBEs leave with close() (it sends what is queued), then exit 0.
+    node->close();
+    if (a.node.debug || a.ready) {
+      std::string list;
+      for (const auto& ch : withdraw) list += (list.empty() ? "" : ", ") + ch;
+      std::fprintf(stderr, "nomq sub: withdrew %s (UNSUBSCRIBE to group %s)\n", list.c_str(),
+                   endpoint_text(node->group()).c_str());
+    }
+    return kExitOk;
+  }
   if (a.node.debug || a.ready) {
     std::string list;
     for (const auto& ch : channels) list += (list.empty() ? "" : ", ") + ch;
@@ -245,6 +273,7 @@ int run_sub(const SubArgs& a) {
       : Clock::time_point::max();
   LineOutput out;
   int received = 0;
+  std::size_t cleared = 0;
   bool owes_answers = false;
   int exit_code = kExitOk;
   while (!g_stop.load()) {
@@ -269,6 +298,21 @@ int run_sub(const SubArgs& a) {
       if (!m) continue;
     }
     if (m->qos != Qos::at_most_once) owes_answers = true;  // answered by the engine, printed or not
+    // --remove-retained: every retained value received (on any of our filters, printed or not)
+    // is cleared with an empty retained publish to the group (QoS 0, which reaches every node
+    // that keeps it, publishers included; docs/engine.md §7). An empty one is itself a clear:
+    // answering it would make two such subscribers clear each other forever.
+    if (a.remove_retained && m->retain && !m->message.empty()) {
+      PublishOptions clear;
+      clear.retain = true;
+      clear.priority = m->priority;
+      if (auto r = node->publish(m->channel, std::string_view{}, clear); r) {
+        ++cleared;
+      } else {
+        std::fprintf(stderr, "Warning: cannot clear the retained value of '%s': %s\n",
+                     m->channel.c_str(), error_text(r.error()).c_str());
+      }
+    }
     if (a.retained_only && !m->retain) break;  // the retained values are over (mosquitto_sub habit)
     if (a.no_retained && m->retain) continue;
     if (std::find(a.filter_out.begin(), a.filter_out.end(), m->channel) != a.filter_out.end()) continue;
@@ -318,8 +362,8 @@ int run_sub(const SubArgs& a) {
     for (std::size_t i = 0; i < kErrcCount; ++i)
       if (s.engine.dropped[i] != 0)
         drops += " " + std::string{to_string(static_cast<Errc>(i))} + "=" + std::to_string(s.engine.dropped[i]);
-    std::fprintf(stderr, "nomq sub: %d message(s), %llu datagrams received, %llu duplicates suppressed, drops:%s\n",
-                 received, static_cast<unsigned long long>(s.engine.datagrams_received),
+    std::fprintf(stderr, "nomq sub: %d message(s), %zu retained value(s) cleared, %llu datagrams received, %llu duplicates suppressed, drops:%s\n",
+                 received, cleared, static_cast<unsigned long long>(s.engine.datagrams_received),
                  static_cast<unsigned long long>(s.engine.duplicates_suppressed),
                  drops.empty() ? " none" : drops.c_str());
   }
@@ -347,7 +391,7 @@ std::function<int()> setup_sub(CLI::App& app) {
   auto a = std::make_shared<SubArgs>();
   app.set_help_flag("--help", "Print this help message and exit");
   add_node_options(app, a->node);
-  app.add_option("-t,--channel,--topic", a->channels, "Channel to subscribe to (repeat for more)")->required();
+  app.add_option("-t,--channel,--topic", a->channels, "Channel to subscribe to (repeat for more)");
   app.add_option("-C,--count", a->count, "Exit 0 after this many messages [default: 0, never]")
       ->check(not_negative("a count", false));
   app.add_option("-W,--timeout", a->timeout, "Exit 3 if -C messages have not arrived after this many seconds [default: 0, never]")
@@ -369,6 +413,11 @@ std::function<int()> setup_sub(CLI::App& app) {
                "Print only messages with the retain flag; exit 0 at the first without it");
   app.add_flag("-N,--no-newline", a->no_newline, "No newline after each message");
   app.add_option("-T,--filter-out", a->filter_out, "Do not print messages on this channel (repeatable)");
+  app.add_flag("--remove-retained", a->remove_retained,
+               "Clear every retained value received (an empty retained QoS 0 publish to the group)");
+  app.add_option("-U,--unsubscribe", a->withdraw,
+                 "Announce that this node does not follow CHANNEL: peers drop a subscription left by "
+                 "this address's previous session at once (repeatable; alone: announce and exit)");
   app.add_flag("--ready", a->ready,
                "Print 'nomq sub: ready on ...' on stderr once subscribed (as -d does), for scripts");
   app.add_option("--priority", a->priority, "Subscription priority 0..15")

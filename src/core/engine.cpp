@@ -112,6 +112,13 @@ Result<void> Engine::unsubscribe(std::string_view channel, Instant now) {
   return {};
 }
 
+Result<void> Engine::withdraw(std::string_view channel, Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (m.closed) return engine_error::closed();
+  return m.subs.withdraw(channel);
+}
+
 Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
                                   const PublishOptions& options, Instant now) {
   Impl& m = *impl_;

@@ -97,6 +97,16 @@ Error not_subscribed() noexcept {
   return Error{Errc::not_subscribed, "not subscribed to this channel"};
 }
 
+Error withdraw_subscribed(std::string_view channel) noexcept {
+  return Error{Errc::already_subscribed, "subscribed to '", channel,
+               "': withdraw() is for a channel this node does not follow (use unsubscribe())"};
+}
+
+Error v1_no_withdraw() noexcept {
+  return Error{Errc::invalid_argument,
+               "wire v1 announces no subscriptions: there is nothing to withdraw"};
+}
+
 Error invalid_filter(std::string_view filter) noexcept {
   return Error{Errc::invalid_argument, "filter '", filter,
                "': '+' and '#' must fill a whole level, and '#' must be the last level"};

@@ -32,6 +32,8 @@ Error too_many_retained(const EngineLimits& limits) noexcept;
 Error already_subscribed(std::string_view channel) noexcept;
 Error too_many_channels(std::size_t limit) noexcept;
 Error not_subscribed() noexcept;
+Error withdraw_subscribed(std::string_view channel) noexcept;
+Error v1_no_withdraw() noexcept;
 Error invalid_filter(std::string_view filter) noexcept;
 Error v1_no_wildcards(std::string_view filter) noexcept;
 Error wildcard_publish(std::string_view channel) noexcept;

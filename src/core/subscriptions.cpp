@@ -69,6 +69,34 @@ Result<wire::ChannelId> Subscriptions::unsubscribe(std::string_view channel,
   return id;
 }
 
+Result<void> Subscriptions::withdraw(std::string_view channel) noexcept {
+  if (channel.empty()) return engine_error::empty_channel();
+  if (channel.size() > wire::kMaxChannelName) return engine_error::channel_name_too_long(channel.size());
+  if (channel.size() > max_name_) return engine_error::subscription_name_too_long(channel.size(), max_name_);
+  if (!is_valid_utf8(as_bytes(channel))) return engine_error::channel_not_utf8();
+  if (!v2_) return engine_error::v1_no_withdraw();
+  if (wire::is_filter(channel) && !wire::valid_filter(channel)) return engine_error::invalid_filter(channel);
+  const wire::ChannelId id = wire::channel_id(crypto_, channel);
+  std::uint32_t s = subs_.find(id);
+  if (s != kNoSlot && subs_.value(s).active) return engine_error::withdraw_subscribed(channel);
+  if (s == kNoSlot) {
+    // An inactive slot holds the name while the announcement waits in the outbox (the
+    // 2 x max_channels slots leave room for as many as there are subscriptions).
+    s = subs_.insert(id);
+    if (s == kNoSlot) return engine_error::too_many_channels(max_active_);
+    std::memcpy(&names_[s * max_name_], channel.data(), channel.size());
+    OwnSub& o = subs_.value(s);
+    o.name_size = static_cast<std::uint8_t>(channel.size());
+    o.active = false;
+    o.priority = 0;
+    o.filter = wire::is_filter(channel);
+  }
+  queue_unsubscribe(s);
+  // A full outbox gave the reference back (counted queue_full) and may have erased the slot.
+  if (subs_.used(s) && !subs_.value(s).active && subs_.value(s).refs == 0) subs_.erase_slot(s);
+  return {};
+}
+
 void Subscriptions::unsubscribe_all() noexcept {
   if (!v2_) return;
   subs_.for_each([&](std::uint32_t s) {

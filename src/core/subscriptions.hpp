@@ -43,6 +43,10 @@ class Subscriptions {
   // Leaves `channel`, announcing it (v2) unless `closed`. Returns its id (whose retained copy
   // the caller drops). Errors: invalid_argument, channel_name_too_long, not_subscribed.
   Result<wire::ChannelId> unsubscribe(std::string_view channel, bool closed) noexcept;
+  // withdraw() of the API (docs in include/nomq/engine.hpp): an UNSUBSCRIBE for a channel this
+  // node does not follow. Errors: invalid_argument, channel_name_too_long, already_subscribed,
+  // too_many_channels (no slot free for the announcement's name).
+  Result<void> withdraw(std::string_view channel) noexcept;
   // close(): UNSUBSCRIBE every active channel (v2).
   void unsubscribe_all() noexcept;
 

@@ -111,6 +111,16 @@ Result<void> Node::unsubscribe(std::string_view channel) {
   return r;
 }
 
+Result<void> Node::withdraw(std::string_view channel) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const Instant now = detail::monotonic_now();
+  auto r = core_->engine->withdraw(channel, now);
+  if (r) detail::log().debug("withdrew '{}' (UNSUBSCRIBE to the group)", channel);
+  core_->kick(now);
+  return r;
+}
+
 Result<PublishHandle> Node::publish(std::string_view channel, std::string_view message,
                                     const PublishOptions& options) {
   std::lock_guard lk(core_->m);

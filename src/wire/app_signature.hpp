@@ -15,6 +15,7 @@
 
 #include "nomq/bytes.hpp"
 #include "nomq/crypto.hpp"
+#include "nomq/export.hpp"
 #include "nomq/wire.hpp"
 
 namespace nomq::detail::wire {
@@ -24,12 +25,13 @@ using HmacSha256 = bool (*)(Bytes key, Bytes data, Digest& out) noexcept;
 
 // v1: crypto.keyed_sha256(message); v2: hmac(v2_key, message). Should the HMAC fail, the
 // result is all zeros, which check_app_signature() never accepts (it refuses on failure).
-Digest app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
+// Exported (not API): libnomq_runtime calls them across the shared library boundary.
+NOMQ_EXPORT Digest app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
                      Bytes message) noexcept;
 
 // Constant-time check of `signature` against app_signature(...). False for a signature of the
 // wrong length or an HMAC failure.
-bool check_app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
+NOMQ_EXPORT bool check_app_signature(WireVersion version, Crypto& crypto, HmacSha256 hmac, Bytes v2_key,
                          Bytes signature, Bytes message) noexcept;
 
 }  // namespace nomq::detail::wire

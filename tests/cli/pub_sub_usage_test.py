@@ -202,6 +202,142 @@ def case_stdin_lines_beyond_max_pending():
               "sub got %d of %d: missing %r" % (len(got), n, sorted(set("m%d" % i for i in range(n)) - set(got))[:5]))
 
 
+def free_udp_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lines:
+    """Lines of a process's pipe, each awaited for a bounded time (os.read: a buffered
+    readline would keep lines that select() then no longer sees)."""
+
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        self.buf = b""
+
+    def read_line(self, seconds):
+        """The next line with its newline, or "" when none came within `seconds`."""
+        import select
+        import time
+        end = time.monotonic() + seconds
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return ""
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return ""
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace") + "\n"
+
+
+def read_line(stream, seconds):
+    """One line from a pipe nothing else reads, within `seconds` ("" when none came)."""
+    return Lines(stream).read_line(seconds)
+
+
+def case_sub_remove_retained():
+    """sub --remove-retained clears every retained value it receives (mosquitto_sub's option).
+
+    A keeper subscriber holds the values after their publisher exited; the remover receives them
+    (the keeper's answers), prints them and publishes an empty retained message for each: the
+    keeper is delivered both clears (an empty retained message, as in MQTT) and a late
+    subscriber gets nothing."""
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d, extra={"port": free_udp_port()})
+        keeper = subprocess.Popen([NOMQ, "sub", "-c", c, "-t", "plant/#", "-F", "%t|%r|%p", "--ready"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        keeper_out = Lines(keeper.stdout)
+        try:
+            line = read_line(keeper.stderr, 20)
+            check("nomq sub: ready" in line, "keeper: %r" % line)
+            for ch, msg in (("plant/a", "one"), ("plant/b", "two")):
+                rc, out, err, _ = run("pub", "-c", c, "-t", ch, "-m", msg, "-r", "-q", "1")
+                check(rc == 0, "pub -r %s: exit %d (stderr %r)" % (ch, rc, err))
+            rc, out, err, _ = run("sub", "-c", c, "-t", "plant/#", "--remove-retained", "-C", "2", "-W", "20",
+                                  "-F", "%t|%r|%p", "-d")
+            check(rc == 0, "sub --remove-retained: exit %d (stderr %r)" % (rc, err))
+            check(sorted(out.splitlines()) == ["plant/a|1|one", "plant/b|1|two"], "remover printed %r" % out)
+            check("2 retained value(s) cleared" in err, "remover's summary: %r" % err[-300:])
+            # The keeper is delivered each clear: its last two lines are the empty retained messages.
+            got = []
+            for _ in range(4):
+                got.append(keeper_out.read_line(20).rstrip("\n"))
+            check(sorted(got[:2]) == ["plant/a|1|one", "plant/b|1|two"], "keeper got %r" % got)
+            check(sorted(got[2:]) == ["plant/a|1|", "plant/b|1|"], "keeper got no clears: %r" % got)
+            # A late subscriber: no retained value left anywhere (answers come within 250 ms).
+            rc, out, err, _ = run("sub", "-c", c, "-t", "plant/#", "-W", "2", "-v")
+            check(rc == 3 and out == "", "late sub: exit %d, stdout %r (want 3 and nothing)" % (rc, out))
+        finally:
+            keeper.terminate()
+            keeper.communicate(timeout=20)
+
+
+def case_sub_withdraw_drops_inherited_subscription():
+    """sub -U: a node restarted at the same address withdraws a subscription of its previous
+    session, and the publisher still waiting on it is answered at once.
+
+    Peers let a new session at a known address inherit the old one's subscriptions until it
+    confirms them or two heartbeat rounds pass (75 s with the default 30 s interval): without
+    -U, a message to the killed subscriber stays pending that long."""
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d, extra={"port": free_udp_port()})
+        port = str(free_udp_port())
+        sub1 = subprocess.Popen([NOMQ, "sub", "-c", c, "-t", "t1", "--unicast-port", port, "--ready"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pub = subprocess.Popen([NOMQ, "pub", "-c", c, "-t", "t1", "-l", "-q", "1", "--json", "--ttl", "600"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            line = read_line(sub1.stderr, 20)
+            check("nomq sub: ready" in line, "sub1: %r" % line)
+            # pub -l prints reports between lines and at the end of its input.
+            pub.stdin.write(b"m1\n")
+            pub.stdin.flush()
+            got = read_line(sub1.stdout, 20)
+            check(got == "m1\n", "sub1 got %r" % got)
+            sub1.kill()  # no UNSUBSCRIBE: its subscription stays known to the publisher
+            sub1.communicate(timeout=20)
+            pub.stdin.write(b"m2\n")  # to the dead session: retransmitted, unanswered
+            pub.stdin.close()  # pub waits for both reports (printed in order), then exits
+            rc, out, err, _ = run("sub", "-c", c, "-U", "t1", "--unicast-port", port, "--ready")
+            check(rc == 0, "sub -U: exit %d (stderr %r)" % (rc, err))
+            check("nomq sub: withdrew t1" in err, "sub -U: stderr %r" % err)
+            pub_out = Lines(pub.stdout)
+            r1 = pub_out.read_line(20)
+            check('"acknowledged":true' in r1 and "127.0.0.1:" + port in r1, "m1's report: %r" % r1)
+            r2 = pub_out.read_line(20)
+            check(r2 != "", "m2 still pending 20 s after sub -U withdrew t1")
+            if r2:
+                j = json.loads(r2)
+                check(j["index"] == 2 and not j["acknowledged"], "m2's report: %r" % r2)
+                check([r["state"] for r in j["recipients"]] == ["failed"], "m2's recipients: %r" % r2)
+                check(pub.wait(timeout=20) == 1, "pub: exit %r, want 1 (m2 not acknowledged)" % pub.returncode)
+        finally:
+            if not pub.stdin.closed:
+                pub.stdin.close()
+            if pub.poll() is None:
+                pub.kill()
+            pub.wait()
+            if sub1.poll() is None:
+                sub1.kill()
+                sub1.communicate()
+
+
+def case_sub_withdraw_usage():
+    with tempfile.TemporaryDirectory() as d:
+        c = config(d)
+        usage(["sub", "-c", c], "give -t CHANNEL to subscribe (or -U CHANNEL", HINT_SUB, d)
+        usage(["sub", "-c", c, "-t", "a", "-U", "a"], "-U a: also given with -t", HINT_SUB, d)
+        usage(["sub", "-c", c, "-U", ""], "-U: the channel name is empty", HINT_SUB, d)
+        # wire v1: the node's warning about v1 comes first, then the usage error.
+        rc, out, err, _ = run("sub", "-c", c, "-U", "a", "--wire", "v1")
+        check(rc == 2 and "Error: -U a: wire v1 announces no subscriptions" in err and err.endswith(HINT_SUB + "\n"),
+              "sub -U a --wire v1: exit %d, stderr %r" % (rc, err))
+
+
 def main():
     global NOMQ
     NOMQ = sys.argv[1]
