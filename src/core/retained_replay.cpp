@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/gcra.hpp"
 #include "core/outbox.hpp"
 #include "core/publisher.hpp"
 #include "core/reachability.hpp"
@@ -27,26 +28,8 @@ RetainedReplay::RetainedReplay(const Context& ctx, const Links& links)
 
 bool RetainedReplay::admit_replay(std::uint32_t session, const wire::ChannelId& channel,
                                   Instant now) noexcept {
-  const Duration interval = c_.cfg.timers.retained_replay_interval;
-  const std::uint64_t key = limiter_key(session, channel);
-  std::uint32_t s = limiter_.find(key);
-  if (s == kNoSlot) {
-    if (limiter_.full()) {
-      std::uint32_t spent = kNoSlot;
-      limiter_.for_each([&](std::uint32_t k) {
-        if (spent == kNoSlot && limiter_.value(k) <= now) spent = k;
-      });
-      if (spent == kNoSlot) return false;
-      limiter_.erase_slot(spent);
-    }
-    s = limiter_.insert(key);
-    if (s == kNoSlot) return false;
-    limiter_.value(s) = now;
-  }
-  const Instant tat = std::max(limiter_.value(s), now);
-  if (tat - now > interval * (kReplayBurst - 1)) return false;
-  limiter_.value(s) = tat + interval;
-  return true;
+  return gcra_admit(limiter_, limiter_key(session, channel), now,
+                    c_.cfg.timers.retained_replay_interval, kReplayBurst);
 }
 
 void RetainedReplay::queue_retained(std::uint32_t slot, bool to_group,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/gcra.hpp"
 #include "core/outbox.hpp"
 #include "core/reachability.hpp"
 #include "core/publisher.hpp"
@@ -133,25 +134,7 @@ void Solicitation::on_solicit(std::uint32_t session, const Endpoint& from, Insta
 // table holds max_senders sessions and reuses only an entry whose time has passed (it carries
 // no debt), so a key holder cannot make this node answer without bound by minting session ids.
 bool Solicitation::admit(std::uint32_t session, Instant now) noexcept {
-  const Duration interval = c_.cfg.timers.solicit_answer_interval;
-  std::uint32_t s = limiter_.find(session);
-  if (s == kNoSlot) {
-    if (limiter_.full()) {
-      std::uint32_t spent = kNoSlot;
-      limiter_.for_each([&](std::uint32_t k) {
-        if (spent == kNoSlot && limiter_.value(k) <= now) spent = k;
-      });
-      if (spent == kNoSlot) return false;
-      limiter_.erase_slot(spent);
-    }
-    s = limiter_.insert(session);
-    if (s == kNoSlot) return false;
-    limiter_.value(s) = now;
-  }
-  const Instant tat = std::max(limiter_.value(s), now);
-  if (tat - now > interval * (kSolicitBurst - 1)) return false;
-  limiter_.value(s) = tat + interval;
-  return true;
+  return gcra_admit(limiter_, session, now, c_.cfg.timers.solicit_answer_interval, kSolicitBurst);
 }
 
 void Solicitation::send_due_answers(Instant now) noexcept {
