@@ -39,6 +39,9 @@ namespace nomq {
 using namespace std::chrono_literals;
 
 using MessageId = std::uint32_t;
+// Names one received QoS 1/2 message whose acknowledgement waits for the application
+// (EngineConfig::deferred_ack): Engine::accept / Engine::refuse. 0: no token.
+using AckToken = std::uint32_t;
 
 // Bounds on every table. Defaults follow the original (50 pending, 20 channels, 1024-byte
 // messages, 5 retained per channel); the rest are ours. Exceeding one is an error to the caller
@@ -74,6 +77,10 @@ struct EngineLimits {
   // Recipients tracked per pending QoS 1/2 publish (0: max_peers). A further answering node is
   // not tracked (counted unexpected_packet) and not in the report.
   std::size_t max_recipients = 0;
+  // With EngineConfig::deferred_ack: received QoS 1/2 messages delivered to the application
+  // and not yet accepted or refused. A further one is dropped unacknowledged (inbox_full; its
+  // publisher retransmits). At most 65534. No table without deferred_ack.
+  std::size_t max_deferred_acks = 256;
 };
 
 struct EngineTimers {
@@ -104,6 +111,20 @@ struct EngineTimers {
   // Datagrams failing authentication from one host: a PeerEvent auth_failed at the first, then
   // at most one per this interval while they go on (docs/engine.md §13).
   Duration auth_failure_report_interval = 10s;
+  // With EngineConfig::deferred_ack: a delivered QoS 1/2 message the application neither
+  // accepted nor refused within this time is refused (its token lapses, nothing is answered).
+  Duration deferred_ack_timeout = 30s;
+};
+
+// A v2 session identity to continue after a restart (EngineConfig::resume, Engine::
+// session_state(); docs/engine.md §11). A node that keeps it durable, with sequence numbers
+// reserved ahead of those it used, can republish a QoS 1/2 message after a crash under the
+// same (session, message id): receivers still holding its state recognise the repeat (QoS 2
+// exactly once across the restart). The bridge does this (docs/bridge.md).
+struct SessionResume {
+  std::uint32_t session_id = 0;       // 0: none, draw a fresh session
+  std::uint32_t next_sequence = 0;    // above every sequence number the session has used
+  std::uint32_t next_message_id = 0;  // 0: drawn at random
 };
 
 struct NOMQ_EXPORT EngineConfig {
@@ -119,6 +140,17 @@ struct NOMQ_EXPORT EngineConfig {
   wire::V1Layout v1_publish_layout = wire::V1Layout::gap20;
   std::uint16_t default_ttl_s = 3600;
   std::uint32_t max_retries = 0;                    // 0: until acknowledged or TTL expiry
+  // Deferred acknowledgement (docs/engine.md §6): a received QoS 1/2 message is delivered with
+  // MessageEvent::ack_token, and its ACK (QoS 1) / PUBREC (QoS 2) leaves only when the
+  // application calls accept(token); refuse(token), or no answer within
+  // timers.deferred_ack_timeout, sends nothing, so the publisher retransmits and, if the
+  // application never accepts, reports this node as failed. For an application that must make
+  // a message durable before its publisher may consider it delivered (the bridge's store).
+  // Wire v2 only (validate() refuses it with v1).
+  bool deferred_ack = false;
+  // v2: continue this session instead of drawing one (session_id 0: draw). The sequence
+  // numbers must be above any the session sent before, or receivers drop them as replays.
+  SessionResume resume{};
   EngineLimits limits;
   EngineTimers timers;
 
@@ -138,6 +170,11 @@ struct PublishOptions {
   std::optional<Endpoint> destination;      // unicast; none: the group / every known subscriber
   std::optional<Duration> wait_for_subscribers;  // QoS 1/2 to the group with no subscriber known
                                             // yet: how long to wait (none: until TTL expiry)
+  // v2: publish under this message id instead of the session's next one (0: the next). For a
+  // republish after a restart under a resumed session (SessionResume): the same (session,
+  // message id) is recognised as a repeat by receivers. An id that a pending publish has is
+  // invalid_argument.
+  MessageId message_id = 0;
 };
 
 // A datagram the caller must send now.
@@ -161,6 +198,9 @@ struct MessageEvent {
   // v2: the seconds of lifetime left when polled, rounded up (never 0 for a delivered
   // message); what a bridge forwards as MQTT's Message Expiry Interval. v1: 0 (no ttl).
   std::uint32_t ttl_s = 0;
+  // With EngineConfig::deferred_ack, for a QoS 1/2 message: the token accept()/refuse() take;
+  // nothing is acknowledged until accept(). 0 otherwise (already acknowledged, or QoS 0).
+  AckToken ack_token = 0;
 };
 
 enum class RecipientState : std::uint8_t {
@@ -257,6 +297,11 @@ struct EngineStats {
   // QoS 2 states awaiting PUBREL evicted from a full inbound table in favour of a session
   // holding fewer (fair share, docs/engine.md §6); their publisher's PUBREL is still answered.
   std::uint64_t qos2_states_evicted = 0;
+  // Deferred acknowledgements (EngineConfig::deferred_ack): messages accepted, refused by the
+  // application, and lapsed unanswered (deferred_ack_timeout).
+  std::uint64_t deferred_accepted = 0;
+  std::uint64_t deferred_refused = 0;
+  std::uint64_t deferred_lapsed = 0;
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
@@ -347,6 +392,17 @@ class NOMQ_EXPORT Engine {
   Result<MessageId> publish(std::string_view channel, Bytes message, const PublishOptions& options,
                             Instant now);
 
+  // Deferred acknowledgement (EngineConfig::deferred_ack): answers a message delivered with
+  // MessageEvent::ack_token. accept queues its ACK (QoS 1) or PUBREC (QoS 2; the handshake then
+  // goes on as usual); a retransmission that arrived meanwhile was dropped unanswered and the
+  // next one is answered as a duplicate. refuse sends nothing and forgets the message: its
+  // publisher retransmits it, a retransmission is delivered again (with a new token), and a
+  // publisher whose message is never accepted ends it with this node failed in its report.
+  // Errors: invalid_argument (0, or a token this engine never gave), expired (the token was
+  // already answered or refused, or lapsed after timers.deferred_ack_timeout).
+  Result<void> accept(AckToken token, Instant now);
+  Result<void> refuse(AckToken token, Instant now);
+
   // Feeds one received datagram. Never fails: rejections are counted in stats().dropped.
   // `wall`: this node's wall clock, checked against the datagram's timestamp (a datagram outside
   // timestamp_window_s is dropped as stale_timestamp and, if authentic, raises clock_skew).
@@ -373,6 +429,9 @@ class NOMQ_EXPORT Engine {
   void close(Instant now);
 
   std::uint32_t session_id() const noexcept;
+  // v2: the session, the sequence number the next datagram takes and the next message id:
+  // what a restart passes back in EngineConfig::resume (reserving sequence numbers ahead).
+  SessionResume session_state() const noexcept;
   std::size_t pending_count() const noexcept;
   // Publishes already reported that still take subscribers answering late (made within the
   // discovery period; the tail, docs/engine.md §3). A process about to exit keeps running until

@@ -91,6 +91,9 @@ struct Message {
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;
   std::uint32_t ttl_s = 0;  // v2: seconds of lifetime left on arrival (MessageEvent::ttl_s)
+  // With engine.deferred_ack, a QoS 1/2 message: not acknowledged until Node::accept(ack_token)
+  // (MessageEvent::ack_token). 0 otherwise.
+  AckToken ack_token = 0;
 };
 
 // The end of a publish, owned. QoS 0 publishes end at once with reason ok and no recipients
@@ -261,6 +264,15 @@ class NOMQ_EXPORT Node {
   // bridge's store, docs/bridge.md). It must not call the node (it would deadlock) and should
   // be quick: the loop waits for it. One callback; an empty function removes it.
   void on_message_before_ack(std::function<void(const Message&)> callback);
+  // Deferred acknowledgement (NodeOptions::engine.deferred_ack, docs/api.md): answers a message
+  // received with Message::ack_token. accept sends its ACK/PUBREC now; refuse sends nothing, so
+  // its publisher retransmits and, if no retransmission is ever accepted, reports this node as
+  // failed. Call them after the message is safe (e.g. stored), from any thread, callbacks
+  // included (not from on_message_before_ack, which holds the node's lock).
+  // Errors: see Engine::accept (invalid_argument, expired), closed.
+  Result<void> accept(AckToken token);
+  Result<void> refuse(AckToken token);
+
   // Called for peers joining, leaving, restarting (v2 discovery), a clock that disagrees
   // (clock_skew) and datagrams that fail authentication (auth_failed, rate-limited per host).
   void on_peer(std::function<void(const PeerEvent&)> callback);
@@ -302,6 +314,9 @@ class NOMQ_EXPORT Node {
 
   NodeStats stats() const;
   std::uint32_t session_id() const;
+  // v2: the session to continue after a restart (Engine::session_state, NodeOptions::engine.
+  // resume): keep it durable with next_sequence reserved ahead of what the node may still send.
+  SessionResume session_state() const;
   std::size_t pending_count() const;
   // The unicast socket's bound address (port resolved), and the group destination.
   Endpoint local_endpoint() const;

@@ -81,6 +81,9 @@ class Bridge {
   const Rule* out_rule(std::string_view channel) const;
   const Rule* in_rule(std::string_view topic) const;
   void print_stats();
+  // Keeps the node's session durable (docs/bridge.md, "Exactly once across a restart"): the
+  // session id, sequence numbers reserved ahead of those sent, the unicast port.
+  void keep_session(bool force);
 
   static void cb_connect(mosquitto*, void* self, int rc, int, const mosquitto_property* p) {
     static_cast<Bridge*>(self)->on_connect(rc, p);
@@ -113,7 +116,20 @@ class Bridge {
   std::condition_variable in_cv_;
   std::deque<InItem> in_queue_;
   std::size_t in_open_ = 0;  // QoS 1/2 publishes into NoMQ awaiting their report
+  std::uint32_t kept_session_ = 0;  // main thread: what the store holds
+  std::int64_t kept_reserved_ = 0;
 };
+
+// Sequence numbers reserved ahead in the store: a restart continues above them. Renewed when
+// half are used (checked every 200 ms: far more than a node sends meanwhile).
+constexpr std::int64_t kSequenceReserve = std::int64_t{1} << 22;
+
+// The NoMQ message id of a stored message published into NoMQ: its row, so that a republish
+// after a restart (same session) carries the same id and receivers recognise it.
+MessageId row_message_id(std::int64_t row) {
+  const auto id = static_cast<MessageId>(row);
+  return id != 0 ? id : 1;
+}
 
 // --- MQTT side -------------------------------------------------------------------------
 
@@ -389,8 +405,19 @@ const Rule* Bridge::in_rule(std::string_view topic) const {
 }
 
 void Bridge::forward_out(const Message& msg) {
+  // The node defers the acknowledgement of every QoS 1/2 message (deferred_ack): it is sent
+  // by accept() below, once the message is committed to the store, and never for a message
+  // the store refused, so that its publisher retransmits it and, if the store stays full,
+  // reports this bridge's node as failed (docs/bridge.md, "Store full").
+  const auto accept = [&] {
+    if (msg.ack_token == 0) return;
+    if (auto a = node_->accept(msg.ack_token); !a) {
+      log_line("nomq bridge: cannot acknowledge a message on %s: %s\n", msg.channel,
+               std::string{a.error().message()});
+    }
+  };
   const Rule* r = out_rule(msg.channel);
-  if (r == nullptr) return;
+  if (r == nullptr) return accept();
   ++n_.out_received;
   StoredMessage m;
   m.dir = Dir::to_mqtt;
@@ -406,20 +433,22 @@ void Bridge::forward_out(const Message& msg) {
     auto row = store_->add(m);
     if (!row) {
       ++n_.out_store_full;
-      log_line("nomq bridge: message from %s not bridged: %s\n",
+      if (msg.ack_token != 0) (void)node_->refuse(msg.ack_token);
+      log_line("nomq bridge: message from %s refused, not acknowledged (its publisher "
+               "retransmits, and reports this bridge as failed if it never fits): %s\n",
                m.sender + " on " + msg.channel, std::string{row.error().message()});
       return;
     }
     m.row = *row;
   }
+  accept();
   publish_out(std::move(m));
 }
 
 void Bridge::subscribe_out() {
-  // Stored (and handed to the MQTT client) on the node's loop thread before the node sends
-  // the message's ACK/PUBREC: a QoS 1/2 message is acknowledged to its NoMQ publisher only once
-  // it is in the store.
-  node_->on_message_before_ack([this](const Message& m) { forward_out(m); });
+  // Stored (and handed to the MQTT client) on the node's loop thread; the node's deferred
+  // acknowledgement sends the ACK/PUBREC only after the commit (forward_out).
+  node_->on_message([this](const Message& m) { forward_out(m); });
   for (const Rule& r : c_.rules) {
     if (!r.out()) continue;
     if (auto s = node_->subscribe(r.nomq.filter); !s && s.error() != Errc::already_subscribed) {
@@ -477,6 +506,7 @@ void Bridge::in_thread() {
       }
       po.ttl_s = static_cast<std::uint16_t>(std::min<std::int64_t>(left, 65535));
     }
+    if (m.row != 0) po.message_id = row_message_id(m.row);
     auto h = node_->publish(m.topic, m.payload, po);
     if (!h) {
       if (h.error() == Errc::too_many_pending || h.error() == Errc::queue_full) {
@@ -495,6 +525,27 @@ void Bridge::in_thread() {
     ++n_.in_published;
     if (m.qos > 0) open.push_back(Open{m.row, std::move(*h)});
   }
+}
+
+void Bridge::keep_session(bool force) {
+  const SessionResume s = node_->session_state();
+  if (s.session_id == 0) return;  // wire v1: no session to continue
+  if (!force && s.session_id == kept_session_ &&
+      std::int64_t{s.next_sequence} + kSequenceReserve / 2 < kept_reserved_) {
+    return;
+  }
+  const std::int64_t reserved =
+      std::min<std::int64_t>(std::int64_t{s.next_sequence} + kSequenceReserve, 0xFFFFFFFF);
+  auto r = store_->set_meta({{"session_id", s.session_id},
+                             {"sequence_reserved", reserved},
+                             {"unicast_port", node_->local_endpoint().port}});
+  if (!r) {
+    log_line("nomq bridge: cannot keep the session in the store: %s%s\n",
+             std::string{r.error().message()});
+    return;
+  }
+  kept_session_ = s.session_id;
+  kept_reserved_ = reserved;
 }
 
 void Bridge::print_stats() {
@@ -552,7 +603,28 @@ int Bridge::run() {
   args.debug = o_.debug;
   NodeConfig node_config;
   int code = 0;
-  node_ = cli::make_node("bridge", args, node_config, code, [](NodeOptions& no) {
+  // The previous run's NoMQ session, continued (docs/bridge.md): its id, above the sequence
+  // numbers it reserved (reserved further before anything is sent), and its unicast port,
+  // so that receivers recognise a message republished after a crash as the same one, and
+  // publishers find the bridge where its session was.
+  SessionResume resume;
+  std::uint16_t port = 0;
+  if (const auto sid = store_->meta("session_id"), seq = store_->meta("sequence_reserved");
+      sid && seq && *sid > 0 && *sid <= 0xFFFFFFFF && *seq > 0 &&
+      *seq + kSequenceReserve <= 0xFFFFFFFF) {
+    if (auto r = store_->set_meta({{"sequence_reserved", *seq + kSequenceReserve}}); r) {
+      resume.session_id = static_cast<std::uint32_t>(*sid);
+      resume.next_sequence = static_cast<std::uint32_t>(*seq);
+      if (const auto p = store_->meta("unicast_port"); p && *p > 0 && *p <= 65535) {
+        port = static_cast<std::uint16_t>(*p);
+      }
+    }
+  }
+  const auto adjust = [&resume, &port](NodeOptions& no) {
+    no.engine.resume = resume;
+    if (port != 0 && no.network.unicast_bind && no.network.unicast_bind->port == 0) {
+      no.network.unicast_bind->port = port;
+    }
     // A bridge carries many channels: raise the tables a single-purpose node keeps small.
     EngineLimits& l = no.engine.limits;
     l.max_pending = std::max<std::size_t>(l.max_pending, 1024);
@@ -561,10 +633,22 @@ int Bridge::run() {
     l.max_retained_channels = std::max<std::size_t>(l.max_retained_channels, 1024);
     l.max_inbox = std::max<std::size_t>(l.max_inbox, 4096);
     l.max_channels = std::max<std::size_t>(l.max_channels, 256);
+    // QoS 1/2 messages are acknowledged once stored (forward_out): deferred acknowledgement.
+    no.engine.deferred_ack = true;
+    l.max_deferred_acks = std::max<std::size_t>(l.max_deferred_acks, 4096);
     no.network.listener_capacity = std::max<std::size_t>(no.network.listener_capacity, 65536);
     return std::string{};
-  });
+  };
+  node_ = cli::make_node("bridge", args, node_config, code, adjust);
+  if (!node_ && port != 0) {
+    // The previous unicast port is taken: continue the session elsewhere.
+    log_line("nomq bridge: unicast port %s of the previous run is not free, taking another%s\n",
+             std::to_string(port));
+    port = 0;
+    node_ = cli::make_node("bridge", args, node_config, code, adjust);
+  }
   if (!node_) return code;
+  keep_session(true);
 
   mosquitto_lib_init();
   mosq_ = mosquitto_new(c_.broker.client_id.c_str(), /*clean_session=*/false, this);
@@ -618,8 +702,10 @@ int Bridge::run() {
   std::thread mqtt([this] { mqtt_thread(); });
   std::thread in([this] { in_thread(); });
   subscribe_out();
-  std::fprintf(stderr, "nomq bridge: ready, bridge %s, %zu rules, store %s (%llu messages kept)\n",
-               c_.bridge_id.c_str(), c_.rules.size(), c_.store.path.c_str(),
+  std::fprintf(stderr,
+               "nomq bridge: ready, bridge %s, node %s, %zu rules, store %s (%llu messages kept)\n",
+               c_.bridge_id.c_str(), cli::endpoint_text(node_->local_endpoint()).c_str(),
+               c_.rules.size(), c_.store.path.c_str(),
                static_cast<unsigned long long>(store_->count()));
   std::fflush(stderr);
 
@@ -627,7 +713,9 @@ int Bridge::run() {
   auto next_stats = SteadyClock::now() + interval;
   int sig = 0;
   while (sig == 0) {
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_stats - SteadyClock::now());
+    keep_session(false);
+    const auto wait = std::min<std::chrono::milliseconds>(
+        200ms, std::chrono::duration_cast<std::chrono::milliseconds>(next_stats - SteadyClock::now()));
     timespec ts{};
     const auto ms = std::max<long long>(0, wait.count());
     ts.tv_sec = static_cast<time_t>(ms / 1000);
@@ -643,7 +731,7 @@ int Bridge::run() {
                sig == SIGTERM ? "SIGTERM" : "SIGINT", static_cast<unsigned long long>(store_->count()));
   stop_ = true;
   in_cv_.notify_all();
-  node_->on_message_before_ack({});
+  node_->on_message({});
   in.join();
   mqtt.join();
   if (connected_) {

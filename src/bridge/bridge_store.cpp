@@ -32,7 +32,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, std::uint64_
         "INTEGER NOT NULL, priority INTEGER NOT NULL, expires_us INTEGER NOT NULL, origin_id "
         "TEXT NOT NULL, sender TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, n INTEGER NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS seen_n ON seen(n)"}) {
+        "CREATE INDEX IF NOT EXISTS seen_n ON seen(n)",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"}) {
     if (auto r = s->exec(sql); !r) return r.error();
   }
   const auto prep = [&](const char* sql, sqlite3_stmt** st) {
@@ -193,6 +194,41 @@ void Store::mark_locked(const std::string& id) {
     sqlite3_step(dedup_trim_);
     sqlite3_reset(dedup_trim_);
   }
+}
+
+std::optional<std::int64_t> Store::meta(const std::string& key) {
+  std::lock_guard lk(mu_);
+  sqlite3_stmt* st = nullptr;
+  std::optional<std::int64_t> v;
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = ?", -1, &st, nullptr) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+Result<void> Store::set_meta(std::initializer_list<std::pair<const char*, std::int64_t>> values) {
+  std::lock_guard lk(mu_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", -1, &st,
+                         nullptr) != SQLITE_OK) {
+    return sql_error(db_, "prepare meta");
+  }
+  (void)exec("BEGIN");
+  for (const auto& [key, value] : values) {
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, value);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      Error e = sql_error(db_, "meta");
+      sqlite3_finalize(st);
+      (void)exec("ROLLBACK");
+      return e;
+    }
+  }
+  sqlite3_finalize(st);
+  return exec("COMMIT");
 }
 
 std::uint64_t Store::count() const {

@@ -8,7 +8,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nomq/error.hpp"
@@ -48,6 +50,10 @@ class Store {
   std::vector<StoredMessage> load(Dir dir, std::int64_t now_us);
   // true if `id` was seen before (then nothing changes); else records it (QoS 0 messages).
   bool seen_before(const std::string& id);
+  // Small durable values (the bridge's NoMQ session, docs/bridge.md): nullopt when unset.
+  std::optional<std::int64_t> meta(const std::string& key);
+  // Sets every (key, value) pair in one transaction. Errors: io_error.
+  Result<void> set_meta(std::initializer_list<std::pair<const char*, std::int64_t>> values);
   std::uint64_t count() const;
   std::uint64_t bytes() const;
   std::uint64_t expired_dropped() const;

@@ -130,6 +130,18 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
   return r;
 }
 
+Result<void> Engine::accept(AckToken token, Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  return m.receiver.answer(token, true, m.last_now);
+}
+
+Result<void> Engine::refuse(AckToken token, Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  return m.receiver.answer(token, false, m.last_now);
+}
+
 void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) {
   Impl& m = *impl_;
   m.begin_call(now);
@@ -194,6 +206,7 @@ std::optional<Instant> Engine::next_deadline() const {
     consider(m.solicitation.next_deadline());
   }
   consider(m.publisher.next_deadline());
+  consider(m.receiver.next_deadline());
   return t;
 }
 
@@ -211,6 +224,10 @@ void Engine::close(Instant now) {
 std::uint32_t Engine::session_id() const noexcept { return impl_->session.id(); }
 std::size_t Engine::inbound_qos2_open() const noexcept {
   return impl_->receiver.qos2_open(impl_->last_now);
+}
+SessionResume Engine::session_state() const noexcept {
+  const Session& s = impl_->session;
+  return SessionResume{s.id(), s.next_sequence(), s.next_message_id()};
 }
 std::size_t Engine::pending_count() const noexcept { return impl_->publisher.open_count(); }
 std::size_t Engine::tail_count() const noexcept { return impl_->publisher.tail_count(); }

@@ -56,6 +56,12 @@ Result<void> Engine::validate(const EngineConfig& c) noexcept {
     return bad_field("max_channel_name", l.max_channel_name, "is above the wire's maximum",
                      wire::kMaxChannelName);
   }
+  if (c.deferred_ack && c.wire != WireVersion::v2) {
+    return Error{Errc::config_bad_field, "engine config: deferred_ack needs wire v2"};
+  }
+  if (c.deferred_ack && l.max_deferred_acks > 0xFFFE) {
+    return bad_field("max_deferred_acks", l.max_deferred_acks, "is above the maximum", 0xFFFE);
+  }
   // The recipient index of a pending publish is 16 bits (0xFFFF: every recipient).
   if (l.max_peers >= 0xFFFF) return bad_field("max_peers", l.max_peers, "is above the maximum", 0xFFFE);
   const std::size_t body = l.max_channel_name + l.max_message_size;

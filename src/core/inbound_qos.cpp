@@ -21,7 +21,7 @@ InboundEntry* InboundQosTable::insert(std::uint32_t session, std::uint32_t id, I
   if (s == kNoSlot) return nullptr;
   link_tail(s);
   InboundEntry& e = map_.value(s);
-  e = InboundEntry{state, now, expires};
+  e = InboundEntry{state, false, now, expires};
   return &e;
 }
 

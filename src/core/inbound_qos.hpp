@@ -26,6 +26,9 @@ enum class InboundState : std::uint8_t { delivered, awaiting_pubrel, released };
 
 struct InboundEntry {
   InboundState state = InboundState::delivered;
+  // Delivered with a deferred acknowledgement not yet accepted (EngineConfig::deferred_ack):
+  // a repeat is dropped unanswered.
+  bool deferred = false;
   Instant created{};
   Instant expires{};
 };

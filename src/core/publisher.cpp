@@ -83,6 +83,10 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
                                      const PublishOptions& options, Instant now) noexcept {
   if (Result<void> ok = check_publish(channel, message, options); !ok) return ok.error();
   const bool tracked = options.qos != Qos::at_most_once;
+  if (options.message_id != 0 && (!v2_ || (tracked && pending_.find(options.message_id) != kNoSlot))) {
+    return Error{Errc::invalid_argument, "publish: message id ", options.message_id,
+                 v2_ ? " is that of a pending publish" : ": ids are chosen with wire v2 only"};
+  }
   const EngineLimits& limits = c_.cfg.limits;
   if (tracked && !v2_ && !options.destination) return engine_error::v1_needs_destination();
   // max_pending bounds the publishes awaiting their report: a tail (reported early, still
@@ -103,7 +107,9 @@ Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
   const std::uint32_t slot = l_.pool.alloc(channel.size(), message.size());
   if (slot == kNoSlot) return engine_error::message_slots_full();
   MessageId mid = 0;
-  if (v2_) {
+  if (v2_ && options.message_id != 0) {
+    mid = options.message_id;
+  } else if (v2_) {
     mid = l_.session.take_message_id();
   } else {
     do {

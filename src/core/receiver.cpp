@@ -23,6 +23,7 @@ Receiver::Receiver(const Context& ctx, const Links& links)
       inbound_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbound_qos)),
       nonces_(ctx.arena, nonce_capacity(ctx.cfg),
               std::chrono::seconds(2 * std::uint64_t{ctx.cfg.timestamp_window_s} + 1)),
+      deferred_(ctx.arena, deferred_capacity(ctx.cfg)),
       inbox_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbox)),
       inbox_heap_(ctx.arena, at_least_one(ctx.cfg.limits.max_inbox), inbox_bytes(ctx.cfg.limits)),
       scratch_(ctx.arena.make<std::uint8_t>(receive_scratch(ctx.cfg.limits))) {}
@@ -32,7 +33,7 @@ std::size_t Receiver::bytes_for(const EngineConfig& cfg) noexcept {
   return SenderTable::bytes_for(at_least_one(l.max_senders), cfg.replay_window) +
          InboundQosTable::bytes_for(at_least_one(l.max_inbound_qos)) +
          NonceCache::bytes_for(nonce_capacity(cfg)) +
-         PriorityQueue<InboxItem>::bytes_for(at_least_one(l.max_inbox)) +
+         DeferredAcks::bytes_for(deferred_capacity(cfg)) + PriorityQueue<InboxItem>::bytes_for(at_least_one(l.max_inbox)) +
          ByteHeap::bytes_for(at_least_one(l.max_inbox), inbox_bytes(l)) +
          arena_bytes<std::uint8_t>(receive_scratch(l));
 }
@@ -161,10 +162,11 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
   const Instant expires = now + std::chrono::seconds(p.ttl) - transit;
   if (now > expires) return c_.counters.drop(Errc::expired);
   const std::uint32_t id = p.body.message_id;
-  if (qos >= 1 && inbound_.find(p.session_id, id, now) != nullptr) {
+  if (const InboundEntry* e = qos >= 1 ? inbound_.find(p.session_id, id, now) : nullptr) {
+    c_.counters.add(&EngineStats::duplicates_suppressed);
+    if (e->deferred) return c_.counters.drop(Errc::duplicate);  // answered on accept()
     l_.outbox.send_reply(qos == 1 ? PacketType::ack : PacketType::pubrec, id, p.channel_id, from,
                          p.priority());
-    c_.counters.add(&EngineStats::duplicates_suppressed);
     return c_.counters.drop(Errc::duplicate);
   }
   if (p.retain() && l_.retained.on_retained_publish(p, now)) {
@@ -172,13 +174,63 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
     return c_.counters.drop(Errc::duplicate);
   }
   if (!inbox_fits(p.body.channel, p.body.message)) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1 && deferred_.enabled() && deferred_.full()) return c_.counters.drop(Errc::inbox_full);
   if (qos >= 1) {
     if (const Errc why = remember_v2(p, expires, now); why != Errc::ok) return c_.counters.drop(why);
   }
-  push_inbox(p, p.body.channel, from, expires);
+  const AckToken token = qos >= 1 ? defer(p, id, from, now) : 0;
+  push_inbox(p, p.body.channel, from, expires, token);
   if (p.retain() && !clears) l_.retained.keep_copy(p, expires, now);
+  if (token != 0) return;  // answered by accept()
   if (qos == 1) l_.outbox.send_reply(PacketType::ack, id, p.channel_id, from, p.priority());
   if (qos == 2) l_.outbox.send_reply(PacketType::pubrec, id, p.channel_id, from, p.priority());
+}
+
+AckToken Receiver::defer(const wire::Packet& p, std::uint32_t id, const Endpoint& from,
+                         Instant now) noexcept {
+  if (!deferred_.enabled()) return 0;
+  DeferredAck d;
+  d.session = p.session_id;
+  d.id = id;
+  d.channel_id = p.channel_id;
+  d.from = from;
+  d.expires = now + c_.cfg.timers.deferred_ack_timeout;
+  d.qos = p.qos();
+  d.priority = p.priority();
+  const AckToken token = deferred_.add(d);  // not full: checked before remembering
+  if (InboundEntry* e = inbound_.find(p.session_id, id, now); e != nullptr && token != 0) {
+    e->deferred = true;
+  }
+  return token;
+}
+
+Result<void> Receiver::answer(AckToken token, bool accept, Instant now) noexcept {
+  if (token == 0 || (token & 0xFFFF) > deferred_capacity(c_.cfg)) {
+    return Error{Errc::invalid_argument, "ack token ", token, ": not one this engine gave",
+                 deferred_.enabled() ? "" : " (deferred_ack is off)"};
+  }
+  const std::optional<DeferredAck> d = deferred_.take(token);
+  if (!d) {
+    return Error{Errc::expired, "ack token ", token,
+                 ": already accepted or refused, or lapsed (deferred_ack_timeout)"};
+  }
+  if (!accept) {
+    forget(*d, now);
+    c_.counters.add(&EngineStats::deferred_refused);
+    return {};
+  }
+  if (InboundEntry* e = inbound_.find(d->session, d->id, now)) e->deferred = false;
+  l_.outbox.send_reply(d->qos == 1 ? PacketType::ack : PacketType::pubrec, d->id, d->channel_id,
+                       d->from, d->priority);
+  c_.counters.add(&EngineStats::deferred_accepted);
+  return {};
+}
+
+void Receiver::forget(const DeferredAck& d, Instant now) noexcept {
+  InboundEntry* e = inbound_.find(d.session, d.id, now);
+  if (e == nullptr || !e->deferred) return;
+  if (e->state == InboundState::awaiting_pubrel) released_qos2(d.session);
+  inbound_.erase(d.session, d.id);
 }
 
 // The dedup record of a QoS 1/2 publish (QoS 2: the state awaiting PUBREL).
@@ -251,6 +303,8 @@ void Receiver::on_publish_v1(const wire::Packet& p, const Endpoint& from, Instan
 void Receiver::on_pubrel(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   const std::uint32_t id = p.body.acked_id;
   InboundEntry* e = inbound_.find(p.session_id, id, now);
+  // No PUBREC was sent for a message not accepted yet (deferred_ack): nothing to complete.
+  if (e != nullptr && e->deferred) return c_.counters.drop(Errc::unexpected_packet);
   if (e != nullptr && e->state == InboundState::awaiting_pubrel) {
     e->state = InboundState::released;
     released_qos2(p.session_id);
@@ -276,11 +330,15 @@ void Receiver::released_qos2(std::uint32_t session) noexcept {
 }
 
 void Receiver::handle_timeout(Instant now) noexcept {
+  deferred_.expire(now, [&](const DeferredAck& d) {
+    forget(d, now);
+    c_.counters.add(&EngineStats::deferred_lapsed);
+  });
   inbound_.expire(now, [this](std::uint32_t session) { released_qos2(session); });
 }
 
 void Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
-                          Instant expires) noexcept {
+                          Instant expires, AckToken token) noexcept {
   InboxItem item;
   item.size = static_cast<std::uint16_t>(p.body.message.size());
   item.name_size = static_cast<std::uint8_t>(channel.size());
@@ -289,6 +347,7 @@ void Receiver::push_inbox(const wire::Packet& p, std::string_view channel, const
   item.session = p.session_id;
   item.message_id = p.body.message_id;
   item.expires = expires;
+  item.token = token;
   // Bytes first, under the node the push will take (inbox_fits() holds: both succeed).
   const std::uint32_t n = inbox_.next_free();
   if (n == PriorityQueue<InboxItem>::npos || !inbox_heap_.alloc(n, channel.size() + item.size)) {
@@ -322,6 +381,7 @@ std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
     ev.from = item.from;
     ev.sender_session = item.session;
     ev.message_id = item.message_id;
+    ev.ack_token = item.token;
     if (item.expires != Instant::max()) {
       const auto left = (item.expires - now).count();  // > 0: checked above
       ev.ttl_s = static_cast<std::uint32_t>((left + 999'999) / 1'000'000);
@@ -334,7 +394,7 @@ std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
 
 std::size_t Receiver::state_bytes() const noexcept {
   return senders_.state_bytes() + inbound_.state_bytes() + nonces_.state_bytes() +
-         inbox_.state_bytes() + inbox_heap_.state_bytes() + scratch_.state_bytes();
+         deferred_.state_bytes() + inbox_.state_bytes() + inbox_heap_.state_bytes() + scratch_.state_bytes();
 }
 
 }  // namespace nomq::detail

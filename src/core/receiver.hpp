@@ -13,6 +13,7 @@
 #include "core/sizing.hpp"
 
 #include "core/counters.hpp"
+#include "core/deferred_acks.hpp"
 #include "core/inbound_qos.hpp"
 #include "core/nonce_cache.hpp"
 #include "core/priority_queue.hpp"
@@ -67,6 +68,10 @@ class Receiver {
   void handle_timeout(Instant now) noexcept;
   // The next received message not expired at `now`, highest priority first.
   std::optional<MessageEvent> poll(Instant now) noexcept;
+  // Engine::accept / refuse (EngineConfig::deferred_ack).
+  Result<void> answer(AckToken token, bool accept, Instant now) noexcept;
+  // The earliest lapse of a deferred acknowledgement.
+  std::optional<Instant> next_deadline() const noexcept { return deferred_.next_deadline(); }
   std::size_t qos2_open(Instant now) const noexcept {
     return inbound_.count(InboundState::awaiting_pubrel, now);
   }
@@ -80,6 +85,7 @@ class Receiver {
     Endpoint from;
     std::uint32_t session = 0;
     std::uint32_t message_id = 0;
+    AckToken token = 0;  // deferred acknowledgement (MessageEvent::ack_token)
     Instant expires{};
   };
   // Room in the inbox (a node and the bytes) for a message on `channel`.
@@ -88,7 +94,14 @@ class Receiver {
   }
   // Precondition: inbox_fits().
   void push_inbox(const wire::Packet& p, std::string_view channel, const Endpoint& from,
-                  Instant expires) noexcept;
+                  Instant expires, AckToken token = 0) noexcept;
+  // Deferred acknowledgement of a QoS 1/2 message just remembered under (session, id): its
+  // token, its inbound entry marked; 0 when deferred_ack is off.
+  AckToken defer(const wire::Packet& p, std::uint32_t id, const Endpoint& from,
+                 Instant now) noexcept;
+  // A refused or lapsed deferred message: its inbound entry goes, so a retransmission is
+  // delivered again.
+  void forget(const DeferredAck& d, Instant now) noexcept;
   Errc remember_v2(const wire::Packet& p, Instant expires, Instant now) noexcept;
   void released_qos2(std::uint32_t session) noexcept;
   void note_clock_skew(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) noexcept;
@@ -102,6 +115,7 @@ class Receiver {
   SenderTable senders_;
   InboundQosTable inbound_;
   NonceCache nonces_;
+  DeferredAcks deferred_;
   PriorityQueue<InboxItem> inbox_;
   ByteHeap inbox_heap_;  // name + message of each inbox node, keyed by node index
   FixedArray<std::uint8_t> scratch_;

@@ -22,6 +22,11 @@ Session::Session(const Context& ctx, Subscriptions& subs, Instant now) : c_(ctx)
   id_ = draw_nonzero(c_.rng);
   next_message_id_ = draw_nonzero(c_.rng);
   v1_counter_ = c_.rng.random_u32();
+  if (const SessionResume& r = c_.cfg.resume; c_.cfg.wire == WireVersion::v2 && r.session_id != 0) {
+    id_ = r.session_id;  // continued: sequence numbers above those the session used
+    next_seq_ = r.next_sequence != 0 ? r.next_sequence : 1;
+    if (r.next_message_id != 0) next_message_id_ = r.next_message_id;
+  }
   start_ = now;
   next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
 }

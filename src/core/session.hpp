@@ -38,6 +38,9 @@ class Session {
   void renew_now(Instant now) noexcept;
   // The v2 sequence number of the next datagram.
   std::uint32_t take_sequence() noexcept { return next_seq_++; }
+  // The sequence number the next datagram takes, and the next message id (session_state()).
+  std::uint32_t next_sequence() const noexcept { return next_seq_; }
+  std::uint32_t next_message_id() const noexcept { return next_message_id_; }
   // The next v2 message id (never 0).
   std::uint32_t take_message_id() noexcept;
   // v1 PUBLISH nonces and packet ids: a counter from a random start (docs/engine.md, "v1

@@ -51,4 +51,9 @@ constexpr std::size_t nonce_capacity(const EngineConfig& c) noexcept {
   return c.wire == WireVersion::v1 ? at_least_one(c.v1_nonce_cache) : 1;
 }
 
+// Deferred acknowledgements (EngineConfig::deferred_ack, v2 only): no table when off.
+constexpr std::size_t deferred_capacity(const EngineConfig& c) noexcept {
+  return c.deferred_ack && c.wire == WireVersion::v2 ? at_least_one(c.limits.max_deferred_acks) : 0;
+}
+
 }  // namespace nomq::detail

@@ -27,6 +27,7 @@ Message to_message(const MessageEvent& e) {
   m.sender_session = e.sender_session;
   m.message_id = e.message_id;
   m.ttl_s = e.ttl_s;
+  m.ack_token = e.ack_token;
   return m;
 }
 

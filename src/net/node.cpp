@@ -140,6 +140,24 @@ Result<PublishHandle> Node::publish(std::string_view channel, std::string_view m
   return PublishHandle{core_, std::move(state), *id};
 }
 
+Result<void> Node::accept(AckToken token) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const Instant now = detail::monotonic_now();
+  auto r = core_->engine->accept(token, now);
+  core_->kick(now);
+  return r;
+}
+
+Result<void> Node::refuse(AckToken token) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const Instant now = detail::monotonic_now();
+  auto r = core_->engine->refuse(token, now);
+  if (r) detail::log().info("refused message (ack token {:08x}): not acknowledged", token);
+  return r;
+}
+
 Node::Batch Node::batch() {
   std::lock_guard lk(core_->m);
   ++core_->batches_open;
@@ -247,6 +265,11 @@ NodeStats Node::stats() const {
 std::uint32_t Node::session_id() const {
   std::lock_guard lk(core_->m);
   return core_->engine->session_id();
+}
+
+SessionResume Node::session_state() const {
+  std::lock_guard lk(core_->m);
+  return core_->engine->session_state();
 }
 
 std::size_t Node::pending_count() const {

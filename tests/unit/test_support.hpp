@@ -65,6 +65,7 @@ struct Received {
   std::uint8_t priority = 0;
   std::uint32_t sender_session = 0;
   MessageId message_id = 0;
+  AckToken ack_token = 0;
 };
 
 struct Report {
@@ -90,7 +91,8 @@ struct Node {
     while (auto ev = engine.poll_event()) {
       if (auto* m = std::get_if<MessageEvent>(&*ev)) {
         received.push_back({std::string(m->channel), std::string(as_string_view(m->message)),
-                            m->qos, m->retain, m->priority, m->sender_session, m->message_id});
+                            m->qos, m->retain, m->priority, m->sender_session, m->message_id,
+                            m->ack_token});
       } else if (auto* r = std::get_if<DeliveryReport>(&*ev)) {
         reports.push_back({r->message_id, std::string(r->channel), r->reason,
                            {r->recipients.begin(), r->recipients.end()}});
