@@ -3,9 +3,9 @@
 
     A (10.78.1.1) --veth-- M (10.78.1.254, 10.78.2.254: mosquitto) --veth-- B (10.78.2.1)
 
-The test creates the namespaces and the veth pairs and deletes them at the end. M does not
-forward (a new namespace has ip_forward 0) and A and B have no route to each other: the broker
-is the only way across. Both sites use the same NoMQ keys and group (255.255.255.255, the same
+The test creates the namespaces and the veth pairs and deletes them at the end. A and B route
+through M, and M does not forward (ip_forward 0, set by the test): the broker is the only way
+across. Both sites use the same NoMQ keys and group (255.255.255.255, the same
 port), so only the topology keeps them apart; the test first shows that a NoMQ datagram from A
 does not reach B without the bridges. Needs root (CAP_NET_ADMIN); skipped otherwise.
 Environment: NOMQ_BIN (the nomq executable).
@@ -61,11 +61,19 @@ class Lab:
         for ns in (a, b, m):
             steps.append(("-n", ns, "link", "set", "lo", "up"))
         steps += [("-n", m, "link", "set", "to-a", "up"), ("-n", m, "link", "set", "to-b", "up"),
-                  ("-n", a, "link", "set", "eth0", "up"), ("-n", b, "link", "set", "eth0", "up")]
+                  ("-n", a, "link", "set", "eth0", "up"), ("-n", b, "link", "set", "eth0", "up"),
+                  # Each site routes everything to M (so 255.255.255.255 has a route out of
+                  # eth0, and A can address B), and M does not forward: nothing crosses.
+                  ("-n", a, "route", "add", "default", "via", "10.78.1.254"),
+                  ("-n", b, "route", "add", "default", "via", "10.78.2.254")]
         for s in steps:
             ok, err = ip(*s)
             if not ok:
                 return "cannot wire the namespaces (%s: %s)" % (" ".join(s), err)
+        p = subprocess.run([IP, "netns", "exec", m, "sysctl", "-w", "net.ipv4.ip_forward=0"],
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            return "cannot turn forwarding off in M (%s)" % p.stderr.strip()
         return None
 
     def path(self, name):
@@ -114,12 +122,18 @@ def test_two_sites_in_namespaces_joined_only_through_the_broker(lab):
         return s
 
     def pub(where, *args):
-        p = lab.spawn(where, [NOMQ, "pub", "-c", site, *args])
-        assert p.wait(STEP) == 0, p.transcript()
+        pubs((where,) + args)
 
-    # 1. Without bridges nothing crosses: same keys, same group and port, separate LANs.
+    def pubs(*runs):  # concurrently: a fresh `nomq pub` spends seconds in discovery and linger
+        ps = [lab.spawn(r[0], [NOMQ, "pub", "-c", site, *r[1:]]) for r in runs]
+        for p in ps:
+            assert p.wait(STEP) == 0, p.transcript()
+
+    # 1. Without bridges nothing crosses: same keys, same group and port, separate LANs; neither
+    # A's broadcast nor a datagram A addresses to B itself (routed to M, not forwarded).
     alone = sub("b", "-t", "#", "-v", "-W", "3")
-    pub("a", "-t", "plant/probe", "-m", "alone", "-q", "0")
+    pubs(("a", "-t", "plant/probe", "-m", "alone", "-q", "0"),
+         ("a", "-t", "plant/probe", "-m", "direct", "-q", "0", "-h", "10.78.2.1"))
     alone.wait(STEP)
     assert alone.out == [], alone.transcript()
 
@@ -148,9 +162,7 @@ def test_two_sites_in_namespaces_joined_only_through_the_broker(lab):
     # 3. QoS 0/1/2 both ways, to wildcard subscribers ('+' at B, '#' at A).
     sb = sub("b", "-t", "from-a/+/x", "-v", "-C", "3", "-W", "20")
     sa = sub("a", "-t", "from-b/#", "-v", "-C", "3", "-W", "20")
-    for q in ("0", "1", "2"):
-        pub("a", "-t", "plant/l%s/x" % q, "-m", "a" + q, "-q", q)
-        pub("b", "-t", "plant/l%s/x" % q, "-m", "b" + q, "-q", q)
+    pubs(*[(w, "-t", "plant/l%s/x" % q, "-m", w + q, "-q", q) for q in "012" for w in "ab"])
     assert sb.wait(STEP) == 0, sb.transcript() + bridges["b"].transcript()
     assert sa.wait(STEP) == 0, sa.transcript() + bridges["a"].transcript()
     assert sorted(sb.out) == ["from-a/l0/x a0", "from-a/l1/x a1", "from-a/l2/x a2"], sb.out
@@ -158,10 +170,10 @@ def test_two_sites_in_namespaces_joined_only_through_the_broker(lab):
 
     # 4. Retained values: a subscriber at B that starts later gets A's value; one published
     # with a 2 s expiry is gone by then (the broker and B's bridge honour the expiry).
-    pub("a", "-t", "plant/door", "-m", "open", "-q", "1", "-r")
-    pub("a", "-t", "plant/short", "-m", "stale", "-q", "1", "-r", "--ttl", "2")
-    time.sleep(3.0)
-    late = sub("b", "-t", "from-a/#", "-v", "-W", "3", "--json")
+    pubs(("a", "-t", "plant/door", "-m", "open", "-q", "1", "-r"),
+         ("a", "-t", "plant/short", "-m", "stale", "-q", "1", "-r", "--ttl", "2"))
+    time.sleep(2.0)
+    late = sub("b", "-t", "from-a/#", "-W", "3", "--json")
     late.wait(STEP)
     got = [json.loads(l) for l in late.out]
     assert [(m["channel"], m["message"], m["retain"]) for m in got] == \
