@@ -482,10 +482,13 @@ void Bridge::in_thread() {
       it = open.erase(it);
     }
     std::optional<InItem> item;
+    // At most nomq_inflight reports outstanding (config; docs/bridge.md).
+    const bool room = open.size() < static_cast<std::size_t>(c_.nomq_inflight);
     {
       std::unique_lock lk(in_mu_);
-      in_cv_.wait_for(lk, open.empty() ? 200ms : 2ms, [&] { return !in_queue_.empty() || stop_.load(); });
-      if (!in_queue_.empty()) {
+      in_cv_.wait_for(lk, open.empty() ? 200ms : 2ms,
+                      [&] { return (room && !in_queue_.empty()) || stop_.load(); });
+      if (room && !in_queue_.empty()) {
         item = std::move(in_queue_.front());
         in_queue_.pop_front();
       }

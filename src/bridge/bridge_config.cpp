@@ -113,13 +113,15 @@ Result<BridgeConfig> parse_bridge_config(std::string_view text, const std::strin
   }
   BridgeConfig c;
   NOMQ_TRY(check_keys(j, "", {"nomq_config", "bridge_id", "broker", "rules", "store",
-                              "stats_interval_s"}));
+                              "stats_interval_s", "nomq_inflight"}));
   if (!j.contains("nomq_config")) return bad("nomq_config", "missing (the NoMQ node's config file)");
   NOMQ_TRY(get(j, "", "nomq_config", c.nomq_config));
   c.nomq_config = resolve(base_dir, c.nomq_config);
   NOMQ_TRY(get(j, "", "bridge_id", c.bridge_id));
   if (c.bridge_id.empty()) return bad("bridge_id", "must not be empty");
   NOMQ_TRY(get(j, "", "stats_interval_s", c.stats_interval_s));
+  NOMQ_TRY(get(j, "", "nomq_inflight", c.nomq_inflight));
+  if (c.nomq_inflight < 1 || c.nomq_inflight > 1024) return bad("nomq_inflight", "must be 1..1024");
 
   if (!j.contains("broker")) return bad("broker", "missing");
   const json& b = j.at("broker");

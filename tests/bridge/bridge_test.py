@@ -385,7 +385,13 @@ def stream_both_ways(env, a, b, n, fault):
         for q in ("1", "2"):
             pubs.append(env.nomq_pub(site, "-t", "plant/q%s" % q, "-l", "-q", q, "--ttl", "600",
                                      stdin=lines("%s%s-" % (name, q), n)))
-    time.sleep(0.3)
+    # The fault comes mid-stream: once a quarter of each site's messages crossed (a fresh
+    # `nomq pub` first spends its discovery period, so a fixed delay could come before any).
+    end = time.monotonic() + 60
+    while time.monotonic() < end and (len(sb.out) < n // 2 or len(sa.out) < n // 2):
+        time.sleep(0.05)
+    assert len(sb.out) < 2 * n and len(sa.out) < 2 * n, "the stream ended before the fault"
+    progress = (len(sb.out), len(sa.out))
     fault()
     want = {"a": set(), "b": set()}
     for name in ("a", "b"):
@@ -399,6 +405,7 @@ def stream_both_ways(env, a, b, n, fault):
     time.sleep(1.0)  # late repeats, if any, are counted too
     for p in pubs:  # a line refused by its publisher is lost before any bridge sees it
         assert not any("refused" in l for l in p.err), p.transcript()
+    print("fault after %d (into B) and %d (into A) of %d lines" % (progress[0], progress[1], 2 * n))
     return list(sa.out), list(sb.out)
 
 
@@ -408,10 +415,10 @@ def check_stream(received, site, n, q2_dup_bound=0):
     for q in ("1", "2"):
         got = [l.split(" ", 1)[1] for l in received if l.startswith("from-%s/q%s " % (site, q))]
         want = set("%s%s-%d" % (site, q, i) for i in range(n))
-        assert want <= set(got), "lost: %s" % sorted(want - set(got))[:10]
+        assert want <= set(got), "from %s, lost: %s" % (site, sorted(want - set(got))[:10])
         if q == "2":
             dups = len(got) - len(set(got))
-            assert dups <= q2_dup_bound, "QoS 2 duplicated %d times" % dups
+            assert dups <= q2_dup_bound, "from %s, QoS 2 duplicated %d times" % (site, dups)
     return dups
 
 
