@@ -33,7 +33,8 @@ std::size_t Receiver::bytes_for(const EngineConfig& cfg) noexcept {
   return SenderTable::bytes_for(at_least_one(l.max_senders), cfg.replay_window) +
          InboundQosTable::bytes_for(at_least_one(l.max_inbound_qos)) +
          NonceCache::bytes_for(nonce_capacity(cfg)) +
-         DeferredAcks::bytes_for(deferred_capacity(cfg)) + PriorityQueue<InboxItem>::bytes_for(at_least_one(l.max_inbox)) +
+         DeferredAcks::bytes_for(deferred_capacity(cfg)) +
+         PriorityQueue<InboxItem>::bytes_for(at_least_one(l.max_inbox)) +
          ByteHeap::bytes_for(at_least_one(l.max_inbox), inbox_bytes(l)) +
          arena_bytes<std::uint8_t>(receive_scratch(l));
 }
@@ -174,7 +175,9 @@ void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instan
     return c_.counters.drop(Errc::duplicate);
   }
   if (!inbox_fits(p.body.channel, p.body.message)) return c_.counters.drop(Errc::inbox_full);
-  if (qos >= 1 && deferred_.enabled() && deferred_.full()) return c_.counters.drop(Errc::inbox_full);
+  if (qos >= 1 && deferred_.enabled() && deferred_.full()) {
+    return c_.counters.drop(Errc::inbox_full);  // the publisher retransmits
+  }
   if (qos >= 1) {
     if (const Errc why = remember_v2(p, expires, now); why != Errc::ok) return c_.counters.drop(why);
   }
@@ -394,7 +397,8 @@ std::optional<MessageEvent> Receiver::poll(Instant now) noexcept {
 
 std::size_t Receiver::state_bytes() const noexcept {
   return senders_.state_bytes() + inbound_.state_bytes() + nonces_.state_bytes() +
-         deferred_.state_bytes() + inbox_.state_bytes() + inbox_heap_.state_bytes() + scratch_.state_bytes();
+         deferred_.state_bytes() + inbox_.state_bytes() + inbox_heap_.state_bytes() +
+         scratch_.state_bytes();
 }
 
 }  // namespace nomq::detail

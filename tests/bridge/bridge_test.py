@@ -238,6 +238,8 @@ BAD_CONFIGS = [
      "broker.hots: unknown key"),
     ({"nomq_config": "s.json", "broker": {}, "rules": [out_rule("a", "b")], "store": {"max_bytes": "1M"}},
      "store.max_bytes: must be an integer"),
+    ({"nomq_config": "s.json", "broker": {}, "rules": [out_rule("a", "b")], "nomq_inflight": 0},
+     "nomq_inflight: must be 1..1024"),
 ]
 
 
