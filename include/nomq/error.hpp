@@ -68,6 +68,9 @@ enum class Errc : std::uint8_t {
                           // sender sessions, none of which may be evicted
   qos2_quota,             // v2: the sender session already holds max_qos2_per_session QoS 2
                           // states awaiting PUBREL (dropped unacknowledged)
+  old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
+                          // (a node still on the old keys after the rotation's overlap)
+  unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -115,7 +118,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::qos2_quota) return ErrorDomain::engine;
+  if (e <= Errc::unknown_key_epoch) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;

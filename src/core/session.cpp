@@ -19,7 +19,7 @@ std::uint32_t draw_nonzero(Rng& rng) noexcept {
 }
 
 Session::Session(const Context& ctx, Subscriptions& subs, Instant now) : c_(ctx), subs_(subs) {
-  id_ = draw_nonzero(c_.rng);
+  id_ = draw_id();
   next_message_id_ = draw_nonzero(c_.rng);
   v1_counter_ = c_.rng.random_u32();
   start_ = now;
@@ -72,11 +72,29 @@ void Session::renew_now(Instant now) noexcept {
   next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
 }
 
+// v2: the top two bits carry the key epoch's tag (docs/protocol.md §6.1), so a new epoch is a
+// new session; v1 session ids never leave the node (the v1 header has none).
+std::uint32_t Session::draw_id() noexcept {
+  for (;;) {
+    std::uint32_t id = draw_nonzero(c_.rng);
+    if (c_.cfg.wire == WireVersion::v2) id = wire::tag_session(id, c_.keys.sending_epoch());
+    if (id != 0) return id;
+  }
+}
+
+void Session::switch_epoch(Instant now) noexcept {
+  if (c_.cfg.wire != WireVersion::v2) return;
+  epoch_prev_ = id_;
+  epoch_prev_seq_ = next_seq_;
+  renew(now);
+  next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
+}
+
 void Session::renew(Instant now) noexcept {
   prev_ = id_;
   prev_end_seq_ = next_seq_;
   do {
-    id_ = draw_nonzero(c_.rng);
+    id_ = draw_id();
   } while (id_ == prev_);
   next_seq_ = 1;
   start_ = now;
