@@ -22,7 +22,8 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     l_.session.renew_if_exhausted(now);
     // A publish first sent under the previous key epoch keeps its session while that epoch is
     // held (docs/engine.md §18): receivers deduplicate by (session, message id).
-    const bool old = v2_ && c_.keys.previous() != nullptr && l_.session.previous_epoch_session() != 0 &&
+    const bool old = v2_ && c_.keys.previous() != nullptr &&
+                     l_.session.previous_epoch_session() != 0 &&
                      l_.publisher.under_previous_epoch(it);
     const wire::Packet p = packet_for(it, ttl, wall, old);
     if (guarded(it) &&
