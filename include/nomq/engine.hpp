@@ -137,7 +137,7 @@ struct NOMQ_EXPORT EngineConfig {
 // accepted at once; sending switches to it after `switch_after` (a new session; publishes
 // already sent finish under the old one while it is accepted); the old epoch is accepted until
 // `overlap` has passed, then refused (old_key_epoch). Two nodes told to rotate at most
-// min(switch_after, overlap - switch_after) apart never lose each other (docs/engine.md §18).
+// min(switch_after, overlap - switch_after) apart never lose each other (docs/engine.md §19).
 struct KeyRotation {
   Duration switch_after = 150s;
   Duration overlap = 300s;
@@ -270,7 +270,7 @@ struct EngineStats {
   // QoS 2 states awaiting PUBREL evicted from a full inbound table in favour of a session
   // holding fewer (fair share, docs/engine.md §6); their publisher's PUBREL is still answered.
   std::uint64_t qos2_states_evicted = 0;
-  // Key rotation (docs/engine.md §18): sending switched to a new key epoch (a new session);
+  // Key rotation (docs/engine.md §19): sending switched to a new key epoch (a new session);
   // previous epochs retired.
   std::uint64_t key_epoch_switches = 0;
   std::uint64_t key_epochs_retired = 0;
@@ -389,7 +389,7 @@ class NOMQ_EXPORT Engine {
   // DeliveryReport (reason closed). The engine accepts no publish afterwards.
   void close(Instant now);
 
-  // Key rotation (v2; docs/engine.md §18): `next` holds the keys of epoch `epoch`, which must
+  // Key rotation (v2; docs/engine.md §19): `next` holds the keys of epoch `epoch`, which must
   // be key_epoch() + 1. Datagrams of that epoch are accepted from now on; sending switches to it
   // (a new session, announced) as `when` says; the current epoch stays accepted until
   // now + when.overlap, then its datagrams are dropped as old_key_epoch. A previous epoch still

@@ -68,6 +68,8 @@ enum class Errc : std::uint8_t {
                           // sender sessions, none of which may be evicted
   qos2_quota,             // v2: the sender session already holds max_qos2_per_session QoS 2
                           // states awaiting PUBREL (dropped unacknowledged)
+  unverified_sender,      // v2: a PUBLISH that may predate this receiver's start, from a session
+                          // not yet verified as live (dropped unacknowledged; issue 13 M4)
   old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
                           // (a node still on the old keys after the rotation's overlap)
   unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired

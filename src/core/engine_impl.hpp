@@ -73,7 +73,7 @@ struct Engine::Impl {
   // figures from a config alone).
   static StateReport report_for(const EngineConfig& c) noexcept;
 
-  // Key rotation (docs/engine.md §18): switches sending to the next epoch once it is due (a
+  // Key rotation (docs/engine.md §19): switches sending to the next epoch once it is due (a
   // new session; publishes already sent keep the old one while its epoch is held); retires
   // the previous epoch at the end of the overlap.
   void run_key_rotation(Instant now) noexcept;

@@ -1,4 +1,4 @@
-// The engine's key ring (docs/engine.md §18, docs/protocol.md §6.1): the key set of the current
+// The engine's key ring (docs/engine.md §19, docs/protocol.md §6.1): the key set of the current
 // key epoch, plus during a rotation the next one (accepted, not yet used to send) or the
 // previous one (accepted until the overlap ends), and the last retired epoch (its datagrams are
 // counted old_key_epoch). A receiver picks the set by the epoch tag of the session id, before

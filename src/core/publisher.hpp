@@ -78,7 +78,7 @@ class Publisher {
                           std::string_view filter) noexcept;
 
   bool qos2_publish_in_flight() const noexcept;
-  // A key-epoch switch (docs/engine.md §18): every open publish already transmitted keeps the
+  // A key-epoch switch (docs/engine.md §19): every open publish already transmitted keeps the
   // session (and key epoch) it was first sent under for its retransmissions and PUBRELs while
   // the previous epoch is held, so that a receiver's (session, message id) deduplication still
   // recognises them; publishes made later go under the new session.

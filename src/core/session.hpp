@@ -38,7 +38,7 @@ class Session {
   // Renews at once (impersonation detected): the forged sequence number has poisoned every
   // receiver's window of the current session; the new one starts clean and is announced.
   void renew_now(Instant now) noexcept;
-  // The key ring switched epochs (docs/engine.md §18): a new session under the new epoch's tag,
+  // The key ring switched epochs (docs/engine.md §19): a new session under the new epoch's tag,
   // announced. The session of the previous epoch stays usable (previous_epoch_session(),
   // take_previous_epoch_sequence()) for the retransmissions of publishes first sent under it.
   void switch_epoch(Instant now) noexcept;

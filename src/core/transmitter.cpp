@@ -21,7 +21,7 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     if (!still_wanted(it, now, ttl)) continue;
     l_.session.renew_if_exhausted(now);
     // A publish first sent under the previous key epoch keeps its session while that epoch is
-    // held (docs/engine.md §18): receivers deduplicate by (session, message id).
+    // held (docs/engine.md §19): receivers deduplicate by (session, message id).
     const bool old = v2_ && c_.keys.previous() != nullptr &&
                      l_.session.previous_epoch_session() != 0 &&
                      l_.publisher.under_previous_epoch(it);

@@ -1,4 +1,4 @@
-// Key epochs and rotation without a flag day (issue 13 item 3; docs/engine.md §18,
+// Key epochs and rotation without a flag day (issue 13 item 3; docs/engine.md §19,
 // docs/protocol.md §6.1), in the deterministic simulator: three nodes run a QoS 1 and a QoS 2
 // stream over lossy links while every node rotates to the next key epoch, in either order
 // (receivers first or publishers first), a few seconds apart within the overlap: every message
