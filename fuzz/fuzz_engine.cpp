@@ -135,7 +135,8 @@ bool pre_accept(Errc e) {
           v <= static_cast<std::uint8_t>(Errc::bad_body)) ||
          e == Errc::replayed || e == Errc::replay_window_old || e == Errc::own_packet ||
          e == Errc::sender_table_full || e == Errc::wrong_wire_version ||
-         e == Errc::future_timestamp || e == Errc::sender_quota;
+         e == Errc::future_timestamp || e == Errc::sender_quota || e == Errc::old_key_epoch ||
+         e == Errc::unknown_key_epoch;
 }
 
 // The drops counted under a pre-accept reason between two snapshots. The reasons are listed

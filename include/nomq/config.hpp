@@ -107,6 +107,9 @@ struct NOMQ_EXPORT NodeConfig {
   Key master_secret{};           // 64 hex digits in files
   std::string group_id;          // 0..64 printable ASCII bytes, bound into every derived key
   std::uint32_t key_epoch{};     // bound into every derived key
+  // Key rotation (Node::rotate_keys, SIGHUP in nomq sub/pub/bridge): the old epoch stays
+  // accepted this long after the node is told; sending switches halfway through.
+  std::uint32_t key_overlap_s{300};
 
   // Every key copy is wiped (wipe_secret) when a NodeConfig goes away.
   ~NodeConfig();

@@ -120,7 +120,9 @@ struct EngineTimers {
 // session_state(); docs/engine.md §11). A node that keeps it durable, with sequence numbers
 // reserved ahead of those it used, can republish a QoS 1/2 message after a crash under the
 // same (session, message id): receivers still holding its state recognise the repeat (QoS 2
-// exactly once across the restart). The bridge does this (docs/bridge.md).
+// exactly once across the restart). The bridge does this (docs/bridge.md). A session whose
+// epoch tag (docs/protocol.md §6.1) is not that of EngineConfig::key_epoch is not resumed: the
+// keys changed in between, and a fresh session is drawn.
 struct SessionResume {
   std::uint32_t session_id = 0;       // 0: none, draw a fresh session
   std::uint32_t next_sequence = 0;    // above every sequence number the session has used
@@ -129,6 +131,9 @@ struct SessionResume {
 
 struct NOMQ_EXPORT EngineConfig {
   WireVersion wire = WireVersion::v2;
+  // v2: the key epoch of the keys create() is given. Its tag (epoch mod 4) goes into the top two
+  // bits of this node's session ids (docs/protocol.md §6.1); Engine::rotate_keys moves it on.
+  std::uint32_t key_epoch = 0;
   std::uint32_t epoch_offset = 0;                   // 0 or kEpoch2000Offset (v1 devices)
   std::uint32_t timestamp_window_s = 30;
   // v2: a timestamp more than this ahead of the receiver's clock is refused (future_timestamp),
@@ -160,6 +165,16 @@ struct NOMQ_EXPORT EngineConfig {
   // both with every feature (QoS 2, retained, discovery, replay window).
   static EngineConfig seed_profile() noexcept;
   static EngineConfig small_profile() noexcept;
+};
+
+// When a key rotation (Engine::rotate_keys) takes effect, from the call: the new epoch is
+// accepted at once; sending switches to it after `switch_after` (a new session; publishes
+// already sent finish under the old one while it is accepted); the old epoch is accepted until
+// `overlap` has passed, then refused (old_key_epoch). Two nodes told to rotate at most
+// min(switch_after, overlap - switch_after) apart never lose each other (docs/engine.md §19).
+struct KeyRotation {
+  Duration switch_after = 150s;
+  Duration overlap = 300s;
 };
 
 struct PublishOptions {
@@ -302,6 +317,10 @@ struct EngineStats {
   std::uint64_t deferred_accepted = 0;
   std::uint64_t deferred_refused = 0;
   std::uint64_t deferred_lapsed = 0;
+  // Key rotation (docs/engine.md §19): sending switched to a new key epoch (a new session);
+  // previous epochs retired.
+  std::uint64_t key_epoch_switches = 0;
+  std::uint64_t key_epochs_retired = 0;
   std::uint64_t dropped_total = 0;
   std::array<std::uint64_t, kErrcCount> dropped{};  // index: static_cast<size_t>(Errc)
   std::uint64_t dropped_by(Errc e) const noexcept { return dropped[static_cast<std::size_t>(e)]; }
@@ -427,6 +446,20 @@ class NOMQ_EXPORT Engine {
   // Announces unsubscription of every channel (v2) and ends every pending publish with a
   // DeliveryReport (reason closed). The engine accepts no publish afterwards.
   void close(Instant now);
+
+  // Key rotation (v2; docs/engine.md §19): `next` holds the keys of epoch `epoch`, which must
+  // be key_epoch() + 1. Datagrams of that epoch are accepted from now on; sending switches to it
+  // (a new session, announced) as `when` says; the current epoch stays accepted until
+  // now + when.overlap, then its datagrams are dropped as old_key_epoch. A previous epoch still
+  // in its overlap is retired at once. `next` must outlive its use (holds_keys()).
+  // Errors: invalid_argument (wire v1, which has no epochs; an epoch other than key_epoch() + 1;
+  // a rotation whose switch is still pending; overlap not above switch_after), closed.
+  Result<void> rotate_keys(Crypto& next, std::uint32_t epoch, const KeyRotation& when, Instant now);
+  // The key epoch this engine sends under.
+  std::uint32_t key_epoch() const noexcept;
+  // Whether the engine still uses `keys` (current, next or previous epoch): a caller may free a
+  // key set it gave rotate_keys() once this is false.
+  bool holds_keys(const Crypto& keys) const noexcept;
 
   std::uint32_t session_id() const noexcept;
   // v2: the session, the sequence number the next datagram takes and the next message id:

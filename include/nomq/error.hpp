@@ -70,6 +70,9 @@ enum class Errc : std::uint8_t {
                           // states awaiting PUBREL (dropped unacknowledged)
   unverified_sender,      // v2: a PUBLISH that may predate this receiver's start, from a session
                           // not yet verified as live (dropped unacknowledged; issue 13 M4)
+  old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
+                          // (a node still on the old keys after the rotation's overlap)
+  unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -117,7 +120,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::unverified_sender) return ErrorDomain::engine;
+  if (e <= Errc::unknown_key_epoch) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;

@@ -286,6 +286,20 @@ class NOMQ_EXPORT Node {
   // Constant-time check of a signature from gen_signature. False for a wrong length.
   bool authenticate(Bytes signature, std::string_view message) const;
 
+  // Key rotation without a flag day (wire v2, master-secret keys; docs/security.md §4): the
+  // node derives the keys of `key_epoch` from `master_secret` and its group id, accepts that
+  // epoch at once, sends under it after overlap / 2 (a new session) and refuses its current
+  // epoch once `overlap` has passed (old_key_epoch). gen_signature/authenticate move to the
+  // new epoch's application-signature key at once. Tell every node of the group within
+  // overlap / 2 of each other (receivers or senders first, either works).
+  // Errors: invalid_argument (wire v1, which has no key epochs; a node created with raw keys,
+  // which has no master secret; key_epoch other than the current + 1; a rotation still waiting
+  // to switch; overlap not positive), crypto_failure (derivation), closed.
+  Result<void> rotate_keys(const Key& master_secret, std::uint32_t key_epoch,
+                           Duration overlap = std::chrono::seconds{300});
+  // The key epoch the node sends under.
+  std::uint32_t key_epoch() const;
+
   // Runs the loop on a background thread. Errors: invalid_argument (already started), closed.
   Result<void> start();
   // Runs the loop once from the caller's thread: waits up to `timeout` for a datagram or the

@@ -219,6 +219,25 @@ NOMQ_EXPORT std::optional<HeaderView> peek_header(Bytes datagram) noexcept;
 // short to hold it). Unauthenticated: use it only to pick what decode() compares against
 // (DecodeOptions::known_channels).
 NOMQ_EXPORT std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept;
+// Reads the header's session id without verifying anything (nullopt if too short or no magic).
+NOMQ_EXPORT std::optional<std::uint32_t> peek_session_id(Bytes datagram) noexcept;
+
+// v2 key epochs (docs/protocol.md §6.1): the top two bits of a v2 session id carry the sender's
+// key epoch mod 4 (the epoch tag); the other 30 bits are random. The session id is under the
+// MAC, so the tag is authenticated once the MAC verifies; a receiver picks the key set by the
+// tag before verifying (no trial decryption). The byte layout is unchanged.
+inline constexpr unsigned kEpochTagShift = 30;
+inline constexpr std::uint32_t kSessionRandomMask = (1u << kEpochTagShift) - 1;
+constexpr std::uint8_t epoch_tag(std::uint32_t key_epoch) noexcept {
+  return static_cast<std::uint8_t>(key_epoch & 3u);
+}
+constexpr std::uint8_t session_epoch_tag(std::uint32_t session_id) noexcept {
+  return static_cast<std::uint8_t>(session_id >> kEpochTagShift);
+}
+// `random` with its top two bits replaced by the tag of `key_epoch`.
+constexpr std::uint32_t tag_session(std::uint32_t random, std::uint32_t key_epoch) noexcept {
+  return (random & kSessionRandomMask) | (std::uint32_t{epoch_tag(key_epoch)} << kEpochTagShift);
+}
 
 }  // namespace wire
 }  // namespace nomq

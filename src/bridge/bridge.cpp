@@ -1,4 +1,5 @@
 #include "bridge/bridge.hpp"
+#include "cli/key_reload.hpp"
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -591,6 +592,7 @@ int Bridge::run() {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);  // reload the NoMQ config's key epoch (docs/security.md §4)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   auto store = Store::open(c_.store.path, c_.store.max_messages, c_.store.max_bytes,
@@ -724,7 +726,11 @@ int Bridge::run() {
     ts.tv_sec = static_cast<time_t>(ms / 1000);
     ts.tv_nsec = static_cast<long>(ms % 1000) * 1'000'000;
     const int got = sigtimedwait(&sigs, nullptr, &ts);
-    if (got > 0) sig = got;
+    if (got == SIGHUP) {
+      cli::reload_keys(*node_, "bridge", c_.nomq_config, false);
+    } else if (got > 0) {
+      sig = got;
+    }
     if (SteadyClock::now() >= next_stats) {
       if (c_.stats_interval_s > 0) print_stats();
       next_stats += interval;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ struct KeygenArgs {
   bool legacy = false;
   bool force = false;
   bool raw = false;
+  bool rotate = false;
   std::optional<int> port;
   std::string wire;
   std::string epoch;
@@ -30,7 +32,70 @@ int usage_error(const std::string& line) {
   return kExitUsage;
 }
 
+// `nomq keygen --rotate -o FILE`: the next key epoch of a master-secret config, in place. A new
+// random master secret (what a rotation is for: whoever held the old one learns nothing of
+// the new), key_epoch + 1, everything else (group_id, network, limits) as it was. The file is
+// replaced atomically (written beside it, then renamed), so a node reloading it on SIGHUP reads
+// either the old or the new text, never half of one. Running nodes keep the old epoch's keys in
+// memory for the overlap: the file needs no previous secret (docs/security.md §4).
+int run_rotate(const KeygenArgs& args) {
+  if (args.output.empty() || args.output == "-") {
+    return usage_error("--rotate needs -o FILE: the config to rotate (rewritten in place)");
+  }
+  if (args.legacy || args.raw || !args.wire.empty() || !args.epoch.empty() || args.group ||
+      args.port) {
+    return usage_error("--rotate takes only -o FILE (the rotated config keeps its other settings)");
+  }
+  auto loaded = load_config(args.output, LoadOptions{});
+  if (!loaded) {
+    std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
+    return kExitFailure;
+  }
+  NodeConfig config = std::move(loaded->config);
+  if (loaded->format != ConfigFormat::json || config.key_form != KeyForm::master) {
+    std::fprintf(stderr,
+                 "Error: %s: cannot rotate raw keys (encryption_key/hmac_key have no key epochs; "
+                 "write a master-secret config with 'nomq keygen' and deploy it instead)\n",
+                 args.output.c_str());
+    return kExitFailure;
+  }
+  if (config.wire == WireVersion::v1) {
+    std::fprintf(stderr, "Error: %s: cannot rotate a wire v1 config (v1 has no key epochs)\n",
+                 args.output.c_str());
+    return kExitFailure;
+  }
+  if (config.key_epoch == 0xFFFFFFFFu) {
+    std::fprintf(stderr, "Error: %s: key_epoch is already 4294967295, the last\n",
+                 args.output.c_str());
+    return kExitFailure;
+  }
+  auto fresh = generate_config(KeyForm::master);
+  if (!fresh) {
+    std::fprintf(stderr, "Error: %s\n", fresh.error().c_str());
+    return kExitFailure;
+  }
+  config.master_secret = fresh->master_secret;
+  config.key_epoch += 1;
+  const std::string tmp = args.output + ".rotating";
+  std::remove(tmp.c_str());
+  if (auto saved = save_config(config, tmp, ConfigFormat::json, {}); !saved) {
+    std::fprintf(stderr, "Error: %s\n", saved.error().c_str());
+    return kExitFailure;
+  }
+  if (std::rename(tmp.c_str(), args.output.c_str()) != 0) {
+    std::perror(("Error: rename " + tmp + " -> " + args.output).c_str());
+    std::remove(tmp.c_str());
+    return kExitFailure;
+  }
+  std::printf("Rotated %s to key epoch %u (new master secret, group_id %s, mode 0600); send SIGHUP "
+              "to the running nodes (within key_overlap_s / 2 = %u s of each other)\n",
+              args.output.c_str(), static_cast<unsigned>(config.key_epoch), config.group_id.c_str(),
+              static_cast<unsigned>(config.key_overlap_s / 2));
+  return kExitOk;
+}
+
 int run_keygen(const KeygenArgs& args) {
+  if (args.rotate) return run_rotate(args);
   // The original's format stores ip, port, use_ipv6 and the two keys, nothing else, and a node
   // reading it speaks wire v1: refuse what it could not hold rather than drop it silently.
   if (args.legacy) {
@@ -119,6 +184,9 @@ std::function<int()> setup_keygen(CLI::App& app) {
       "1 cannot write (exists without --force, permission), 2 usage error. See docs/config.md.");
   app.add_option("-o,--output", args->output, "Output file (default: stdout)")->type_name("FILE");
   app.add_flag("--force", args->force, "Overwrite an existing output file");
+  app.add_flag("--rotate", args->rotate,
+               "Rotate the master-secret config -o FILE in place: key_epoch + 1, a new random "
+               "master_secret, the rest unchanged (then SIGHUP the running nodes)");
   app.add_flag("--legacy", args->legacy,
                "Write the original's obfuscated format (implies wire v1; holds only ip, port, "
                "use_ipv6 and the keys)");

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
+#include "cli/key_reload.hpp"
 #include "cli/node_setup.hpp"
 #include "nomq/endpoint_io.hpp"
 #include "wire/utf8.hpp"
@@ -192,6 +193,7 @@ int run_pub(const PubArgs& a) {
     std::optional<Delivery> d;
     while (!(d = in_flight.front().handle.wait_for(std::chrono::milliseconds{100}))) {
       if (g_stop.load()) return false;
+      if (take_sighup()) reload_keys(*node, "pub", a.node.config_path, a.node.insecure_key_file);
     }
     Sent s = std::move(in_flight.front());
     in_flight.pop_front();
@@ -203,6 +205,7 @@ int run_pub(const PubArgs& a) {
   // message kept per publish, nothing to wait for).
   const bool keep_handles = opts.qos != Qos::at_most_once || a.json;
   auto publish_one = [&](const std::string& text) -> bool {
+    if (take_sighup()) reload_keys(*node, "pub", a.node.config_path, a.node.insecure_key_file);
     ++count;
     for (;;) {
       auto h = node->publish(a.channel, text, opts);
@@ -235,6 +238,7 @@ int run_pub(const PubArgs& a) {
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  install_sighup_flag();  // SIGHUP: reload the config's key epoch (docs/security.md §4)
 
   if (a.lines) {
     std::string line;
@@ -248,8 +252,10 @@ int run_pub(const PubArgs& a) {
       if (i > 0 && a.repeat_delay > 0) {  // pacing, asked for; a signal cuts it short
         const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                               std::chrono::duration<double>(a.repeat_delay));
-        while (!g_stop.load() && Clock::now() < until)
+        while (!g_stop.load() && Clock::now() < until) {
           std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds{50}));
+          if (take_sighup()) reload_keys(*node, "pub", a.node.config_path, a.node.insecure_key_file);
+        }
         if (g_stop.load()) break;
       }
       if (!publish_one(single)) break;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/key_reload.hpp"
 #include "cli/node_setup.hpp"
 
 namespace nomq::cli {
@@ -232,6 +233,7 @@ int run_sub(const SubArgs& a) {
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  install_sighup_flag();  // SIGHUP: reload the config's key epoch (docs/security.md §4)
 
   auto listener = node->listen();
   for (const auto& ch : channels) {
@@ -277,6 +279,7 @@ int run_sub(const SubArgs& a) {
   bool owes_answers = false;
   int exit_code = kExitOk;
   while (!g_stop.load()) {
+    if (take_sighup()) reload_keys(*node, "sub", a.node.config_path, a.node.insecure_key_file);
     if (a.count > 0 && received >= a.count) break;
     const auto now = Clock::now();
     if (now >= deadline) {

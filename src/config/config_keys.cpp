@@ -90,6 +90,7 @@ const ConfigKey kKeys[] = {
     {.name = "master_secret", .type = KeyType::hex_key, .key = &NodeConfig::master_secret},
     {.name = "group_id", .type = KeyType::text, .text = &NodeConfig::group_id},
     {.name = "key_epoch", .min = 0, .max = 4294967295u, NOMQ_NODE(key_epoch)},
+    {.name = "key_overlap_s", .min = 2, .max = 604800, .node_default = 300, NOMQ_NODE(key_overlap_s)},
     // --- ours
     {.name = "wire", .type = KeyType::choice, .choices = kWires, NOMQ_NODE(wire), NOMQ_KNOB(wire)},
     {.name = "epoch", .type = KeyType::choice, .choices = kEpochs, .choice_is_integer = true,

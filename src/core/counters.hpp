@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/arena.hpp"
+#include "core/key_ring.hpp"
 #include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
 
@@ -30,12 +31,15 @@ class Counters {
 // What every component shares: the configuration (read only), the crypto backend, the random
 // generator, the counters, and the arena the components take their tables from (construction
 // only: nothing is taken from it afterwards).
+// `crypto` is the key ring (core/key_ring.hpp): it encodes with the current key epoch's set;
+// `keys` is the same object, for the receiver to pick a set by a datagram's epoch tag.
 struct Context {
   const EngineConfig& cfg;
   Crypto& crypto;
   Rng& rng;
   Counters& counters;
   Arena& arena;
+  KeyRing& keys;
 };
 
 }  // namespace nomq::detail

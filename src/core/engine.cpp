@@ -89,6 +89,25 @@ void Engine::Impl::on_echo(const wire::Packet& p, const Endpoint& from, Instant 
   }
 }
 
+void Engine::Impl::run_key_rotation(Instant now) noexcept {
+  if (keys.switch_pending() && now >= keys.switch_at()) {
+    keys.switch_to_next();
+    session.switch_epoch(now);
+    publisher.key_epoch_switched();
+    counters.add(&EngineStats::key_epoch_switches);
+  }
+  if (keys.overlap_open() && !keys.switch_pending() && now >= keys.retire_at()) {
+    keys.retire_previous();
+    counters.add(&EngineStats::key_epochs_retired);
+  }
+}
+
+std::optional<Instant> Engine::Impl::key_rotation_deadline() const noexcept {
+  if (keys.switch_pending()) return keys.switch_at();
+  if (keys.overlap_open()) return keys.retire_at();
+  return std::nullopt;
+}
+
 void Engine::Impl::on_v1(const wire::Packet& p, const Endpoint& from, Instant now) noexcept {
   switch (p.type) {
     case wire::PacketType::publish: return receiver.on_publish_v1(p, from, now);
@@ -172,6 +191,38 @@ void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, 
   }
 }
 
+Result<void> Engine::rotate_keys(Crypto& next, std::uint32_t epoch, const KeyRotation& when,
+                                 Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (!m.v2()) {
+    return Error{Errc::invalid_argument,
+                 "key rotation needs wire v2 (v1 has no key epochs: change v1 keys together)"};
+  }
+  if (m.closed) return engine_error::closed();
+  if (const auto pending = m.keys.next_epoch()) {
+    return Error{Errc::invalid_argument, "the rotation to key epoch ", *pending,
+                 " has not switched yet: wait for it (key_overlap_s / 2)"};
+  }
+  if (epoch != m.keys.epoch() + 1) {
+    return Error{Errc::invalid_argument, "key epoch ", epoch, ": the next epoch must be ",
+                 m.keys.epoch() + std::uint64_t{1}};
+  }
+  if (when.switch_after < Duration::zero() || when.overlap <= when.switch_after) {
+    return Error{Errc::invalid_argument,
+                 "key rotation: overlap must be longer than switch_after (and neither negative)"};
+  }
+  const Instant switch_at = m.last_now + when.switch_after;
+  const Instant retire_at = m.last_now + when.overlap;
+  if (m.keys.overlap_open()) m.counters.add(&EngineStats::key_epochs_retired);
+  m.keys.add_next(next, epoch, switch_at, retire_at);
+  m.run_key_rotation(m.last_now);
+  return {};
+}
+
+std::uint32_t Engine::key_epoch() const noexcept { return impl_->keys.epoch(); }
+bool Engine::holds_keys(const Crypto& keys) const noexcept { return impl_->keys.holds(&keys); }
+
 void Engine::handle_timeout(Instant now) {
   Impl& m = *impl_;
   m.begin_call(now);
@@ -210,6 +261,7 @@ std::optional<Instant> Engine::next_deadline() const {
   auto consider = [&t](std::optional<Instant> x) {
     if (x && (!t || *x < *t)) t = x;
   };
+  consider(m.key_rotation_deadline());
   if (m.v2() && !m.closed) {
     consider(m.session.next_deadline(m.last_now));
     consider(m.discovery.next_deadline());
@@ -259,6 +311,10 @@ void EngineTesting::check_deadline_cache(Engine& e, bool on) noexcept {
 
 std::size_t EngineTesting::state_bytes_used(const Engine& e) noexcept {
   return arena_round(sizeof(Engine::Impl)) + e.impl_->arena.used();
+}
+
+void EngineTesting::set_next_sequence(Engine& e, std::uint32_t seq) noexcept {
+  e.impl_->session.set_next_sequence(seq);
 }
 
 DeadlineCacheCounts EngineTesting::deadline_cache_counts(const Engine& e) noexcept {

@@ -38,13 +38,14 @@ struct Engine::Impl {
   Impl(const EngineConfig& c, Crypto& cr, Rng& r, Instant now, void* tables, std::size_t size)
       : cfg(c),
         crypto(cr),
+        keys(cr, c.key_epoch, c.wire == WireVersion::v2),
         rng(r),
         arena(tables, size),
         last_now(now),
         pool(arena, pool_slots(cfg.limits), pool_bytes(cfg.limits)),
         outbox(arena, at_least_one(cfg.limits.max_outbox), cfg.limits.max_queued_messages, cfg.wire,
                pool, subs, counters),
-        subs(arena, cfg.limits.max_channels, cfg.limits.max_channel_name, cfg.wire, crypto, outbox),
+        subs(arena, cfg.limits.max_channels, cfg.limits.max_channel_name, cfg.wire, keys, outbox),
         session(ctx, subs, now),
         events(arena, at_least_one(cfg.limits.max_pending), at_least_one(cfg.limits.max_peers),
                counters),
@@ -61,6 +62,7 @@ struct Engine::Impl {
   void begin_call(Instant now) noexcept {
     if (now > last_now) last_now = now;
     publisher.begin_call(last_now);
+    if (keys.switch_pending() || keys.overlap_open()) run_key_rotation(last_now);
   }
   void on_v2(const wire::Packet& p, const Endpoint& from, std::size_t bytes, Instant now,
              WallTime wall) noexcept;
@@ -71,12 +73,19 @@ struct Engine::Impl {
   // figures from a config alone).
   static StateReport report_for(const EngineConfig& c) noexcept;
 
+  // Key rotation (docs/engine.md §19): switches sending to the next epoch once it is due (a
+  // new session; publishes already sent keep the old one while its epoch is held); retires
+  // the previous epoch at the end of the overlap.
+  void run_key_rotation(Instant now) noexcept;
+  std::optional<Instant> key_rotation_deadline() const noexcept;
+
   EngineConfig cfg;
-  Crypto& crypto;
+  Crypto& crypto;  // the key set create() was given (the ring's first current set)
+  KeyRing keys;
   Rng& rng;
   Counters counters;
   Arena arena;
-  Context ctx{cfg, crypto, rng, counters, arena};
+  Context ctx{cfg, keys, rng, counters, arena, keys};
   Instant last_now;
   bool closed = false;
   MessagePool pool;

@@ -15,6 +15,9 @@ struct EngineTesting {
   static DeadlineCacheCounts deadline_cache_counts(const Engine& e) noexcept;
   // Bytes of the state block construction took (the Impl and every table), and the block's size.
   static std::size_t state_bytes_used(const Engine& e) noexcept;
+  // Moves the v2 sequence counter of the current session to `seq` (the renewal before the
+  // 32-bit wrap, docs/engine.md §12, without sending four billion datagrams first).
+  static void set_next_sequence(Engine& e, std::uint32_t seq) noexcept;
 };
 
 }  // namespace nomq::detail

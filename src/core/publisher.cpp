@@ -516,6 +516,24 @@ bool Publisher::qos2_publish_in_flight() const noexcept {
   return any;
 }
 
+void Publisher::key_epoch_switched() noexcept {
+  pending_.for_each([&](std::uint32_t p) {
+    Pending& e = pending_.value(p);
+    bool sent = false;
+    for (std::uint32_t i = 0; i < e.count; ++i) {
+      const Track& t = track(p, i);
+      if (t.phase_tx > 0 || t.phase == 1 || t.terminal) sent = true;
+    }
+    // A publish sent under an even older epoch stays there (the ring no longer holds it: it
+    // goes under the current session).
+    e.previous_epoch = sent;
+  });
+}
+
+bool Publisher::under_previous_epoch(const OutItem& it) const noexcept {
+  return it.pending != kNoSlot && pending_.value(it.pending).previous_epoch;
+}
+
 bool Publisher::publish_waiting() const noexcept {
   bool any = false;
   pending_.for_each([&](std::uint32_t p) {

@@ -78,6 +78,13 @@ class Publisher {
                           std::string_view filter) noexcept;
 
   bool qos2_publish_in_flight() const noexcept;
+  // A key-epoch switch (docs/engine.md §19): every open publish already transmitted keeps the
+  // session (and key epoch) it was first sent under for its retransmissions and PUBRELs while
+  // the previous epoch is held, so that a receiver's (session, message id) deduplication still
+  // recognises them; publishes made later go under the new session.
+  void key_epoch_switched() noexcept;
+  // Whether `it` (a tracked transmission) belongs to a publish sent under the previous epoch.
+  bool under_previous_epoch(const OutItem& it) const noexcept;
   // A group publish waits for its first subscriber.
   bool publish_waiting() const noexcept;
   // An open publish of message slot `msg` has `session` as a recipient.
@@ -142,6 +149,7 @@ class Publisher {
     Errc reason = Errc::ok;
     mutable bool min_any = false;
     mutable bool min_valid = false;
+    bool previous_epoch = false;  // first sent under the previous key epoch's session
   };
 
   Recipient& recipient(std::uint32_t p, std::uint32_t i) noexcept {

@@ -69,7 +69,19 @@ std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram,
       }
     }
   }
-  Result<wire::Packet> r = wire::decode(datagram, c_.crypto, opt, scratch_);
+  // v2: the key set named by the session id's epoch tag (core/key_ring.hpp); unauthenticated
+  // until decode() has checked the MAC with that set.
+  Crypto* keys = &c_.crypto;
+  const std::optional<std::uint32_t> session = wire::peek_session_id(datagram);
+  if (c_.cfg.wire == WireVersion::v2 && session) {  // too short: decode() names the reason
+    Errc why = Errc::unknown_key_epoch;
+    keys = c_.keys.for_session(*session, why);
+    if (keys == nullptr) {
+      c_.counters.drop(why);
+      return std::nullopt;
+    }
+  }
+  Result<wire::Packet> r = wire::decode(datagram, *keys, opt, scratch_);
   if (!r) {
     if (r.error() == Errc::stale_timestamp) note_clock_skew(from, datagram, now, wall);
     c_.counters.drop(r.error());

@@ -19,10 +19,14 @@ std::uint32_t draw_nonzero(Rng& rng) noexcept {
 }
 
 Session::Session(const Context& ctx, Subscriptions& subs, Instant now) : c_(ctx), subs_(subs) {
-  id_ = draw_nonzero(c_.rng);
+  id_ = draw_id();
   next_message_id_ = draw_nonzero(c_.rng);
   v1_counter_ = c_.rng.random_u32();
-  if (const SessionResume& r = c_.cfg.resume; c_.cfg.wire == WireVersion::v2 && r.session_id != 0) {
+  // A resumed session must carry the epoch tag of the keys it is sent under (a config rotated
+  // between the two runs starts a new session instead: receivers pick keys by the tag).
+  if (const SessionResume& r = c_.cfg.resume;
+      c_.cfg.wire == WireVersion::v2 && r.session_id != 0 &&
+      wire::session_epoch_tag(r.session_id) == wire::epoch_tag(c_.keys.sending_epoch())) {
     id_ = r.session_id;  // continued: sequence numbers above those the session used
     next_seq_ = r.next_sequence != 0 ? r.next_sequence : 1;
     if (r.next_message_id != 0) next_message_id_ = r.next_message_id;
@@ -77,11 +81,29 @@ void Session::renew_now(Instant now) noexcept {
   next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
 }
 
+// v2: the top two bits carry the key epoch's tag (docs/protocol.md §6.1), so a new epoch is a
+// new session; v1 session ids never leave the node (the v1 header has none).
+std::uint32_t Session::draw_id() noexcept {
+  for (;;) {
+    std::uint32_t id = draw_nonzero(c_.rng);
+    if (c_.cfg.wire == WireVersion::v2) id = wire::tag_session(id, c_.keys.sending_epoch());
+    if (id != 0) return id;
+  }
+}
+
+void Session::switch_epoch(Instant now) noexcept {
+  if (c_.cfg.wire != WireVersion::v2) return;
+  epoch_prev_ = id_;
+  epoch_prev_seq_ = next_seq_;
+  renew(now);
+  next_heartbeat_ = now + c_.cfg.timers.heartbeat_interval;
+}
+
 void Session::renew(Instant now) noexcept {
   prev_ = id_;
   prev_end_seq_ = next_seq_;
   do {
-    id_ = draw_nonzero(c_.rng);
+    id_ = draw_id();
   } while (id_ == prev_);
   next_seq_ = 1;
   start_ = now;

@@ -23,7 +23,8 @@ class Session {
   std::uint32_t id() const noexcept { return id_; }
   // A packet of ours looped back (this session or the previous one).
   bool is_own(std::uint32_t session) const noexcept {
-    return session == id_ || (prev_ != 0 && session == prev_);
+    return session == id_ || (prev_ != 0 && session == prev_) ||
+           (epoch_prev_ != 0 && session == epoch_prev_);
   }
   // Whether this node can have sent sequence number `seq` under `session` (one of its own):
   // below the next one of the current session, below where the previous session ended. A
@@ -31,11 +32,18 @@ class Session {
   // (self-impersonation, docs/security.md M2).
   bool could_have_sent(std::uint32_t session, std::uint32_t seq) const noexcept {
     if (session == id_) return seq < next_seq_;
+    if (epoch_prev_ != 0 && session == epoch_prev_) return seq < epoch_prev_seq_;
     return session == prev_ && seq < prev_end_seq_;
   }
   // Renews at once (impersonation detected): the forged sequence number has poisoned every
   // receiver's window of the current session; the new one starts clean and is announced.
   void renew_now(Instant now) noexcept;
+  // The key ring switched epochs (docs/engine.md §19): a new session under the new epoch's tag,
+  // announced. The session of the previous epoch stays usable (previous_epoch_session(),
+  // take_previous_epoch_sequence()) for the retransmissions of publishes first sent under it.
+  void switch_epoch(Instant now) noexcept;
+  std::uint32_t previous_epoch_session() const noexcept { return epoch_prev_; }
+  std::uint32_t take_previous_epoch_sequence() noexcept { return epoch_prev_seq_++; }
   // The v2 sequence number of the next datagram.
   std::uint32_t take_sequence() noexcept { return next_seq_++; }
   // The sequence number the next datagram takes, and the next message id (session_state()).
@@ -52,6 +60,8 @@ class Session {
   // Renewal when due and allowed (no QoS 2 publish of `publisher` waits for a PUBREC), then
   // the heartbeat round. v2, open engines only.
   void handle_timeout(Instant now, const Publisher& publisher) noexcept;
+  // Tests only (EngineTesting::set_next_sequence).
+  void set_next_sequence(std::uint32_t seq) noexcept { next_seq_ = seq; }
   // close(): no announcement on a later renewal.
   void close() noexcept { closed_ = true; }
   // The heartbeat, and a renewal still in the future (a deferred renewal is retried at the
@@ -60,6 +70,7 @@ class Session {
 
  private:
   void renew(Instant now) noexcept;
+  std::uint32_t draw_id() noexcept;
 
   Context c_;
   Subscriptions& subs_;
@@ -68,6 +79,8 @@ class Session {
   Instant start_{};
   std::uint32_t next_seq_ = 1;
   std::uint32_t prev_end_seq_ = 0;  // next_seq_ of the previous session when it ended
+  std::uint32_t epoch_prev_ = 0;      // the session of the previous key epoch (0: none)
+  std::uint32_t epoch_prev_seq_ = 0;  // its next sequence number
   std::uint32_t next_message_id_ = 1;
   std::uint32_t v1_counter_ = 0;
   Instant next_heartbeat_{};

@@ -20,7 +20,12 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     std::uint16_t ttl = wire::kV1DefaultTtl;
     if (!still_wanted(it, now, ttl)) continue;
     l_.session.renew_if_exhausted(now);
-    const wire::Packet p = packet_for(it, ttl, wall);
+    // A publish first sent under the previous key epoch keeps its session while that epoch is
+    // held (docs/engine.md §19): receivers deduplicate by (session, message id).
+    const bool old = v2_ && c_.keys.previous() != nullptr &&
+                     l_.session.previous_epoch_session() != 0 &&
+                     l_.publisher.under_previous_epoch(it);
+    const wire::Packet p = packet_for(it, ttl, wall, old);
     if (guarded(it) &&
         !l_.reach.permit(it.to, wire::encoded_size(p), wire::flags_echo_request(it.flags) &&
                                                           it.type == PacketType::heartbeat, now)) {
@@ -30,7 +35,7 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
       l_.outbox.release(it);
       continue;
     }
-    const Result<std::size_t> r = wire::encode(p, c_.crypto, buffer);
+    const Result<std::size_t> r = wire::encode(p, old ? *c_.keys.previous() : c_.crypto, buffer);
     if (!r) {
       c_.counters.drop(r.error());
       if (it.pending != kNoSlot) l_.publisher.send_failed(it, now);
@@ -70,13 +75,13 @@ bool Transmitter::still_wanted(const OutItem& it, Instant now, std::uint16_t& tt
   return false;
 }
 
-wire::Packet Transmitter::packet_for(const OutItem& it, std::uint16_t ttl,
-                                     WallTime wall) noexcept {
+wire::Packet Transmitter::packet_for(const OutItem& it, std::uint16_t ttl, WallTime wall,
+                                     bool previous_epoch) noexcept {
   wire::Packet p;
   p.version = c_.cfg.wire;
   p.type = it.type;
   p.flags = it.flags;
-  p.session_id = l_.session.id();
+  p.session_id = previous_epoch ? l_.session.previous_epoch_session() : l_.session.id();
   p.ttl = ttl;
   p.timestamp = wire_seconds(wall, c_.cfg.epoch_offset);
   c_.rng.random_bytes(p.iv);
@@ -93,7 +98,10 @@ wire::Packet Transmitter::packet_for(const OutItem& it, std::uint16_t ttl,
       fill_reply(p, it);
       break;
   }
-  if (v2_) p.packet_id = l_.session.take_sequence();
+  if (v2_) {
+    p.packet_id = previous_epoch ? l_.session.take_previous_epoch_sequence()
+                                 : l_.session.take_sequence();
+  }
   return p;
 }
 

@@ -38,7 +38,8 @@ class Transmitter {
   // v2: a unicast item to an endpoint not yet verified must fit its amplification budget.
   bool guarded(const OutItem& it) const noexcept;
   bool still_wanted(const OutItem& it, Instant now, std::uint16_t& ttl) noexcept;
-  wire::Packet packet_for(const OutItem& it, std::uint16_t ttl, WallTime wall) noexcept;
+  wire::Packet packet_for(const OutItem& it, std::uint16_t ttl, WallTime wall,
+                          bool previous_epoch) noexcept;
   void fill_publish(wire::Packet& p, const OutItem& it) noexcept;
   void fill_announcement(wire::Packet& p, const OutItem& it) noexcept;
   void fill_reply(wire::Packet& p, const OutItem& it) noexcept;

@@ -206,6 +206,69 @@ void Node::on_peer(std::function<void(const PeerEvent&)> callback) {
   core_->dispatcher.set_on_peer(std::move(callback));
 }
 
+Result<void> Node::rotate_keys(const Key& master_secret, std::uint32_t key_epoch, Duration overlap) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const WireVersion wire = core_->options.engine.wire;
+  if (wire != WireVersion::v2) {
+    return Error{Errc::invalid_argument,
+                 "key rotation needs wire v2 (v1 has no key epochs: change v1 keys on every node "
+                 "together)"};
+  }
+  if (!core_->derived_keys) {
+    return Error{Errc::invalid_argument,
+                 "key rotation needs a master secret: this node was created with raw "
+                 "encryption_key/hmac_key (write a master-secret config with nomq keygen)"};
+  }
+  if (overlap <= Duration::zero()) {
+    return Error{Errc::invalid_argument, "key overlap must be positive"};
+  }
+  if (key_epoch != core_->engine->key_epoch() + std::uint64_t{1}) {
+    return Error{Errc::invalid_argument, "key epoch ", key_epoch, ": the node is at epoch ",
+                 core_->engine->key_epoch(), ", the next must be ",
+                 core_->engine->key_epoch() + std::uint64_t{1}};
+  }
+  WireKeys keys;
+  const bool derived = derive_wire_keys(
+      backend_hkdf(), master_secret,
+      KeyContext{.group_id = core_->options.group_id, .key_epoch = key_epoch, .wire = wire}, keys);
+  if (!derived) {
+    wipe_secret(keys.bytes());
+    return Error{Errc::crypto_failure, "cannot derive the keys of epoch ", key_epoch};
+  }
+  auto crypto = make_crypto(keys.encryption, keys.mac);
+  if (!crypto) {
+    wipe_secret(keys.bytes());
+    return crypto.error();
+  }
+  const Instant now = detail::monotonic_now();
+  const KeyRotation when{.switch_after = overlap / 2, .overlap = overlap};
+  if (auto r = core_->engine->rotate_keys(**crypto, key_epoch, when, now); !r) {
+    wipe_secret(keys.bytes());
+    return r.error();
+  }
+  const bool stored = core_->signature_key.store(keys.app_signature);
+  wipe_secret(keys.bytes());
+  // The sets the engine let go of (an epoch retired) are freed with their keys.
+  std::erase_if(core_->rotated_keys,
+                [&](const std::unique_ptr<CryptoRng>& k) { return !core_->engine->holds_keys(*k); });
+  core_->rotated_keys.push_back(std::move(*crypto));
+  detail::log().info("node {:08x}: key epoch {} accepted; sending switches to it in {} s, epoch {} "
+                     "refused after {} s",
+                     core_->engine->session_id(), key_epoch,
+                     std::chrono::duration_cast<std::chrono::seconds>(when.switch_after).count(),
+                     key_epoch - 1,
+                     std::chrono::duration_cast<std::chrono::seconds>(when.overlap).count());
+  core_->kick(now);
+  if (!stored) return Error{Errc::crypto_failure, "cannot store the signature key"};
+  return {};
+}
+
+std::uint32_t Node::key_epoch() const {
+  std::lock_guard lk(core_->m);
+  return core_->engine->key_epoch();
+}
+
 Digest Node::gen_signature(std::string_view message) const {
   std::lock_guard lk(core_->m);  // the crypto object keeps contexts: one user at a time
   return detail::wire::app_signature(core_->options.engine.wire, *core_->crypto,

@@ -64,6 +64,7 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
                  options.group_id.size() > kMaxGroupId ? ", group_id longer than 64 bytes" : "",
                  ")"};
   }
+  core->derived_keys = options.master_secret.has_value();
   auto crypto = make_crypto(keys.encryption, keys.mac);
   const bool stored = core->signature_key.store(keys.app_signature);
   wipe_secret(keys.bytes());
@@ -75,7 +76,9 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   std::lock_guard lk(core->m);
   if (auto r = core->sockets.open(core->loop.fd()); !r) return r.error();
   const Instant now = monotonic_now();
-  auto engine = Engine::create(options.engine, *core->crypto, *core->crypto, now);
+  EngineConfig engine_config = options.engine;
+  engine_config.key_epoch = options.key_epoch;
+  auto engine = Engine::create(engine_config, *core->crypto, *core->crypto, now);
   if (!engine) return engine.error();
   core->engine = std::make_unique<Engine>(std::move(engine).value());
   log().info("node {:08x} on {} (group {}, wire {}, {} keys)", core->engine->session_id(),

@@ -40,7 +40,11 @@ struct NodeCore {
   static Result<std::shared_ptr<NodeCore>> create(const NodeOptions& options);
 
   const NodeOptions options;
-  std::unique_ptr<CryptoRng> crypto;  // the node's Crypto and Rng
+  std::unique_ptr<CryptoRng> crypto;  // the node's Crypto and Rng (the first epoch's keys)
+  // The key sets of later epochs given to the engine (Node::rotate_keys); freed once the
+  // engine no longer holds them.
+  std::vector<std::unique_ptr<CryptoRng>> rotated_keys;
+  bool derived_keys = false;  // created from a master secret (rotation possible)
   // The application-signature key (v2 gen_signature/authenticate), in a page of its own.
   SecretPage signature_key;
   std::unique_ptr<Engine> engine;

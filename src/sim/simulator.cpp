@@ -146,6 +146,13 @@ void Simulator::restart(std::size_t node) {
   flush(node);
 }
 
+Result<void> Simulator::rotate_keys(std::size_t node, Crypto& next, std::uint32_t epoch,
+                                    const KeyRotation& when) {
+  Result<void> r = engine(node).rotate_keys(next, epoch, when, now_);
+  flush(node);
+  return r;
+}
+
 void Simulator::close(std::size_t node) {
   engine(node).close(now_);
   flush(node);

@@ -119,6 +119,9 @@ class Simulator {
   Result<void> unsubscribe(std::size_t node, std::string_view channel);
   Result<MessageId> publish(std::size_t node, std::string_view channel, Bytes message,
                             const PublishOptions& options);
+  // Engine::rotate_keys on the node now (the new session's announcements leave at once).
+  Result<void> rotate_keys(std::size_t node, Crypto& next, std::uint32_t epoch,
+                           const KeyRotation& when);
   // Crash and restart: the engine is destroyed without close() (its pending publishes vanish
   // with it, as in a power cut) and a new one, a new session, starts with the same config and
   // endpoint. Datagrams in flight to the endpoint reach the new engine.

@@ -98,6 +98,12 @@ std::optional<HeaderView> peek_header(Bytes datagram) noexcept {
   return h;
 }
 
+std::optional<std::uint32_t> peek_session_id(Bytes datagram) noexcept {
+  using namespace detail::wire;
+  if (datagram.size() < kOffSessionId + 4 || load_be16(datagram.data()) != kMagic) return std::nullopt;
+  return load_be32(datagram.data() + kOffSessionId);
+}
+
 std::optional<ChannelId> peek_channel_id(Bytes datagram) noexcept {
   ChannelId id{};
   if (datagram.size() < detail::wire::kOffChannelId + id.size()) return std::nullopt;

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "nomq/config.hpp"
 #include "support/subprocess.hpp"
@@ -349,6 +350,83 @@ TEST_F(NetnsTest, InterfaceDownAndUpReinitialisesAndDelivers) {
     if (auto line = p.wait_for_line(S::err, needle, Millis{0})) std::printf("pub: %s\n", line->c_str());
   b.signal(SIGTERM);
   EXPECT_EQ(b.wait_exit(kStep).value_or(-1), 0);
+}
+
+// Issue 13 item 3, "rotation under load between namespaces": a QoS 1 stream (host 0) and a
+// QoS 2 stream (host 2) to a subscriber on host 1, each process with its own config file.
+// Mid-stream the subscriber's file is rotated with `nomq keygen --rotate` and copied to the
+// publishers' (the deployment step); the subscriber gets SIGHUP, then, a second later, both
+// publishers. key_overlap_s is 6: each process sends under the new epoch 3 s after its SIGHUP
+// and refuses the old one after 6 s; the streams go on past every switch. Every message
+// arrives exactly once and both publishers exit 0 (every message acknowledged).
+TEST_F(NetnsTest, KeyRotationUnderLoadLosesAndDuplicatesNothing) {
+  const auto started = std::chrono::steady_clock::now();
+  auto with_overlap = [&] {
+    const std::string path = config("10.77.0.255");
+    auto loaded = load_config(path);
+    EXPECT_TRUE(loaded.ok());
+    NodeConfig c = loaded->config;
+    c.key_overlap_s = 6;
+    SaveOptions so;
+    so.overwrite = true;
+    EXPECT_TRUE(save_config(c, path, ConfigFormat::json, so).ok());
+    return path;
+  };
+  const std::string cfg_sub = with_overlap();
+  const std::string cfg_q1 = with_overlap();
+  const std::string cfg_q2 = with_overlap();
+  Process s = sub(1, cfg_sub, {"-t", "rot/q1", "-t", "rot/q2"});
+  Process p1 = pub(0, cfg_q1, {"-t", "rot/q1", "-l", "-q", "1"}, std::nullopt, /*keep_stdin=*/true);
+  Process p2 = pub(2, cfg_q2, {"-t", "rot/q2", "-l", "-q", "2"}, std::nullopt, /*keep_stdin=*/true);
+  p1.write_stdin("q1-warmup\n");
+  p2.write_stdin("q2-warmup\n");
+  ASSERT_TRUE(s.wait_for_line(S::out, "q1-warmup", kStep)) << s.transcript() << p1.transcript();
+  ASSERT_TRUE(s.wait_for_line(S::out, "q2-warmup", kStep)) << s.transcript() << p2.transcript();
+
+  constexpr int kMessages = 200;  // 40 ms apart: 8 s of streams
+  for (int i = 1; i <= kMessages; ++i) {
+    p1.write_stdin("q1-" + std::to_string(i) + "\n");
+    p2.write_stdin("q2-" + std::to_string(i) + "\n");
+    if (i == 40) {  // 1.6 s in: rotate, deploy, SIGHUP the subscriber
+      std::string out;
+      ASSERT_TRUE(run({kNomq, "keygen", "--rotate", "-o", cfg_sub}, &out)) << out;
+      EXPECT_NE(out.find("to key epoch 1"), std::string::npos) << out;
+      ASSERT_TRUE(run({"/bin/cp", "-p", cfg_sub, cfg_q1}, &out)) << out;
+      ASSERT_TRUE(run({"/bin/cp", "-p", cfg_sub, cfg_q2}, &out)) << out;
+      s.signal(SIGHUP);
+    }
+    if (i == 65) {  // a second later: the publishers
+      p1.signal(SIGHUP);
+      p2.signal(SIGHUP);
+    }
+    std::this_thread::sleep_for(40ms);  // pacing the stream, not waiting for a result
+  }
+  p1.close_stdin();
+  p2.close_stdin();
+  EXPECT_EQ(p1.wait_exit(60s).value_or(-1), 0) << p1.transcript();
+  EXPECT_EQ(p2.wait_exit(60s).value_or(-1), 0) << p2.transcript();
+  EXPECT_TRUE(s.wait_for_lines(S::out, 2 * kMessages + 2, kStep)) << s.transcript();
+  s.signal(SIGTERM);
+  EXPECT_EQ(s.wait_exit(kStep).value_or(-1), 0) << s.transcript();
+  for (const Process* p : {&s, &p1, &p2}) {
+    EXPECT_NE(p->err().find("SIGHUP: key epoch 1 from"), std::string::npos) << p->transcript();
+  }
+  const auto t = tally(s);
+  int lost = 0;
+  int duplicated = 0;
+  for (const char* stream : {"q1-", "q2-"}) {
+    for (int i = 1; i <= kMessages; ++i) {
+      const auto it = t.find(stream + std::to_string(i));
+      const int n = it == t.end() ? 0 : it->second;
+      lost += n == 0;
+      duplicated += n > 1 ? n - 1 : 0;
+    }
+  }
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(duplicated, 0);
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("key rotation under load: %d QoS 1 + %d QoS 2 messages, %d lost, %d duplicated, %.1f s\n",
+              kMessages, kMessages, lost, duplicated, secs);
 }
 
 }  // namespace
