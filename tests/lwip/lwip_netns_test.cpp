@@ -17,9 +17,15 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <ostream>
 
 #include "nomq/config.hpp"
 #include "support/subprocess.hpp"
+
+namespace nomq {
+// Test names and failure messages say "v1"/"v2", not the enum's byte.
+inline void PrintTo(WireVersion w, std::ostream* os) { *os << (w == WireVersion::v1 ? "v1" : "v2"); }
+}  // namespace nomq
 
 namespace nomq::test {
 namespace {
