@@ -16,6 +16,8 @@
 //  11 CLOSE
 //  12 RESPOND   peer: the peer answers the engine's last tracked datagram (ACK / PUBREC for a
 //               QoS 1/2 PUBLISH, PUBCOMP for a PUBREL) as an honest peer would
+//  13 IMPERSONATE peer type jump: a key holder at the peer's address sends a datagram under the
+//               engine's own session id with a sequence number the engine never sent
 //
 // Authentic datagrams reach every engine state; the checks below are the invariants that hold
 // whatever the script (see docs/security.md, "Fuzzing"):
@@ -30,7 +32,16 @@
 //  - every message delivered is on a subscribable channel and within max_message_size;
 //  - every accepted QoS 1/2 publish ends with exactly one DeliveryReport (its own id and QoS,
 //    a documented reason) once its TTL has passed and timers ran, or at close(); no report for
-//    anything else.
+//    anything else;
+//  - amplification (v2, docs/engine.md §17): what the engine sends unicast to a peer's address
+//    (every datagram but the authentication-failure probe, which has its own bound) stays
+//    <= 3 x the bytes that address sent it, until the application addressed that peer itself
+//    (a publish with a destination vouches for it); the harness counts every byte it handed
+//    over from the address, the engine only the authentic ones, so this bound is the looser;
+//  - impersonation (v2, issue 13 M2): a datagram under the engine's own session id with a
+//    sequence number it never sent is dropped as own_packet, delivers nothing, is counted in
+//    impersonations_detected, raises PeerEvent::impersonation and renews the session at once
+//    (unless closed).
 //
 // Limits: the engine runs with tiny tables (4 pending, 3 channels, 8 inbox, 16 outbox, 2+3
 // retained, 16 v1 nonces, 3 sender windows for the 8 sessions the peers can use...), so that a
@@ -69,7 +80,7 @@ using namespace nomq;
 using wire::PacketType;
 using fuzz::wall_at;
 
-constexpr int kOpCount = 13;
+constexpr int kOpCount = 14;
 constexpr std::size_t kPeers = 4;
 constexpr std::array<std::string_view, 5> kChannels = {"a", "sensors/temp", "plant/line1/t",
                                                        "x/y/z", "never/subscribed"};
@@ -192,6 +203,11 @@ class Harness {
       peers_[i].session[1] = 0x52000000u + static_cast<std::uint32_t>(i);
     }
     ids_ = ids;
+    bytes_in_.fill(0);
+    bytes_out_.fill(0);
+    vouched_.fill(false);
+    impersonation_events_ = 0;
+    closed_ = false;
     sent_.clear();
     emitted_.clear();
     our_ids_.clear();
@@ -243,11 +259,13 @@ class Harness {
         }
         case 10: op_tamper(in); break;
         case 11:
+          closed_ = true;
           engine_->close(now_);
           drain_events();
           for (const Tracked& t : tracked_) NOMQ_FUZZ_CHECK(t.reports == 1);
           break;
         case 12: op_respond(in); break;
+        case 13: op_impersonate(in); break;
         default: break;
       }
       check_stats();
@@ -371,6 +389,7 @@ class Harness {
 
   Outcome deliver(const Endpoint& from, Bytes d, bool hold) {
     drain_events();
+    if (const auto i = peer_index(from)) bytes_in_[*i] += d.size();
     const EngineStats before = engine_->stats();
     engine_->handle_datagram(from, d, now_, wall_at(now_));
     const EngineStats& after = engine_->stats();
@@ -476,6 +495,48 @@ class Harness {
     }
   }
 
+  void op_impersonate(fuzz::Reader& in) {
+    const std::size_t peer = in.u8() % kPeers;
+    const auto type = static_cast<PacketType>(1 + in.u8() % 8);
+    const std::uint32_t jump = 1u + in.u16();
+    if (version_ != WireVersion::v2) return;
+    drain_events();
+    // Whatever the engine sent before is in emitted_; the forgery's sequence number lies beyond
+    // the newest of them by `jump` (at least one), so the engine never sent it.
+    std::uint32_t newest = 0;
+    const std::uint32_t own = engine_->session_id();
+    for (std::size_t i = 0; i < emitted_.size(); ++i) {
+      const auto h = wire::peek_header(emitted_[i].view());
+      if (h && h->session_id == own) newest = std::max(newest, h->packet_id);
+    }
+    wire::Packet p = header(type, peers_[peer]);
+    p.session_id = own;
+    p.packet_id = newest + jump + 1'000'000u;  // past anything sent since, too
+    p.channel_id = type == PacketType::heartbeat ? wire::ChannelId{} : ids_[0];
+    p.body.channel = kChannels[0];
+    p.body.message_id = 1;
+    const Bytes d = seal(p);
+    if (d.empty()) return;
+    const std::uint64_t seen = engine_->stats().impersonations_detected;
+    const std::uint64_t own_drops = engine_->stats().dropped_by(Errc::own_packet);
+    const Outcome o = deliver(peers_[peer].ep, d, false);
+    // The renewal may queue announcements that a full outbox refuses (queue_full): only the
+    // forgery's own drop is asserted.
+    NOMQ_FUZZ_CHECK(engine_->stats().dropped_by(Errc::own_packet) == own_drops + 1);
+    NOMQ_FUZZ_CHECK(o.messages == 0);
+    NOMQ_FUZZ_CHECK(engine_->stats().impersonations_detected == seen + 1);
+    NOMQ_FUZZ_CHECK(closed_ || engine_->session_id() != own);
+    NOMQ_FUZZ_CHECK(impersonation_events_ >= 1);
+    impersonation_events_ = 0;
+  }
+
+  std::optional<std::size_t> peer_index(const Endpoint& e) const noexcept {
+    for (std::size_t i = 0; i < kPeers; ++i) {
+      if (peers_[i].ep == e) return i;
+    }
+    return std::nullopt;
+  }
+
   // --- API calls
 
   void op_publish(fuzz::Reader& in) {
@@ -500,6 +561,7 @@ class Harness {
     if ((opts & 0x10) != 0) o.wait_for_subscribers = std::chrono::seconds(1 + (opts >> 5));
     const Result<MessageId> r = engine_->publish(ch, Bytes{msg.data(), raw_msg.size()}, o, now_);
     if (r.ok()) {
+      if (dest >= 4) vouched_[static_cast<std::size_t>(dest - 4)] = true;
       remember(our_ids_, *r);
       if (qos != Qos::at_most_once) {
         Tracked t;
@@ -552,6 +614,13 @@ class Harness {
       opt.wall = wall_at(now_);
       const Result<wire::Packet> r = wire::decode(d, crypto_->crypto(), opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
+      if (version_ == WireVersion::v2 && !tx->to_group &&
+          !(r->type == PacketType::heartbeat && r->flags == 0)) {
+        if (const auto i = peer_index(tx->to)) {
+          bytes_out_[*i] += tx->size;
+          NOMQ_FUZZ_CHECK(vouched_[*i] || bytes_out_[*i] <= 3 * bytes_in_[*i]);
+        }
+      }
       emitted_.push(d);
       NOMQ_FUZZ_CHECK(++n <= 100000);
     }
@@ -567,6 +636,8 @@ class Harness {
         NOMQ_FUZZ_CHECK(m->message.size() <= cfg_.limits.max_message_size);
         NOMQ_FUZZ_CHECK(std::find(kChannels.begin(), kChannels.begin() + kSubscribable,
                                   m->channel) != kChannels.begin() + kSubscribable);
+      } else if (const auto* pe = std::get_if<PeerEvent>(&*ev)) {
+        if (pe->kind == PeerEvent::Kind::impersonation) ++impersonation_events_;
       } else if (const auto* r = std::get_if<DeliveryReport>(&*ev)) {
         auto it = std::find_if(tracked_.begin(), tracked_.end(),
                                [&](const Tracked& t) { return t.id == r->message_id; });
@@ -662,6 +733,11 @@ class Harness {
   std::array<std::uint8_t, wire::kMaxDatagram> tx_buf_{};
   int delivered_ = 0;
   std::array<int, kErrcCount> reports_{};
+  std::array<std::uint64_t, kPeers> bytes_in_{};   // every byte handed over from the address
+  std::array<std::uint64_t, kPeers> bytes_out_{};  // guarded unicast bytes sent to it
+  std::array<bool, kPeers> vouched_{};
+  int impersonation_events_ = 0;
+  bool closed_ = false;
 };
 
 }  // namespace

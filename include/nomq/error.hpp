@@ -68,6 +68,8 @@ enum class Errc : std::uint8_t {
                           // sender sessions, none of which may be evicted
   qos2_quota,             // v2: the sender session already holds max_qos2_per_session QoS 2
                           // states awaiting PUBREL (dropped unacknowledged)
+  unverified_sender,      // v2: a PUBLISH that may predate this receiver's start, from a session
+                          // not yet verified as live (dropped unacknowledged; issue 13 M4)
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -115,7 +117,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::qos2_quota) return ErrorDomain::engine;
+  if (e <= Errc::unverified_sender) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;

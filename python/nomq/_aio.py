@@ -229,6 +229,17 @@ class NoMQ(_common.NodeView):
         node.unsubscribe(channel)
         self._schedule()
 
+    async def withdraw(self, channel: str) -> None:
+        """Tells the group that this node does not subscribe to ``channel`` (one it does not
+        follow): peers drop a subscription inherited from this address's previous session at
+        once instead of waiting for it to lapse (``nomq sub -U``). Raises NoMQError:
+        invalid_argument (also under wire v1, which announces nothing), already_subscribed
+        (use unsubscribe), channel_name_too_long, too_many_channels, closed."""
+        node = self._live()
+        self._attach()
+        node.withdraw(channel)
+        self._schedule()
+
     async def publish(self, channel: str, message: Union[str, bytes], qos: int = 0,
                       retain: bool = False, ttl: Optional[int] = None, priority: int = 0,
                       ip: Optional[str] = None, port: Optional[int] = None,

@@ -121,6 +121,9 @@ class NoMQ(_common.NodeView):
     def unsubscribe(self, channel: str) -> None:
         self._live().unsubscribe(channel)
 
+    def withdraw(self, channel: str) -> None:
+        self._live().withdraw(channel)
+
     def publish(self, channel: str, message: Union[str, bytes], qos: int = 0,
                 retain: bool = False, ttl: Optional[int] = None, priority: int = 0,
                 ip: Optional[str] = None, port: Optional[int] = None,

@@ -248,6 +248,15 @@ PYBIND11_MODULE(_nomq, m) {
         }
         unwrap(std::move(r));
       }, py::arg("channel"))
+      .def("withdraw", [](PyNode& n, const std::string& channel) {
+        nomq::Node& node = n.get();
+        nomq::Result<void> r;
+        {
+          py::gil_scoped_release release;
+          r = node.withdraw(channel);
+        }
+        unwrap(std::move(r));
+      }, py::arg("channel"))
       .def("publish", [](PyNode& n, const std::string& channel, const py::handle& message, int qos,
                          bool retain, std::optional<int> ttl, int priority,
                          std::optional<std::string> ip, std::optional<int> port,

@@ -63,6 +63,11 @@ def test_call_errors(v2_config):
             with pytest.raises(nomq.NoMQError) as e:
                 await node.unsubscribe("never")
             assert e.value.code == "not_subscribed"
+            await node.withdraw("left/behind")  # a channel this node does not follow: announced
+            await node.subscribe("followed")
+            with pytest.raises(nomq.NoMQError) as e:
+                await node.withdraw("followed")
+            assert e.value.code == "already_subscribed"
             with pytest.raises(nomq.LimitError) as e:
                 await node.subscribe("c" * 300)
             assert e.value.code == "channel_name_too_long"

@@ -34,6 +34,7 @@ async def main() -> None:
     pub: nomq.Publication = node.publish_nowait("a/b", b"bytes", qos=1)
     again: nomq.Delivery = await pub
     await node.unsubscribe("a/b")
+    await node.withdraw("c/d")
     left: List[nomq.Delivery] = node.close()
     nomq.NoMQ.create_config({"encryption_key": "00" * 32, "hmac_key": "11" * 32}, "x.json")
 

@@ -45,7 +45,15 @@ void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, std::size_
     return on_echo(p, from, now);
   }
   switch (p.type) {
-    case wire::PacketType::publish: return receiver.on_publish_v2(p, from, now, wall);
+    case wire::PacketType::publish:
+      switch (receiver.freshness(p, now)) {
+        case Receiver::Freshness::fresh: return receiver.on_publish_v2(p, from, now, wall);
+        case Receiver::Freshness::withheld: return;
+        case Receiver::Freshness::withheld_unverified:
+          if (!closed) reach.request_echo(from, now);
+          return;
+      }
+      return;
     case wire::PacketType::subscribe:
     case wire::PacketType::unsubscribe:
     case wire::PacketType::heartbeat: return discovery.on_announce(p, from, now);
@@ -71,6 +79,7 @@ void Engine::Impl::on_echo(const wire::Packet& p, const Endpoint& from, Instant 
   }
   const Reachability::Owed owed = reach.on_echo(from, p.channel_id, now);
   if (!owed.verified) return;
+  receiver.verified_live(p.session_id, p.packet_id);
   publisher.retry_refused(from, now);
   if (closed) return;
   if (owed.replay) discovery.replay_owed(from, now);
@@ -133,6 +142,7 @@ Result<MessageId> Engine::publish(std::string_view channel, Bytes message,
 void Engine::handle_datagram(const Endpoint& from, Bytes datagram, Instant now, WallTime wall) {
   Impl& m = *impl_;
   m.begin_call(now);
+  m.receiver.note_start(now, wall);
   m.counters.add(&EngineStats::datagrams_received);
   const std::uint64_t bad_mac = m.counters.stats().dropped_by(Errc::bad_mac);
   const std::optional<wire::Packet> p = m.receiver.open(from, datagram, now, wall);
@@ -166,6 +176,7 @@ void Engine::handle_timeout(Instant now) {
 std::optional<Transmit> Engine::poll_transmit(Instant now, WallTime wall, MutableBytes buffer) {
   Impl& m = *impl_;
   m.begin_call(now);
+  m.receiver.note_start(now, wall);
   return m.transmitter.poll(now, wall, buffer);
 }
 

@@ -78,6 +78,13 @@ void Reachability::challenge(const Endpoint& to, Entry& e, Instant now) noexcept
   if (outbox_.push(15, it)) c_.counters.add(&EngineStats::echo_challenges_sent);
 }
 
+void Reachability::request_echo(const Endpoint& to, Instant now) noexcept {
+  Entry* e = find_or_insert(to, now);
+  if (e == nullptr) return;
+  if (e->challenged && now - e->challenged_at < c_.cfg.timers.retransmit_initial) return;
+  challenge(to, *e, now);
+}
+
 bool Reachability::admit_work(const Endpoint& to, std::uint64_t bytes, bool replay,
                               Instant now) noexcept {
   Entry* e = find_or_insert(to, now);

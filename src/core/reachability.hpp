@@ -87,6 +87,10 @@ class Reachability {
   // A HEARTBEAT with kFlagEchoResponse from `from` carrying `token`: verifies the endpoint if
   // the token is the one we sent there. Returns what is now due.
   Owed on_echo(const Endpoint& from, const wire::ChannelId& token, Instant now) noexcept;
+  // Sends `to` a challenge even if it is verified (the receiver's freshness check after a
+  // restart, issue 13 M4, needs a fresh answer from the session there), unless one went out
+  // there less than retransmit_initial ago.
+  void request_echo(const Endpoint& to, Instant now) noexcept;
 
  private:
   Entry* find(const Endpoint& e) noexcept;

@@ -132,7 +132,55 @@ bool Receiver::accept_v2(const wire::Packet& p, const Endpoint& from, Instant no
     c_.counters.drop(v);
     return false;
   }
+  if (!s->live && fresh_by_time(p.timestamp, now)) {
+    s->live = true;
+    s->live_from = p.packet_id;
+  }
   return true;
+}
+
+void Receiver::note_start(Instant now, WallTime wall) noexcept {
+  if (started_) return;
+  started_ = true;
+  start_ = now;
+  start_wire_ = wire_seconds(wall, c_.cfg.epoch_offset);
+}
+
+// Whether a datagram stamped `timestamp` was sent after this receiver started: stamped in a
+// later second than the start (with clocks that agree; a sender whose clock leads ours by d s,
+// d <= timestamp_future_s, gets d s of its pre-start datagrams through: docs/security.md M4).
+// Once the receiver has run longer than the timestamp window plus that lead, whatever was sent
+// before the start is refused as stale anyway.
+bool Receiver::fresh_by_time(std::uint32_t timestamp, Instant now) const noexcept {
+  if (!started_) return true;
+  const std::uint32_t lead = std::min(c_.cfg.timestamp_future_s, c_.cfg.timestamp_window_s);
+  if (now - start_ > std::chrono::seconds(std::int64_t{c_.cfg.timestamp_window_s} + lead + 1)) {
+    return true;
+  }
+  return timestamp > start_wire_;
+}
+
+Receiver::Freshness Receiver::freshness(const wire::Packet& p, Instant now) noexcept {
+  // Stamped after the start (or the start is long past): fresh by itself, whatever the
+  // session (a reordered datagram older than the one that made its session live included).
+  if (fresh_by_time(p.timestamp, now)) return Freshness::fresh;
+  const SenderInfo* s = senders_.find(p.session_id);
+  if (s != nullptr && s->live) {
+    if (p.packet_id >= s->live_from) return Freshness::fresh;
+    c_.counters.drop(Errc::unverified_sender);  // older than what proved the session live
+    return Freshness::withheld;
+  }
+  if (p.qos() == 0 && p.timestamp >= start_wire_) return Freshness::fresh;
+  c_.counters.drop(Errc::unverified_sender);
+  return Freshness::withheld_unverified;
+}
+
+void Receiver::verified_live(std::uint32_t session, std::uint32_t packet_id) noexcept {
+  SenderInfo* s = senders_.find(session);
+  if (s == nullptr || s->live) return;
+  s->live = true;
+  // Sent after the echo: the echo itself (packet_id) was the first fresh datagram.
+  s->live_from = packet_id + 1;
 }
 
 void Receiver::on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,

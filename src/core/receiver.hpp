@@ -63,6 +63,24 @@ class Receiver {
     impersonated_ = false;
     return seen;
   }
+  // Freshness after a restart (issue 13 M4, docs/engine.md §18). A receiver that starts has no
+  // replay window for anyone, so a datagram captured before its start and replayed inside the
+  // timestamp window would be delivered once more. note_start() fixes the start (the first
+  // call counts; the engine calls it with every datagram and transmit). A sender session is
+  // *live* once it sent something stamped in a later second than the start (it cannot have
+  // been captured before the start), once it echoed one of our reachability tokens (its echo is
+  // fresh), or once the receiver has run longer than the timestamp window (anything older is
+  // stale). A PUBLISH stamped after the start is fresh by itself; one stamped earlier, from a
+  // session not yet live or older than what made it live, is withheld: not delivered, not acknowledged (its publisher retransmits), counted as
+  // unverified_sender. One exception: a QoS 0 PUBLISH stamped no earlier than the start's
+  // second is delivered (QoS 0 is never retransmitted; the residual is documented).
+  enum class Freshness : std::uint8_t { fresh, withheld, withheld_unverified };
+  void note_start(Instant now, WallTime wall) noexcept;
+  // For a PUBLISH accepted by accept_v2(). withheld_unverified: the session is not live yet
+  // (the engine asks its endpoint for an echo); both withheld kinds are counted.
+  Freshness freshness(const wire::Packet& p, Instant now) noexcept;
+  // `session` echoed our token in the datagram with sequence number `packet_id`.
+  void verified_live(std::uint32_t session, std::uint32_t packet_id) noexcept;
   // Expires inbound QoS states.
   void handle_timeout(Instant now) noexcept;
   // The next received message not expired at `now`, highest priority first.
@@ -115,6 +133,11 @@ class Receiver {
   std::array<SkewNote, 8> skew_notes_{};
   std::size_t skew_next_ = 0;
   bool impersonated_ = false;
+  // M4: when this receiver started (monotonic, and the wall clock in wire seconds then).
+  bool started_ = false;
+  Instant start_{};
+  std::uint32_t start_wire_ = 0;
+  bool fresh_by_time(std::uint32_t timestamp, Instant now) const noexcept;
 };
 
 }  // namespace nomq::detail

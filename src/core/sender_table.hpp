@@ -23,6 +23,10 @@ struct SenderInfo {
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
   Endpoint endpoint;                 // where the session was first heard (per-endpoint quota)
+  // Freshness after a restart (issue 13 M4): the session is known to be live since this
+  // receiver started, and its PUBLISHes with a sequence number >= live_from are delivered.
+  std::uint32_t live_from = 0;
+  bool live = false;
 };
 
 class SenderTable {

@@ -280,6 +280,7 @@ void Simulator::send(std::size_t from, const Transmit& tx, const std::uint8_t* d
   mix(data, tx.size);
   ++net_.datagrams_sent;
   net_.bytes_sent += tx.size;
+  if (hooks_.on_transmit) hooks_.on_transmit(from, tx, Bytes{data, tx.size}, now_);
   if (tx.to_group) {
     ++net_.group_sends;
     for (std::size_t to = 0; to < nodes_.size(); ++to) {

@@ -77,6 +77,9 @@ struct SimHooks {
   std::function<void(std::size_t node, std::uint32_t generation, const MessageEvent&, Instant)> on_message;
   std::function<void(std::size_t node, std::uint32_t generation, const DeliveryReport&, Instant)> on_report;
   std::function<void(std::size_t node, std::uint32_t generation, const PeerEvent&, Instant)> on_peer;
+  // Every datagram an engine transmits, before the links see it (what an eavesdropper on the
+  // sender's segment captures).
+  std::function<void(std::size_t node, const Transmit&, Bytes datagram, Instant)> on_transmit;
 };
 
 class Simulator {

@@ -39,6 +39,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::future_timestamp: return "future_timestamp";
     case Errc::sender_quota: return "sender_quota";
     case Errc::qos2_quota: return "qos2_quota";
+    case Errc::unverified_sender: return "unverified_sender";
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::channel_name_too_long: return "channel_name_too_long";
     case Errc::message_too_large: return "message_too_large";

@@ -706,6 +706,10 @@ TEST(Engine, ExplicitDestinationAnsweringFromAnotherPortIsBoundByItsFirstAnswer)
   Node& sub = net.add(v2_config(), 2);
   ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
   net.pump();
+  // Past the subscriber's first second: a publish stamped in the second it started in would be
+  // withheld until its session proves live (docs/engine.md §18), and the retransmissions that
+  // follow the proof go to port 8888, where nothing hands them over.
+  net.run_for(1s);
   PublishOptions o = with_qos(Qos::exactly_once);
   // Addressed at another port of the subscriber's host (its group port, say): the datagram is
   // handed to it by hand, its answers come from its own endpoint.
@@ -783,6 +787,7 @@ TEST(Engine, FullInboxRefusesWithoutAcknowledgingSoNothingIsLost) {
   Node& sub = net.add(cfg, 2);
   ASSERT_TRUE(sub.engine.subscribe("c", 0, net.now));
   net.pump();
+  net.run_for(1s);  // past the subscriber's first second (docs/engine.md §18)
   PublishOptions o = with_qos(Qos::at_least_once);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(pub.engine.publish("c", bytes_of(std::to_string(i)), o, net.now));
   // Move datagrams without polling the subscriber's events.
@@ -1135,6 +1140,37 @@ TEST(Engine, UnsubscribeFromTheNewSessionRemovesAnInheritedSubscription) {
     if (rc.state == RecipientState::failed) ++failed;
   }
   EXPECT_EQ(failed, 1);
+}
+
+// withdraw() (nomq sub -U): the restarted node does not follow the channel and says so; the
+// publisher drops the subscription its address inherited at once, where it would otherwise
+// keep a QoS 1 publish waiting on it for 2.5 heartbeat intervals (the test above).
+TEST(Engine, WithdrawFromTheNewSessionDropsAnInheritedSubscriptionAtOnce) {
+  EngineConfig cfg;
+  cfg.timers.heartbeat_interval = 4s;
+  RestartFixture r(cfg);
+  ASSERT_TRUE(r.again().engine.withdraw("plant/temp", r.f.net.now));
+  r.f.net.pump();
+  PublishOptions o = with_qos(Qos::at_least_once);
+  o.ttl_s = 60;
+  ASSERT_TRUE(r.f.pub().engine.publish("plant/temp", bytes_of("x"), o, r.f.net.now));
+  r.f.net.run_for(1s);
+  ASSERT_EQ(r.f.pub().reports.size(), 1u);
+  EXPECT_EQ(r.f.pub().reports[0].reason, Errc::ok);
+  ASSERT_EQ(r.f.pub().reports[0].recipients.size(), 1u);
+  EXPECT_EQ(r.f.pub().reports[0].recipients[0].session_id, r.f.sub(0).engine.session_id());
+  EXPECT_TRUE(r.again().received.empty());
+}
+
+TEST(Engine, WithdrawRefusesAFollowedChannelAndWireV1) {
+  TestNet net;
+  Node& n = net.add(v2_config(), 7);
+  ASSERT_TRUE(n.engine.subscribe("plant/temp", 0, net.now));
+  EXPECT_EQ(n.engine.withdraw("plant/temp", net.now).error(), Errc::already_subscribed);
+  EXPECT_EQ(n.engine.withdraw("", net.now).error(), Errc::invalid_argument);
+  EXPECT_TRUE(n.engine.withdraw("plant/other", net.now));
+  Node& v1 = net.add(v1_config(), 8);
+  EXPECT_EQ(v1.engine.withdraw("plant/other", net.now).error(), Errc::invalid_argument);
 }
 
 // --- known channels handed to decode
