@@ -16,6 +16,7 @@ packages=(
   python3-dev python3-setuptools python3-pip python3-venv pybind11-dev python3-pybind11 python3-paho-mqtt
   mypy
   libasio-dev
+  liblwip-dev
 )
 
 missing=()
