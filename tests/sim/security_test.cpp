@@ -58,6 +58,17 @@ struct Delivered {
   bool retain;
 };
 
+// "reason=count ..." of every drop counter that moved, for failure messages.
+std::string drops(const EngineStats& st) {
+  std::string why;
+  for (std::size_t e = 1; e < kErrcCount; ++e) {
+    if (st.dropped[e] != 0) {
+      why.append(to_string(static_cast<Errc>(e))).append("=").append(std::to_string(st.dropped[e])).append(" ");
+    }
+  }
+  return why;
+}
+
 double factor(std::uint64_t out, std::uint64_t in) {
   return in == 0 ? 0.0 : static_cast<double>(out) / static_cast<double>(in);
 }
@@ -245,13 +256,8 @@ TEST(SimSecurity, M1SpoofedSourcesDoNotPushOutVerifiedPeers) {
     sim.run_until(sim.now() + 100ms);
     ASSERT_TRUE(sim.subscribe(sub, "valve"));
     sim.run_until(sim.now() + 100ms);
-    EXPECT_EQ(values, 10u) << "the 5 values again, at once; drops at the subscriber: " << [&] {
-      std::string why;
-      const EngineStats& st = sim.engine(sub).stats();
-      for (std::size_t e = 1; e < kErrcCount; ++e)
-        if (st.dropped[e] != 0) why.append(to_string(static_cast<Errc>(e))).append("=").append(std::to_string(st.dropped[e])).append(" ");
-      return why;
-    }();
+    EXPECT_EQ(values, 10u) << "the 5 values again, at once; drops at the subscriber: "
+                           << drops(sim.engine(sub).stats());
     EXPECT_EQ(sim.engine(pub).stats().echo_challenges_sent, challenges)
         << "the verified subscriber was not challenged again";
     if (::testing::Test::HasFailure()) break;
@@ -472,12 +478,7 @@ TEST(SimSecurity, M4ReplaysCapturedBeforeARestartDeliverNothingAfterIt) {
     sim.run_until(sim.now() + 2s);
     EXPECT_EQ(after.size(), 0u) << "replayed PUBLISHes delivered after the restart";
     const EngineStats& st = sim.engine(sub).stats();
-    EXPECT_EQ(st.dropped_by(Errc::unverified_sender), n_captured) << [&] {
-      std::string why;
-      for (std::size_t e = 1; e < kErrcCount; ++e)
-        if (st.dropped[e] != 0) why.append(to_string(static_cast<Errc>(e))).append("=").append(std::to_string(st.dropped[e])).append(" ");
-      return why;
-    }();
+    EXPECT_EQ(st.dropped_by(Errc::unverified_sender), n_captured) << drops(st);
     // The publisher goes on; the restarted subscriber gets all of it (QoS 0 too: the session
     // is verified by then, or its datagrams are stamped after the restart).
     reports_ok = 0;
