@@ -73,6 +73,9 @@ enum class Errc : std::uint8_t {
   old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
                           // (a node still on the old keys after the rotation's overlap)
   unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired
+  sender_unverified,      // v2: a new sender session from an endpoint that has not answered a
+                          // reachability challenge, while such sessions already hold their
+                          // share (half) of the sender table; the endpoint is challenged
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -120,7 +123,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::unknown_key_epoch) return ErrorDomain::engine;
+  if (e <= Errc::sender_unverified) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;
