@@ -28,12 +28,13 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
-def wait_line(proc, text, timeout=20):
+def wait_line(proc, text, seen, timeout=20):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         line = proc.stderr.readline()
         if not line:
             break
+        seen.append(line.rstrip())
         if text in line:
             return True
     return False
@@ -69,7 +70,8 @@ def main():
                 "max_queued_messages 1000000\nmax_inflight_messages 50\n" % port)
     broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", os.path.join(d, "m.conf")])
     site = os.path.join(d, "site.json")
-    with open(site, "w") as f:
+    # Mode 0600: a config holding keys must be private (the tools refuse it otherwise).
+    with os.fdopen(os.open(site, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump({"encryption_key": secrets.token_hex(32), "hmac_key": secrets.token_hex(32),
                    "group": "127.255.255.255", "ip": "127.0.0.1",
                    "port": free_port(socket.SOCK_DGRAM)}, f)
@@ -83,9 +85,13 @@ def main():
     time.sleep(0.3)
     bridge = subprocess.Popen([nomq, "bridge", "-c", cfg], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, cwd=d)
-    ok = wait_line(bridge, "connected to")
+    seen = []
+    ok = wait_line(bridge, "connected to", seen)
     if not ok:
-        print("bridge_bench: the bridge did not connect", file=sys.stderr)
+        print("bridge_bench: the bridge did not connect: %s" % " | ".join(seen[-5:]), file=sys.stderr)
+        bridge.kill()
+        broker.terminate()
+        broker.wait(10)
         return 1
     payload = "".join("m%07d-%s\n" % (i, "x" * 52) for i in range(n))  # 64-byte messages
     results = {}

@@ -20,14 +20,15 @@ The original MicroPython library's API on asyncio::
 """
 
 from ._aio import Listener, NoMQ, Publication
-from ._common import Delivery, Recipient, create_config, generate_config, set_log_level
+from ._common import (Delivery, Recipient, SessionState, create_config, generate_config,
+                      set_log_level)
 from ._errors import (AuthenticationError, ClosedError, ConfigError, DeliveryTimeout, LimitError,
                       NoMQError)
 from ._nomq import Message
 from . import sync
 
 __all__ = [
-    "NoMQ", "Listener", "Publication", "Message", "Delivery", "Recipient",
+    "NoMQ", "Listener", "Publication", "Message", "Delivery", "Recipient", "SessionState",
     "create_config", "generate_config", "set_log_level",
     "NoMQError", "ConfigError", "ClosedError", "LimitError", "AuthenticationError",
     "DeliveryTimeout", "sync",

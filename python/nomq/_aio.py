@@ -18,7 +18,7 @@ import weakref
 from typing import Any, AsyncIterator, Deque, Dict, List, Mapping, Optional, Set, Union
 
 from . import _common, _nomq
-from ._common import Delivery, qos0_delivery
+from ._common import Delivery, SessionState, qos0_delivery
 from ._errors import ClosedError, DeliveryTimeout, NoMQError
 
 log = logging.getLogger("nomq")
@@ -164,16 +164,19 @@ class NoMQ(_common.NodeView):
     config file in our JSON format or the original's obfuscated one, which means wire v1).
     ``log_level`` sets the C++ library's log (stderr). ``timeout`` (seconds) is how long
     ``await publish()`` waits for a QoS 1/2 delivery report, and for a first subscriber of a
-    QoS 1/2 publish to the group.
+    QoS 1/2 publish to the group. ``deferred_ack=True``: a received QoS 1/2 message is
+    acknowledged only by :meth:`accept` (``msg.ack_token``); ``resume``: a
+    :class:`SessionState` to continue (wire v2; docs/python.md).
 
     Create it where an event loop runs (or call its coroutines from one): the node is driven
     by that loop. ``close()`` (or ``async with``) ends it.
     """
 
     def __init__(self, config_file: str = "nomq_config.json", log_level: str = "INFO",
-                 timeout: float = 5) -> None:
+                 timeout: float = 5, *, deferred_ack: bool = False,
+                 resume: Union[SessionState, Mapping[str, int], None] = None) -> None:
         _common.set_log_level(log_level)
-        self._node = _nomq.Node.load(str(config_file))
+        self._node = _common.load_node(str(config_file), deferred_ack, resume)
         self._discovery_end = _common.discovery_end(self._node, str(config_file))
         self._group = self._node.group  # fixed for the node's life
         _common.set_log_level(log_level)  # over the file's own log_level
@@ -245,7 +248,8 @@ class NoMQ(_common.NodeView):
                       ip: Optional[str] = None, port: Optional[int] = None,
                       signature: Union[bytes, str, None] = None,
                       auth_message: Union[str, bytes, None] = None, *,
-                      timeout: Optional[float] = _DEFAULT) -> Delivery:
+                      timeout: Optional[float] = _DEFAULT,
+                      message_id: Optional[int] = None) -> Delivery:
         """Publishes ``message`` (str or bytes) on ``channel`` and returns its delivery report.
 
         QoS 0 returns at once. QoS 1/2 wait until every recipient acknowledged or the library
@@ -257,12 +261,14 @@ class NoMQ(_common.NodeView):
         ``ttl``: seconds (default: the config's default_ttl_s, 3600). ``priority``: 0..15.
         ``ip``/``port``: one node's address; None, the group's address or 255.255.255.255 (the
         original's "everyone") mean the group. ``signature``/``auth_message``: see
-        subscribe(). Raises NoMQError (message_too_large, too_many_pending: await a report and
-        retry, queue_full, invalid_argument, closed...).
+        subscribe(). ``message_id``: publish under this id (wire v2), e.g. a message published
+        again after a restart under a resumed session. Raises NoMQError (message_too_large,
+        too_many_pending: await a report and retry, queue_full, invalid_argument, closed...).
         """
         wait = self.timeout if timeout is _DEFAULT else timeout
         pub = self.publish_nowait(channel, message, qos, retain, ttl, priority, ip, port,
-                                  signature, auth_message, wait_for_subscribers=wait)
+                                  signature, auth_message, wait_for_subscribers=wait,
+                                  message_id=message_id)
         if pub.done():
             return pub.result()
         try:
@@ -328,7 +334,8 @@ class NoMQ(_common.NodeView):
                        ip: Optional[str] = None, port: Optional[int] = None,
                        signature: Union[bytes, str, None] = None,
                        auth_message: Union[str, bytes, None] = None, *,
-                       wait_for_subscribers: Optional[float] = None) -> Publication:
+                       wait_for_subscribers: Optional[float] = None,
+                       message_id: Optional[int] = None) -> Publication:
         """publish() without waiting: returns the :class:`Publication` at once (await it for
         the report). ``wait_for_subscribers``: for a QoS 1/2 publish to the group with no
         subscriber known yet, how long to wait for one (None: until the TTL expires)."""
@@ -337,7 +344,7 @@ class NoMQ(_common.NodeView):
         _common.check_signature(node, signature, auth_message, None, "publish")
         dest_ip, dest_port = _common.resolve_destination(self._group, ip, port)
         handle = node.publish(channel, message, qos, retain, ttl, priority, dest_ip, dest_port,
-                              wait_for_subscribers if qos else None)
+                              wait_for_subscribers if qos else None, message_id or 0)
         if qos == 0:
             return Publication(handle.message_id, channel, 0, None, None)
         assert self._loop is not None
@@ -359,9 +366,9 @@ class NoMQ(_common.NodeView):
         self._listeners.add(listener)
         return listener
 
-    @property
-    def session_id(self) -> int:
-        return self._live().session_id
+    def _after_ack(self) -> None:
+        if self._loop is not None:
+            self._schedule()
 
     # ------------------------------------------------------------------ the driver
     def _attach(self) -> None:

@@ -59,6 +59,57 @@ class Delivery:
                                    r["transmissions"]) for r in d["recipients"]])
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """A node's session, to continue after a restart (wire v2; docs/python.md, "Deferred
+    acknowledgement and session resume"): ``NoMQ(..., resume=state)``.
+
+    Keep it durable with ``next_sequence`` reserved ahead of what the node may still send (the
+    sequence numbers must be above any the session used, or receivers drop its datagrams as
+    replays): e.g. store ``next_sequence + 2**20`` and resume from that. A publish made again
+    under the continued session with ``message_id=`` the same id is recognised by subscribers
+    that still hold its record (QoS 2 exactly once across the restart)."""
+
+    session_id: int
+    next_sequence: int
+    next_message_id: int = 0
+
+    @staticmethod
+    def of(value: Union["SessionState", Mapping[str, int], Tuple[int, ...]]) -> "SessionState":
+        if isinstance(value, SessionState):
+            return value
+        if isinstance(value, Mapping):
+            return SessionState(int(value["session_id"]), int(value["next_sequence"]),
+                                int(value.get("next_message_id", 0)))
+        return SessionState(*(int(v) for v in value))
+
+    def as_tuple(self) -> Tuple[int, int, int]:
+        for name in ("session_id", "next_sequence", "next_message_id"):
+            v = getattr(self, name)
+            if not 0 <= v <= 0xFFFFFFFF:
+                raise NoMQError(f"resume: {name} must be 0..4294967295, got {v}",
+                                "invalid_argument", "api")
+        return (self.session_id, self.next_sequence, self.next_message_id)
+
+
+AckTarget = Union[int, "_nomq.Message"]
+
+
+def ack_token(target: AckTarget) -> int:
+    """The token of a received message (or the token itself), for accept/refuse."""
+    token = target if isinstance(target, int) else target.ack_token
+    if token == 0:
+        raise NoMQError("this message has no acknowledgement to give: the node was not opened "
+                        "with deferred_ack=True, or the message is QoS 0", "invalid_argument", "api")
+    return token
+
+
+def load_node(config_file: str, deferred_ack: bool,
+              resume: Union[SessionState, Mapping[str, int], Tuple[int, ...], None]) -> "_nomq.Node":
+    return _nomq.Node.load(str(config_file), bool(deferred_ack),
+                           None if resume is None else SessionState.of(resume).as_tuple())
+
+
 def qos0_delivery(message_id: int, channel: str) -> Delivery:
     return Delivery(message_id, channel, 0, "ok", [])
 
@@ -178,6 +229,34 @@ class NodeView:
     def stats(self) -> Dict[str, Any]:
         """The node's counters (datagrams, messages, retransmissions, drops by reason...)."""
         return self._live().stats()
+
+    @property
+    def session_id(self) -> int:
+        return int(self._live().session_id)
+
+    def session_state(self) -> SessionState:
+        """This node's session, to continue after a restart (``resume=``); see
+        :class:`SessionState`. Meaningful on wire v2 only (v1 cannot resume)."""
+        return SessionState(*self._live().session_state())
+
+    def accept(self, message: AckTarget) -> None:
+        """Deferred acknowledgement (a node opened with ``deferred_ack=True``): sends the ACK
+        (QoS 1) or PUBREC (QoS 2) of ``message`` (a received Message, or its ``ack_token``)
+        now. Call it once the message is safe (stored, handled). Never waits. Raises
+        NoMQError: invalid_argument (no token: QoS 0, or a node without deferred_ack),
+        expired (already answered, or lapsed after 30 s unanswered), closed."""
+        self._live().accept(ack_token(message))
+        self._after_ack()
+
+    def refuse(self, message: AckTarget) -> None:
+        """Deferred acknowledgement: answers nothing, so the publisher retransmits (each
+        retransmission arrives again with a new token) and, if no retransmission is ever
+        accepted, reports this node as failed. Raises as :meth:`accept`."""
+        self._live().refuse(ack_token(message))
+        self._after_ack()
+
+    def _after_ack(self) -> None:
+        """The asyncio class re-arms its timer here."""
 
     def _live(self) -> _nomq.Node:
         if self._closed:

@@ -16,10 +16,10 @@ Python threads keep running::
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import _common, _nomq
-from ._common import Delivery, qos0_delivery
+from ._common import Delivery, SessionState, qos0_delivery
 from ._errors import DeliveryTimeout
 
 _DEFAULT: Any = object()
@@ -88,13 +88,14 @@ class Listener:
 
 
 class NoMQ(_common.NodeView):
-    """A NoMQ node for synchronous code: ``NoMQ(config_file, log_level="INFO", timeout=5)``,
-    the calls of :class:`nomq.NoMQ` without ``await``."""
+    """A NoMQ node for synchronous code: ``NoMQ(config_file, log_level="INFO", timeout=5, *,
+    deferred_ack=False, resume=None)``, the calls of :class:`nomq.NoMQ` without ``await``."""
 
     def __init__(self, config_file: str = "nomq_config.json", log_level: str = "INFO",
-                 timeout: float = 5) -> None:
+                 timeout: float = 5, *, deferred_ack: bool = False,
+                 resume: Union[SessionState, Mapping[str, int], None] = None) -> None:
         _common.set_log_level(log_level)
-        self._node = _nomq.Node.load(str(config_file))
+        self._node = _common.load_node(str(config_file), deferred_ack, resume)
         self._discovery_end = _common.discovery_end(self._node, str(config_file))
         self._group = self._node.group  # fixed for the node's life
         _common.set_log_level(log_level)
@@ -129,11 +130,13 @@ class NoMQ(_common.NodeView):
                 ip: Optional[str] = None, port: Optional[int] = None,
                 signature: Union[bytes, str, None] = None,
                 auth_message: Union[str, bytes, None] = None, *,
-                timeout: Optional[float] = _DEFAULT) -> Delivery:
+                timeout: Optional[float] = _DEFAULT,
+                message_id: Optional[int] = None) -> Delivery:
         """As :meth:`nomq.NoMQ.publish`, blocking until the report (at most ``timeout`` s)."""
         wait = self.timeout if timeout is _DEFAULT else timeout
         pub = self.publish_nowait(channel, message, qos, retain, ttl, priority, ip, port,
-                                  signature, auth_message, wait_for_subscribers=wait)
+                                  signature, auth_message, wait_for_subscribers=wait,
+                                  message_id=message_id)
         try:
             return pub.report(_common.report_bound(wait, self._discovery_end))
         except DeliveryTimeout:
@@ -146,12 +149,13 @@ class NoMQ(_common.NodeView):
                        ip: Optional[str] = None, port: Optional[int] = None,
                        signature: Union[bytes, str, None] = None,
                        auth_message: Union[str, bytes, None] = None, *,
-                       wait_for_subscribers: Optional[float] = None) -> Publication:
+                       wait_for_subscribers: Optional[float] = None,
+                       message_id: Optional[int] = None) -> Publication:
         node = self._live()
         _common.check_signature(node, signature, auth_message, None, "publish")
         dest_ip, dest_port = _common.resolve_destination(self._group, ip, port)
         handle = node.publish(channel, message, qos, retain, ttl, priority, dest_ip, dest_port,
-                              wait_for_subscribers if qos else None)
+                              wait_for_subscribers if qos else None, message_id or 0)
         return Publication(handle.message_id, channel, qos, handle if qos else None)
 
     def listen(self) -> Listener:

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "nomq/config.hpp"
@@ -173,6 +174,8 @@ PYBIND11_MODULE(_nomq, m) {
       .def_property_readonly("sender", [](const nomq::Message& x) { return endpoint_tuple(x.from); })
       .def_readonly("sender_session", &nomq::Message::sender_session)
       .def_readonly("message_id", &nomq::Message::message_id)
+      .def_readonly("ack_token", &nomq::Message::ack_token,
+                    "With deferred_ack, a QoS 1/2 message's token for Node.accept/refuse; else 0")
       .def("mssg", [](const nomq::Message& x) {
         py::dict d;
         d["channel"] = x.channel;
@@ -213,19 +216,56 @@ PYBIND11_MODULE(_nomq, m) {
       "The delivery report as a dict, waiting up to `timeout` s; None if not ready.");
 
   py::class_<PyNode>(m, "Node")
-      .def_static("load", [](const std::string& path) {
-        std::unique_ptr<nomq::Node> node;
+      .def_static("load", [](const std::string& path, bool deferred_ack,
+                             std::optional<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> resume) {
+        // Node::load, with the two engine options a config file does not carry (they are for
+        // programs that keep messages and sessions durable themselves, docs/python.md):
+        // deferred acknowledgement and a session to continue.
+        auto loaded = nomq::load_config(path);
+        if (!loaded) raise_error(loaded.error());
+        if (!loaded->warning.empty()) {
+          py::module_::import("logging").attr("getLogger")("nomq").attr("warning")(loaded->warning);
+        }
+        nomq::set_log_level(loaded->config.log_level);
+        auto options = nomq::to_node_options(loaded->config);
+        if (!options) {
+          raise_error(nomq::Error{options.error().code(), path, ": ", options.error().message()});
+        }
+        options->engine.deferred_ack = deferred_ack;
+        if (resume) {
+          options->engine.resume.session_id = std::get<0>(*resume);
+          options->engine.resume.next_sequence = std::get<1>(*resume);
+          options->engine.resume.next_message_id = std::get<2>(*resume);
+        }
+        std::optional<nomq::Result<std::unique_ptr<nomq::Node>>> r;
         {
           py::gil_scoped_release release;
-          auto r = nomq::Node::load(path);
-          if (r) node = std::move(*r);
-          else {
-            py::gil_scoped_acquire acquire;
-            raise_error(r.error());
-          }
+          r.emplace(nomq::Node::create(*options));
         }
-        return std::make_unique<PyNode>(std::move(node));
-      }, py::arg("config_file"))
+        return std::make_unique<PyNode>(unwrap(std::move(*r)));
+      }, py::arg("config_file"), py::arg("deferred_ack") = false, py::arg("resume") = py::none())
+      .def("accept", [](PyNode& n, std::uint32_t token) {
+        nomq::Node& node = n.get();
+        nomq::Result<void> r;
+        {
+          py::gil_scoped_release release;
+          r = node.accept(token);
+        }
+        unwrap(std::move(r));
+      }, py::arg("ack_token"))
+      .def("refuse", [](PyNode& n, std::uint32_t token) {
+        nomq::Node& node = n.get();
+        nomq::Result<void> r;
+        {
+          py::gil_scoped_release release;
+          r = node.refuse(token);
+        }
+        unwrap(std::move(r));
+      }, py::arg("ack_token"))
+      .def("session_state", [](PyNode& n) {
+        const nomq::SessionResume s = n.get().session_state();
+        return py::make_tuple(s.session_id, s.next_sequence, s.next_message_id);
+      }, "(session_id, next_sequence, next_message_id) to continue after a restart; v1: zeros")
       .def("subscribe", [](PyNode& n, const std::string& channel, int priority) {
         if (priority < 0 || priority > 15) {
           raise_error(nomq::Errc::invalid_argument,
@@ -260,8 +300,9 @@ PYBIND11_MODULE(_nomq, m) {
       .def("publish", [](PyNode& n, const std::string& channel, const py::handle& message, int qos,
                          bool retain, std::optional<int> ttl, int priority,
                          std::optional<std::string> ip, std::optional<int> port,
-                         std::optional<double> wait_for_subscribers) {
+                         std::optional<double> wait_for_subscribers, std::uint32_t message_id) {
         nomq::PublishOptions o;
+        o.message_id = message_id;
         o.qos = qos_of(qos);
         o.retain = retain;
         if (ttl) {
@@ -300,7 +341,8 @@ PYBIND11_MODULE(_nomq, m) {
         return unwrap(std::move(*r));
       }, py::arg("channel"), py::arg("message"), py::arg("qos") = 0, py::arg("retain") = false,
       py::arg("ttl") = py::none(), py::arg("priority") = 0, py::arg("ip") = py::none(),
-      py::arg("port") = py::none(), py::arg("wait_for_subscribers") = py::none())
+      py::arg("port") = py::none(), py::arg("wait_for_subscribers") = py::none(),
+      py::arg("message_id") = 0)
       .def("listen", [](PyNode& n) { return n.get().listen(); })
       .def("gen_signature", [](PyNode& n, const py::handle& message) {
         const std::string text = bytes_like(message, "message");
@@ -360,6 +402,9 @@ PYBIND11_MODULE(_nomq, m) {
         d["receive_errors"] = s.receive_errors;
         d["socket_reinits"] = s.socket_reinits;
         d["listener_overflows"] = s.listener_overflows;
+        d["deferred_accepted"] = s.engine.deferred_accepted;
+        d["deferred_refused"] = s.engine.deferred_refused;
+        d["deferred_lapsed"] = s.engine.deferred_lapsed;
         return d;
       })
       .def_property_readonly("session_id", [](PyNode& n) { return n.get().session_id(); })

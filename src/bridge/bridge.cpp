@@ -4,6 +4,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -60,6 +61,14 @@ struct InItem {
   StoredMessage m;  // row 0: QoS 0, not stored
 };
 
+// A message from NoMQ for the store writer (Bridge::writer_thread): kept in the next batch,
+// then acknowledged (ack_token) and published to the broker.
+struct OutItem {
+  StoredMessage m;
+  AckToken token = 0;
+  std::string channel;  // the NoMQ channel (for a refusal's log line)
+};
+
 class Bridge {
  public:
   Bridge(const BridgeConfig& c, const RunOptions& o) : c_(c), o_(o) {}
@@ -79,6 +88,18 @@ class Bridge {
   void subscribe_out();
   void in_thread();
   void forward_out(const Message& m);
+  // Group commit (docs/bridge.md "Batched commits"): takes every message from NoMQ queued
+  // since its last turn and every row to delete, commits them in one transaction, then
+  // acknowledges the kept messages and hands them to the MQTT client.
+  void writer_thread();
+  // One turn of the writer: false if there was nothing to do (after waiting, if `wait`, until
+  // there is something or the bridge stops).
+  bool writer_turn(bool wait);
+  // Deletes `row` in the writer's next transaction.
+  void drop_row(std::int64_t row);
+  // Cuts the MQTT connection before anything more is written to it (docs/bridge.md "Store
+  // full"): a PUBACK already queued for a message the store refused never leaves.
+  void cut_connection();
   const Rule* out_rule(std::string_view channel) const;
   const Rule* in_rule(std::string_view topic) const;
   void print_stats();
@@ -117,6 +138,18 @@ class Bridge {
   std::condition_variable in_cv_;
   std::deque<InItem> in_queue_;
   std::size_t in_open_ = 0;  // QoS 1/2 publishes into NoMQ awaiting their report
+  std::mutex w_mu_;  // the store writer's queues
+  std::condition_variable w_cv_;
+  std::vector<OutItem> w_items_;
+  std::vector<std::int64_t> w_removes_;
+  std::vector<OutItem> wb_items_;  // the writer's batch (writer thread, then run() at the end)
+  std::vector<std::int64_t> wb_removes_;
+  std::vector<const StoredMessage*> wb_adds_;
+  // MQTT -> NoMQ paused: a message did not fit the store, the connection was cut so that
+  // the broker keeps it; no reconnection until the store has room for in_paused_size_ bytes.
+  std::atomic<bool> in_paused_{false};
+  std::atomic<bool> in_cutting_{false};  // mqtt thread: cut in this loop turn, take nothing more
+  std::atomic<std::uint64_t> in_paused_size_{0};
   std::uint32_t kept_session_ = 0;  // main thread: what the store holds
   std::int64_t kept_reserved_ = 0;
 };
@@ -167,10 +200,23 @@ void Bridge::mqtt_thread() {
   auto next_attempt = SteadyClock::now();
   while (!stop_) {
     if (!socket_up) {
+      if (in_paused_) {
+        // Cut because the store was full: the broker keeps what it sent; reconnect once the
+        // store has room for it (NoMQ delivery reports and expiry free rows meanwhile).
+        // Rows for the broker need the connection to leave the store: with any, try anyway.
+        if (!store_->has_room(in_paused_size_) && store_->count(Dir::to_mqtt) == 0) {
+          std::this_thread::sleep_for(50ms);
+          continue;
+        }
+        in_paused_ = false;
+        log_line("nomq bridge: the store has room again (%s messages), reconnecting to take "
+                 "what the broker kept%s\n", std::to_string(store_->count()));
+      }
       if (SteadyClock::now() < next_attempt) {
         std::this_thread::sleep_for(std::min<SteadyClock::duration>(50ms, next_attempt - SteadyClock::now()));
         continue;
       }
+      in_cutting_ = false;
       socket_up = try_connect();
       if (!socket_up) {
         std::uniform_int_distribution<long long> d(initial.count(),
@@ -260,7 +306,7 @@ void Bridge::on_publish(int mid, int reason) {
   } else {
     ++n_.out_acked;
   }
-  store_->remove(row);
+  drop_row(row);
 }
 
 void Bridge::publish_out(StoredMessage m) {
@@ -271,7 +317,7 @@ void Bridge::publish_out(StoredMessage m) {
       const std::int64_t left = (m.expires_us - wall_us() + 999'999) / 1'000'000;
       if (left <= 0) {
         ++n_.expired;
-        if (m.row != 0) store_->remove(m.row);
+        if (m.row != 0) drop_row(m.row);
         return;
       }
       mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
@@ -346,6 +392,9 @@ void Bridge::on_message(const mosquitto_message* msg, const mosquitto_property* 
     ++n_.loops_dropped;
     return;
   }
+  // The connection is being cut (the store was full): a QoS 1/2 message read after that is
+  // not taken; its PUBACK cannot leave either, so the broker sends it again.
+  if (in_cutting_ && msg->qos > 0) return;
   ++n_.in_received;
   StoredMessage m;
   m.dir = Dir::to_nomq;
@@ -373,11 +422,20 @@ void Bridge::on_message(const mosquitto_message* msg, const mosquitto_property* 
     if (!row) {
       if (row.error() == Errc::duplicate) {
         ++n_.in_duplicates;
-      } else {
-        ++n_.in_store_full;
-        log_line("nomq bridge: message on %s not bridged: %s\n", msg->topic,
-                 std::string{row.error().message()});
+        return;
       }
+      // Not kept (the store is full, or cannot be written): it must not be acknowledged.
+      // libmosquitto queues the PUBACK whatever this callback does, and writes it after the
+      // callback returns: the connection is cut first, so the broker keeps the message and
+      // sends it again when the bridge reconnects, which it does once the store has room.
+      --n_.in_received;
+      ++n_.in_store_full;
+      in_paused_size_ = m.topic.size() + m.payload.size();
+      in_paused_ = true;
+      log_line("nomq bridge: message on %s not acknowledged to the broker: %s; disconnecting "
+               "until the store has room (the broker keeps it and sends it again)\n",
+               msg->topic, std::string{row.error().message()});
+      cut_connection();
       return;
     }
     m.row = *row;
@@ -406,10 +464,11 @@ const Rule* Bridge::in_rule(std::string_view topic) const {
 }
 
 void Bridge::forward_out(const Message& msg) {
-  // The node defers the acknowledgement of every QoS 1/2 message (deferred_ack): it is sent
-  // by accept() below, once the message is committed to the store, and never for a message
-  // the store refused, so that its publisher retransmits it and, if the store stays full,
-  // reports this bridge's node as failed (docs/bridge.md, "Store full").
+  // The node defers the acknowledgement of every QoS 1/2 message (deferred_ack): the writer
+  // sends it once the message is committed to the store, and never for a message the store
+  // refused, so that its publisher retransmits it and, if the store stays full, reports this
+  // bridge's node as failed (docs/bridge.md, "Store full"). A message no rule takes is
+  // acknowledged at once.
   const auto accept = [&] {
     if (msg.ack_token == 0) return;
     if (auto a = node_->accept(msg.ack_token); !a) {
@@ -430,20 +489,93 @@ void Bridge::forward_out(const Message& msg) {
   if (msg.ttl_s != 0) m.expires_us = wall_us() + std::int64_t{msg.ttl_s} * 1'000'000;
   m.origin_id = hex32(msg.sender_session) + "-" + hex32(msg.message_id);
   m.sender = cli::endpoint_text(msg.from);
-  if (m.qos > 0) {
-    auto row = store_->add(m);
-    if (!row) {
-      ++n_.out_store_full;
-      if (msg.ack_token != 0) (void)node_->refuse(msg.ack_token);
-      log_line("nomq bridge: message from %s refused, not acknowledged (its publisher "
-               "retransmits, and reports this bridge as failed if it never fits): %s\n",
-               m.sender + " on " + msg.channel, std::string{row.error().message()});
-      return;
-    }
-    m.row = *row;
+  // Kept, acknowledged and published by the writer, in this order (QoS 0 too, so that the
+  // broker sees them in the order they came).
+  bool wake = false;
+  {
+    std::lock_guard lk(w_mu_);
+    wake = w_items_.empty() && w_removes_.empty();
+    w_items_.push_back(OutItem{std::move(m), msg.ack_token, msg.channel});
   }
-  accept();
-  publish_out(std::move(m));
+  if (wake) w_cv_.notify_one();
+}
+
+void Bridge::drop_row(std::int64_t row) {
+  bool wake = false;
+  {
+    std::lock_guard lk(w_mu_);
+    wake = w_items_.empty() && w_removes_.empty();
+    w_removes_.push_back(row);
+  }
+  if (wake) w_cv_.notify_one();
+}
+
+void Bridge::writer_thread() {
+  while (writer_turn(true)) {
+  }
+}
+
+bool Bridge::writer_turn(bool wait) {
+  // The writer's own vectors, swapped with the queues: their capacity is kept across turns.
+  std::vector<OutItem>& items = wb_items_;
+  std::vector<std::int64_t>& removes = wb_removes_;
+  std::vector<const StoredMessage*>& adds = wb_adds_;
+  items.clear();
+  removes.clear();
+  adds.clear();
+  {
+    std::unique_lock lk(w_mu_);
+    if (wait) {
+      w_cv_.wait(lk, [&] { return !w_items_.empty() || !w_removes_.empty() || stop_.load(); });
+    }
+    if (w_items_.empty() && w_removes_.empty()) return false;  // stopping, nothing left
+    items.swap(w_items_);
+    removes.swap(w_removes_);
+  }
+  {
+    for (const OutItem& it : items) {
+      if (it.m.qos > 0) adds.push_back(&it.m);
+    }
+    // One transaction for the batch: what arrived while the previous one committed.
+    auto rows = store_->commit(adds, removes);
+    {
+      // The acknowledgements leave in sendmmsg() batches, after the commit.
+      Node::Batch acks = node_->batch();
+      std::size_t k = 0;
+      for (OutItem& it : items) {
+        if (it.m.qos == 0) continue;
+        auto& row = rows[k++];
+        if (!row) {
+          // Never acknowledged: its publisher retransmits and, if it never fits, reports
+          // this bridge as failed (docs/bridge.md "Store full").
+          ++n_.out_store_full;
+          if (it.token != 0) (void)node_->refuse(it.token);
+          log_line("nomq bridge: message from %s refused, not acknowledged (its publisher "
+                   "retransmits, and reports this bridge as failed if it never fits): %s\n",
+                   it.m.sender + " on " + it.channel, std::string{row.error().message()});
+          it.m.qos = -1;  // not published
+          continue;
+        }
+        it.m.row = *row;
+        if (it.token != 0) {
+          if (auto a = node_->accept(it.token); !a) {
+            log_line("nomq bridge: cannot acknowledge a message on %s: %s\n", it.channel,
+                     std::string{a.error().message()});
+          }
+        }
+      }
+    }
+    for (OutItem& it : items) {
+      if (it.m.qos >= 0) publish_out(std::move(it.m));
+    }
+  }
+  return true;
+}
+
+void Bridge::cut_connection() {
+  in_cutting_ = true;
+  const int fd = mosquitto_socket(mosq_);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
 }
 
 void Bridge::subscribe_out() {
@@ -479,7 +611,7 @@ void Bridge::in_thread() {
         ++n_.in_failed;
         if (d.reason == Errc::expired) ++n_.expired;
       }
-      store_->remove(it->row);
+      drop_row(it->row);
       it = open.erase(it);
     }
     std::optional<InItem> item;
@@ -505,7 +637,7 @@ void Bridge::in_thread() {
       const std::int64_t left = (m.expires_us - wall_us() + 999'999) / 1'000'000;
       if (left <= 0) {
         ++n_.expired;
-        if (m.row != 0) store_->remove(m.row);
+        if (m.row != 0) drop_row(m.row);
         continue;
       }
       po.ttl_s = static_cast<std::uint16_t>(std::min<std::int64_t>(left, 65535));
@@ -523,7 +655,7 @@ void Bridge::in_thread() {
       }
       ++n_.in_failed;
       log_line("nomq bridge: cannot publish on %s: %s\n", m.topic, std::string{h.error().message()});
-      if (m.row != 0) store_->remove(m.row);
+      if (m.row != 0) drop_row(m.row);
       continue;
     }
     ++n_.in_published;
@@ -561,7 +693,8 @@ void Bridge::print_stats() {
               {"store_full", n_.out_store_full.load()}};
   j["in"] = {{"received", n_.in_received.load()}, {"published", n_.in_published.load()},
              {"delivered", n_.in_delivered.load()}, {"failed", n_.in_failed.load()},
-             {"duplicates", n_.in_duplicates.load()}, {"store_full", n_.in_store_full.load()}};
+             {"duplicates", n_.in_duplicates.load()}, {"store_full", n_.in_store_full.load()},
+             {"paused", in_paused_.load()}};
   j["loops_dropped"] = n_.loops_dropped.load();
   j["expired"] = n_.expired.load() + store_->expired_dropped();
   j["backlog"] = {{"messages", store_->count()}, {"bytes", store_->bytes()}};
@@ -574,7 +707,9 @@ void Bridge::print_stats() {
         "bridge %s: %s | out recv %llu pub %llu acked %llu full %llu | in recv %llu pub %llu "
         "delivered %llu failed %llu dup %llu full %llu | loops %llu expired %llu | backlog %llu "
         "msgs %llu bytes\n",
-        c_.bridge_id.c_str(), connected_ ? (protocol_ == MQTT_PROTOCOL_V5 ? "mqtt5" : "mqtt3.1.1") : "disconnected",
+        c_.bridge_id.c_str(),
+        connected_ ? (protocol_ == MQTT_PROTOCOL_V5 ? "mqtt5" : "mqtt3.1.1")
+                   : (in_paused_ ? "disconnected (store full: in paused)" : "disconnected"),
         (unsigned long long)n_.out_received, (unsigned long long)n_.out_published,
         (unsigned long long)n_.out_acked, (unsigned long long)n_.out_store_full,
         (unsigned long long)n_.in_received, (unsigned long long)n_.in_published,
@@ -594,6 +729,9 @@ int Bridge::run() {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);  // reload the NoMQ config's key epoch (docs/security.md §4)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // A write to a connection cut on purpose (cut_connection) or closed by the broker is an
+  // error return (EPIPE), not a signal that ends the process.
+  ::signal(SIGPIPE, SIG_IGN);
 
   auto store = Store::open(c_.store.path, c_.store.max_messages, c_.store.max_bytes,
                            c_.store.dedup_entries);
@@ -704,6 +842,7 @@ int Bridge::run() {
     in_queue_.push_back(InItem{std::move(m)});
   }
 
+  std::thread writer([this] { writer_thread(); });
   std::thread mqtt([this] { mqtt_thread(); });
   std::thread in([this] { in_thread(); });
   subscribe_out();
@@ -738,15 +877,23 @@ int Bridge::run() {
   }
   std::fprintf(stderr, "nomq bridge: %s, stopping (%llu messages kept for the next start)\n",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", static_cast<unsigned long long>(store_->count()));
+  node_->on_message({});
   stop_ = true;
   in_cv_.notify_all();
-  node_->on_message({});
   in.join();
   mqtt.join();
+  {
+    std::lock_guard lk(w_mu_);  // the writer commits what is queued, then ends
+  }
+  w_cv_.notify_all();
+  writer.join();
   if (connected_) {
     // Acknowledgements already received are applied; what is unacknowledged stays stored.
     mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
     for (int i = 0; i < 5 && connected_; ++i) mosquitto_loop(mosq_, 20, 1);
+  }
+  // What the threads queued after the writer ended (deletes on the last PUBACKs and reports).
+  while (writer_turn(false)) {
   }
   print_stats();
   node_->close();

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,12 @@ class Store {
   // duplicate (dedup_id was seen before: nothing kept), queue_full (the count or byte bound;
   // nothing kept), io_error (SQLite's message).
   Result<std::int64_t> add(const StoredMessage& m, const std::string& dedup_id = {});
+  // One transaction (group commit, docs/bridge.md "Batched commits"): keeps each message of
+  // `adds` that fits the bounds, in order, and deletes the rows `removes`. One result per
+  // message of `adds`: its row, or queue_full (nothing kept) or io_error (the whole
+  // transaction failed: nothing kept, nothing deleted).
+  std::vector<Result<std::int64_t>> commit(std::span<const StoredMessage* const> adds,
+                                           std::span<const std::int64_t> removes);
   void remove(std::int64_t row);
   // Every kept message of `dir`, oldest first, after dropping the expired ones (counted).
   std::vector<StoredMessage> load(Dir dir, std::int64_t now_us);
@@ -55,12 +62,20 @@ class Store {
   // Sets every (key, value) pair in one transaction. Errors: io_error.
   Result<void> set_meta(std::initializer_list<std::pair<const char*, std::int64_t>> values);
   std::uint64_t count() const;
+  std::uint64_t count(Dir dir) const;
   std::uint64_t bytes() const;
+  // true if a message of `size` bytes (topic + payload) fits now.
+  bool has_room(std::uint64_t size) const;
   std::uint64_t expired_dropped() const;
 
  private:
   Store() = default;
   Result<void> exec(const char* sql);
+  Result<void> step_done(sqlite3_stmt* st, const char* what);
+  // The bounds check and the insert of one message (a transaction is open). queue_full or
+  // io_error; on success the counters include it.
+  Result<std::int64_t> insert_locked(const StoredMessage& m);
+  void delete_locked(std::int64_t row);
   bool seen_locked(const std::string& id);
   void mark_locked(const std::string& id);
   sqlite3* db_ = nullptr;
@@ -69,9 +84,13 @@ class Store {
   sqlite3_stmt* dedup_find_ = nullptr;
   sqlite3_stmt* dedup_add_ = nullptr;
   sqlite3_stmt* dedup_trim_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
   mutable std::mutex mu_;
   std::uint64_t max_messages_ = 0, max_bytes_ = 0, dedup_entries_ = 0;
   std::uint64_t count_ = 0, bytes_ = 0, expired_ = 0, dedup_adds_ = 0;
+  std::uint64_t dir_count_[2] = {0, 0};
 };
 
 }  // namespace nomq::bridge
