@@ -73,6 +73,11 @@ enum class Errc : std::uint8_t {
   old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
                           // (a node still on the old keys after the rotation's overlap)
   unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired
+  no_channel_key,         // v2: marked as sealed with a channel key, and none this node holds
+                          // verifies it (a channel it has no key for, or a forgery)
+  wrong_channel_key,      // v2: authentic, but sealed with another key set than the one this
+                          // node's channel keys give its channel name (a group member without
+                          // the channel key sending on a keyed channel, or a key mismatch)
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -120,7 +125,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::unknown_key_epoch) return ErrorDomain::engine;
+  if (e <= Errc::wrong_channel_key) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;
