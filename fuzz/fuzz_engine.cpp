@@ -136,7 +136,8 @@ bool pre_accept(Errc e) {
          e == Errc::replayed || e == Errc::replay_window_old || e == Errc::own_packet ||
          e == Errc::sender_table_full || e == Errc::wrong_wire_version ||
          e == Errc::future_timestamp || e == Errc::sender_quota || e == Errc::old_key_epoch ||
-         e == Errc::unknown_key_epoch || e == Errc::no_channel_key || e == Errc::wrong_channel_key;
+         e == Errc::unknown_key_epoch || e == Errc::sender_unverified || e == Errc::no_channel_key ||
+         e == Errc::wrong_channel_key;
 }
 
 // The drops counted under a pre-accept reason between two snapshots. The reasons are listed
@@ -190,7 +191,8 @@ class Harness {
     l.max_retained_channels = 3;
     l.max_peers = 4;
     l.max_peer_subscriptions = 8;
-    l.max_senders = 3;  // fewer than the 2 * kPeers sessions: eviction and sender_table_full
+    l.max_senders = 6;  // fewer than the 2 * kPeers sessions: eviction and sender_table_full;
+                        // 3 of them for unverified endpoints (sender_unverified)
     l.max_inbound_qos = 8;
     l.max_inbox = 8;
     l.max_outbox = 16;

@@ -73,6 +73,9 @@ enum class Errc : std::uint8_t {
   old_key_epoch,          // v2: the session id's epoch tag names a key epoch this node retired
                           // (a node still on the old keys after the rotation's overlap)
   unknown_key_epoch,      // v2: the epoch tag names no epoch this node holds or retired
+  sender_unverified,      // v2: a new sender session from an endpoint that has not answered a
+                          // reachability challenge, while such sessions already hold their
+                          // share (half) of the sender table; the endpoint is challenged
   no_channel_key,         // v2: marked as sealed with a channel key, and none this node holds
                           // verifies it (a channel it has no key for, or a forgery)
   wrong_channel_key,      // v2: authentic, but sealed with another key set than the one this

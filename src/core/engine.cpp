@@ -38,13 +38,27 @@ using namespace detail;
 
 void Engine::Impl::on_v2(const wire::Packet& p, const Endpoint& from, std::size_t bytes,
                          Instant now, WallTime wall) noexcept {
-  if (!receiver.accept_v2(p, from, now, wall)) return;
-  discovery.heard(p.session_id, now);
-  reach.received(from, bytes, now);
-  if (p.type == wire::PacketType::heartbeat &&
-      (wire::flags_echo_request(p.flags) || wire::flags_echo_response(p.flags))) {
-    return on_echo(p, from, now);
+  bool challenge = false;
+  const bool admitted = receiver.accept_v2(p, from, now, wall, challenge);
+  const bool echo = p.type == wire::PacketType::heartbeat &&
+                    (wire::flags_echo_request(p.flags) || wire::flags_echo_response(p.flags));
+  // `challenge`: the endpoint should prove it receives our traffic (the sender table's
+  // verified share, issue 13 M3). The datagram is authentic (its MAC passed), so it counts
+  // towards the endpoint's budget (docs/engine.md §17) even when its session was refused.
+  if (admitted || challenge) reach.received(from, bytes, now);
+  if (challenge && !closed && !(echo && wire::flags_echo_response(p.flags))) {
+    reach.request_echo(from, now);
   }
+  if (!admitted) {
+    // A session refused for the unverified share still takes part in the reachability
+    // exchange: its answer to our challenge carries our token, which proves the endpoint (and
+    // admits its next datagram), and its own challenge is answered, or two nodes that each
+    // refuse the other would wait for each other forever.
+    if (challenge && echo) on_echo(p, from, now);
+    return;
+  }
+  discovery.heard(p.session_id, now);
+  if (echo) return on_echo(p, from, now);
   switch (p.type) {
     case wire::PacketType::publish:
       switch (receiver.freshness(p, now)) {
@@ -81,8 +95,13 @@ void Engine::Impl::on_echo(const wire::Packet& p, const Endpoint& from, Instant 
   const Reachability::Owed owed = reach.on_echo(from, p.channel_id, now);
   if (!owed.verified) return;
   receiver.verified_live(p.session_id, p.packet_id);
+  receiver.endpoint_verified(from);
+  // Its session was refused for the sender table's unverified share (M3): its announcements
+  // were dropped with it, so ask it for them again now that it will be admitted.
+  const bool refused = !receiver.knows_sender(p.session_id);
   publisher.retry_refused(from, now);
   if (closed) return;
+  if (refused) solicitation.solicit(from);
   if (owed.replay) discovery.replay_owed(from, now);
   if (owed.answer) {
     subs.announce_all_to(from);

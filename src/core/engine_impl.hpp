@@ -53,7 +53,7 @@ struct Engine::Impl {
         retained(ctx, {pool, outbox, subs, publisher, reach}),
         discovery(ctx, {events, publisher, solicitation, retained}),
         solicitation(ctx, {outbox, subs, publisher, reach}, now),
-        receiver(ctx, {session, subs, outbox, retained, events}),
+        receiver(ctx, {session, subs, outbox, retained, events, reach}),
         transmitter(ctx, {session, outbox, subs, pool, publisher, reach}),
         auth_failures(ctx, events, outbox),
         reach(ctx, outbox) {}

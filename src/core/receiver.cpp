@@ -7,6 +7,7 @@
 
 #include "core/events.hpp"
 #include "core/outbox.hpp"
+#include "core/reachability.hpp"
 #include "core/retained_replay.hpp"
 #include "core/session.hpp"
 #include "core/subscriptions.hpp"
@@ -168,7 +169,8 @@ void Receiver::note_skew(const Endpoint& from, std::uint32_t session, std::uint3
 }
 
 bool Receiver::accept_v2(const wire::Packet& p, const Endpoint& from, Instant now,
-                         WallTime wall) noexcept {
+                         WallTime wall, bool& challenge) noexcept {
+  challenge = false;
   const std::uint32_t now_wire = wire_seconds(wall, c_.cfg.epoch_offset);
   // Stamped further ahead than the future skew: such a datagram would stay fresh, and keep its
   // sender slot from eviction, for up to skew + window (issue 13 M3).
@@ -178,12 +180,17 @@ bool Receiver::accept_v2(const wire::Packet& p, const Endpoint& from, Instant no
     note_skew(from, p.session_id, p.timestamp, now, wall);
     return false;
   }
-  Errc why = Errc::sender_table_full;
-  SenderInfo* s = senders_.find_or_insert(p.session_id, now_wire, from,
-                                          c_.cfg.limits.max_senders_per_endpoint, &why);
+  SenderInfo* s = senders_.find(p.session_id);
   if (s == nullptr) {
-    c_.counters.drop(why);
-    return false;
+    const bool verified = l_.reach.verified(from, now);
+    Errc why = Errc::sender_table_full;
+    s = senders_.find_or_insert(p.session_id, now_wire, from,
+                                c_.cfg.limits.max_senders_per_endpoint, &why, verified);
+    if (s == nullptr) {
+      c_.counters.drop(why);
+      challenge = why == Errc::sender_unverified;
+      return false;
+    }
   }
   if (const Errc v = senders_.accept(*s, p.packet_id, p.timestamp, now); v != Errc::ok) {
     c_.counters.drop(v);

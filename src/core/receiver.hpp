@@ -25,6 +25,7 @@ namespace nomq::detail {
 
 class Events;
 class Outbox;
+class Reachability;
 class RetainedReplay;
 class Session;
 class Subscriptions;
@@ -37,6 +38,7 @@ class Receiver {
     Outbox& outbox;
     RetainedReplay& retained;
     Events& events;
+    const Reachability& reach;  // whether a new sender session's endpoint is verified (M3)
   };
   Receiver(const Context& ctx, const Links& links);
   static std::size_t bytes_for(const EngineConfig& cfg) noexcept;
@@ -50,7 +52,14 @@ class Receiver {
   // channel key, docs/engine.md §20). Valid until the next open().
   std::uint8_t opened_key() const noexcept { return key_; }
   // v2 replay defence: the sender's window accepts the sequence number. false: dropped.
-  bool accept_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall) noexcept;
+  // A new sender session may take a slot beyond the sender table's unverified share only if
+  // `from` answered a reachability challenge (issue 13 M3). `challenge` is set when its new
+  // session was refused for that share: `from` should be challenged.
+  bool accept_v2(const wire::Packet& p, const Endpoint& from, Instant now, WallTime wall,
+                 bool& challenge) noexcept;
+  // `from` answered a challenge: its sender sessions join the verified share.
+  void endpoint_verified(const Endpoint& from) noexcept { senders_.endpoint_verified(from); }
+  bool knows_sender(std::uint32_t session) const noexcept { return senders_.find(session) != nullptr; }
 
   void on_publish_v2(const wire::Packet& p, const Endpoint& from, Instant now,
                      WallTime wall) noexcept;

@@ -16,7 +16,7 @@ SenderInfo* SenderTable::find(std::uint32_t session) noexcept {
 
 SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now_wire,
                                         const Endpoint& from, std::size_t per_endpoint,
-                                        Errc* why) noexcept {
+                                        Errc* why, bool from_verified) noexcept {
   if (SenderInfo* found = find(session)) return found;
   // Per-endpoint quota (docs/engine.md §10): a source that already holds its share makes room
   // among its own sessions or is refused; it never takes another endpoint's slot for it.
@@ -41,6 +41,30 @@ SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now
       ++evictions_;
     }
   }
+  // The verified share: an unverified newcomer makes room among unverified sessions or is
+  // refused; it never takes a slot of the half kept for verified senders.
+  if (!from_verified && map_.size() >= unverified_share()) {
+    std::size_t unverified = 0;
+    std::uint32_t victim = kNoSlot;
+    map_.scan([&](std::uint32_t s) {
+      const SenderInfo& e = map_.value(s);
+      if (e.verified_source) return;
+      ++unverified;
+      if (evictable(e, now_wire) &&
+          (victim == kNoSlot || e.last_heard < map_.value(victim).last_heard)) {
+        victim = s;
+      }
+    });
+    if (unverified >= unverified_share()) {
+      if (victim == kNoSlot) {
+        // A full table refuses anyone; below that, the room left is the verified share's.
+        if (why != nullptr) *why = map_.full() ? Errc::sender_table_full : Errc::sender_unverified;
+        return nullptr;
+      }
+      map_.erase_slot(victim);
+      ++evictions_;
+    }
+  }
   if (map_.full()) {
     std::uint32_t victim = kNoSlot;
     map_.for_each([&](std::uint32_t s) {
@@ -60,9 +84,17 @@ SenderInfo* SenderTable::find_or_insert(std::uint32_t session, std::uint32_t now
   SenderInfo& e = map_.value(s);
   e = SenderInfo{};
   e.endpoint = from;
+  e.verified_source = from_verified;
   e.window.reset(std::span<std::uint64_t>{bits_.data() + s * blocks_per_window_,
                                           blocks_per_window_});
   return &e;
+}
+
+void SenderTable::endpoint_verified(const Endpoint& from) noexcept {
+  map_.scan([&](std::uint32_t s) {
+    SenderInfo& e = map_.value(s);
+    if (e.endpoint == from) e.verified_source = true;
+  });
 }
 
 Errc SenderTable::accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp,

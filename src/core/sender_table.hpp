@@ -4,6 +4,14 @@
 // sent nothing whose timestamp is still inside the receiver's timestamp window, so every packet
 // the evicted window could have caught is already rejected as stale_timestamp. If no session
 // qualifies, the new session's datagram is dropped as sender_table_full.
+//
+// Verified share (issue 13 M3, the spoofed-source residual): sessions first heard from an
+// endpoint that has not answered a reachability challenge (Reachability, docs/engine.md §17)
+// may hold at most half of the table. A key holder spoofing many source addresses can fill that
+// half with sessions it keeps fresh, but cannot answer the challenges sent to the addresses it
+// spoofs, so the other half stays for senders that can: an honest newcomer refused for the share
+// (sender_unverified) is challenged, answers within one round trip, and is admitted when it
+// retransmits. Nothing is evicted early for this (evicting a live window would reopen replays).
 #pragma once
 
 #include <cstddef>
@@ -23,6 +31,7 @@ struct SenderInfo {
   std::uint32_t max_timestamp = 0;   // newest wire timestamp accepted from this session
   std::uint32_t qos2_states = 0;     // inbound QoS 2 states awaiting PUBREL
   Endpoint endpoint;                 // where the session was first heard (per-endpoint quota)
+  bool verified_source = false;      // that endpoint answered a challenge (the verified share)
   // Freshness after a restart (issue 13 M4): the session is known to be live since this
   // receiver started, and its PUBLISHes with a sequence number >= live_from are delivered.
   std::uint32_t live_from = 0;
@@ -44,14 +53,24 @@ class SenderTable {
 
   // The entry of `session`, or nullptr.
   SenderInfo* find(std::uint32_t session) noexcept;
+  const SenderInfo* find(std::uint32_t session) const noexcept {
+    const std::uint32_t s = map_.find(session);
+    return s == kNoSlot ? nullptr : &map_.value(s);
+  }
 
   // The entry of `session`, inserting (and evicting per the policy) if needed. nullptr: the
   // table is full and nothing may be evicted (`*why` = sender_table_full), or `from` already
   // holds `per_endpoint` sessions none of which may be evicted (`*why` = sender_quota; 0: no
-  // quota). `now_wire`: the receiver's clock in wire seconds.
+  // quota), or `from` is not verified and unverified sessions hold their share with none
+  // evictable (`*why` = sender_unverified, or sender_table_full if no slot is free at all).
+  // `now_wire`: the receiver's clock in wire seconds.
   SenderInfo* find_or_insert(std::uint32_t session, std::uint32_t now_wire,
                              const Endpoint& from = {}, std::size_t per_endpoint = 0,
-                             Errc* why = nullptr) noexcept;
+                             Errc* why = nullptr, bool from_verified = true) noexcept;
+  // `from` answered a challenge: its sessions count in the verified share from now on.
+  void endpoint_verified(const Endpoint& from) noexcept;
+  // The most sessions from unverified endpoints the table holds (half, at least 1).
+  std::size_t unverified_share() const noexcept { return map_.capacity() / 2 > 0 ? map_.capacity() / 2 : 1; }
 
   // Replay verdict and update in one place: check, and on ok record `seq` and the timestamp.
   Errc accept(SenderInfo& s, std::uint32_t seq, std::uint32_t timestamp, Instant now) noexcept;

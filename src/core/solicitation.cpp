@@ -46,11 +46,12 @@ Solicitation::Solicitation(const Context& ctx, const Links& links, Instant now)
   }
 }
 
-void Solicitation::queue_solicit() noexcept {
+void Solicitation::queue_solicit(const Endpoint* to) noexcept {
   OutItem hb;
   hb.type = wire::PacketType::heartbeat;
   hb.flags = wire::kFlagSolicit;
-  hb.to_group = true;
+  hb.to_group = to == nullptr;
+  if (to != nullptr) hb.to = *to;
   if (!l_.outbox.push(0, hb)) {
     c_.counters.drop(Errc::queue_full);
     return;

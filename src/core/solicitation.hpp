@@ -42,6 +42,9 @@ class Solicitation {
   // A group publish started waiting for its first subscriber: solicit now and back off, unless
   // a schedule runs already.
   void on_publish_waiting(Instant now) noexcept;
+  // Asks the node at `to` alone for its subscriptions: it was verified after the sender table
+  // had refused its session (issue 13 M3), so what it announced then never reached discovery.
+  void solicit(const Endpoint& to) noexcept { queue_solicit(&to); }
   // A soliciting HEARTBEAT from `session` at `from`; `peers`: the sessions this node knows.
   void on_solicit(std::uint32_t session, const Endpoint& from, Instant now,
                   std::size_t peers) noexcept;
@@ -66,7 +69,7 @@ class Solicitation {
   Duration offset(std::uint32_t round) const noexcept {
     return base_ * ((std::int64_t{1} << round) - 1);
   }
-  void queue_solicit() noexcept;
+  void queue_solicit(const Endpoint* to = nullptr) noexcept;
   void start_backoff(Instant now) noexcept;
   void run_round(Instant now) noexcept;
   bool admit(std::uint32_t session, Instant now) noexcept;

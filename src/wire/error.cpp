@@ -42,6 +42,7 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::unverified_sender: return "unverified_sender";
     case Errc::old_key_epoch: return "old_key_epoch";
     case Errc::unknown_key_epoch: return "unknown_key_epoch";
+    case Errc::sender_unverified: return "sender_unverified";
     case Errc::no_channel_key: return "no_channel_key";
     case Errc::wrong_channel_key: return "wrong_channel_key";
     case Errc::invalid_argument: return "invalid_argument";

@@ -57,7 +57,7 @@ class Lab {
  public:
   Lab() {
     static std::atomic<int> counter{0};
-    prefix_ = std::string("nl").append(std::to_string(::getpid() % 100000)) + "x" + std::to_string(counter++);
+    prefix_ = std::string("nl").append(std::to_string(::getpid() % 100000)).append("x").append(std::to_string(counter++));
   }
   ~Lab() {
     for (const auto& ns : created_) run({kIp, "netns", "del", ns});
@@ -92,8 +92,10 @@ class Lab {
 
   // 20 % of the UDP frames the bridge forwards, either way (lwIP <-> Linux), are dropped.
   bool add_loss(int percent) {
-    const std::string rules = "table bridge nqloss {\n chain lossy {\n  type filter hook forward priority 0; policy accept;\n"
-                              "  meta l4proto udp numgen random mod 100 < " + std::to_string(percent) + " counter drop\n }\n}\n";
+    const std::string rules = std::string("table bridge nqloss {\n chain lossy {\n  type filter hook forward priority 0; policy accept;\n"
+                                          "  meta l4proto udp numgen random mod 100 < ")
+                                  .append(std::to_string(percent))
+                                  .append(" counter drop\n }\n}\n");
     Process p = Process::spawn({kIp, "netns", "exec", dev(), kNft, "-f", "-"}, rules);
     if (p.wait_exit(10s).value_or(-1) != 0) {
       ADD_FAILURE() << "nft failed: " << p.transcript();
@@ -131,7 +133,7 @@ bool is_retained_kept(const std::string& out) {
 }
 std::string stream(int qos) {  // q<Q>-m1 .. q<Q>-m50, one per line
   std::string s;
-  for (int i = 1; i <= kPerQos; ++i) s += "q" + std::to_string(qos) + "-m" + std::to_string(i) + "\n";
+  for (int i = 1; i <= kPerQos; ++i) s.append("q").append(std::to_string(qos)).append("-m").append(std::to_string(i)).append("\n");
   return s;
 }
 
@@ -258,7 +260,7 @@ TEST_P(LwipNetnsTest, LwipPublisherToLinuxSubscriber) {
   pub.write_stdin(input);
   ASSERT_TRUE(sub.wait_for_line(S::out, line(1, true, "kept"), 60s)) << sub.transcript() << pub.transcript();
   for (int i = 1; i <= kPerQos; ++i)
-    ASSERT_TRUE(sub.wait_for_line(S::out, line(2, false, "q2-m" + std::to_string(i)), 60s))
+    ASSERT_TRUE(sub.wait_for_line(S::out, line(2, false, std::string("q2-m").append(std::to_string(i))), 60s))
         << sub.transcript() << pub.transcript();
   std::vector<Process> lates;
   if (!v1()) {

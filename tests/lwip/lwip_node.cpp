@@ -340,7 +340,7 @@ int main(int argc, char** argv) {
   std::string drops;  // the engine's drop counters that are not zero, by reason
   for (std::size_t e = 0; e < nomq::kErrcCount; ++e)
     if (const auto n = engine->stats().dropped[e])
-      drops += " " + std::string(nomq::to_string(static_cast<nomq::Errc>(e))) + "=" + std::to_string(n);
+      drops.append(" ").append(nomq::to_string(static_cast<nomq::Errc>(e))).append("=").append(std::to_string(n));
   std::fprintf(stderr, "%s: dropped by reason:%s\n", kName, drops.empty() ? " none" : drops.c_str());
   std::fflush(stdout);
   std::fflush(stderr);

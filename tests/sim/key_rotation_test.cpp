@@ -99,8 +99,8 @@ void run_rotation(std::uint64_t seed, Order order, Streams& s, Simulator& sim) {
       q1.ttl_s = 600;
       PublishOptions q2 = q1;
       q2.qos = Qos::exactly_once;
-      const std::string b1 = "q1-" + std::to_string(i);
-      const std::string b2 = "q2-" + std::to_string(i);
+      const std::string b1 = std::string("q1-").append(std::to_string(i));
+      const std::string b2 = std::string("q2-").append(std::to_string(i));
       EXPECT_TRUE(sim.publish(0, "rot/q1", as_bytes(b1), q1));
       EXPECT_TRUE(sim.publish(1, "rot/q2", as_bytes(b2), q2));
     });

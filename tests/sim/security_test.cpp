@@ -377,6 +377,60 @@ TEST(SimSecurity, M3OneSourceHoldsAtMostItsShareOfSenderSlots) {
   }
 }
 
+// M3, the residual of the two cases above: a key holder spoofing many source addresses gets
+// past the per-endpoint quota. 32 spoofed addresses x 4 session ids = 128 sessions (the whole
+// default sender table), stamped now and sent again every 20 s, so none is ever stale enough to
+// evict. Before: the table filled and stayed full; an honest publisher's session got
+// sender_table_full, 0 of 10 QoS 1 messages delivered. Now: sessions from endpoints that never
+// answered a reachability challenge hold at most half the table (sender_unverified beyond it);
+// the spoofed addresses cannot answer theirs, the honest publisher answers its own within one
+// round trip and is admitted when it retransmits: 10 of 10.
+TEST(SimSecurity, M3SpoofedSourcesFillOnlyTheUnverifiedHalfOfTheSenderTable) {
+  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SCOPED_TRACE(std::string("seed ").append(std::to_string(seed)));
+    Simulator sim{link(seed)};
+    const std::size_t sub = sim.add_node(EngineConfig{});
+    ASSERT_TRUE(sim.subscribe(sub, "valve"));
+    sim.run_until(sim.now() + 2s);
+    KeyHolder attacker{sim, seed};
+    std::uint32_t seq = 0;
+    std::uint64_t bytes_in = 0;
+    const auto burst = [&] {
+      ++seq;
+      for (std::uint32_t i = 0; i < 128; ++i) {
+        wire::Packet p;
+        p.type = wire::PacketType::heartbeat;
+        p.session_id = 0xA000 + i;
+        p.packet_id = seq;
+        const auto d = attacker.seal(p, sim.wall_now(sub));
+        bytes_in += d.size();
+        sim.inject(sub, Endpoint::v4(198, 51, 100, static_cast<std::uint8_t>(10 + i / 4), 4700), d);
+      }
+    };
+    for (int k = 0; k < 6; ++k) sim.at(sim.now() + std::chrono::seconds(20 * k), burst);
+    sim.run_until(sim.now() + 1s);
+    EXPECT_EQ(sim.engine(sub).stats().dropped_by(Errc::sender_unverified), 64u)
+        << drops(sim.engine(sub).stats());
+    std::vector<std::string> got;
+    const Honest h = honest_qos1(sim, sub, got);
+    EXPECT_EQ(h.delivered, 10u) << "honest QoS 1 messages delivered; " << drops(sim.engine(sub).stats());
+    EXPECT_EQ(h.reports_ok, 10u);
+    sim.run_until(sim.now() + 105s);  // every burst sent
+    const EngineStats& st = sim.engine(sub).stats();
+    // Each burst's 64 sessions beyond the share, and the honest publisher's few datagrams
+    // before its echo came back.
+    EXPECT_GE(st.dropped_by(Errc::sender_unverified), 6u * 64u) << drops(st);
+    EXPECT_LE(st.dropped_by(Errc::sender_unverified), 6u * 64u + 8u) << drops(st);
+    EXPECT_EQ(st.dropped_by(Errc::sender_table_full), 0u) << drops(st);
+    // The challenges to the spoofed addresses stay within the anti-amplification budget.
+    std::uint64_t bytes_out = 0;
+    for (std::uint8_t a = 10; a < 42; ++a) bytes_out += sim.bytes_sent_to(Endpoint::v4(198, 51, 100, a, 4700));
+    EXPECT_LE(factor(bytes_out, bytes_in), 3.0);
+    ::testing::Test::RecordProperty("m3_spoofed_delivered", static_cast<int>(h.delivered));
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 // M3, the reviewer's second scenario: 256 QoS 2 PUBLISHes that are never released (no PUBREL)
 // fill the inbound QoS table (256) with states awaiting PUBREL for inbound_state_lifetime (600
 // s). Before: every honest QoS 1 publish found the table full and was dropped unacknowledged

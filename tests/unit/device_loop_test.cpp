@@ -145,7 +145,7 @@ TEST(DeviceLoop, TwoDevicesExchangeQos2UnderTwentyPercentLoss) {
   int published = 0;
   for (int turn = 0; turn < 20000 && (pub.acknowledged + pub.failed < n); ++turn) {
     if (published < n) {
-      const std::string m = "m" + std::to_string(published);
+      const std::string m = std::string("m").append(std::to_string(published));
       PublishOptions o;
       o.qos = Qos::exactly_once;
       if (pub.engine->publish("plant/valve", Bytes{reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}, o, net.now))
@@ -158,7 +158,7 @@ TEST(DeviceLoop, TwoDevicesExchangeQos2UnderTwentyPercentLoss) {
   EXPECT_EQ(pub.failed, 0) << "seed " << seed;
   // Exactly once each (in any order: a retransmitted message arrives after later ones).
   std::vector<std::string> expected, got = sub.messages;
-  for (int i = 0; i < n; ++i) expected.push_back("m" + std::to_string(i));
+  for (int i = 0; i < n; ++i) expected.push_back(std::string("m").append(std::to_string(i)));
   std::sort(expected.begin(), expected.end());
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, expected) << "seed " << seed;

@@ -168,7 +168,7 @@ TEST(DeferredAck, UnansweredTokenLapsesAndTheRetransmissionIsDeliveredAgain) {
 
 TEST(DeferredAck, FullTableDropsUnacknowledgedUntilASlotIsFree) {
   Fixture f;  // 4 slots
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(f.publish("m" + std::to_string(i), Qos::at_least_once));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(f.publish(std::string("m").append(std::to_string(i)), Qos::at_least_once));
   f.net.pump();
   ASSERT_EQ(f.sub().received.size(), 4u);
   EXPECT_EQ(f.sub().engine.stats().dropped_by(Errc::inbox_full), 1u);
