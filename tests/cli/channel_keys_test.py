@@ -80,7 +80,7 @@ def case_keygen_channel():
         rc, out, err = run("keygen", "--channel", "door/#", "-o", a)
         check(rc == 0 and out.startswith("Replaced"), "replace: %d %r" % (rc, out))
         check(load(a)["channel_keys"][0]["secret"] != keys[0]["secret"], "secret not replaced")
-        rc, out, err = run("config", "show", a)
+        rc, out, err = run("config", "show", "-c", a)
         check(rc == 0 and keys[0]["secret"] not in out and "masked" in out, "show: %r" % out)
 
         rc, out, err = run("keygen", "--channel", "door/#")
