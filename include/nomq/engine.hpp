@@ -68,7 +68,8 @@ struct EngineLimits {
   std::size_t max_outbox = 512;              // datagrams not yet polled
   std::size_t max_queued_messages = 64;      // QoS 0 publishes copied, waiting in the outbox
   // Bytes, not slots: what the bodies (channel name + message) may take in all. Each body takes
-  // its own size, so these bound memory by what is held, not by slots × maximum size.
+  // its own size, so these bound memory by what is held, not by slots × maximum size; the
+  // message pool's bytes include each message's metadata (48 bytes, rounded to 8).
   // 0: room for every slot at full size (max_message_size plus a 255-byte name), which never
   // refuses what a slot limit allows.
   std::size_t message_pool_bytes = 0;  // sending side: queued QoS 0, pending QoS 1/2, retained
@@ -81,6 +82,10 @@ struct EngineLimits {
   // and not yet accepted or refused. A further one is dropped unacknowledged (inbox_full; its
   // publisher retransmits). At most 65534. No table without deferred_ack.
   std::size_t max_deferred_acks = 256;
+  // Peer events (joined, left, restarted, clock_skew, auth_failed, impersonation) waiting for
+  // poll_event(). 0: 2 × max_peers + 8. A further one is dropped (counted inbox_full); delivery
+  // reports have their own room (max_pending) and are never dropped.
+  std::size_t max_peer_events = 0;
 };
 
 struct EngineTimers {

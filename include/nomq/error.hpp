@@ -180,26 +180,23 @@ class NOMQ_EXPORT Error {
   // (`drop(r.error())`), `switch (r.error())`, `Errc e = r.error();`.
   constexpr operator Errc() const noexcept { return code_; }  // NOLINT: implicit by design
 
-  // Adds to the reason (cut at kCapacity as above). Returns *this for chaining.
-  Error& append(std::string_view text) noexcept {
-    const std::size_t room = kCapacity - size_;
-    const std::size_t n = text.size() < room ? text.size() : room;
-    std::memcpy(text_ + size_, text.data(), n);
-    size_ = static_cast<std::uint8_t>(size_ + n);
-    if (n < text.size()) std::memcpy(text_ + kCapacity - 3, "...", 3);
-    text_[size_] = '\0';
-    return *this;
-  }
+  // Adds to the reason (cut at kCapacity as above). Returns *this for chaining. Out of line
+  // (src/wire/error.cpp), as is the integer formatting: every error builder calls them, and
+  // inlined they took about 3 KB of the core's flash on a Cortex-M4 (docs/embedded.md).
+  Error& append(std::string_view text) noexcept;
   template <class T>
   Error& append(const T& part) noexcept {
     if constexpr (std::is_same_v<T, bool>) {
       return append(std::string_view{part ? "true" : "false"});
     } else if constexpr (std::is_same_v<T, char>) {
       return append(std::string_view{&part, 1});
+    } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+      const std::int64_t v = part;
+      return append_integer(v < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(v)
+                                  : static_cast<std::uint64_t>(v),
+                            v < 0);
     } else if constexpr (std::is_integral_v<T>) {
-      char digits[24] = {};  // initialised: g++ 12 at -O3 reports a false maybe-uninitialized
-      const auto end = std::to_chars(digits, digits + sizeof digits, part).ptr;
-      return append(std::string_view{digits, static_cast<std::size_t>(end - digits)});
+      return append_integer(static_cast<std::uint64_t>(part), false);
     } else {
       static_assert(std::is_convertible_v<const T&, std::string_view>,
                     "an Error's message parts are strings, integers, bool or char");
@@ -214,6 +211,9 @@ class NOMQ_EXPORT Error {
   }
 
  private:
+  // The decimal digits of `magnitude`, after a '-' when `negative`.
+  Error& append_integer(std::uint64_t magnitude, bool negative) noexcept;
+
   Errc code_;
   std::uint8_t size_ = 0;
   char text_[kCapacity + 1]{};

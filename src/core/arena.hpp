@@ -68,11 +68,14 @@ class Arena {
   // out is a bug in a bytes_for(): it stops the program instead of overrunning the block.
   template <class T>
   FixedArray<T> make(std::size_t n) noexcept {
-    const std::size_t bytes = arena_bytes<T>(n);
-    if (bytes > size_ - used_) __builtin_trap();
-    T* p = reinterpret_cast<T*>(base_ + used_);
-    for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(p + i)) T{};
-    used_ += bytes;
+    void* raw = take(arena_bytes<T>(n), std::is_trivially_default_constructible_v<T>);
+    T* p = static_cast<T*>(raw);
+    if constexpr (!std::is_trivially_default_constructible_v<T>) {
+      for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(p + i)) T{};
+    } else {
+      // take() zeroed the bytes: T{} of a trivially default-constructible T is all zero.
+      for (std::size_t i = 0; i < n; ++i) ::new (static_cast<void*>(p + i)) T;
+    }
     return FixedArray<T>{p, n};
   }
   template <class T>
@@ -81,6 +84,10 @@ class Arena {
     a.fill(init);
     return a;
   }
+
+  // The next `bytes` (a multiple of kArenaAlign) of the block, zeroed when `zero`. Out of line
+  // (core/arena.cpp): every table's construction calls it.
+  void* take(std::size_t bytes, bool zero) noexcept;
 
   std::size_t used() const noexcept { return used_; }
   std::size_t size() const noexcept { return size_; }

@@ -29,7 +29,7 @@ class AuthFailures {
   std::span<const AuthFailureSource> sources() const noexcept { return {table_.data(), used_}; }
 
  private:
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Events& events_;
   Outbox& outbox_;
   std::array<AuthFailureSource, kMaxAuthFailureSources> table_{};

@@ -71,7 +71,7 @@ class Discovery {
   bool note_peer(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
   void on_subscribe(const wire::Packet& p, const Endpoint& from, Instant now) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   DiscoveryTable table_;
 };

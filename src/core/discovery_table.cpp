@@ -126,7 +126,7 @@ DiscoveryTable::SeenResult DiscoveryTable::announce(std::uint32_t session, const
     // Only when nothing was replaced (a replacement frees the slot it takes).
     return {Seen::full, 0};
   }
-  peers_.value(s) = Peer{session, from, now, tentative_until, false};
+  peers_.value(s) = Peer{now, tentative_until, session, from, false};
   touch(s, now);
   if (result.kind == Seen::restarted) {
     // The same node under a new session most likely still subscribes to what it did: it stays

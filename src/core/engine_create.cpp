@@ -23,34 +23,38 @@ Error bad_field(std::string_view field, std::size_t value, std::string_view rule
 
 Result<void> Engine::validate(const EngineConfig& c) noexcept {
   const EngineLimits& l = c.limits;
-  struct AtLeast {
+  // Each limit's range. The tables sized by max_pending, max_channels (twice), max_peers,
+  // max_peer_filters, max_endpoints, max_senders and max_retained_channels number their slots
+  // in 16 bits (core/fixed_map.hpp); the recipient index of a pending publish is 16 bits too.
+  constexpr std::size_t kAny = static_cast<std::size_t>(-1);
+  struct Range {
     std::string_view field;
     std::size_t value;
     std::size_t min;
+    std::size_t max;
   };
-  const AtLeast at_least[] = {
-      {"max_pending", l.max_pending, 1},
-      {"max_channels", l.max_channels, 1},
-      {"max_message_size", l.max_message_size, 1},
-      {"max_retained_per_channel", l.max_retained_per_channel, 1},
-      {"max_peers", l.max_peers, 1},
-      {"max_peer_subscriptions", l.max_peer_subscriptions, 1},
-      {"max_peer_filters", l.max_peer_filters, 1},
-      {"max_endpoints", l.max_endpoints, 1},
-      {"max_senders", l.max_senders, 1},
-      {"max_senders_per_endpoint", l.max_senders_per_endpoint, 1},
-      {"max_qos2_per_session", l.max_qos2_per_session, 1},
-      {"max_inbound_qos", l.max_inbound_qos, 1},
-      {"max_inbox", l.max_inbox, 1},
-      {"max_outbox", l.max_outbox, 1},
-      {"max_channel_name", l.max_channel_name, 1},
-      {"replay_window", c.replay_window, 64},
+  const Range ranges[] = {
+      {"max_pending", l.max_pending, 1, kMaxSlot16},
+      {"max_channels", l.max_channels, 1, kMaxSlot16 / 2},
+      {"max_message_size", l.max_message_size, 1, 65535},
+      {"max_retained_per_channel", l.max_retained_per_channel, 1, kAny},
+      {"max_retained_channels", l.max_retained_channels, 0, kMaxSlot16},
+      {"max_peers", l.max_peers, 1, kMaxSlot16},
+      {"max_peer_subscriptions", l.max_peer_subscriptions, 1, kAny},
+      {"max_peer_filters", l.max_peer_filters, 1, kMaxSlot16},
+      {"max_endpoints", l.max_endpoints, 1, kMaxSlot16},
+      {"max_senders", l.max_senders, 1, kMaxSlot16},
+      {"max_senders_per_endpoint", l.max_senders_per_endpoint, 1, kAny},
+      {"max_qos2_per_session", l.max_qos2_per_session, 1, kAny},
+      {"max_inbound_qos", l.max_inbound_qos, 1, kAny},
+      {"max_inbox", l.max_inbox, 1, kAny},
+      {"max_outbox", l.max_outbox, 1, kAny},
+      {"max_channel_name", l.max_channel_name, 1, kAny},
+      {"replay_window", c.replay_window, 64, kAny},
   };
-  for (const AtLeast& a : at_least) {
-    if (a.value < a.min) return bad_field(a.field, a.value, "is below the minimum", a.min);
-  }
-  if (l.max_message_size > 65535) {
-    return bad_field("max_message_size", l.max_message_size, "is above the maximum", 65535);
+  for (const Range& r : ranges) {
+    if (r.value < r.min) return bad_field(r.field, r.value, "is below the minimum", r.min);
+    if (r.value > r.max) return bad_field(r.field, r.value, "is above the maximum", r.max);
   }
   if (l.max_channel_name > wire::kMaxChannelName) {
     return bad_field("max_channel_name", l.max_channel_name, "is above the wire's maximum",
@@ -62,12 +66,12 @@ Result<void> Engine::validate(const EngineConfig& c) noexcept {
   if (c.deferred_ack && l.max_deferred_acks > 0xFFFE) {
     return bad_field("max_deferred_acks", l.max_deferred_acks, "is above the maximum", 0xFFFE);
   }
-  // The recipient index of a pending publish is 16 bits (0xFFFF: every recipient).
-  if (l.max_peers >= 0xFFFF) return bad_field("max_peers", l.max_peers, "is above the maximum", 0xFFFE);
   const std::size_t body = l.max_channel_name + l.max_message_size;
-  if (l.message_pool_bytes != 0 && l.message_pool_bytes < body) {
+  const std::size_t block = MessagePool::block_bytes(l.max_channel_name, l.max_message_size);
+  if (l.message_pool_bytes != 0 && l.message_pool_bytes < block) {
     return bad_field("message_pool_bytes", l.message_pool_bytes,
-                     "cannot hold one message: at least max_channel_name + max_message_size =", body);
+                     "cannot hold one message: at least its metadata + max_channel_name + "
+                     "max_message_size =", block);
   }
   if (l.inbox_bytes != 0 && l.inbox_bytes < body) {
     return bad_field("inbox_bytes", l.inbox_bytes,
@@ -83,7 +87,8 @@ StateReport Engine::Impl::report_for(const EngineConfig& c) noexcept {
       {"message pool (sent, retained bodies)", MessagePool::bytes_for(pool_slots(l), pool_bytes(l))},
       {"outbox", Outbox::bytes_for(at_least_one(l.max_outbox))},
       {"subscriptions", Subscriptions::bytes_for(l.max_channels, l.max_channel_name)},
-      {"events", Events::bytes_for(at_least_one(l.max_pending), at_least_one(l.max_peers))},
+      {"events", Events::bytes_for(at_least_one(l.max_pending), at_least_one(l.max_peers),
+                                   l.max_peer_events)},
       {"publisher (pending, recipients)", Publisher::bytes_for(l)},
       {"retained store", RetainedReplay::bytes_for(l)},
       {"discovery (peers, peer subscriptions)", Discovery::bytes_for(l)},

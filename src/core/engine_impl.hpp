@@ -48,7 +48,7 @@ struct Engine::Impl {
         subs(arena, cfg.limits.max_channels, cfg.limits.max_channel_name, cfg.wire, keys, outbox),
         session(ctx, subs, now),
         events(arena, at_least_one(cfg.limits.max_pending), at_least_one(cfg.limits.max_peers),
-               counters),
+               counters, cfg.limits.max_peer_events),
         publisher(ctx, {session, pool, outbox, discovery, retained, solicitation, events}),
         retained(ctx, {pool, outbox, subs, publisher, reach}),
         discovery(ctx, {events, publisher, solicitation, retained}),

@@ -50,10 +50,11 @@ EngineConfig EngineConfig::small_profile() noexcept {
   l.max_endpoints = 8;
   l.max_inbound_qos = 16;
   l.max_qos2_per_session = 8;
+  l.max_peer_events = 8;  // control events waiting for poll_event(), besides the reports
   l.max_inbox = 4;
-  l.max_outbox = 16;
+  l.max_outbox = 8;
   l.max_queued_messages = 4;
-  l.message_pool_bytes = 1536;
+  l.message_pool_bytes = 1792;
   l.inbox_bytes = 768;
   l.max_channel_name = 32;
   l.max_recipients = 4;

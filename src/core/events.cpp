@@ -3,9 +3,9 @@
 namespace nomq::detail {
 
 Events::Events(Arena& arena, std::size_t max_reports, std::size_t max_peers,
-               Counters& counters) noexcept
-    : ring_(arena.make<std::uint32_t>(ring_size(max_reports, max_peers))),
-      peers_(arena.make<PeerEvent>(peer_slots(max_peers))),
+               Counters& counters, std::size_t peer_events) noexcept
+    : ring_(arena.make<std::uint16_t>(max_reports + slots_of(max_peers, peer_events))),
+      peers_(arena.make<StoredPeer>(slots_of(max_peers, peer_events))),
       max_reports_(max_reports),
       counters_(counters) {}
 
@@ -23,7 +23,7 @@ void Events::push_report(std::uint32_t pending_slot) noexcept {
       break;
     }
   }
-  at(count_) = pending_slot;
+  at(count_) = static_cast<std::uint16_t>(pending_slot);
   ++count_;
 }
 
@@ -34,7 +34,15 @@ void Events::push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t
     counters_.drop(Errc::inbox_full);
     return;
   }
-  peer_at(peer_count_) = PeerEvent{kind, from, session, clock_offset_s, failures};
+  const std::uint64_t value = kind == PeerEvent::Kind::clock_skew
+                                  ? static_cast<std::uint64_t>(clock_offset_s)
+                                  : failures;
+  StoredPeer& e = peer_at(peer_count_);
+  e.endpoint = from;
+  e.session = session;
+  e.value_lo = static_cast<std::uint32_t>(value);
+  e.value_hi = static_cast<std::uint32_t>(value >> 32);
+  e.kind = kind;
   ++peer_count_;
   at(count_) = kPeer;
   ++count_;
@@ -42,12 +50,22 @@ void Events::push_peer(PeerEvent::Kind kind, const Endpoint& from, std::uint32_t
 
 bool Events::pop(ControlEvent& out) noexcept {
   if (count_ == 0) return false;
-  const std::uint32_t entry = ring_[head_];
+  const std::uint16_t entry = ring_[head_];
   head_ = (head_ + 1) % ring_.size();
   --count_;
   if (entry == kPeer) {
     out.is_report = false;
-    out.peer = peers_[peer_head_];
+    const StoredPeer& e = peers_[peer_head_];
+    const std::uint64_t value = (std::uint64_t{e.value_hi} << 32) | e.value_lo;
+    out.peer = PeerEvent{};
+    out.peer.kind = e.kind;
+    out.peer.endpoint = e.endpoint;
+    out.peer.session_id = e.session;
+    if (e.kind == PeerEvent::Kind::clock_skew) {
+      out.peer.clock_offset_s = static_cast<std::int64_t>(value);
+    } else {
+      out.peer.failures = value;
+    }
     peer_head_ = (peer_head_ + 1) % peers_.size();
     --peer_count_;
   } else {

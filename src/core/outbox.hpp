@@ -19,19 +19,20 @@ class Subscriptions;
 // The recipient index of an outbox item that is the first transmission to the group.
 inline constexpr std::uint16_t kAllRecipients = 0xFFFF;
 
+// Fields ordered so that nothing pads between them (68 bytes, was 72).
 struct OutItem {
   wire::PacketType type = wire::PacketType::heartbeat;
   std::uint8_t flags = 0;
   bool to_group = false;
+  bool counted = false;             // a QoS 0 publish counted against max_queued_messages
   Endpoint to;
   std::uint32_t msg = kNoSlot;      // message pool slot (reference held): PUBLISH
   std::uint32_t pending = kNoSlot;  // tracked QoS 1/2 transmission
   std::uint32_t pending_gen = 0;
-  std::uint16_t recipient = 0;      // or kAllRecipients (first transmission to the group)
   std::uint32_t sub = kNoSlot;      // own subscription slot (reference held): SUBSCRIBE/UNSUB
   std::uint32_t acked_id = 0;       // ACK, PUBREC, PUBREL, PUBCOMP
+  std::uint16_t recipient = 0;      // or kAllRecipients (first transmission to the group)
   wire::ChannelId channel_id{};
-  bool counted = false;             // a QoS 0 publish counted against max_queued_messages
   // ACK family: the key index that seals it (0: the group's keys, else a channel key slot,
   // core/key_ring.hpp): that of the datagram it answers. PUBLISH and SUBSCRIBE/UNSUBSCRIBE
   // are sealed with the set their name selects; HEARTBEAT with the group's.

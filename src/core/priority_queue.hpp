@@ -1,6 +1,7 @@
 // A fixed-capacity priority queue: 16 levels (0..15, higher first), FIFO within a level.
 // Intrusive singly linked lists over one node array with a free list: push and pop are O(1)
-// and never allocate. Used for the outbox (datagrams to send) and the inbox (received messages).
+// and never allocate. Each level's list is circular and known by its tail (the head is the
+// tail's next): one array of 16 tails, not heads and tails. Used for the outbox (datagrams to send) and the inbox (received messages).
 #pragma once
 
 #include <array>
@@ -26,7 +27,6 @@ class PriorityQueue {
       next_[i] = i + 1 < capacity ? static_cast<std::uint32_t>(i + 1) : npos;
     }
     free_ = capacity > 0 ? 0 : npos;
-    head_.fill(npos);
     tail_.fill(npos);
   }
 
@@ -47,10 +47,10 @@ class PriorityQueue {
     const std::uint32_t n = free_;
     free_ = next_[n];
     items_[n] = item;
-    next_[n] = npos;
     if (tail_[p] == npos) {
-      head_[p] = n;
+      next_[n] = n;
     } else {
+      next_[n] = next_[tail_[p]];
       next_[tail_[p]] = n;
     }
     tail_[p] = n;
@@ -66,7 +66,7 @@ class PriorityQueue {
   // The node index of the highest-priority, oldest item, or npos when empty.
   std::uint32_t front() const noexcept {
     if (mask_ == 0) return npos;
-    return head_[top_level()];
+    return next_[tail_[top_level()]];
   }
   std::uint8_t front_priority() const noexcept { return static_cast<std::uint8_t>(top_level()); }
 
@@ -77,11 +77,13 @@ class PriorityQueue {
   void pop() noexcept {
     if (mask_ == 0) return;
     const unsigned p = top_level();
-    const std::uint32_t n = head_[p];
-    head_[p] = next_[n];
-    if (head_[p] == npos) {
+    const std::uint32_t t = tail_[p];
+    const std::uint32_t n = next_[t];
+    if (n == t) {
       tail_[p] = npos;
       mask_ = static_cast<std::uint16_t>(mask_ & ~(1u << p));
+    } else {
+      next_[t] = next_[n];
     }
     next_[n] = free_;
     free_ = n;
@@ -101,8 +103,7 @@ class PriorityQueue {
   FixedArray<T> items_;
   FixedArray<std::uint32_t> next_;
   std::uint32_t free_ = npos;
-  std::array<std::uint32_t, kPriorityLevels> head_{};
-  std::array<std::uint32_t, kPriorityLevels> tail_{};
+  std::array<std::uint32_t, kPriorityLevels> tail_{};  // npos: the level is empty
   std::uint16_t mask_ = 0;
   std::size_t size_ = 0;
 };

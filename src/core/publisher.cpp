@@ -27,7 +27,8 @@ Publisher::Publisher(const Context& ctx, const Links& links)
       generation_(ctx.arena.make<std::uint32_t>(pending_.capacity())),
       recipients_(ctx.arena.make<Recipient>(pending_.capacity() * max_recipients_)),
       tracks_(ctx.arena.make<Track>(pending_.capacity() * max_recipients_)),
-      recipient_hint_(ctx.arena.make<std::uint16_t>(pending_.capacity() * max_recipients_)) {}
+      recipient_hint_(ctx.arena.make<std::uint16_t>(pending_.capacity() * max_recipients_)),
+      last_channel_(ctx.arena.make<char>(ctx.cfg.limits.max_channel_name)) {}
 
 void Publisher::begin_call(Instant last_now) noexcept {
   last_now_ = last_now;
@@ -74,10 +75,12 @@ bool Publisher::is_last_channel(std::string_view channel) const noexcept {
 
 wire::ChannelId Publisher::channel_id_of(std::string_view channel) noexcept {
   if (is_last_channel(channel)) return last_channel_id_;
-  last_channel_id_ = wire::channel_id(c_.crypto, channel);
+  const wire::ChannelId id = wire::channel_id(c_.crypto, channel);
+  if (channel.size() > last_channel_.size()) return id;  // longer than the cache: not kept
+  last_channel_id_ = id;
   std::copy(channel.begin(), channel.end(), last_channel_.begin());
   last_channel_size_ = channel.size();
-  return last_channel_id_;
+  return id;
 }
 
 Result<MessageId> Publisher::publish(std::string_view channel, Bytes message,
@@ -548,14 +551,15 @@ bool Publisher::publish_waiting() const noexcept {
 std::size_t Publisher::bytes_for(const EngineLimits& l) noexcept {
   const std::size_t pending = at_least_one(l.max_pending);
   const std::size_t pairs = pending * recipients_per_publish(l);
-  return FixedMap<std::uint32_t, Pending, U32Hash, U32Eq>::bytes_for(pending) +
+  return FixedMap<std::uint32_t, Pending, U32Hash, U32Eq, std::uint16_t>::bytes_for(pending) +
          arena_bytes<std::uint32_t>(pending) + arena_bytes<Recipient>(pairs) +
-         arena_bytes<Track>(pairs) + arena_bytes<std::uint16_t>(pairs);
+         arena_bytes<Track>(pairs) + arena_bytes<std::uint16_t>(pairs) +
+         arena_bytes<char>(l.max_channel_name);
 }
 
 std::size_t Publisher::state_bytes() const noexcept {
   return pending_.state_bytes() + generation_.state_bytes() + recipients_.state_bytes() +
-         tracks_.state_bytes() + recipient_hint_.state_bytes();
+         tracks_.state_bytes() + recipient_hint_.state_bytes() + last_channel_.state_bytes();
 }
 
 }  // namespace nomq::detail

@@ -209,11 +209,11 @@ class Publisher {
   void mark_failed(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
   void mark_unqueued(std::uint32_t p, std::uint32_t i, Instant now) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   bool v2_;
   std::size_t max_recipients_;
-  FixedMap<std::uint32_t, Pending, U32Hash, U32Eq> pending_;
+  FixedMap<std::uint32_t, Pending, U32Hash, U32Eq, std::uint16_t> pending_;
   FixedArray<std::uint32_t> generation_;  // per slot: bumped when the slot is freed
   FixedArray<Recipient> recipients_;
   FixedArray<Track> tracks_;
@@ -228,8 +228,9 @@ class Publisher {
 
   // The id of the channel published on last: publishers mostly repeat a channel, and its id is
   // a SHA-256 of the name (about 200 ns) otherwise computed on every publish. Only a name that
-  // passed publish()'s checks is cached, so a match needs no UTF-8 check.
-  std::array<char, wire::kMaxChannelName> last_channel_{};
+  // passed publish()'s checks is cached, so a match needs no UTF-8 check. Room for
+  // max_channel_name bytes (arena): a longer name is not cached.
+  FixedArray<char> last_channel_;
   std::size_t last_channel_size_ = 0;  // 0: nothing cached (names are never empty)
   wire::ChannelId last_channel_id_{};
 

@@ -54,7 +54,7 @@ class Reachability {
     bool replay_owed = false;   // a retained replay was refused for lack of budget
     bool answer_owed = false;   // a solicitation answer was refused for lack of budget
   };
-  using Map = FixedMap<Endpoint, Entry, EndpointHash, EndpointEq>;
+  using Map = FixedMap<Endpoint, Entry, EndpointHash, EndpointEq, std::uint16_t>;
 
   // What a verification makes due.
   struct Owed {
@@ -100,7 +100,7 @@ class Reachability {
   }
   void challenge(const Endpoint& to, Entry& e, Instant now) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Outbox& outbox_;
   Map map_;
 };

@@ -145,7 +145,7 @@ class Receiver {
   void note_skew(const Endpoint& from, std::uint32_t session, std::uint32_t timestamp,
                  Instant now, WallTime wall) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   SenderTable senders_;
   InboundQosTable inbound_;

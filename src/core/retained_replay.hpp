@@ -85,7 +85,7 @@ class RetainedReplay {
   bool admit_replay(std::uint32_t session, const wire::ChannelId& channel, Instant now) noexcept;
   void queue_retained(std::uint32_t slot, bool to_group, const Endpoint& to) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   RetainedStore store_;
   Limiter limiter_;

@@ -40,7 +40,7 @@ struct SenderInfo {
 
 class SenderTable {
  public:
-  using Map = FixedMap<std::uint32_t, SenderInfo, U32Hash, U32Eq>;
+  using Map = FixedMap<std::uint32_t, SenderInfo, U32Hash, U32Eq, std::uint16_t>;
   SenderTable(Arena& arena, std::size_t capacity, std::uint32_t window_width,
               std::uint32_t timestamp_window_s) noexcept;
   // The 64-bit blocks of one sender's replay window.

@@ -72,7 +72,7 @@ class Session {
   void renew(Instant now) noexcept;
   std::uint32_t draw_id() noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Subscriptions& subs_;
   std::uint32_t id_ = 0;
   std::uint32_t prev_ = 0;

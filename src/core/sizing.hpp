@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "core/fixed_map.hpp"
+#include "core/message_pool.hpp"
 #include "nomq/engine.hpp"
 #include "nomq/wire.hpp"
 
@@ -22,9 +23,11 @@ constexpr std::size_t full_body(const EngineLimits& l) noexcept {
   return wire::kMaxChannelName + l.max_message_size;
 }
 
-// message_pool_bytes, 0 meaning every slot at full size.
+// message_pool_bytes (bodies and their metadata), 0 meaning every slot at full size.
 constexpr std::size_t pool_bytes(const EngineLimits& l) noexcept {
-  return l.message_pool_bytes != 0 ? l.message_pool_bytes : pool_slots(l) * full_body(l);
+  return l.message_pool_bytes != 0
+             ? l.message_pool_bytes
+             : pool_slots(l) * MessagePool::block_bytes(wire::kMaxChannelName, l.max_message_size);
 }
 
 // inbox_bytes, 0 meaning every inbox node at full size.

@@ -24,7 +24,7 @@ class Solicitation {
     Instant due{};
     bool used = false;
   };
-  using Limiter = FixedMap<std::uint32_t, Instant, U32Hash, U32Eq>;
+  using Limiter = FixedMap<std::uint32_t, Instant, U32Hash, U32Eq, std::uint16_t>;
 
  public:
   struct Links {
@@ -75,7 +75,7 @@ class Solicitation {
   bool admit(std::uint32_t session, Instant now) noexcept;
   void send_due_answers(Instant now) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   Instant discovery_end_{};
   Instant start_{};

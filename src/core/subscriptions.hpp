@@ -26,7 +26,7 @@ class Subscriptions {
     bool filter = false;  // the name holds '+' or '#' (v2 only)
     std::uint32_t refs = 0;  // outbox items naming this subscription
   };
-  using Map = FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq>;
+  using Map = FixedMap<wire::ChannelId, OwnSub, ChannelIdHash, ChannelIdEq, std::uint16_t>;
 
  public:
   // Names up to `max_name` bytes (limits.max_channel_name); 2 × max_channels slots (an

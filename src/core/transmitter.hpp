@@ -46,7 +46,7 @@ class Transmitter {
   void fill_announcement(wire::Packet& p, const OutItem& it) noexcept;
   void fill_reply(wire::Packet& p, const OutItem& it) noexcept;
 
-  Context c_;
+  const Context& c_;  // Engine::Impl::ctx (outlives every component)
   Links l_;
   bool v2_;
 };

@@ -2,11 +2,31 @@
 // std::error_category, and the misuse policy of Result.
 #include "nomq/error.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 
 namespace nomq {
+
+Error& Error::append(std::string_view text) noexcept {
+  const std::size_t room = kCapacity - size_;
+  const std::size_t n = text.size() < room ? text.size() : room;
+  std::memcpy(text_ + size_, text.data(), n);
+  size_ = static_cast<std::uint8_t>(size_ + n);
+  if (n < text.size()) std::memcpy(text_ + kCapacity - 3, "...", 3);
+  text_[size_] = '\0';
+  return *this;
+}
+
+Error& Error::append_integer(std::uint64_t magnitude, bool negative) noexcept {
+  char digits[24] = {};  // initialised: g++ 12 at -O3 reports a false maybe-uninitialized
+  char* at = digits;
+  if (negative) *at++ = '-';
+  const auto end = std::to_chars(at, digits + sizeof digits, magnitude).ptr;
+  return append(std::string_view{digits, static_cast<std::size_t>(end - digits)});
+}
 
 // Every name is a string literal: Error::c_str() relies on the NUL after it.
 std::string_view to_string(Errc e) noexcept {

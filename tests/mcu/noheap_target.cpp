@@ -219,7 +219,8 @@ int run() {
                         {"max_recipients", &EngineLimits::max_recipients},
                         {"max_channel_name", &EngineLimits::max_channel_name},
                         {"message_pool_bytes", &EngineLimits::message_pool_bytes},
-                        {"inbox_bytes", &EngineLimits::inbox_bytes}};
+                        {"inbox_bytes", &EngineLimits::inbox_bytes},
+                        {"max_peer_events", &EngineLimits::max_peer_events}};
   for (const Unit& u : units) {
     EngineConfig more = EngineConfig::small_profile();
     more.limits.*u.field += 8;

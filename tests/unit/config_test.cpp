@@ -350,7 +350,7 @@ TEST(ConfigJson, EveryBadFieldIsNamed) {
        "nomq.json: log_level: must be one of debug, info, warning, error, off, got \"loud\""},
       {"v1_publish_layout", "gap16",
        "nomq.json: v1_publish_layout: must be one of gap20, device16, got \"gap16\""},
-      {"max_pending", 0, "nomq.json: max_pending: must be an integer in 1..65535, got 0"},
+      {"max_pending", 0, "nomq.json: max_pending: must be an integer in 1..65534, got 0"},
       {"max_message_size", 4096,
        "nomq.json: max_message_size: must be an integer in 1..1691, got 4096"},
       {"session_timeout_s", 30,

@@ -104,5 +104,41 @@ TEST(Events, AReportDisplacesTheOldestPeerEventWhenFull) {
   EXPECT_EQ(last_session, 999u);
 }
 
+// EngineLimits::max_peer_events sets the peer events' room (the small device profile: 8)
+// instead of 2 × max_peers + 8; every value survives the compact storage (a clock offset below
+// zero, a failure count above 32 bits).
+TEST(Events, ConfiguredPeerEventRoom) {
+  Counters counters;
+  Events e(test::test_arena(), 2, 16, counters, 3);
+  EXPECT_EQ(Events::ring_size(2, 16, 3), 5u);
+  EXPECT_EQ(e.state_bytes(), Events::bytes_for(2, 16, 3));
+  e.push_peer(PeerEvent::Kind::clock_skew, ep(1), 1, -400000000000);
+  e.push_peer(PeerEvent::Kind::auth_failed, ep(2), 0, 0, 5000000000ull);
+  e.push_peer(PeerEvent::Kind::left, ep(3), 3);
+  e.push_peer(PeerEvent::Kind::joined, ep(4), 4);  // no room: dropped
+  EXPECT_EQ(counters.stats().dropped_by(Errc::inbox_full), 1u);
+  e.push_report(0);
+  e.push_report(1);  // reports keep their own room
+  EXPECT_EQ(counters.stats().dropped_by(Errc::inbox_full), 1u);
+  ControlEvent out;
+  ASSERT_TRUE(e.pop(out));
+  EXPECT_EQ(out.peer.kind, PeerEvent::Kind::clock_skew);
+  EXPECT_EQ(out.peer.clock_offset_s, -400000000000);
+  EXPECT_EQ(out.peer.failures, 0u);
+  ASSERT_TRUE(e.pop(out));
+  EXPECT_EQ(out.peer.kind, PeerEvent::Kind::auth_failed);
+  EXPECT_EQ(out.peer.failures, 5000000000ull);
+  EXPECT_EQ(out.peer.clock_offset_s, 0);
+  EXPECT_EQ(out.peer.endpoint, ep(2));
+  ASSERT_TRUE(e.pop(out));
+  EXPECT_EQ(out.peer.session_id, 3u);
+  ASSERT_TRUE(e.pop(out));
+  EXPECT_TRUE(out.is_report);
+  EXPECT_EQ(out.pending, 0u);
+  ASSERT_TRUE(e.pop(out));
+  EXPECT_EQ(out.pending, 1u);
+  EXPECT_FALSE(e.pop(out));
+}
+
 }  // namespace
 }  // namespace nomq::detail

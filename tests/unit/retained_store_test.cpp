@@ -36,7 +36,7 @@ std::vector<std::string> published(RetainedStore& r, MessagePool& pool, std::uin
 }
 
 TEST(RetainedStore, KeepsTheLastNWithinTtl) {
-  MessagePool pool(test::test_arena(), 16, 16 * (1 + 32));
+  MessagePool pool(test::test_arena(), 16, 16 * MessagePool::block_bytes(1, 32));
   RetainedStore r(test::test_arena(), pool, 4, 2);
   for (const char* m : {"a", "b", "c"}) {
     const auto s = make(pool, 1, m, Instant{100s});
@@ -50,7 +50,7 @@ TEST(RetainedStore, KeepsTheLastNWithinTtl) {
 }
 
 TEST(RetainedStore, ChannelBoundIsTooManyRetainedUnlessAnEntryIsReclaimable) {
-  MessagePool pool(test::test_arena(), 16, 16 * (1 + 32));
+  MessagePool pool(test::test_arena(), 16, 16 * MessagePool::block_bytes(1, 32));
   RetainedStore r(test::test_arena(), pool, 1, 2);
   const auto a = make(pool, 1, "a", Instant{10s});
   ASSERT_EQ(r.add_published(a, Instant{0s}), Errc::ok);
@@ -62,7 +62,7 @@ TEST(RetainedStore, ChannelBoundIsTooManyRetainedUnlessAnEntryIsReclaimable) {
 }
 
 TEST(RetainedStore, SubscriberCopyAndAnswerTimers) {
-  MessagePool pool(test::test_arena(), 8, 8 * (1 + 32));
+  MessagePool pool(test::test_arena(), 8, 8 * MessagePool::block_bytes(1, 32));
   RetainedStore r(test::test_arena(), pool, 2, 1);
   const auto s = make(pool, 3, "v", Instant{100s});
   ASSERT_TRUE(r.set_copy(s, Instant{0s}));
@@ -88,7 +88,7 @@ TEST(RetainedStore, NextAnswerAgreesWithABruteForceScan) {
   std::mt19937 rng{seed};
   auto pick = [&rng](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
   constexpr std::uint8_t kChannels = 6;
-  MessagePool pool(test::test_arena(), 64, 64 * (1 + 16));
+  MessagePool pool(test::test_arena(), 64, 64 * MessagePool::block_bytes(1, 16));
   RetainedStore r(test::test_arena(), pool, 4, 2);
   std::array<Instant, kChannels> due{};
   Instant now{100s};
