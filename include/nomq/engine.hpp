@@ -186,7 +186,7 @@ struct KeyRotation {
 // per engine (each one more MAC a receiver may compute for a datagram marked channel-keyed),
 // patterns of 1..kMaxChannelKeyPattern bytes.
 inline constexpr std::size_t kMaxChannelKeys = 4;
-inline constexpr std::size_t kMaxChannelKeyPattern = 64;
+inline constexpr std::size_t kMaxChannelKeyPattern = 32;
 
 struct PublishOptions {
   Qos qos = Qos::at_most_once;
