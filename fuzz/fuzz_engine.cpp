@@ -136,7 +136,8 @@ bool pre_accept(Errc e) {
          e == Errc::replayed || e == Errc::replay_window_old || e == Errc::own_packet ||
          e == Errc::sender_table_full || e == Errc::wrong_wire_version ||
          e == Errc::future_timestamp || e == Errc::sender_quota || e == Errc::old_key_epoch ||
-         e == Errc::unknown_key_epoch || e == Errc::sender_unverified;
+         e == Errc::unknown_key_epoch || e == Errc::sender_unverified || e == Errc::no_channel_key ||
+         e == Errc::wrong_channel_key;
 }
 
 // The drops counted under a pre-accept reason between two snapshots. The reasons are listed

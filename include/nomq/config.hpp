@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
@@ -50,6 +51,26 @@ enum class ConfigFormat : std::uint8_t { json, legacy };
 enum class KeyForm : std::uint8_t { raw, master };
 NOMQ_EXPORT std::string_view to_string(KeyForm f) noexcept;  // "raw", "master"
 NOMQ_EXPORT std::string_view to_string(ConfigFormat f) noexcept;  // "json", "legacy"
+
+// A per-channel key (docs/config.md "channel_keys", docs/protocol.md §14.4): channels matching
+// `pattern` (an exact name or an MQTT filter such as "door/#", 1..kMaxChannelKeyPattern bytes)
+// are sealed with the keys derived from `secret` (as a master secret, with the config's
+// group_id and this key's own key_epoch) and carry keyed channel ids. Only nodes given the same
+// entry read, send or name those channels. v2 only. The secret is wiped when the object goes.
+struct NOMQ_EXPORT ChannelKeySpec {
+  std::string pattern;
+  Key secret{};
+  std::uint32_t key_epoch = 0;
+  ChannelKeySpec() = default;
+  ChannelKeySpec(std::string p, const Key& s, std::uint32_t e = 0)
+      : pattern(std::move(p)), secret(s), key_epoch(e) {}
+  ~ChannelKeySpec();
+  ChannelKeySpec(const ChannelKeySpec&) = default;
+  ChannelKeySpec(ChannelKeySpec&&) = default;
+  ChannelKeySpec& operator=(const ChannelKeySpec&) = default;
+  ChannelKeySpec& operator=(ChannelKeySpec&&) = default;
+  friend bool operator==(const ChannelKeySpec&, const ChannelKeySpec&) = default;
+};
 
 // Everything a node reads from its config file. Each member is one key of the file (the same
 // name, units in the names). Ranges and defaults are written once, in the config schema
@@ -110,6 +131,8 @@ struct NOMQ_EXPORT NodeConfig {
   // Key rotation (Node::rotate_keys, SIGHUP in nomq sub/pub/bridge): the old epoch stays
   // accepted this long after the node is told; sending switches halfway through.
   std::uint32_t key_overlap_s{300};
+  // Per-channel keys ("channel_keys", JSON format only, wire v2, at most kMaxChannelKeys).
+  std::vector<ChannelKeySpec> channel_keys;
 
   // Every key copy is wiped (wipe_secret) when a NodeConfig goes away.
   ~NodeConfig();

@@ -44,8 +44,15 @@ class NOMQ_EXPORT Crypto {
   // The original's keyed hash: SHA-256(data || hmac_key) (wire v1). Not an HMAC.
   virtual Digest keyed_sha256(Bytes data) noexcept = 0;
 
-  // Plain SHA-256 (channel ids).
+  // Plain SHA-256.
   virtual Digest sha256(Bytes data) noexcept = 0;
+
+  // The channel tag of `name` (docs/protocol.md §14.4); its first 16 bytes are the wire's
+  // channel id. This default is the unkeyed SHA-256(name) of the group's channels (v1, and v2
+  // channels without a channel key). A channel key set (a backend given a channel-tag key with
+  // set_channel_tag_key) returns HMAC-SHA256(tag key, name) instead, which nobody without that
+  // key can compute, or reverse with a dictionary.
+  virtual Digest channel_tag(Bytes name) noexcept { return sha256(name); }
 
   // Compares two MACs in constant time. The default routes to constant_time_equal(); a
   // backend may override it with its library's own routine (OpenSSL: CRYPTO_memcmp).

@@ -27,6 +27,13 @@ NOMQ_EXPORT std::string_view crypto_backend_version() noexcept;
 NOMQ_EXPORT Result<std::unique_ptr<CryptoRng>> make_crypto(const Key& encryption_key,
                                                const Key& hmac_key) noexcept;
 
+// A channel key set (docs/protocol.md §14.4): the keys of `channel_secret` derived as a master
+// secret's (derive_wire_keys with `context`: the group id, the channel key's epoch, wire v2),
+// the backend created with its encryption and MAC keys and given its channel-tag key, so that
+// its channel_tag() is keyed. Every intermediate copy is wiped. Give it to
+// Engine::add_channel_key. Errors: crypto_failure.
+NOMQ_EXPORT Result<std::unique_ptr<CryptoRng>> make_channel_crypto(Bytes channel_secret,
+                                                                   const KeyContext& context) noexcept;
 // The build's generator alone (OpenSslRng / MbedTlsRng seeded from the OS), for randomness
 // without keys. Errors: crypto_failure when it cannot be seeded.
 NOMQ_EXPORT Result<std::unique_ptr<Rng>> make_rng() noexcept;

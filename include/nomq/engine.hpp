@@ -182,6 +182,12 @@ struct KeyRotation {
   Duration overlap = 300s;
 };
 
+// Per-channel keys (v2; docs/engine.md §20, docs/protocol.md §14.4): at most kMaxChannelKeys
+// per engine (each one more MAC a receiver may compute for a datagram marked channel-keyed),
+// patterns of 1..kMaxChannelKeyPattern bytes.
+inline constexpr std::size_t kMaxChannelKeys = 4;
+inline constexpr std::size_t kMaxChannelKeyPattern = 32;
+
 struct PublishOptions {
   Qos qos = Qos::at_most_once;
   bool retain = false;
@@ -465,6 +471,25 @@ class NOMQ_EXPORT Engine {
   // Whether the engine still uses `keys` (current, next or previous epoch): a caller may free a
   // key set it gave rotate_keys() once this is false.
   bool holds_keys(const Crypto& keys) const noexcept;
+
+  // Per-channel keys (v2; docs/engine.md §20): channels matching `pattern` (an exact channel
+  // name, or an MQTT filter such as "door/#") are sealed with `keys` instead of the group's
+  // keys, and their channel ids are keyed tags (keys.channel_tag()). A name matching several
+  // patterns takes the exact one, else the longest filter. Received datagrams marked
+  // channel-keyed are opened with the channel keys held; a named datagram (PUBLISH, SUBSCRIBE,
+  // UNSUBSCRIBE) sealed with another set than its name's is dropped (wrong_channel_key), as is
+  // an answer sealed with another set than its publish's. Takes effect at once: own
+  // subscriptions whose ids change are re-announced under the new key. A pattern already held
+  // has its set replaced. `keys` must outlive its use (holds_channel_key()).
+  // Errors: invalid_argument (wire v1; pattern empty, longer than kMaxChannelKeyPattern, not
+  // UTF-8 or a malformed filter), too_many_channels (kMaxChannelKeys held), closed.
+  Result<void> add_channel_key(std::string_view pattern, Crypto& keys, Instant now);
+  // Stops using the key of `pattern` (its channels go back to the group's keys; own
+  // subscriptions are re-announced). Errors: not_subscribed (no key has that pattern).
+  Result<void> remove_channel_key(std::string_view pattern, Instant now);
+  std::size_t channel_key_count() const noexcept;
+  // Whether `keys` is still a channel key set of this engine (a caller may free it if not).
+  bool holds_channel_key(const Crypto& keys) const noexcept;
 
   std::uint32_t session_id() const noexcept;
   // v2: the session, the sequence number the next datagram takes and the next message id:

@@ -76,6 +76,11 @@ enum class Errc : std::uint8_t {
   sender_unverified,      // v2: a new sender session from an endpoint that has not answered a
                           // reachability challenge, while such sessions already hold their
                           // share (half) of the sender table; the endpoint is challenged
+  no_channel_key,         // v2: marked as sealed with a channel key, and none this node holds
+                          // verifies it (a channel it has no key for, or a forgery)
+  wrong_channel_key,      // v2: authentic, but sealed with another key set than the one this
+                          // node's channel keys give its channel name (a group member without
+                          // the channel key sending on a keyed channel, or a key mismatch)
 
   // --- API misuse and limits (returned to the caller)
   invalid_argument,
@@ -123,7 +128,7 @@ NOMQ_EXPORT std::string_view to_string(ErrorDomain d) noexcept;  // "none", "wir
 constexpr ErrorDomain domain(Errc e) noexcept {
   if (e == Errc::ok) return ErrorDomain::none;
   if (e <= Errc::bad_body) return ErrorDomain::wire;
-  if (e <= Errc::sender_unverified) return ErrorDomain::engine;
+  if (e <= Errc::wrong_channel_key) return ErrorDomain::engine;
   if (e <= Errc::closed) return ErrorDomain::api;
   if (e <= Errc::timed_out) return ErrorDomain::platform;
   return ErrorDomain::config;

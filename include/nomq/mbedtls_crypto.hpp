@@ -65,6 +65,10 @@ class NOMQ_EXPORT MbedTlsCrypto final : public CryptoRng {
   Digest hmac_sha256(Bytes data) noexcept override;
   Digest keyed_sha256(Bytes data) noexcept override;
   Digest sha256(Bytes data) noexcept override;
+  // A channel key set (docs/protocol.md §14.4): channel_tag(name) = HMAC-SHA256(tag_key, name)
+  // (copied, wiped on destruction); without it, the group's unkeyed SHA-256.
+  void set_channel_tag_key(const Key& tag_key) noexcept;
+  Digest channel_tag(Bytes name) noexcept override;
   // CTR_DRBG output. If the DRBG's periodic re-seed fails (the entropy source stopped
   // working), the program is aborted: no unpredictable bytes can be returned and the
   // interface has no way to report it.

@@ -68,6 +68,8 @@ struct NOMQ_EXPORT NodeOptions {
   std::optional<Key> master_secret;
   std::string group_id;
   std::uint32_t key_epoch = 0;
+  // Per-channel keys (v2; Node::add_channel_key, docs/engine.md §20).
+  std::vector<ChannelKeySpec> channel_keys;
   EngineConfig engine;
   NetworkOptions network;
 
@@ -299,6 +301,18 @@ class NOMQ_EXPORT Node {
                            Duration overlap = std::chrono::seconds{300});
   // The key epoch the node sends under.
   std::uint32_t key_epoch() const;
+
+  // Per-channel keys (v2; docs/engine.md §20, docs/security.md §5): from now on, channels
+  // matching key.pattern are sealed with the keys derived from key.secret (this node's group
+  // id, key.key_epoch) and carry keyed channel ids; only nodes holding the same key read, send
+  // or name them. No restart: own subscriptions it covers are re-announced under it. The same
+  // pattern again replaces its key. Errors: invalid_argument (wire v1, a bad pattern),
+  // too_many_channels (kMaxChannelKeys held), crypto_failure, closed.
+  Result<void> add_channel_key(const ChannelKeySpec& key);
+  // Errors: not_subscribed (no key has that pattern), closed.
+  Result<void> remove_channel_key(std::string_view pattern);
+  // The patterns of the channel keys held.
+  std::vector<std::string> channel_key_patterns() const;
 
   // Runs the loop on a background thread. Errors: invalid_argument (already started), closed.
   Result<void> start();

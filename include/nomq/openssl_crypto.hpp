@@ -51,6 +51,11 @@ class NOMQ_EXPORT OpenSslCrypto final : public CryptoRng {
   Digest hmac_sha256(Bytes data) noexcept override;
   Digest keyed_sha256(Bytes data) noexcept override;
   Digest sha256(Bytes data) noexcept override;
+  // Makes this object a channel key set (docs/protocol.md §14.4): channel_tag(name) becomes
+  // HMAC-SHA256(tag_key, name) (the key is copied, and cleansed on destruction). Without it,
+  // channel_tag is the group's unkeyed SHA-256.
+  void set_channel_tag_key(const Key& tag_key) noexcept;
+  Digest channel_tag(Bytes name) noexcept override;
   // A per-object CSPRNG: AES-256-CTR keystream keyed from RAND_bytes, re-keyed from RAND_bytes
   // every 1 MiB of output and in a fork()ed child (its state page is MADV_WIPEONFORK; where
   // the kernel lacks that, getpid() is compared per call); see docs/crypto.md for why and

@@ -55,8 +55,32 @@ constexpr bool is_ack_type(PacketType t) noexcept {
 
 using ChannelId = std::array<std::uint8_t, 16>;
 
-// SHA-256(UTF-8 name)[0:16], the channel id of both versions.
+// crypto.channel_tag(UTF-8 name)[0:16]: SHA-256(name)[0:16] for v1 and v2 group channels,
+// HMAC-SHA256(channel tag key, name)[0:16] under a v2 channel key (docs/protocol.md §14.4).
 NOMQ_EXPORT ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept;
+
+// v2 channel keys (docs/protocol.md §14.4): the flags bit that marks a datagram sealed with a
+// channel key instead of the group's keys (authenticated with the rest of the header). Bit 3
+// (0x08) on PUBLISH, UNSUBSCRIBE, ACK, PUBREC, PUBREL, PUBCOMP; bit 2 (0x04) on SUBSCRIBE,
+// whose bit 3 is want-retained; none on HEARTBEAT (always the group's keys). 0 for an
+// invalid type.
+constexpr std::uint8_t channel_key_flag(PacketType t) noexcept {
+  switch (t) {
+    case PacketType::subscribe: return 0x04;
+    case PacketType::heartbeat: return 0x00;
+    case PacketType::publish:
+    case PacketType::unsubscribe:
+    case PacketType::ack:
+    case PacketType::pubrec:
+    case PacketType::pubrel:
+    case PacketType::pubcomp: return 0x08;
+  }
+  return 0x00;
+}
+// Whether a v2 datagram of type `t` with flags `f` says it is sealed with a channel key.
+constexpr bool flags_channel_key(PacketType t, std::uint8_t f) noexcept {
+  return (f & channel_key_flag(t)) != 0;
+}
 
 // --- topic filters (MQTT rules, docs/protocol.md §13): levels separated by '/'; '+' is one
 // whole level, '#' the rest (last, whole level; "a/#" also matches "a"); a filter starting

@@ -45,6 +45,11 @@ int run_show(const ConfigArgs& a) {
     for (const char* k : {"encryption_key", "hmac_key", "master_secret"}) {
       if (j.contains(k) && j[k].is_string()) j[k] = masked(j[k].get<std::string>());
     }
+    if (j.contains("channel_keys") && j["channel_keys"].is_array()) {
+      for (auto& e : j["channel_keys"]) {
+        if (e.contains("secret") && e["secret"].is_string()) e["secret"] = masked(e["secret"].get<std::string>());
+      }
+    }
   }
   std::fprintf(stderr, "%s: %s format%s\n", a.show.path.c_str(),
                loaded->format == ConfigFormat::legacy ? "the original's (legacy)" : "JSON",

@@ -25,6 +25,8 @@ struct KeygenArgs {
   std::string wire;
   std::string epoch;
   std::optional<std::string> group;
+  std::string channel;       // --channel PATTERN
+  std::string channel_from;  // --from FILE
 };
 
 int usage_error(const std::string& line) {
@@ -94,8 +96,108 @@ int run_rotate(const KeygenArgs& args) {
   return kExitOk;
 }
 
+// `nomq keygen --channel PATTERN -o FILE [--from OTHER]`: a per-channel key in the config FILE,
+// in place (docs/config.md "channel_keys"): a fresh random secret, or the one OTHER holds for
+// the same pattern (so that two nodes share it). A key of the same pattern is replaced (a new
+// secret shuts out whoever held the old one). Written atomically, as --rotate; a running node
+// takes it on SIGHUP.
+int run_channel(const KeygenArgs& args) {
+  if (args.output.empty() || args.output == "-") {
+    return usage_error("--channel needs -o FILE: the config to add the channel key to (rewritten in place)");
+  }
+  if (args.legacy || args.raw || args.rotate || !args.wire.empty() || !args.epoch.empty() ||
+      args.group || args.port) {
+    return usage_error("--channel takes only -o FILE and --from FILE");
+  }
+  auto loaded = load_config(args.output, LoadOptions{});
+  if (!loaded) {
+    std::fprintf(stderr, "Error: %s\n", loaded.error().c_str());
+    return kExitFailure;
+  }
+  NodeConfig config = std::move(loaded->config);
+  if (loaded->format != ConfigFormat::json || config.wire != WireVersion::v2) {
+    std::fprintf(stderr, "Error: %s: channel keys need a JSON config of wire v2\n",
+                 args.output.c_str());
+    return kExitFailure;
+  }
+  ChannelKeySpec spec;
+  spec.pattern = args.channel;
+  std::string source = "a new random secret";
+  if (!args.channel_from.empty()) {
+    auto other = load_config(args.channel_from, LoadOptions{});
+    if (!other) {
+      std::fprintf(stderr, "Error: %s\n", other.error().c_str());
+      return kExitFailure;
+    }
+    bool found = false;
+    for (const ChannelKeySpec& k : other->config.channel_keys) {
+      if (k.pattern == args.channel) {
+        spec = k;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::fprintf(stderr, "Error: %s has no channel key for '%s'\n", args.channel_from.c_str(),
+                   args.channel.c_str());
+      return kExitFailure;
+    }
+    if (other->config.group_id != config.group_id) {
+      std::fprintf(stderr,
+                   "Error: %s has group_id '%s', %s has '%s': the channel key derives other keys "
+                   "in each (the group id is bound into them)\n",
+                   args.channel_from.c_str(), other->config.group_id.c_str(), args.output.c_str(),
+                   config.group_id.c_str());
+      return kExitFailure;
+    }
+    source = "the secret of " + args.channel_from;
+  } else {
+    auto fresh = generate_config(KeyForm::master);
+    if (!fresh) {
+      std::fprintf(stderr, "Error: %s\n", fresh.error().c_str());
+      return kExitFailure;
+    }
+    spec.secret = fresh->master_secret;
+  }
+  bool replaced = false;
+  for (ChannelKeySpec& k : config.channel_keys) {
+    if (k.pattern == spec.pattern) {
+      k = spec;
+      replaced = true;
+    }
+  }
+  if (!replaced) config.channel_keys.push_back(spec);
+  if (auto valid = validate_config(config); !valid) {
+    std::fprintf(stderr, "Error: %s: %s\n", args.output.c_str(), valid.error().c_str());
+    return kExitFailure;
+  }
+  if (auto reread = parse_config(to_json_text(config), args.output); !reread) {
+    // The pattern's own checks (length, filter syntax) live in the reader.
+    std::fprintf(stderr, "Error: --channel '%s': %s\n", args.channel.c_str(), reread.error().c_str());
+    return kExitFailure;
+  }
+  const std::string tmp = args.output + ".channel";
+  std::remove(tmp.c_str());
+  if (auto saved = save_config(config, tmp, ConfigFormat::json, {}); !saved) {
+    std::fprintf(stderr, "Error: %s\n", saved.error().c_str());
+    return kExitFailure;
+  }
+  if (std::rename(tmp.c_str(), args.output.c_str()) != 0) {
+    std::perror(("Error: rename " + tmp + " -> " + args.output).c_str());
+    std::remove(tmp.c_str());
+    return kExitFailure;
+  }
+  std::printf("%s the channel key for '%s' in %s (%s, mode 0600); give it to the nodes that may "
+              "use these channels (nomq keygen --channel '%s' --from %s -o THEIR_FILE), then "
+              "SIGHUP the running ones\n",
+              replaced ? "Replaced" : "Added", spec.pattern.c_str(), args.output.c_str(),
+              source.c_str(), spec.pattern.c_str(), args.output.c_str());
+  return kExitOk;
+}
+
 int run_keygen(const KeygenArgs& args) {
   if (args.rotate) return run_rotate(args);
+  if (!args.channel.empty()) return run_channel(args);
+  if (!args.channel_from.empty()) return usage_error("--from goes with --channel PATTERN");
   // The original's format stores ip, port, use_ipv6 and the two keys, nothing else, and a node
   // reading it speaks wire v1: refuse what it could not hold rather than drop it silently.
   if (args.legacy) {
@@ -187,6 +289,14 @@ std::function<int()> setup_keygen(CLI::App& app) {
   app.add_flag("--rotate", args->rotate,
                "Rotate the master-secret config -o FILE in place: key_epoch + 1, a new random "
                "master_secret, the rest unchanged (then SIGHUP the running nodes)");
+  app.add_option("--channel", args->channel,
+                 "Add a per-channel key for PATTERN (a channel or MQTT filter, e.g. 'door/#') to "
+                 "the config -o FILE in place: a new random secret, or that of --from FILE")
+      ->type_name("PATTERN");
+  app.add_option("--from", args->channel_from,
+                 "With --channel: copy that pattern's key from this config (nodes that share it "
+                 "read, send and name the channels; others cannot)")
+      ->type_name("FILE");
   app.add_flag("--legacy", args->legacy,
                "Write the original's obfuscated format (implies wire v1; holds only ip, port, "
                "use_ipv6 and the keys)");

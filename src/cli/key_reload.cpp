@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +44,34 @@ bool reload_keys(Node& node, const std::string& command, const std::string& path
       return false;
     }
     const NodeConfig& c = loaded->config;
+    // Channel keys (docs/config.md "channel_keys"): the file's set becomes the node's, with
+    // nothing to restart; a pattern the file no longer names is removed.
+    const std::vector<std::string> held = node.channel_key_patterns();
+    std::string channels;
+    bool channels_ok = true;
+    for (const ChannelKeySpec& k : c.channel_keys) {
+      if (auto r = node.add_channel_key(k); !r) {
+        say(command, "channel key '" + k.pattern + "': " + error_text(r.error()));
+        channels_ok = false;
+        continue;
+      }
+      channels += (channels.empty() ? "" : ", ") + k.pattern;
+    }
+    std::string removed;
+    for (const std::string& p : held) {
+      const bool kept = std::any_of(c.channel_keys.begin(), c.channel_keys.end(),
+                                    [&](const ChannelKeySpec& k) { return k.pattern == p; });
+      if (kept) continue;
+      if (node.remove_channel_key(p)) removed += (removed.empty() ? "" : ", ") + p;
+    }
+    if (!channels.empty() || !removed.empty()) {
+      say(command, "channel keys from " + path + ": " + (channels.empty() ? "none" : channels) +
+                       (removed.empty() ? "" : "; removed " + removed));
+    }
+    const bool channel_change = !c.channel_keys.empty() || !removed.empty();
+    if (channel_change && (c.key_form != KeyForm::master || c.key_epoch == epoch)) {
+      return channels_ok;  // nothing to rotate: the group keys stay as they are
+    }
     if (c.key_form != KeyForm::master) {
       say(command, path + ": raw encryption_key/hmac_key cannot be rotated (no key epochs)" + keeping);
       return false;

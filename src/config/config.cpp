@@ -145,6 +145,63 @@ struct Reader {
     return true;
   }
 
+  // "channel_keys": a list of {"pattern", "secret", "key_epoch"} (docs/config.md).
+  bool channel_keys(NodeConfig& c) {
+    const auto it = object.find("channel_keys");
+    if (it == object.end()) return true;
+    const json& list = *it;
+    if (!list.is_array()) {
+      return fail("channel_keys", "must be a list of {\"pattern\", \"secret\", \"key_epoch\"} "
+                                  "objects, got " + shown(list));
+    }
+    if (list.size() > kMaxChannelKeys) {
+      return fail("channel_keys", "at most " + std::to_string(kMaxChannelKeys) + " keys, got " +
+                                      std::to_string(list.size()));
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string where = "channel_keys[" + std::to_string(i) + "]";
+      const json& e = list[i];
+      if (!e.is_object()) return fail(where, "must be an object, got " + shown(e));
+      for (const auto& item : e.items()) {
+        if (item.key() != "pattern" && item.key() != "secret" && item.key() != "key_epoch") {
+          return fail(where + "." + printable_key(item.key()),
+                      "unknown key (a channel key has pattern, secret and key_epoch)");
+        }
+      }
+      ChannelKeySpec spec;
+      const auto p = e.find("pattern");
+      if (p == e.end() || !p->is_string()) {
+        return fail(where + ".pattern", "must be a channel name or filter (a string)");
+      }
+      spec.pattern = p->get<std::string>();
+      // (nlohmann's parser has checked that every string is UTF-8; the engine checks again.)
+      if (spec.pattern.empty() || spec.pattern.size() > kMaxChannelKeyPattern ||
+          (wire::is_filter(spec.pattern) && !wire::valid_filter(spec.pattern))) {
+        return fail(where + ".pattern",
+                    "must be a channel name or MQTT filter of 1.." +
+                        std::to_string(kMaxChannelKeyPattern) +
+                        " UTF-8 bytes ('+' and '#' fill a level, '#' last), got " + shown(*p));
+      }
+      for (const ChannelKeySpec& other : c.channel_keys) {
+        if (other.pattern == spec.pattern) return fail(where + ".pattern", "given twice: " + shown(*p));
+      }
+      const auto sec = e.find("secret");
+      const std::string secret_name = where + ".secret";
+      ConfigKey k;
+      k.name = secret_name;
+      if (sec == e.end()) return fail(secret_name, "missing (64 hex digits, 32 bytes)");
+      if (!key_value(k, *sec, spec.secret)) return false;
+      if (const auto ep = e.find("key_epoch"); ep != e.end()) {
+        if (!ep->is_number_unsigned() || ep->get<std::uint64_t>() > 0xFFFFFFFFull) {
+          return fail(where + ".key_epoch", "must be an integer in 0..4294967295, got " + shown(*ep));
+        }
+        spec.key_epoch = static_cast<std::uint32_t>(ep->get<std::uint64_t>());
+      }
+      c.channel_keys.push_back(std::move(spec));
+    }
+    return true;
+  }
+
   bool choice_value(const ConfigKey& k, const json& v, NodeConfig& c) {
     std::string text;
     if (k.choice_is_integer ? v.is_number_integer() : v.is_string()) {
@@ -218,6 +275,7 @@ Result<std::vector<std::string>> read_fields(const json& object, KeySet keys, No
   Reader r{object, {}};
   std::vector<std::string> unknown_keys;
   for (const auto& item : object.items()) {
+    if (keys == KeySet::all && item.key() == "channel_keys") continue;  // a list (Reader::channel_keys)
     if (!wanted(find_config_key(item.key()))) unknown_keys.push_back(printable_key(item.key()));
   }
   if (keys == KeySet::all && !unknown_keys.empty()) {
@@ -256,6 +314,7 @@ Result<std::vector<std::string>> read_fields(const json& object, KeySet keys, No
   for (const auto& k : config_keys()) {
     if (wanted(&k) && !r.read(k, c)) return *r.error;
   }
+  if (keys == KeySet::all && !r.channel_keys(c)) return *r.error;
   const bool group_given = keys == KeySet::all && object.contains("group");
   if (c.use_ipv6 && !group_given) c.group = std::string{kDefaultGroupV6};
   if (auto valid = validate_config(c); !valid) return valid.error();
@@ -328,6 +387,13 @@ Result<void> validate_config(const NodeConfig& c) noexcept {
       return fail(c.group_id.empty() ? "key_epoch" : "group_id",
                   "only with master_secret (raw encryption_key and hmac_key are not derived)");
     }
+    if (!c.channel_keys.empty() && c.wire != WireVersion::v2) {
+      return fail("channel_keys", "need wire v2 (v1 channel ids are unkeyed)");
+    }
+    if (c.channel_keys.size() > kMaxChannelKeys) {
+      return fail("channel_keys", "at most " + std::to_string(kMaxChannelKeys) + " keys, got " +
+                                      std::to_string(c.channel_keys.size()));
+    }
     if (c.unicast_port != 0 && c.unicast_port == c.port) {
       return fail("unicast_port", "must differ from port (" + std::to_string(c.port) +
                                       "): the group socket already binds it");
@@ -377,6 +443,17 @@ std::string to_json_text(const NodeConfig& c) {
         }
         break;
       }
+    }
+  }
+  if (!c.channel_keys.empty()) {
+    auto& list = j["channel_keys"];
+    list = nlohmann::ordered_json::array();
+    for (const ChannelKeySpec& k : c.channel_keys) {
+      nlohmann::ordered_json e;
+      e["pattern"] = k.pattern;
+      e["secret"] = detail::hex_encode(k.secret);
+      e["key_epoch"] = k.key_epoch;
+      list.push_back(std::move(e));
     }
   }
   // Fields reach here validated, but a config built in code may hold any bytes: replace

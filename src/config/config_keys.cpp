@@ -209,6 +209,8 @@ NodeConfig::NodeConfig() {
   }
 }
 
+ChannelKeySpec::~ChannelKeySpec() { wipe_secret(secret); }
+
 NodeConfig::~NodeConfig() {
   wipe_secret(encryption_key);
   wipe_secret(hmac_key);

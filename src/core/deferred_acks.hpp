@@ -27,6 +27,7 @@ struct DeferredAck {
   std::uint16_t generation = 0;
   std::uint8_t qos = 0;  // 0: free slot; 1: answer ACK; 2: answer PUBREC
   std::uint8_t priority = 0;
+  std::uint8_t key = 0;  // the key index the publish was sealed with (its answer's)
 };
 
 class DeferredAcks {

@@ -7,6 +7,7 @@
 
 #include "core/engine_impl.hpp"
 #include "core/engine_testing.hpp"
+#include "wire/utf8.hpp"
 
 namespace nomq {
 
@@ -237,6 +238,46 @@ Result<void> Engine::rotate_keys(Crypto& next, std::uint32_t epoch, const KeyRot
   m.keys.add_next(next, epoch, switch_at, retire_at);
   m.run_key_rotation(m.last_now);
   return {};
+}
+
+Result<void> Engine::add_channel_key(std::string_view pattern, Crypto& keys, Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (!m.v2()) {
+    return Error{Errc::invalid_argument, "channel keys need wire v2 (v1 channel ids are unkeyed)"};
+  }
+  if (m.closed) return engine_error::closed();
+  if (pattern.empty() || pattern.size() > kMaxChannelKeyPattern) {
+    return Error{Errc::invalid_argument, "channel key pattern of ", pattern.size(),
+                 " bytes (needs 1..", kMaxChannelKeyPattern, ")"};
+  }
+  if (!is_valid_utf8(as_bytes(pattern)) || (wire::is_filter(pattern) && !wire::valid_filter(pattern))) {
+    return Error{Errc::invalid_argument, "channel key pattern '", pattern,
+                 "': not UTF-8, or a malformed filter ('+' and '#' fill a level, '#' last)"};
+  }
+  if (m.keys.add_channel_key(pattern, keys) == 0) {
+    return Error{Errc::too_many_channels, "channel key '", pattern, "': ", kMaxChannelKeys,
+                 " channel keys are held already (kMaxChannelKeys)"};
+  }
+  m.publisher.forget_channel_id();
+  m.subs.rekey();
+  return {};
+}
+
+Result<void> Engine::remove_channel_key(std::string_view pattern, Instant now) {
+  Impl& m = *impl_;
+  m.begin_call(now);
+  if (!m.keys.remove_channel_key(pattern)) {
+    return Error{Errc::not_subscribed, "no channel key has the pattern '", pattern, "'"};
+  }
+  m.publisher.forget_channel_id();
+  if (!m.closed) m.subs.rekey();
+  return {};
+}
+
+std::size_t Engine::channel_key_count() const noexcept { return impl_->keys.channel_key_count(); }
+bool Engine::holds_channel_key(const Crypto& keys) const noexcept {
+  return impl_->keys.holds_channel_key(&keys);
 }
 
 std::uint32_t Engine::key_epoch() const noexcept { return impl_->keys.epoch(); }

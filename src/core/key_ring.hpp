@@ -5,13 +5,27 @@
 // any MAC is checked: one MAC computation per datagram, no trial decryption.
 //
 // The ring is itself a Crypto that forwards to the current set: every component encodes with
-// it (the transmitter's datagrams carry the current epoch) and hashes channel names with it
-// (plain SHA-256, the same in every set). Only Receiver::open() asks for a set by tag.
-// No OS headers, no allocation: three pointers to Crypto objects the caller keeps alive.
+// it (the transmitter's datagrams carry the current epoch) and tags channel names with it
+// (plain SHA-256 for the group's channels, the same in every epoch). Only Receiver::open()
+// asks for a set by tag.
+//
+// It also holds the channel keys (docs/protocol.md §14.4, docs/engine.md §20): up to
+// kMaxChannelKeys (pattern, key set) pairs. A channel name is sealed with the key set of the
+// most specific pattern that matches it (channel_key_for), and its tag is that set's keyed
+// tag (channel_tag below), so every component that computes a channel id gets the keyed one
+// without knowing about channel keys. Key index 0 is the group (the ring's epoch sets);
+// 1..kMaxChannelKeys name a channel key slot. Slots are stable: removing a key empties its
+// slot (datagrams still queued for it are dropped when they would be sealed).
+// No OS headers, no allocation: pointers to Crypto objects the caller keeps alive, and the
+// patterns copied into fixed arrays.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <string_view>
 
 #include "nomq/crypto.hpp"
 #include "nomq/engine.hpp"
@@ -95,8 +109,90 @@ class KeyRing final : public Crypto {
   Digest keyed_sha256(Bytes data) noexcept override { return current_.crypto->keyed_sha256(data); }
   Digest sha256(Bytes data) noexcept override { return current_.crypto->sha256(data); }
   bool mac_equal(Bytes a, Bytes b) noexcept override { return current_.crypto->mac_equal(a, b); }
+  // The tag of the key set that seals `name`: a channel key's keyed tag, else the group's.
+  Digest channel_tag(Bytes name) noexcept override {
+    const std::uint8_t k = v2_ ? channel_key_for(as_string_view(name)) : 0;
+    return k == 0 ? current_.crypto->channel_tag(name) : channel_[k - 1].crypto->channel_tag(name);
+  }
+
+  // --- channel keys (v2)
+  // Adds the key set of `pattern` (an exact channel name or a valid filter, 1..
+  // kMaxChannelKeyPattern bytes; checked by the caller), or replaces the set of the same
+  // pattern. Returns the key index (1..kMaxChannelKeys), 0 when every slot is taken.
+  std::uint8_t add_channel_key(std::string_view pattern, Crypto& keys) noexcept {
+    std::uint8_t free_slot = 0;
+    for (std::size_t i = 0; i < channel_.size(); ++i) {
+      ChannelKey& c = channel_[i];
+      if (c.crypto != nullptr && c.pattern() == pattern) {
+        c.crypto = &keys;
+        return static_cast<std::uint8_t>(i + 1);
+      }
+      if (c.crypto == nullptr && free_slot == 0) free_slot = static_cast<std::uint8_t>(i + 1);
+    }
+    if (free_slot == 0) return 0;
+    ChannelKey& c = channel_[free_slot - 1];
+    std::memcpy(c.text.data(), pattern.data(), pattern.size());
+    c.size = static_cast<std::uint8_t>(pattern.size());
+    c.filter = wire::is_filter(pattern);
+    c.crypto = &keys;
+    return free_slot;
+  }
+  // Empties the slot of `pattern`; false if no key has that pattern.
+  bool remove_channel_key(std::string_view pattern) noexcept {
+    for (ChannelKey& c : channel_) {
+      if (c.crypto != nullptr && c.pattern() == pattern) {
+        c = ChannelKey{};
+        return true;
+      }
+    }
+    return false;
+  }
+  std::size_t channel_key_count() const noexcept {
+    return static_cast<std::size_t>(std::count_if(channel_.begin(), channel_.end(),
+                                                  [](const ChannelKey& c) { return c.crypto != nullptr; }));
+  }
+  // The key index that seals `name` (a channel, or a subscription filter whose wildcards are
+  // read as plain levels): the exact pattern equal to it, else the longest filter pattern that
+  // matches it (the first added on a tie), else 0 (the group). O(keys x name), no allocation.
+  std::uint8_t channel_key_for(std::string_view name) const noexcept {
+    std::uint8_t best = 0;
+    std::size_t best_size = 0;
+    for (std::size_t i = 0; i < channel_.size(); ++i) {
+      const ChannelKey& c = channel_[i];
+      if (c.crypto == nullptr) continue;
+      if (!c.filter) {
+        if (c.pattern() == name) return static_cast<std::uint8_t>(i + 1);
+        continue;
+      }
+      if (c.size > best_size && wire::filter_matches(c.pattern(), name)) {
+        best = static_cast<std::uint8_t>(i + 1);
+        best_size = c.size;
+      }
+    }
+    return best;
+  }
+  // The set of key index `k` (0: the current epoch's), nullptr for an empty slot.
+  Crypto* channel_set(std::uint8_t k) const noexcept {
+    if (k == 0) return current_.crypto;
+    if (k > channel_.size()) return nullptr;
+    return channel_[k - 1].crypto;
+  }
+  // Whether `c` is a channel key set held here.
+  bool holds_channel_key(const Crypto* c) const noexcept {
+    return std::any_of(channel_.begin(), channel_.end(),
+                       [c](const ChannelKey& k) { return k.crypto == c; });
+  }
 
  private:
+  struct ChannelKey {
+    std::array<char, kMaxChannelKeyPattern> text{};
+    std::uint8_t size = 0;
+    bool filter = false;
+    Crypto* crypto = nullptr;  // nullptr: a free slot
+    std::string_view pattern() const noexcept { return {text.data(), size}; }
+  };
+  std::array<ChannelKey, kMaxChannelKeys> channel_{};
+
   struct Set {
     Crypto* crypto = nullptr;
     std::uint32_t epoch = 0;

@@ -36,6 +36,7 @@ void Outbox::send_reply(wire::PacketType type, std::uint32_t acked_id,
   it.to = to;
   it.acked_id = acked_id;
   it.channel_id = channel;
+  it.key = reply_key_;
   push_or_count(priority, it);
 }
 

@@ -33,6 +33,10 @@ struct OutItem {
   std::uint32_t acked_id = 0;       // ACK, PUBREC, PUBREL, PUBCOMP
   std::uint16_t recipient = 0;      // or kAllRecipients (first transmission to the group)
   wire::ChannelId channel_id{};
+  // ACK family: the key index that seals it (0: the group's keys, else a channel key slot,
+  // core/key_ring.hpp): that of the datagram it answers. PUBLISH and SUBSCRIBE/UNSUBSCRIBE
+  // are sealed with the set their name selects; HEARTBEAT with the group's.
+  std::uint8_t key = 0;
 };
 
 class Outbox {
@@ -50,9 +54,14 @@ class Outbox {
   void push_or_count(std::uint8_t priority, const OutItem& item) noexcept {
     if (!push(priority, item)) counters_.drop(Errc::queue_full);
   }
-  // An ACK, PUBREC, PUBREL or PUBCOMP to `to`.
+  // An ACK, PUBREC, PUBREL or PUBCOMP to `to`, sealed with the reply key (below).
   void send_reply(wire::PacketType type, std::uint32_t acked_id, const wire::ChannelId& channel,
                   const Endpoint& to, std::uint8_t priority) noexcept;
+
+  // The key index replies are sealed with: Receiver::open() sets that of the datagram being
+  // handled; a deferred answer sets the one it stored.
+  void set_reply_key(std::uint8_t key) noexcept { reply_key_ = key; }
+  std::uint8_t reply_key() const noexcept { return reply_key_; }
 
   // Takes the next item (highest priority, then FIFO). false: empty.
   bool pop(OutItem& item, std::uint8_t& priority) noexcept;
@@ -67,6 +76,7 @@ class Outbox {
  private:
   PriorityQueue<OutItem> queue_;
   std::size_t queued_qos0_ = 0;
+  std::uint8_t reply_key_ = 0;
   std::size_t max_queued_qos0_;
   bool v2_;
   MessagePool& pool_;

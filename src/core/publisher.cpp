@@ -1,3 +1,4 @@
+#include "core/key_ring.hpp"
 #include "core/publisher.hpp"
 #include "core/engine_errors.hpp"
 #include "core/sizing.hpp"
@@ -403,6 +404,7 @@ bool Publisher::queue_publish_to(std::uint32_t p, std::uint16_t i) noexcept {
     it.to = recipient(p, i).endpoint;
     if (track(p, i).phase == 1) {
       it.type = PacketType::pubrel;
+      it.key = c_.keys.channel_key_for(l_.pool.name(e.msg));  // sealed like its publish
       it.msg = kNoSlot;
       it.acked_id = m.message_id;
       it.channel_id = m.channel_id;

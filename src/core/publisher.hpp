@@ -176,6 +176,10 @@ class Publisher {
                      const PublishOptions& options) const noexcept;
   wire::ChannelId channel_id_of(std::string_view channel) noexcept;
   bool is_last_channel(std::string_view channel) const noexcept;
+ public:
+  // Forgets the cached channel id (a channel key was added or removed: the tag may change).
+  void forget_channel_id() noexcept { last_channel_size_ = 0; }
+ private:
   void store_message(std::uint32_t slot, std::string_view channel, Bytes message,
                      const PublishOptions& options, const wire::ChannelId& id,
                      MessageId mid, Instant now) noexcept;

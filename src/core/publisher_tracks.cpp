@@ -3,6 +3,7 @@
 // (docs/engine.md §4, §5).
 #include <cassert>
 
+#include "core/key_ring.hpp"
 #include "core/discovery.hpp"
 #include "core/publisher.hpp"
 #include "core/retransmit.hpp"
@@ -21,6 +22,11 @@ void Publisher::on_reply(const wire::Packet& p, const Endpoint& from, Instant no
   const Pending& e = pending_.value(slot);
   if ((p.type == PacketType::ack) == (e.qos == Qos::exactly_once)) {
     return c_.counters.drop(Errc::unexpected_packet);
+  }
+  // An answer is sealed with the key set of the publish it answers (docs/engine.md §20): a
+  // group member without the channel key cannot acknowledge on a subscriber's behalf.
+  if (v2_ && l_.outbox.reply_key() != c_.keys.channel_key_for(l_.pool.name(e.msg))) {
+    return c_.counters.drop(Errc::wrong_channel_key);
   }
   std::uint32_t i = find_recipient(slot, p.session_id, from);
   // v1: matched by packet id alone. v2 explicit destination not heard from yet: the first

@@ -70,11 +70,18 @@ std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram,
       }
     }
   }
-  // v2: the key set named by the session id's epoch tag (core/key_ring.hpp); unauthenticated
-  // until decode() has checked the MAC with that set.
+  // v2: a datagram marked as sealed with a channel key is opened with the channel keys
+  // (open_channel_keyed); any other with the key set named by the session id's epoch tag
+  // (core/key_ring.hpp). Both are unauthenticated until decode() has checked the MAC.
   Crypto* keys = &c_.crypto;
+  key_ = 0;
+  l_.outbox.set_reply_key(0);
   const std::optional<std::uint32_t> session = wire::peek_session_id(datagram);
-  if (c_.cfg.wire == WireVersion::v2 && session) {  // too short: decode() names the reason
+  const std::optional<wire::HeaderView> header = wire::peek_header(datagram);
+  const bool channel_keyed =
+      c_.cfg.wire == WireVersion::v2 && header && header->version == 2 &&
+      wire::flags_channel_key(static_cast<PacketType>(header->type), header->flags);
+  if (c_.cfg.wire == WireVersion::v2 && session && !channel_keyed) {  // too short: decode() names the reason
     Errc why = Errc::unknown_key_epoch;
     keys = c_.keys.for_session(*session, why);
     if (keys == nullptr) {
@@ -82,7 +89,13 @@ std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram,
       return std::nullopt;
     }
   }
-  Result<wire::Packet> r = wire::decode(datagram, *keys, opt, scratch_);
+  Result<wire::Packet> r = channel_keyed ? open_channel_keyed(datagram, opt)
+                                         : wire::decode(datagram, *keys, opt, scratch_);
+  if (r && c_.cfg.wire == WireVersion::v2 && !sealed_as_named(*r)) {
+    c_.counters.drop(Errc::wrong_channel_key);
+    return std::nullopt;
+  }
+  l_.outbox.set_reply_key(key_);
   if (!r) {
     if (r.error() == Errc::stale_timestamp) note_clock_skew(from, datagram, now, wall);
     c_.counters.drop(r.error());
@@ -102,6 +115,36 @@ std::optional<wire::Packet> Receiver::open(const Endpoint& from, Bytes datagram,
     return std::nullopt;
   }
   return *r;
+}
+
+Result<wire::Packet> Receiver::open_channel_keyed(Bytes datagram,
+                                                   const wire::DecodeOptions& opt) noexcept {
+  // At most kMaxChannelKeys MAC computations (one per channel key held), each a constant-time
+  // compare before any decryption; the first set whose MAC verifies opens it (two sets
+  // verifying the same MAC would be a collision of HMAC-SHA256). No key verifies it: a
+  // channel this node has no key for, or a forgery. docs/protocol.md §14.4 states the cost.
+  for (std::uint8_t k = 1; k <= kMaxChannelKeys; ++k) {
+    Crypto* set = c_.keys.channel_set(k);
+    if (set == nullptr) continue;
+    Result<wire::Packet> r = wire::decode(datagram, *set, opt, scratch_);
+    if (!r && r.error() == Errc::bad_mac) continue;
+    key_ = k;
+    return r;
+  }
+  return Errc::no_channel_key;
+}
+
+bool Receiver::sealed_as_named(const wire::Packet& p) const noexcept {
+  // A named datagram must be sealed with the key set this node's channel keys give its name:
+  // a group member without the channel key can seal `door/front` with the group keys (and a
+  // channel id of its choice), and the name inside would match a wildcard subscription. A
+  // channel key's datagram must name a channel of that key. The ACK family names no channel:
+  // its set is checked by the publisher against the message's (Publisher::ack_key_ok).
+  if (p.type != PacketType::publish && p.type != PacketType::subscribe &&
+      p.type != PacketType::unsubscribe) {
+    return true;
+  }
+  return c_.keys.channel_key_for(p.body.channel) == key_;
 }
 
 void Receiver::note_clock_skew(const Endpoint& from, Bytes datagram, Instant now,
@@ -267,6 +310,7 @@ AckToken Receiver::defer(const wire::Packet& p, std::uint32_t id, const Endpoint
   d.expires = now + c_.cfg.timers.deferred_ack_timeout;
   d.qos = p.qos();
   d.priority = p.priority();
+  d.key = key_;
   const AckToken token = deferred_.add(d);  // not full: checked before remembering
   if (InboundEntry* e = inbound_.find(p.session_id, id, now); e != nullptr && token != 0) {
     e->deferred = true;
@@ -290,8 +334,10 @@ Result<void> Receiver::answer(AckToken token, bool accept, Instant now) noexcept
     return {};
   }
   if (InboundEntry* e = inbound_.find(d->session, d->id, now)) e->deferred = false;
+  l_.outbox.set_reply_key(d->key);  // sealed like the publish it answers
   l_.outbox.send_reply(d->qos == 1 ? PacketType::ack : PacketType::pubrec, d->id, d->channel_id,
                        d->from, d->priority);
+  l_.outbox.set_reply_key(0);
   c_.counters.add(&EngineStats::deferred_accepted);
   return {};
 }

@@ -48,6 +48,9 @@ class Receiver {
   // timestamp; an authentic datagram refused for it raises a clock_skew peer event.
   std::optional<wire::Packet> open(const Endpoint& from, Bytes datagram, Instant now,
                                    WallTime wall) noexcept;
+  // The key index that opened the last datagram (0: the group's keys; 1..kMaxChannelKeys: a
+  // channel key, docs/engine.md §20). Valid until the next open().
+  std::uint8_t opened_key() const noexcept { return key_; }
   // v2 replay defence: the sender's window accepts the sequence number. false: dropped.
   // A new sender session may take a slot beyond the sender table's unverified share only if
   // `from` answered a reachability challenge (issue 13 M3). `challenge` is set when its new
@@ -105,6 +108,11 @@ class Receiver {
   std::size_t state_bytes() const noexcept;
 
  private:
+  // open() of a datagram marked as channel-keyed: tries each channel key held.
+  Result<wire::Packet> open_channel_keyed(Bytes datagram, const wire::DecodeOptions& opt) noexcept;
+  // Whether `p` (just opened with key_) is sealed with the set its channel name selects.
+  bool sealed_as_named(const wire::Packet& p) const noexcept;
+
   struct InboxItem {
     std::uint16_t size = 0;
     std::uint8_t name_size = 0;
@@ -156,6 +164,7 @@ class Receiver {
   std::array<SkewNote, 8> skew_notes_{};
   std::size_t skew_next_ = 0;
   bool impersonated_ = false;
+  std::uint8_t key_ = 0;  // opened_key()
   // M4: when this receiver started (monotonic, and the wall clock in wire seconds then).
   bool started_ = false;
   Instant start_{};

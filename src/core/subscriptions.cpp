@@ -1,6 +1,7 @@
 #include "core/subscriptions.hpp"
 #include "core/engine_errors.hpp"
 
+#include <array>
 #include <cstring>
 
 #include "core/outbox.hpp"
@@ -95,6 +96,32 @@ Result<void> Subscriptions::withdraw(std::string_view channel) noexcept {
   // A full outbox gave the reference back (counted queue_full) and may have erased the slot.
   if (subs_.used(s) && !subs_.value(s).active && subs_.value(s).refs == 0) subs_.erase_slot(s);
   return {};
+}
+
+std::size_t Subscriptions::rekey() noexcept {
+  std::size_t moved = 0;
+  // Bounded: each round moves one subscription to an id that is no longer stale.
+  for (std::size_t round = 0, rounds = active_; round < rounds; ++round) {
+    std::uint32_t stale = kNoSlot;
+    subs_.for_each([&](std::uint32_t s) {
+      if (stale == kNoSlot && subs_.value(s).active && wire::channel_id(crypto_, name(s)) != subs_.key(s)) {
+        stale = s;
+      }
+    });
+    if (stale == kNoSlot) break;
+    std::array<char, wire::kMaxChannelName> copy{};
+    const std::string_view old = name(stale);
+    std::memcpy(copy.data(), old.data(), old.size());
+    const std::string_view channel{copy.data(), old.size()};
+    OwnSub& o = subs_.value(stale);
+    const std::uint8_t priority = o.priority;
+    o.active = false;
+    --active_;
+    if (o.filter) --filters_;
+    if (o.refs == 0) subs_.erase_slot(stale);
+    if (subscribe(channel, priority)) ++moved;
+  }
+  return moved;
 }
 
 void Subscriptions::unsubscribe_all() noexcept {

@@ -47,6 +47,11 @@ class Subscriptions {
   // node does not follow. Errors: invalid_argument, channel_name_too_long, already_subscribed,
   // too_many_channels (no slot free for the announcement's name).
   Result<void> withdraw(std::string_view channel) noexcept;
+  // After a channel key was added or removed (v2): every active subscription whose channel id
+  // changed (its name is now sealed with another key set) leaves its old id, unannounced (peers
+  // forget it when it is not re-announced), and subscribes again under the new one, announced
+  // with want-retained under its new key set. Returns how many moved.
+  std::size_t rekey() noexcept;
   // close(): UNSUBSCRIBE every active channel (v2).
   void unsubscribe_all() noexcept;
 

@@ -1,5 +1,6 @@
 #include "core/transmitter.hpp"
 
+#include "core/key_ring.hpp"
 #include "core/publisher.hpp"
 #include "core/reachability.hpp"
 #include "core/retransmit.hpp"
@@ -25,7 +26,7 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     const bool old = v2_ && c_.keys.previous() != nullptr &&
                      l_.session.previous_epoch_session() != 0 &&
                      l_.publisher.under_previous_epoch(it);
-    const wire::Packet p = packet_for(it, ttl, wall, old);
+    wire::Packet p = packet_for(it, ttl, wall, old);
     if (guarded(it) &&
         !l_.reach.permit(it.to, wire::encoded_size(p), wire::flags_echo_request(it.flags) &&
                                                           it.type == PacketType::heartbeat, now)) {
@@ -35,7 +36,21 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
       l_.outbox.release(it);
       continue;
     }
-    const Result<std::size_t> r = wire::encode(p, old ? *c_.keys.previous() : c_.crypto, buffer);
+    // The key set: the channel key its name (or, for an answer, the datagram it answers)
+    // selects, marked in the flags; else the group's current (or previous) epoch.
+    Crypto* set = old ? c_.keys.previous() : &c_.crypto;
+    const std::uint8_t key = v2_ ? key_of(it) : 0;
+    if (key != 0) {
+      set = c_.keys.channel_set(key);
+      p.flags = static_cast<std::uint8_t>(p.flags | wire::channel_key_flag(p.type));
+    }
+    if (set == nullptr) {  // the channel key was removed while this waited
+      c_.counters.drop(Errc::no_channel_key);
+      if (it.pending != kNoSlot) l_.publisher.send_failed(it, now);
+      l_.outbox.release(it);
+      continue;
+    }
+    const Result<std::size_t> r = wire::encode(p, *set, buffer);
     if (!r) {
       c_.counters.drop(r.error());
       if (it.pending != kNoSlot) l_.publisher.send_failed(it, now);
@@ -53,6 +68,16 @@ std::optional<Transmit> Transmitter::poll(Instant now, WallTime wall, MutableByt
     return tx;
   }
   return std::nullopt;
+}
+
+std::uint8_t Transmitter::key_of(const OutItem& it) const noexcept {
+  switch (it.type) {
+    case PacketType::publish: return c_.keys.channel_key_for(l_.pool.name(it.msg));
+    case PacketType::subscribe:
+    case PacketType::unsubscribe: return c_.keys.channel_key_for(l_.subs.name(it.sub));
+    case PacketType::heartbeat: return 0;
+    default: return it.key;
+  }
 }
 
 bool Transmitter::guarded(const OutItem& it) const noexcept {

@@ -37,6 +37,8 @@ class Transmitter {
   // false: the item is not sent (its references are given back). `ttl`: the wire ttl.
   // v2: a unicast item to an endpoint not yet verified must fit its amplification budget.
   bool guarded(const OutItem& it) const noexcept;
+  // The key index that seals `it` (v2; core/key_ring.hpp).
+  std::uint8_t key_of(const OutItem& it) const noexcept;
   bool still_wanted(const OutItem& it, Instant now, std::uint16_t& ttl) noexcept;
   wire::Packet packet_for(const OutItem& it, std::uint16_t ttl, WallTime wall,
                           bool previous_epoch) noexcept;

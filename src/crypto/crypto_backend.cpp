@@ -28,6 +28,22 @@ Result<std::unique_ptr<CryptoRng>> make_crypto(const Key& encryption_key,
   return std::unique_ptr<CryptoRng>(std::move(made).value());
 }
 
+Result<std::unique_ptr<CryptoRng>> make_channel_crypto(Bytes channel_secret,
+                                                       const KeyContext& context) noexcept {
+  WireKeys keys;
+  if (!derive_wire_keys(backend_hkdf(), channel_secret, context, keys)) {
+    wipe_secret(keys.bytes());
+    return Error{Errc::crypto_failure, "cannot derive the channel key (HKDF-SHA256 failed",
+                 context.group_id.size() > kMaxGroupId ? ", group_id longer than 64 bytes" : "",
+                 ")"};
+  }
+  auto made = BackendCrypto::create(keys.encryption, keys.mac);
+  if (made) (*made)->set_channel_tag_key(keys.channel_tag);
+  wipe_secret(keys.bytes());
+  if (!made) return made.error();
+  return std::unique_ptr<CryptoRng>(std::move(made).value());
+}
+
 Result<std::unique_ptr<Rng>> make_rng() noexcept {
 #if defined(NOMQ_CRYPTO_MBEDTLS)
   auto made = MbedTlsRng::create();

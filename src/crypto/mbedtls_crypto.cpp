@@ -48,6 +48,9 @@ struct MbedTlsCrypto::Impl {
   // The v1 keyed hash appends the key itself, so a copy is kept (wiped on destruction).
   std::unique_ptr<std::uint8_t[]> hmac_key;
   std::size_t hmac_key_size = 0;
+  // A channel key set's channel-tag key (set_channel_tag_key; wiped on destruction).
+  Key tag_key{};
+  bool tag_keyed = false;
   detail::MbedTlsDrbg drbg;
   std::uint64_t failures = 0;
 
@@ -66,6 +69,7 @@ struct MbedTlsCrypto::Impl {
     mbedtls_aes_free(&dec);
     mbedtls_aes_free(&enc);
     if (hmac_key) mbedtls_platform_zeroize(hmac_key.get(), hmac_key_size);
+    mbedtls_platform_zeroize(tag_key.data(), tag_key.size());
   }
 
   bool setup(Bytes encryption_key, Bytes key, EntropySource entropy) noexcept {
@@ -162,6 +166,18 @@ Digest MbedTlsCrypto::keyed_sha256(Bytes data) noexcept {
 }
 
 Digest MbedTlsCrypto::sha256(Bytes data) noexcept { return impl_->sha256(data, Bytes{}); }
+
+void MbedTlsCrypto::set_channel_tag_key(const Key& tag_key) noexcept {
+  impl_->tag_key = tag_key;
+  impl_->tag_keyed = true;
+}
+
+Digest MbedTlsCrypto::channel_tag(Bytes name) noexcept {
+  if (!impl_->tag_keyed) return impl_->sha256(name, Bytes{});
+  Digest d{};
+  if (!hmac_sha256_once(impl_->tag_key, name, d)) return impl_->failed_digest();
+  return d;
+}
 
 void MbedTlsCrypto::random_bytes(MutableBytes out) noexcept {
   if (!impl_->drbg.generate(out)) die_no_entropy();

@@ -92,6 +92,9 @@ struct OpenSslCrypto::Impl {
   // The v1 keyed hash appends the key itself, so a copy is kept (cleansed on destruction).
   std::unique_ptr<std::uint8_t[]> hmac_key;
   std::size_t hmac_key_size = 0;
+  // A channel key set's channel-tag key (set_channel_tag_key; cleansed on destruction).
+  Key tag_key{};
+  bool tag_keyed = false;
 
   // CSPRNG state, kept in its own mmap'd page marked MADV_WIPEONFORK where the kernel offers
   // it (Linux >= 4.14): a fork()ed child then finds it zeroed (seeded == 0) and re-seeds, at no
@@ -118,6 +121,7 @@ struct OpenSslCrypto::Impl {
     EVP_CIPHER_free(ctr);
     EVP_CIPHER_free(cbc);
     if (hmac_key) OPENSSL_cleanse(hmac_key.get(), hmac_key_size);
+    OPENSSL_cleanse(tag_key.data(), tag_key.size());
     if (st != nullptr) {
       OPENSSL_cleanse(st, sizeof(*st));
       if (st_mapped) {
@@ -400,6 +404,18 @@ Digest OpenSslCrypto::keyed_sha256(Bytes data) noexcept {
 }
 
 Digest OpenSslCrypto::sha256(Bytes data) noexcept { return impl_->sha256(data, Bytes{}); }
+
+void OpenSslCrypto::set_channel_tag_key(const Key& tag_key) noexcept {
+  impl_->tag_key = tag_key;
+  impl_->tag_keyed = true;
+}
+
+Digest OpenSslCrypto::channel_tag(Bytes name) noexcept {
+  if (!impl_->tag_keyed) return impl_->sha256(name, Bytes{});
+  Digest d{};
+  if (!hmac_sha256_once(impl_->tag_key, name, d)) return impl_->failed_digest();
+  return d;
+}
 
 void OpenSslCrypto::random_bytes(MutableBytes out) noexcept { impl_->random_bytes(out); }
 

@@ -264,6 +264,35 @@ Result<void> Node::rotate_keys(const Key& master_secret, std::uint32_t key_epoch
   return {};
 }
 
+Result<void> Node::add_channel_key(const ChannelKeySpec& key) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const Instant now = detail::monotonic_now();
+  if (auto r = core_->add_channel_key(key, now); !r) return r.error();
+  detail::log().info("node {:08x}: channel key for '{}' (key epoch {}) in use",
+                     core_->engine->session_id(), key.pattern, key.key_epoch);
+  core_->kick(now);
+  return {};
+}
+
+Result<void> Node::remove_channel_key(std::string_view pattern) {
+  std::lock_guard lk(core_->m);
+  if (core_->closed) return detail::closed_error();
+  const Instant now = detail::monotonic_now();
+  if (auto r = core_->engine->remove_channel_key(pattern, now); !r) return r.error();
+  std::erase_if(core_->channel_keys,
+                [&](const auto& k) { return !core_->engine->holds_channel_key(*k.second); });
+  core_->kick(now);
+  return {};
+}
+
+std::vector<std::string> Node::channel_key_patterns() const {
+  std::lock_guard lk(core_->m);
+  std::vector<std::string> out;
+  for (const auto& k : core_->channel_keys) out.push_back(k.first);
+  return out;
+}
+
 std::uint32_t Node::key_epoch() const {
   std::lock_guard lk(core_->m);
   return core_->engine->key_epoch();

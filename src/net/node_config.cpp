@@ -25,6 +25,7 @@ Result<NodeOptions> to_node_options(const NodeConfig& config) {
     o.encryption_key = config.encryption_key;
     o.hmac_key = config.hmac_key;
   }
+  o.channel_keys = config.channel_keys;
   o.engine = to_engine_config(config);
   auto group = parse_endpoint(config.group, config.port);
   if (!group) {

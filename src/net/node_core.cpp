@@ -81,6 +81,11 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   auto engine = Engine::create(engine_config, *core->crypto, *core->crypto, now);
   if (!engine) return engine.error();
   core->engine = std::make_unique<Engine>(std::move(engine).value());
+  for (const ChannelKeySpec& k : options.channel_keys) {
+    if (auto r = core->add_channel_key(k, now); !r) {
+      return Error{r.error().code(), "channel key '", k.pattern, "': ", r.error().message()};
+    }
+  }
   log().info("node {:08x} on {} (group {}, wire {}, {} keys)", core->engine->session_id(),
              to_string(core->sockets.local()), to_string(core->sockets.group()),
              to_string(options.engine.wire), options.master_secret ? "derived" : "raw");
@@ -93,6 +98,20 @@ Result<std::shared_ptr<NodeCore>> NodeCore::create(const NodeOptions& options) {
   }
   core->flush(now);
   return core;
+}
+
+Result<void> NodeCore::add_channel_key(const ChannelKeySpec& key, Instant now) {
+  if (options.engine.wire != WireVersion::v2) {
+    return Error{Errc::invalid_argument, "channel keys need wire v2 (v1 channel ids are unkeyed)"};
+  }
+  auto set = make_channel_crypto(
+      key.secret,
+      KeyContext{.group_id = options.group_id, .key_epoch = key.key_epoch, .wire = WireVersion::v2});
+  if (!set) return set.error();
+  if (auto r = engine->add_channel_key(key.pattern, **set, now); !r) return r.error();
+  std::erase_if(channel_keys, [&](const auto& k) { return !engine->holds_channel_key(*k.second); });
+  channel_keys.emplace_back(key.pattern, std::move(*set));
+  return {};
 }
 
 std::optional<Instant> NodeCore::next_wake() const {

@@ -33,6 +33,7 @@ struct NodeCore {
     o.encryption_key = Key{};
     o.hmac_key = Key{};
     o.master_secret.reset();
+    o.channel_keys.clear();
     return o;
   }
 
@@ -44,6 +45,11 @@ struct NodeCore {
   // The key sets of later epochs given to the engine (Node::rotate_keys); freed once the
   // engine no longer holds them.
   std::vector<std::unique_ptr<CryptoRng>> rotated_keys;
+  // The channel key sets given to the engine (pattern, set); a replaced set is freed once the
+  // engine no longer holds it. Declared before the engine, which is destroyed first.
+  std::vector<std::pair<std::string, std::unique_ptr<CryptoRng>>> channel_keys;
+  // Node::add_channel_key with m held (also create()).
+  Result<void> add_channel_key(const ChannelKeySpec& key, Instant now);
   bool derived_keys = false;  // created from a master secret (rotation possible)
   // The application-signature key (v2 gen_signature/authenticate), in a page of its own.
   SecretPage signature_key;

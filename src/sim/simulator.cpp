@@ -153,6 +153,12 @@ Result<void> Simulator::rotate_keys(std::size_t node, Crypto& next, std::uint32_
   return r;
 }
 
+Result<void> Simulator::add_channel_key(std::size_t node, std::string_view pattern, Crypto& keys) {
+  Result<void> r = engine(node).add_channel_key(pattern, keys, now_);
+  flush(node);
+  return r;
+}
+
 void Simulator::close(std::size_t node) {
   engine(node).close(now_);
   flush(node);

@@ -122,6 +122,8 @@ class Simulator {
   // Engine::rotate_keys on the node now (the new session's announcements leave at once).
   Result<void> rotate_keys(std::size_t node, Crypto& next, std::uint32_t epoch,
                            const KeyRotation& when);
+  // Engine::add_channel_key on the node now (re-announced subscriptions leave at once).
+  Result<void> add_channel_key(std::size_t node, std::string_view pattern, Crypto& keys);
   // Crash and restart: the engine is destroyed without close() (its pending publishes vanish
   // with it, as in a power cut) and a new one, a new session, starts with the same config and
   // endpoint. Datagrams in flight to the endpoint reach the new engine.

@@ -63,6 +63,8 @@ std::string_view to_string(Errc e) noexcept {
     case Errc::old_key_epoch: return "old_key_epoch";
     case Errc::unknown_key_epoch: return "unknown_key_epoch";
     case Errc::sender_unverified: return "sender_unverified";
+    case Errc::no_channel_key: return "no_channel_key";
+    case Errc::wrong_channel_key: return "wrong_channel_key";
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::channel_name_too_long: return "channel_name_too_long";
     case Errc::message_too_large: return "message_too_large";

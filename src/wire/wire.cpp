@@ -42,7 +42,7 @@ std::string_view to_string(V1Layout l) noexcept {
 }
 
 ChannelId channel_id(Crypto& crypto, std::string_view name) noexcept {
-  const Digest d = crypto.sha256(as_bytes(name));
+  const Digest d = crypto.channel_tag(as_bytes(name));
   ChannelId id{};
   std::copy_n(d.begin(), id.size(), id.begin());
   return id;

@@ -71,12 +71,12 @@ namespace {
 bool name_matches(Crypto& crypto, Bytes name, const nomq::wire::ChannelId& id,
                   std::span<const nomq::wire::KnownChannel> known) noexcept {
   if (name.empty() || !is_valid_utf8(name)) return false;
-  // A pair the caller hashed already (its subscriptions): the SHA-256 is a third of the cost
+  // A pair the caller hashed already (its subscriptions): the tag is a third of the cost
   // of opening a small packet, and the answer is the same.
   for (const auto& k : known) {
     if (k.id == id && as_string_view(name) == k.name) return true;
   }
-  const Digest h = crypto.sha256(name);
+  const Digest h = crypto.channel_tag(name);  // keyed under a channel key (§14.4)
   return std::equal(id.begin(), id.end(), h.begin());
 }
 

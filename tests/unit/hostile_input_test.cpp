@@ -246,6 +246,11 @@ TEST_P(EveryType, BitFlipAtEveryBitIsRejected) {
         expect_rejected(r, d, {Errc::bad_type, Errc::bad_mac}, what);
       } else if (pos == 51 || pos == 52) {
         expect_rejected(r, d, {Errc::bad_length, Errc::bad_mac}, what);
+      } else if (pos == 4 && v == WireVersion::v2 &&
+                 (1u << bit) == wire::channel_key_flag(static_cast<wire::PacketType>(t))) {
+        // The channel-key mark (docs/protocol.md §14.4): now opened with the channel keys,
+        // and this receiver holds none.
+        expect_rejected(r, d, {Errc::no_channel_key}, what);
       } else {
         expect_rejected(r, d, {Errc::bad_mac}, what);
       }

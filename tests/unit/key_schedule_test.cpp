@@ -6,6 +6,7 @@
 #include "nomq/key_schedule.hpp"
 
 #include "nomq/openssl_crypto.hpp"
+#include "nomq/wire.hpp"
 #if defined(NOMQ_HAVE_MBEDTLS)
 #include "nomq/mbedtls_crypto.hpp"
 #endif
@@ -153,6 +154,35 @@ void check_committed_vectors(HkdfSha256 hkdf) {
 
 TYPED_TEST(KeySchedule, DerivationMatchesTheCommittedVectors) {
   check_committed_vectors(&TypeParam::hkdf_sha256);
+}
+
+// The channel tag vectors (docs/protocol.md §14.4): a channel secret's tag key, and the keyed
+// channel ids a channel key set of this backend computes (wire::channel_id through
+// Crypto::channel_tag), next to the group's unkeyed ids.
+TYPED_TEST(KeySchedule, ChannelTagsMatchTheCommittedVectors) {
+  const nlohmann::json& file = test::vector_file("key-schedule-kat.json");
+  ASSERT_GE(file["channel_tags"].size(), 2u);
+  for (const nlohmann::json& v : file["channel_tags"]) {
+    SCOPED_TRACE(v["name"].get<std::string>());
+    const std::string group = v["group_id"].get<std::string>();
+    const KeyContext ctx{.group_id = group, .key_epoch = v["key_epoch"].get<std::uint32_t>(),
+                         .wire = static_cast<WireVersion>(v["wire"].get<int>())};
+    WireKeys keys;
+    ASSERT_TRUE(derive_wire_keys(&TypeParam::hkdf_sha256, key_of(v["channel_secret"].get<std::string>()),
+                                 ctx, keys));
+    EXPECT_EQ(to_hex(keys.channel_tag), v["channel_tag_key"].get<std::string>());
+    auto keyed = TypeParam::create(keys.encryption, keys.mac);
+    auto plain = TypeParam::create(keys.encryption, keys.mac);
+    ASSERT_TRUE(keyed);
+    ASSERT_TRUE(plain);
+    (*keyed)->set_channel_tag_key(keys.channel_tag);
+    for (const nlohmann::json& c : v["channels"]) {
+      const std::string name = c["channel"].get<std::string>();
+      EXPECT_EQ(to_hex(wire::channel_id(**keyed, name)), c["channel_id"].get<std::string>()) << name;
+      EXPECT_EQ(to_hex(wire::channel_id(**plain, name)), c["group_channel_id"].get<std::string>()) << name;
+    }
+    TypeParam::wipe(keys.bytes());
+  }
 }
 
 // No key serves two purposes, epochs, versions or groups: every key of a grid is distinct.

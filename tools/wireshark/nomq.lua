@@ -319,6 +319,7 @@ local F = {
   priority = ProtoField.uint8("nomq.priority", "Priority", base.DEC),
   want_retained = ProtoField.bool("nomq.want_retained", "Want retained"),
   solicit = ProtoField.bool("nomq.solicit", "Solicit"),
+  channel_key = ProtoField.bool("nomq.channel_key", "Sealed with a channel key (docs/protocol.md 14.4)"),
   packet_id = ProtoField.uint32("nomq.packet_id", "Packet ID", base.DEC_HEX),
   seq = ProtoField.uint32("nomq.seq", "Sequence number", base.DEC),
   session = ProtoField.uint32("nomq.session", "Session", base.HEX),
@@ -749,6 +750,15 @@ local function dissect(tvb, pinfo, tree)
   elseif STEP[ptype] and version == 2 then
     -- NoMQ's v2 replies carry the answered PUBLISH's priority (src/core/engine.cpp send_reply)
     ftree:add(F.priority, tvb(4, 1), math.floor(flags / 16))
+  end
+  -- v2 per-channel keys: SUBSCRIBE bit 2, the other named/answer types bit 3 (never HEARTBEAT).
+  -- Such a datagram is sealed with a channel key, not the group's: its MAC does not verify here.
+  if version == 2 and ptype ~= 5 and TYPES[ptype] then
+    local bit = (ptype == 2) and 4 or 8
+    if math.floor(flags / bit) % 2 == 1 then
+      ftree:add(F.channel_key, tvb(4, 1), true)
+      info[#info + 1] = "channel key"
+    end
   end
   local pid = tvb(5, 4):uint()
   local session = tvb(9, 4):uint()
