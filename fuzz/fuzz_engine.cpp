@@ -360,7 +360,8 @@ class Harness {
     const Bytes d = seal(p);
     if (d.empty()) return;
     const bool stale = std::abs(off) > static_cast<int>(cfg_.timestamp_window_s);
-    deliver_new(peer.ep, d, hold, stale);
+    const bool marked = version_ == WireVersion::v2 && (p.flags & wire::channel_key_flag(type)) != 0;
+    deliver_new(peer.ep, d, hold, stale, marked);
   }
 
   // The last four ids (oldest first).
@@ -387,6 +388,7 @@ class Harness {
     std::uint64_t pre_accept_drops = 0;
     std::uint64_t replay_drops = 0;
     std::uint64_t stale_drops = 0;
+    std::uint64_t no_key_drops = 0;
     int messages = 0;
   };
 
@@ -403,14 +405,20 @@ class Harness {
                      (after.dropped_by(Errc::replay_window_old) -
                       before.dropped_by(Errc::replay_window_old));
     o.stale_drops = after.dropped_by(Errc::stale_timestamp) - before.dropped_by(Errc::stale_timestamp);
+    o.no_key_drops = after.dropped_by(Errc::no_channel_key) - before.dropped_by(Errc::no_channel_key);
     NOMQ_FUZZ_CHECK(after.datagrams_received == before.datagrams_received + 1);
     if (!hold) o.messages = drain_events();
     return o;
   }
 
-  void deliver_new(const Endpoint& from, Bytes d, bool hold, bool stale) {
+  // `marked`: a v2 datagram whose flags carry the channel-key mark (wire::channel_key_flag).
+  // The harness holds no channel key, so the engine must drop it as no_channel_key (its MAC is
+  // checked against the channel keys held, none, before anything else about it).
+  void deliver_new(const Endpoint& from, Bytes d, bool hold, bool stale, bool marked) {
     const Outcome o = deliver(from, d, hold);
-    if (stale) {
+    if (marked) {
+      NOMQ_FUZZ_CHECK(o.no_key_drops == 1 && o.messages == 0);
+    } else if (stale) {
       NOMQ_FUZZ_CHECK(o.stale_drops == 1 && o.messages == 0);
     }
     sent_.push(d).passed_replay_check = o.pre_accept_drops == 0;
@@ -493,7 +501,7 @@ class Harness {
       p.flags = r->flags;
       p.body.acked_id = acked;
       const Bytes d = seal(p);
-      if (!d.empty()) deliver_new(peer.ep, d, false, false);
+      if (!d.empty()) deliver_new(peer.ep, d, false, false, false);
       return;
     }
   }
