@@ -226,6 +226,9 @@ void Bridge::mqtt_thread() {
         continue;
       }
     }
+    // on_disconnect() clears connected_ inside mosquitto_loop(), so whether a connection was
+    // up is read before the loop runs.
+    const bool was_connected = connected_;
     const int rc = mosquitto_loop(mosq_, 100, 1);
     if (connected_ && delay != initial) delay = initial;
     if (rc != MOSQ_ERR_SUCCESS && !stop_) {
@@ -243,12 +246,13 @@ void Bridge::mqtt_thread() {
         delay = std::min(cap, std::chrono::milliseconds(d(rng)));
         next_attempt = SteadyClock::now() + delay;
       }
-      if (connected_) {
-        connected_ = false;
+      // A cut of our own (the store is full, in_paused_) has its own log line.
+      if ((was_connected || connected_) && !in_paused_) {
         log_line("nomq bridge: connection to %s lost: %s (reconnecting with backoff)\n",
                  c_.broker.host + ":" + std::to_string(c_.broker.port),
                  rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
       }
+      connected_ = false;
       socket_up = false;
     }
   }
