@@ -60,7 +60,7 @@ def timed_run(pub_argv, payload_lines, sub_argv, n, cwd):
 
 
 def main():
-    nomq = sys.argv[1]
+    nomq = os.path.abspath(sys.argv[1])  # the children run in a temporary directory
     n = int(sys.argv[sys.argv.index("--count") + 1]) if "--count" in sys.argv else 20000
     reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 3
     d = tempfile.mkdtemp(prefix="nomq-bridge-bench-")
