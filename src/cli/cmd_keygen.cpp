@@ -40,6 +40,23 @@ int usage_error(const std::string& line) {
 // replaced atomically (written beside it, then renamed), so a node reloading it on SIGHUP reads
 // either the old or the new text, never half of one. Running nodes keep the old epoch's keys in
 // memory for the overlap: the file needs no previous secret (docs/security.md §4).
+// Writes `config` next to `path` (path + suffix) and renames it over `path`, so that a running
+// node reloading on SIGHUP never reads a half-written file. false: the error was printed.
+bool replace_file(const NodeConfig& config, const std::string& path, const char* suffix) {
+  const std::string tmp = path + suffix;
+  std::remove(tmp.c_str());
+  if (auto saved = save_config(config, tmp, ConfigFormat::json, {}); !saved) {
+    std::fprintf(stderr, "Error: %s\n", saved.error().c_str());
+    return false;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::perror(("Error: rename " + tmp + " -> " + path).c_str());
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
 int run_rotate(const KeygenArgs& args) {
   if (args.output.empty() || args.output == "-") {
     return usage_error("--rotate needs -o FILE: the config to rotate (rewritten in place)");
@@ -78,17 +95,7 @@ int run_rotate(const KeygenArgs& args) {
   }
   config.master_secret = fresh->master_secret;
   config.key_epoch += 1;
-  const std::string tmp = args.output + ".rotating";
-  std::remove(tmp.c_str());
-  if (auto saved = save_config(config, tmp, ConfigFormat::json, {}); !saved) {
-    std::fprintf(stderr, "Error: %s\n", saved.error().c_str());
-    return kExitFailure;
-  }
-  if (std::rename(tmp.c_str(), args.output.c_str()) != 0) {
-    std::perror(("Error: rename " + tmp + " -> " + args.output).c_str());
-    std::remove(tmp.c_str());
-    return kExitFailure;
-  }
+  if (!replace_file(config, args.output, ".rotating")) return kExitFailure;
   std::printf("Rotated %s to key epoch %u (new master secret, group_id %s, mode 0600); send SIGHUP "
               "to the running nodes (within key_overlap_s / 2 = %u s of each other)\n",
               args.output.c_str(), static_cast<unsigned>(config.key_epoch), config.group_id.c_str(),
@@ -175,17 +182,7 @@ int run_channel(const KeygenArgs& args) {
     std::fprintf(stderr, "Error: --channel '%s': %s\n", args.channel.c_str(), reread.error().c_str());
     return kExitFailure;
   }
-  const std::string tmp = args.output + ".channel";
-  std::remove(tmp.c_str());
-  if (auto saved = save_config(config, tmp, ConfigFormat::json, {}); !saved) {
-    std::fprintf(stderr, "Error: %s\n", saved.error().c_str());
-    return kExitFailure;
-  }
-  if (std::rename(tmp.c_str(), args.output.c_str()) != 0) {
-    std::perror(("Error: rename " + tmp + " -> " + args.output).c_str());
-    std::remove(tmp.c_str());
-    return kExitFailure;
-  }
+  if (!replace_file(config, args.output, ".channel")) return kExitFailure;
   std::printf("%s the channel key for '%s' in %s (%s, mode 0600); give it to the nodes that may "
               "use these channels (nomq keygen --channel '%s' --from %s -o THEIR_FILE), then "
               "SIGHUP the running ones\n",
