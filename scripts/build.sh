@@ -10,7 +10,13 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 # ccache (installed by install-deps.sh) lets the later builds of one CI run (package consumer,
 # shared after static) reuse objects.
 launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # ccache caches a source compiled with a precompiled header (NOMQ_PCH, the tests and the tool)
+  # only with these two sloppiness settings, added to the user's own (docs/development.md).
+  sloppiness=$(ccache -k sloppiness 2>/dev/null || true)
+  export CCACHE_SLOPPINESS="${sloppiness:+$sloppiness,}pch_defines,time_macros"
+fi
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" "${generator[@]}" "${launcher[@]}" -DNOMQ_WERROR=ON "$@"
 elif [ $# -gt 0 ]; then
