@@ -73,7 +73,7 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_noheap mcu_sim)
+tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
