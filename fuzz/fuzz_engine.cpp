@@ -47,8 +47,13 @@
 //  - amplification (v2, docs/engine.md §17): what the engine sends unicast to a peer's address
 //    (every datagram but the authentication-failure probe, which has its own bound) stays
 //    <= 3 x the bytes that address sent it, until the application addressed that peer itself
-//    (a publish with a destination vouches for it); the harness counts every byte it handed
-//    over from the address, the engine only the authentic ones, so this bound is the looser;
+//    (a publish with a destination vouches for it) or the address answered a reachability
+//    challenge; the harness counts every byte it handed over from the address, the engine only
+//    the authentic ones, so this bound is the looser;
+//  - verification (v2): the engine counts an endpoint verified only on a HEARTBEAT echo response
+//    from that address carrying a token the engine sent to that same address in a challenge
+//    (a peer can come by a valid response through ECHO/REPLAY: the engine, once it has renewed
+//    its session, answers its own earlier challenge when a peer feeds it back);
 //  - impersonation (v2, issue 13 M2): a datagram under the engine's own session id with a
 //    sequence number it never sent is dropped as own_packet, delivers nothing, is counted in
 //    impersonations_detected, raises PeerEvent::impersonation and renews the session at once
@@ -230,6 +235,9 @@ class Harness {
     bytes_in_.fill(0);
     bytes_out_.fill(0);
     vouched_.fill(false);
+    verified_.fill(false);
+    tokens_ = {};
+    token_count_.fill(0);
     impersonation_events_ = 0;
     closed_ = false;
     sent_.clear();
@@ -445,6 +453,17 @@ class Harness {
     o.stale_drops = after.dropped_by(Errc::stale_timestamp) - before.dropped_by(Errc::stale_timestamp);
     o.no_key_drops = after.dropped_by(Errc::no_channel_key) - before.dropped_by(Errc::no_channel_key);
     NOMQ_FUZZ_CHECK(after.datagrams_received == before.datagrams_received + 1);
+    if (after.endpoints_verified != before.endpoints_verified) {
+      // Only an echo of a token sent to this very address verifies it.
+      NOMQ_FUZZ_CHECK(after.endpoints_verified == before.endpoints_verified + 1);
+      const auto i = peer_index(from);
+      NOMQ_FUZZ_CHECK(i.has_value());
+      const auto h = wire::peek_header(d);
+      NOMQ_FUZZ_CHECK(h && h->type == static_cast<std::uint8_t>(PacketType::heartbeat) &&
+                      wire::flags_echo_response(h->flags));
+      NOMQ_FUZZ_CHECK(token_sent(*i, h->channel_id));
+      verified_[*i] = true;
+    }
     if (!hold) o.messages = drain_events();
     return o;
   }
@@ -594,6 +613,21 @@ class Harness {
     return keyed ? chan_->crypto() : crypto_->crypto();
   }
 
+  // The challenge tokens sent to each peer's address (the last kTokens of them; the engine
+  // keeps only its newest per endpoint, so an older one verifying would fail the check above).
+  void remember_token(std::size_t peer, const wire::ChannelId& token) noexcept {
+    auto& n = token_count_[peer];
+    tokens_[peer][n % kTokens] = token;
+    ++n;
+  }
+  bool token_sent(std::size_t peer, const wire::ChannelId& token) const noexcept {
+    const std::size_t n = std::min<std::size_t>(token_count_[peer], kTokens);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (tokens_[peer][k] == token) return true;
+    }
+    return false;
+  }
+
   std::optional<std::size_t> peer_index(const Endpoint& e) const noexcept {
     for (std::size_t i = 0; i < kPeers; ++i) {
       if (peers_[i].ep == e) return i;
@@ -686,8 +720,12 @@ class Harness {
           !(r->type == PacketType::heartbeat && r->flags == 0)) {
         if (const auto i = peer_index(tx->to)) {
           bytes_out_[*i] += tx->size;
-          NOMQ_FUZZ_CHECK(vouched_[*i] || bytes_out_[*i] <= 3 * bytes_in_[*i]);
+          NOMQ_FUZZ_CHECK(vouched_[*i] || verified_[*i] || bytes_out_[*i] <= 3 * bytes_in_[*i]);
         }
+      }
+      if (version_ == WireVersion::v2 && !tx->to_group && r->type == PacketType::heartbeat &&
+          wire::flags_echo_request(r->flags)) {
+        if (const auto i = peer_index(tx->to)) remember_token(*i, r->channel_id);
       }
       emitted_.push(d);
       NOMQ_FUZZ_CHECK(++n <= 100000);
@@ -808,6 +846,10 @@ class Harness {
   std::array<std::uint64_t, kPeers> bytes_in_{};   // every byte handed over from the address
   std::array<std::uint64_t, kPeers> bytes_out_{};  // guarded unicast bytes sent to it
   std::array<bool, kPeers> vouched_{};
+  std::array<bool, kPeers> verified_{};  // answered a challenge sent to it (engine counted it)
+  static constexpr std::size_t kTokens = 8;
+  std::array<std::array<wire::ChannelId, kTokens>, kPeers> tokens_{};
+  std::array<std::size_t, kPeers> token_count_{};
   int impersonation_events_ = 0;
   bool closed_ = false;
 };
