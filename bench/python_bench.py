@@ -11,7 +11,12 @@ As in nomq_perf: the subscriber is a child process that counts deliveries and re
 count and the times of the first and last; the rate is count / (last - first). The publisher
 sends to the subscriber's unicast address (NoMQ) or through the broker (MQTT), as fast as it
 can for --seconds; QoS 1 keeps the library's window full (NoMQ: 50 pending, the
-too_many_pending error says when to wait; paho: max_inflight 50, as the broker's config).
+too_many_pending error says when to wait; paho: max_inflight 50, as the broker's config, and
+at most 1000 messages queued behind them: a full queue returns MQTT_ERR_QUEUE_SIZE and the
+publisher retries. paho's queue used to be unbounded, and once more than 65,535 QoS 1 messages
+were queued a message id came round again: paho refuses that publish with the same
+MQTT_ERR_QUEUE_SIZE, and `wait_for_publish` on it raised, which failed the row about one run in
+five.)
 """
 
 from __future__ import annotations
@@ -131,11 +136,14 @@ async def nomq_publisher(args) -> None:
 
 
 # ------------------------------------------------------------------ paho-mqtt + Mosquitto
+PAHO_MAX_QUEUED = 1000  # well below paho's 16-bit message ids
+
+
 def paho_client(name: str):
     import paho.mqtt.client as mqtt
     c = mqtt.Client(client_id=f"{name}-{os.getpid()}", protocol=mqtt.MQTTv311)
     c.max_inflight_messages_set(50)
-    c.max_queued_messages_set(0)
+    c.max_queued_messages_set(PAHO_MAX_QUEUED)
     return c
 
 
@@ -180,6 +188,7 @@ def paho_subscriber(port: int, qos: int) -> None:
 
 
 def paho_publisher(args) -> None:
+    import paho.mqtt.client as mqtt
     child = subprocess.Popen([sys.executable, __file__, "paho-sub", "--port", str(args.port),
                               "--qos", str(args.qos)], stdout=subprocess.PIPE,
                              stdin=subprocess.PIPE, text=True)
@@ -195,7 +204,13 @@ def paho_publisher(args) -> None:
         end = start + args.seconds
         while time.monotonic() < end:
             for _ in range(64):
-                last_info = c.publish(CHANNEL, payload, qos=args.qos)
+                info = c.publish(CHANNEL, payload, qos=args.qos)
+                while info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # queue full: let the loop drain it
+                    time.sleep(0.0002)
+                    info = c.publish(CHANNEL, payload, qos=args.qos)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    raise SystemExit(f"paho publish failed: {mqtt.error_string(info.rc)}")
+                last_info = info
                 sent += 1
         send_end = time.monotonic()
         if last_info is not None and args.qos:

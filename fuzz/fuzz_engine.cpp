@@ -3,6 +3,8 @@
 //
 //   0 AUTH      a datagram built and sealed here with the fixed keys, from one of four peers:
 //               type flags peer seq channel ttl ts_offset id_sel acked_sel len message... hold
+//               (keyed mode: channel bit 6 seals with the channel key instead of the group's,
+//               bit 5 puts the other set's channel id in the header)
 //   1 RAW       raw bytes: len_hi len_lo bytes...
 //   2 ADVANCE   time step: b<128: b*10 ms; b<200: (b-127) s; else (b-199) min; then timers
 //   3 SUBSCRIBE channel priority
@@ -19,12 +21,21 @@
 //  13 IMPERSONATE peer type jump: a key holder at the peer's address sends a datagram under the
 //               engine's own session id with a sequence number the engine never sent
 //
+// The first byte selects the mode: bits 0..2 == 7 is wire v1; otherwise v2, and bit 3 set gives
+// the engine a channel key for "plant/#" (docs/protocol.md §14.4), so that kChannels[2] is a
+// channel-keyed channel: its id is the keyed tag, the engine seals its own traffic on it with the
+// channel key and refuses group-sealed datagrams on it.
+//
 // Authentic datagrams reach every engine state; the checks below are the invariants that hold
 // whatever the script (see docs/security.md, "Fuzzing"):
 //  - no crash, no sanitizer report, no exception;
 //  - stats: dropped_total is the sum of the per-reason counters; pending_count() <= max_pending;
 //  - a datagram that cannot be authentic (RAW, TAMPER with a non-zero xor) is counted as exactly
 //    one drop and delivers nothing;
+//  - channel keys (v2): a datagram carrying the channel-key mark but sealed with the group's
+//    keys is dropped as no_channel_key; one sealed with the channel key but unmarked is one drop
+//    (bad_mac); in keyed mode a group-sealed datagram delivers nothing on the keyed channel; every
+//    datagram the engine emits decodes with the keys its mark names;
 //  - v2: a byte-identical replay of a datagram that passed the replay check is dropped as
 //    replayed / replay_window_old / stale_timestamp, and delivers nothing;
 //  - a datagram stamped outside the timestamp window is dropped as stale_timestamp;
@@ -36,8 +47,13 @@
 //  - amplification (v2, docs/engine.md §17): what the engine sends unicast to a peer's address
 //    (every datagram but the authentication-failure probe, which has its own bound) stays
 //    <= 3 x the bytes that address sent it, until the application addressed that peer itself
-//    (a publish with a destination vouches for it); the harness counts every byte it handed
-//    over from the address, the engine only the authentic ones, so this bound is the looser;
+//    (a publish with a destination vouches for it) or the address answered a reachability
+//    challenge; the harness counts every byte it handed over from the address, the engine only
+//    the authentic ones, so this bound is the looser;
+//  - verification (v2): the engine counts an endpoint verified only on a HEARTBEAT echo response
+//    from that address carrying a token the engine sent to that same address in a challenge
+//    (a peer can come by a valid response through ECHO/REPLAY: the engine, once it has renewed
+//    its session, answers its own earlier challenge when a peer feeds it back);
 //  - impersonation (v2, issue 13 M2): a datagram under the engine's own session id with a
 //    sequence number it never sent is dropped as own_packet, delivers nothing, is counted in
 //    impersonations_detected, raises PeerEvent::impersonation and renews the session at once
@@ -86,6 +102,8 @@ constexpr std::array<std::string_view, 5> kChannels = {"a", "sensors/temp", "pla
                                                        "x/y/z", "never/subscribed"};
 constexpr std::size_t kSubscribable = 4;  // kChannels[4] is never subscribed
 constexpr std::size_t kRing = 16;
+constexpr std::size_t kKeyedChannel = 2;  // "plant/line1/t", under "plant/#" in keyed mode
+constexpr std::string_view kChannelKeyPattern = "plant/#";
 
 struct Record {
   std::array<std::uint8_t, wire::kMaxDatagram> bytes;
@@ -173,10 +191,15 @@ class Harness {
   // (setting up OpenSSL contexts per input would dominate the run time); it is reseeded here,
   // so each input still sees the same random stream. `ids`: channel_id() of kChannels under
   // `crypto`'s keys.
+  // `chan`: the channel key set and `chan_ids` the channel ids under it, when the input runs in
+  // keyed mode (v2 only), else null.
   void reset(WireVersion version, fuzz::FuzzCrypto& crypto,
-             const std::array<wire::ChannelId, kChannels.size()>& ids, std::uint64_t seed) {
+             const std::array<wire::ChannelId, kChannels.size()>& ids, std::uint64_t seed,
+             fuzz::FuzzCrypto* chan, const std::array<wire::ChannelId, kChannels.size()>* chan_ids) {
     version_ = version;
     crypto_ = &crypto;
+    chan_ = chan;
+    if (chan_ids != nullptr) chan_ids_ = *chan_ids;
     now_ = Instant{std::chrono::seconds(fuzz::kCorpusTime)};
     crypto_->reseed(seed);
     cfg_ = EngineConfig{};
@@ -198,6 +221,9 @@ class Harness {
     l.max_outbox = 16;
     l.max_queued_messages = 4;
     engine_.emplace(Engine::create(cfg_, crypto_->crypto(), crypto_->rng(), now_).value());
+    if (chan_ != nullptr) {
+      NOMQ_FUZZ_CHECK(engine_->add_channel_key(kChannelKeyPattern, chan_->crypto(), now_).ok());
+    }
     for (std::size_t i = 0; i < kPeers; ++i) {
       peers_[i] = Peer{};
       peers_[i].ep = Endpoint::v4(127, 0, 0, static_cast<std::uint8_t>(2 + i),
@@ -209,6 +235,9 @@ class Harness {
     bytes_in_.fill(0);
     bytes_out_.fill(0);
     vouched_.fill(false);
+    verified_.fill(false);
+    tokens_ = {};
+    token_count_.fill(0);
     impersonation_events_ = 0;
     closed_ = false;
     sent_.clear();
@@ -217,6 +246,7 @@ class Harness {
     peer_ids_.clear();
     tracked_.clear();
     delivered_ = 0;
+    keyed_delivered_ = 0;
     reports_.fill(0);
     // Zeroed as a fresh harness's were, so that a run never depends on the input before it.
     scratch_.fill(0);
@@ -287,9 +317,11 @@ class Harness {
 
   // --- building authentic datagrams
 
-  // Encodes into seal_buf_; an empty view if encode refused the packet.
-  Bytes seal(const wire::Packet& p) {
-    const Result<std::size_t> n = wire::encode(p, crypto_->crypto(), seal_buf_);
+  // Encodes into seal_buf_ with the group's keys, or the channel key's when `with_channel_key`;
+  // an empty view if encode refused the packet.
+  Bytes seal(const wire::Packet& p, bool with_channel_key = false) {
+    Crypto& keys = with_channel_key ? chan_->crypto() : crypto_->crypto();
+    const Result<std::size_t> n = wire::encode(p, keys, seal_buf_);
     if (!n.ok()) return {};
     return Bytes{seal_buf_.data(), *n};
   }
@@ -331,8 +363,12 @@ class Harness {
     p.ttl = ttl;
     const int off = std::clamp<int>(ts_off, -60, 60);
     p.timestamp = static_cast<std::uint32_t>(static_cast<std::int64_t>(p.timestamp) + off);
-    const std::size_t c = (chan & 0x7F) % kChannels.size();
-    if (type != PacketType::heartbeat) p.channel_id = ids_[c];
+    const std::size_t c = (chan & 0x1F) % kChannels.size();
+    const bool with_channel_key = chan_ != nullptr && (chan & 0x40) != 0;
+    // Bit 5 swaps the id: a group-sealed datagram under the keyed id (captured off the air by a
+    // member without the channel key), or a channel-sealed one under the group's id.
+    const bool keyed_id = with_channel_key != (chan_ != nullptr && (chan & 0x20) != 0);
+    if (type != PacketType::heartbeat) p.channel_id = keyed_id ? chan_ids_[c] : ids_[c];
     if ((chan & 0x80) != 0) p.channel_id[0] ^= 0x01;  // name and id disagree: bad_body (v2)
     p.body.channel = kChannels[c];
     p.body.message_id = id_sel >= 240 && !our_ids_.empty()
@@ -357,11 +393,21 @@ class Harness {
     if (type == PacketType::publish) {
       remember(peer_ids_, version_ == WireVersion::v2 ? p.body.message_id : p.packet_id);
     }
-    const Bytes d = seal(p);
+    const Bytes d = seal(p, with_channel_key);
     if (d.empty()) return;
     const bool stale = std::abs(off) > static_cast<int>(cfg_.timestamp_window_s);
-    const bool marked = version_ == WireVersion::v2 && (p.flags & wire::channel_key_flag(type)) != 0;
-    deliver_new(peer.ep, d, hold, stale, marked);
+    const bool marked = version_ == WireVersion::v2 && wire::flags_channel_key(type, p.flags);
+    if (with_channel_key && !marked) {
+      deliver_forged(peer.ep, d);  // the group's MAC check fails: bad_mac
+      return;
+    }
+    drain_events();  // what earlier held datagrams delivered is not this one's
+    const int keyed_before = keyed_delivered_;
+    deliver_new(peer.ep, d, hold, stale, marked && !with_channel_key);
+    // Nothing sealed with the group's keys is delivered on the channel-keyed channel.
+    if (chan_ != nullptr && !with_channel_key && !hold) {
+      NOMQ_FUZZ_CHECK(keyed_delivered_ == keyed_before);
+    }
   }
 
   // The last four ids (oldest first).
@@ -407,13 +453,25 @@ class Harness {
     o.stale_drops = after.dropped_by(Errc::stale_timestamp) - before.dropped_by(Errc::stale_timestamp);
     o.no_key_drops = after.dropped_by(Errc::no_channel_key) - before.dropped_by(Errc::no_channel_key);
     NOMQ_FUZZ_CHECK(after.datagrams_received == before.datagrams_received + 1);
+    if (after.endpoints_verified != before.endpoints_verified) {
+      // Only an echo of a token sent to this very address verifies it.
+      NOMQ_FUZZ_CHECK(after.endpoints_verified == before.endpoints_verified + 1);
+      const auto i = peer_index(from);
+      NOMQ_FUZZ_CHECK(i.has_value());
+      const auto h = wire::peek_header(d);
+      NOMQ_FUZZ_CHECK(h && h->type == static_cast<std::uint8_t>(PacketType::heartbeat) &&
+                      wire::flags_echo_response(h->flags));
+      NOMQ_FUZZ_CHECK(token_sent(*i, h->channel_id));
+      verified_[*i] = true;
+    }
     if (!hold) o.messages = drain_events();
     return o;
   }
 
-  // `marked`: a v2 datagram whose flags carry the channel-key mark (wire::channel_key_flag).
-  // The harness holds no channel key, so the engine must drop it as no_channel_key (its MAC is
-  // checked against the channel keys held, none, before anything else about it).
+  // `marked`: a v2 datagram whose flags carry the channel-key mark (wire::channel_key_flag) but
+  // that is sealed with the group's keys: no channel key the engine holds (none, or the
+  // "plant/#" key in keyed mode) verifies its MAC, so the engine must drop it as no_channel_key
+  // before anything else about it.
   void deliver_new(const Endpoint& from, Bytes d, bool hold, bool stale, bool marked) {
     const Outcome o = deliver(from, d, hold);
     if (marked) {
@@ -482,8 +540,9 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.check_timestamp = false;
-      const Result<wire::Packet> r = wire::decode(emitted_.newest(back).view(), crypto_->crypto(), opt,
-                                                  scratch_);
+      const Bytes e = emitted_.newest(back).view();
+      const bool keyed = sealed_with_channel_key(e);
+      const Result<wire::Packet> r = wire::decode(e, keys_of(e), opt, scratch_);
       if (!r.ok()) continue;
       PacketType reply{};
       std::uint32_t acked = 0;
@@ -500,7 +559,7 @@ class Harness {
       p.channel_id = r->channel_id;
       p.flags = r->flags;
       p.body.acked_id = acked;
-      const Bytes d = seal(p);
+      const Bytes d = seal(p, keyed);  // an answer is sealed with its publish's keys
       if (!d.empty()) deliver_new(peer.ep, d, false, false, false);
       return;
     }
@@ -539,6 +598,34 @@ class Harness {
     NOMQ_FUZZ_CHECK(closed_ || engine_->session_id() != own);
     NOMQ_FUZZ_CHECK(impersonation_events_ >= 1);
     impersonation_events_ = 0;
+  }
+
+  // Whether an emitted v2 datagram carries the channel-key mark (the engine holds one key at
+  // most here, "plant/#"), and the keys that open it.
+  bool sealed_with_channel_key(Bytes d) const noexcept {
+    if (version_ != WireVersion::v2) return false;
+    const auto h = wire::peek_header(d);
+    return h && wire::flags_channel_key(static_cast<PacketType>(h->type), h->flags);
+  }
+  Crypto& keys_of(Bytes d) noexcept {
+    const bool keyed = sealed_with_channel_key(d);
+    NOMQ_FUZZ_CHECK(!keyed || chan_ != nullptr);  // no mark without a channel key held
+    return keyed ? chan_->crypto() : crypto_->crypto();
+  }
+
+  // The challenge tokens sent to each peer's address (the last kTokens of them; the engine
+  // keeps only its newest per endpoint, so an older one verifying would fail the check above).
+  void remember_token(std::size_t peer, const wire::ChannelId& token) noexcept {
+    auto& n = token_count_[peer];
+    tokens_[peer][n % kTokens] = token;
+    ++n;
+  }
+  bool token_sent(std::size_t peer, const wire::ChannelId& token) const noexcept {
+    const std::size_t n = std::min<std::size_t>(token_count_[peer], kTokens);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (tokens_[peer][k] == token) return true;
+    }
+    return false;
   }
 
   std::optional<std::size_t> peer_index(const Endpoint& e) const noexcept {
@@ -623,14 +710,22 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.wall = wall_at(now_);
-      const Result<wire::Packet> r = wire::decode(d, crypto_->crypto(), opt, scratch_);
+      const Result<wire::Packet> r = wire::decode(d, keys_of(d), opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
+      // On the channel-keyed channel, everything but HEARTBEAT is sealed with its key.
+      if (chan_ != nullptr && r->type != PacketType::heartbeat && r->body.channel == kChannels[kKeyedChannel]) {
+        NOMQ_FUZZ_CHECK(sealed_with_channel_key(d));
+      }
       if (version_ == WireVersion::v2 && !tx->to_group &&
           !(r->type == PacketType::heartbeat && r->flags == 0)) {
         if (const auto i = peer_index(tx->to)) {
           bytes_out_[*i] += tx->size;
-          NOMQ_FUZZ_CHECK(vouched_[*i] || bytes_out_[*i] <= 3 * bytes_in_[*i]);
+          NOMQ_FUZZ_CHECK(vouched_[*i] || verified_[*i] || bytes_out_[*i] <= 3 * bytes_in_[*i]);
         }
+      }
+      if (version_ == WireVersion::v2 && !tx->to_group && r->type == PacketType::heartbeat &&
+          wire::flags_echo_request(r->flags)) {
+        if (const auto i = peer_index(tx->to)) remember_token(*i, r->channel_id);
       }
       emitted_.push(d);
       NOMQ_FUZZ_CHECK(++n <= 100000);
@@ -644,6 +739,7 @@ class Harness {
       if (const auto* m = std::get_if<MessageEvent>(&*ev)) {
         ++messages;
         ++delivered_;
+        if (m->channel == kChannels[kKeyedChannel]) ++keyed_delivered_;
         NOMQ_FUZZ_CHECK(m->message.size() <= cfg_.limits.max_message_size);
         NOMQ_FUZZ_CHECK(std::find(kChannels.begin(), kChannels.begin() + kSubscribable,
                                   m->channel) != kChannels.begin() + kSubscribable);
@@ -728,6 +824,8 @@ class Harness {
 
   WireVersion version_ = WireVersion::v2;
   fuzz::FuzzCrypto* crypto_ = nullptr;
+  fuzz::FuzzCrypto* chan_ = nullptr;  // keyed mode: the "plant/#" channel key set
+  std::array<wire::ChannelId, kChannels.size()> chan_ids_{};
   Instant now_{};
   EngineConfig cfg_;
   std::optional<Engine> engine_;
@@ -743,10 +841,15 @@ class Harness {
   std::array<std::uint8_t, wire::kMaxDatagram> copy_buf_{};
   std::array<std::uint8_t, wire::kMaxDatagram> tx_buf_{};
   int delivered_ = 0;
+  int keyed_delivered_ = 0;  // messages delivered on kChannels[kKeyedChannel]
   std::array<int, kErrcCount> reports_{};
   std::array<std::uint64_t, kPeers> bytes_in_{};   // every byte handed over from the address
   std::array<std::uint64_t, kPeers> bytes_out_{};  // guarded unicast bytes sent to it
   std::array<bool, kPeers> vouched_{};
+  std::array<bool, kPeers> verified_{};  // answered a challenge sent to it (engine counted it)
+  static constexpr std::size_t kTokens = 8;
+  std::array<std::array<wire::ChannelId, kTokens>, kPeers> tokens_{};
+  std::array<std::size_t, kPeers> token_count_{};
   int impersonation_events_ = 0;
   bool closed_ = false;
 };
@@ -755,9 +858,11 @@ class Harness {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::Reader in{data, size};
-  // Byte 0: bit 0..2 == 7 selects wire v1 (one script in eight), the rest seeds the RNG.
+  // Byte 0: bit 0..2 == 7 selects wire v1 (one script in eight); otherwise bit 3 selects keyed
+  // mode (a channel key for "plant/#"); the whole byte seeds the RNG.
   const std::uint8_t mode = in.u8();
   const WireVersion v = (mode & 7) == 7 ? WireVersion::v1 : WireVersion::v2;
+  const bool keyed = v == WireVersion::v2 && (mode & 0x08) != 0;
   static fuzz::FuzzCrypto v1_crypto{fuzz::kV1EncKey, fuzz::kV1HmacKey};
   static fuzz::FuzzCrypto v2_crypto{fuzz::kV2EncKey, fuzz::kV2HmacKey};
   using Ids = std::array<wire::ChannelId, kChannels.size()>;
@@ -768,9 +873,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   static const Ids v1_ids = ids_for(v1_crypto);
   static const Ids v2_ids = ids_for(v2_crypto);
+  static fuzz::FuzzCrypto chan_crypto = fuzz::FuzzCrypto::channel_key_set();
+  static const Ids chan_ids = ids_for(chan_crypto);
   static Harness h;  // ~72 KiB of buffers, reused
   const bool v1 = v == WireVersion::v1;
-  h.reset(v, v1 ? v1_crypto : v2_crypto, v1 ? v1_ids : v2_ids, mode);
+  h.reset(v, v1 ? v1_crypto : v2_crypto, v1 ? v1_ids : v2_ids, mode, keyed ? &chan_crypto : nullptr,
+          keyed ? &chan_ids : nullptr);
   h.run(in);
   h.release();
   return 0;

@@ -162,6 +162,29 @@ def engine_seeds():
     }
     for name, body in scripts.items():
         write("engine", "v2-" + name, v2 + body)
+    # Keyed mode (mode byte bit 3): the engine holds a channel key for "plant/#", so channel 2
+    # ("plant/line1/t") is channel-keyed. AUTH's channel byte bit 6 seals with that key, bit 5
+    # swaps the channel id to the other key set's; the mark is flags bit 3 (bit 2 on SUBSCRIBE).
+    keyed, ch_key = b"\x08", 0x40 | 2
+    ksub = bytes([SUB, 2, 0])
+    keyed_scripts = {
+        "recv-qos0": ksub + auth(T_PUBLISH, flags=0x08, chan=ch_key) + bytes([POLL]),
+        "recv-qos2": ksub + auth(T_PUBLISH, flags=0x0A, chan=ch_key, id_sel=5) + bytes([POLL]) +
+        auth(T_PUBREL, flags=0x08, chan=ch_key, acked_sel=1) + bytes([POLL]),
+        # Group-sealed: under the group's id, marked, under the keyed id captured off the air;
+        # then sealed with the channel key but unmarked.
+        "recv-group-sealed": ksub + auth(T_PUBLISH, chan=2) + auth(T_PUBLISH, flags=0x08, chan=2) +
+        auth(T_PUBLISH, chan=0x20 | 2) + auth(T_PUBLISH, flags=1, chan=0x20 | 2) +
+        auth(T_PUBLISH, chan=ch_key),
+        "pub-qos1-acked": auth(T_SUBSCRIBE, flags=0x04, chan=ch_key) + pub(chan=2, qos=1) +
+        bytes([POLL, RESPOND, 0, POLL]),
+        "pub-qos2-complete": auth(T_SUBSCRIBE, flags=0x04, chan=ch_key) + pub(chan=2, qos=2) +
+        bytes([POLL, RESPOND, 0, POLL, RESPOND, 0, POLL]),
+        "pub-retained": pub(chan=2, opts=1, ttl=100) +
+        auth(T_SUBSCRIBE, flags=0x0C, peer=3, chan=ch_key) + bytes([POLL]),
+    }
+    for name, body in keyed_scripts.items():
+        write("engine", "v2-keyed-" + name, keyed + body)
     v1_scripts = {
         "recv-publish": sub + auth(T_PUBLISH, flags=1) + bytes([REPLAY, 0, POLL]),
         "recv-device16": sub + auth(T_PUBLISH, flags=0x08),

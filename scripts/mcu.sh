@@ -73,7 +73,7 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_noheap mcu_sim)
+tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim)
 failed=0
 for t in "${tests[@]}"; do
   echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
@@ -89,6 +89,21 @@ for t in "${tests[@]}"; do
     failed=1
   fi
 done
+
+# --- 4a. instruction counts (tests/mcu/icount_target.cpp): with -icount shift=0 qemu's virtual
+# clock advances 1 ns per instruction and the board's 25 MHz timer ticks every 40 instructions;
+# the program first checks the method on loops of a known instruction count (fails if off).
+echo "mcu: running mcu_icount.elf on qemu-system-arm -M mps2-an386 -icount shift=0"
+rc=0
+timeout 120 qemu-system-arm -M mps2-an386 -icount shift=0 -nographic -monitor none -serial none \
+  -semihosting-config enable=on,target=native -kernel "$out/mcu_icount.elf" > "$out/mcu_icount.log" 2>&1 || rc=$?
+cat "$out/mcu_icount.log"
+if [ "$rc" -eq 0 ]; then
+  echo "mcu: mcu_icount passed"
+else
+  echo "mcu: mcu_icount FAILED (exit $rc)"
+  failed=1
+fi
 
 # --- 4b. the seeded lossy simulation, target against host (tests/mcu/sim_compare.cpp): the same
 # scenarios and seeds on the host's build; every `mcu sim` line (delivery account and the digest
@@ -131,6 +146,7 @@ else
   echo "mcu: mcu_noheap.elf links no allocator (nm: no malloc, calloc, realloc, sbrk, operator new)"
 fi
 grep -E '^mcu state_(small|seed)_bytes: ' "$out/mcu_noheap.log" || true
+grep -E '^mcu insns_' "$out/mcu_icount.log" || true
 
 # --- 6. footprint, from the link map of the program that uses everything (the engine test)
 python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine.map"
