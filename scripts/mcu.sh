@@ -73,13 +73,15 @@ cmake -S "$root/mcu" -B "$out" -G Ninja \
 cmake --build "$out" -j "$(nproc)"
 
 # --- 4. run on qemu (mps2-an386: Cortex-M4); main's return value is qemu's exit code
-tests=(mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim)
 failed=0
-for t in "${tests[@]}"; do
-  echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386"
+# run_on_qemu NAME SECONDS [extra qemu options]: runs build-mcu/NAME.elf, prints its output and
+# a passed/FAILED line; a failure (or the time limit) sets failed=1.
+run_on_qemu() {
+  local t=$1 limit=$2 t0 rc=0
+  shift 2
+  echo "mcu: running $t.elf on qemu-system-arm -M mps2-an386 $*"
   t0=$(date +%s)
-  rc=0
-  timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+  timeout "$limit" qemu-system-arm -M mps2-an386 "$@" -nographic -monitor none -serial none \
     -semihosting-config enable=on,target=native -kernel "$out/$t.elf" > "$out/$t.log" 2>&1 || rc=$?
   cat "$out/$t.log"
   if [ "$rc" -eq 0 ]; then
@@ -88,22 +90,15 @@ for t in "${tests[@]}"; do
     echo "mcu: $t FAILED (exit $rc)"
     failed=1
   fi
+}
+for t in mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim; do
+  run_on_qemu "$t" 600
 done
 
 # --- 4a. instruction counts (tests/mcu/icount_target.cpp): with -icount shift=0 qemu's virtual
 # clock advances 1 ns per instruction and the board's 25 MHz timer ticks every 40 instructions;
 # the program first checks the method on loops of a known instruction count (fails if off).
-echo "mcu: running mcu_icount.elf on qemu-system-arm -M mps2-an386 -icount shift=0"
-rc=0
-timeout 120 qemu-system-arm -M mps2-an386 -icount shift=0 -nographic -monitor none -serial none \
-  -semihosting-config enable=on,target=native -kernel "$out/mcu_icount.elf" > "$out/mcu_icount.log" 2>&1 || rc=$?
-cat "$out/mcu_icount.log"
-if [ "$rc" -eq 0 ]; then
-  echo "mcu: mcu_icount passed"
-else
-  echo "mcu: mcu_icount FAILED (exit $rc)"
-  failed=1
-fi
+run_on_qemu mcu_icount 120 -icount shift=0
 
 # --- 4b. the seeded lossy simulation, target against host (tests/mcu/sim_compare.cpp): the same
 # scenarios and seeds on the host's build; every `mcu sim` line (delivery account and the digest
