@@ -542,7 +542,7 @@ class Harness {
       opt.check_timestamp = false;
       const Bytes e = emitted_.newest(back).view();
       const bool keyed = sealed_with_channel_key(e);
-      const Result<wire::Packet> r = wire::decode(e, keys_of(e), opt, scratch_);
+      const Result<wire::Packet> r = wire::decode(e, keys(keyed), opt, scratch_);
       if (!r.ok()) continue;
       PacketType reply{};
       std::uint32_t acked = 0;
@@ -601,14 +601,13 @@ class Harness {
   }
 
   // Whether an emitted v2 datagram carries the channel-key mark (the engine holds one key at
-  // most here, "plant/#"), and the keys that open it.
+  // most here, "plant/#"), and the keys that open a datagram so marked (or not).
   bool sealed_with_channel_key(Bytes d) const noexcept {
     if (version_ != WireVersion::v2) return false;
     const auto h = wire::peek_header(d);
     return h && wire::flags_channel_key(static_cast<PacketType>(h->type), h->flags);
   }
-  Crypto& keys_of(Bytes d) noexcept {
-    const bool keyed = sealed_with_channel_key(d);
+  Crypto& keys(bool keyed) noexcept {
     NOMQ_FUZZ_CHECK(!keyed || chan_ != nullptr);  // no mark without a channel key held
     return keyed ? chan_->crypto() : crypto_->crypto();
   }
@@ -710,11 +709,12 @@ class Harness {
       wire::DecodeOptions opt;
       opt.version = version_;
       opt.wall = wall_at(now_);
-      const Result<wire::Packet> r = wire::decode(d, keys_of(d), opt, scratch_);
+      const bool keyed = sealed_with_channel_key(d);
+      const Result<wire::Packet> r = wire::decode(d, keys(keyed), opt, scratch_);
       NOMQ_FUZZ_CHECK(r.ok());
       // On the channel-keyed channel, everything but HEARTBEAT is sealed with its key.
       if (chan_ != nullptr && r->type != PacketType::heartbeat && r->body.channel == kChannels[kKeyedChannel]) {
-        NOMQ_FUZZ_CHECK(sealed_with_channel_key(d));
+        NOMQ_FUZZ_CHECK(keyed);
       }
       if (version_ == WireVersion::v2 && !tx->to_group &&
           !(r->type == PacketType::heartbeat && r->flags == 0)) {
