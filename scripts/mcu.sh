@@ -91,7 +91,8 @@ run_on_qemu() {
     failed=1
   fi
 }
-for t in mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim; do
+for t in mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_engine_lean mcu_device_loop mcu_noheap \
+  mcu_sim; do
   run_on_qemu "$t" 600
 done
 
@@ -143,8 +144,10 @@ fi
 grep -E '^mcu state_(small|seed)_bytes: ' "$out/mcu_noheap.log" || true
 grep -E '^mcu insns_' "$out/mcu_icount.log" || true
 
-# --- 6. footprint, from the link map of the program that uses everything (the engine test)
+# --- 6. footprint, from the link map of the program that uses everything (the engine test), and
+# of the same program on the core built with NOMQ_ERROR_TEXT=0 (errors without reason text)
 python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine.map"
+python3 "$root/scripts/mcu_footprint.py" "$out/mcu_engine_lean.map" _no_error_text
 arm-none-eabi-size "$out"/*.elf
 echo "mcu: done in $(( $(date +%s) - start )) s"
 exit $failed

@@ -6,6 +6,8 @@ core = the codec and the engine (libnomq_core_mcu.a); crypto = the mbedTLS backe
 mbedTLS modules it uses (libnomq_mbedtls_mcu.a, libmbedcrypto_mcu.a). Prints
   mcu flash_core_bytes: N     (core + codec)
   mcu flash_total_bytes: N    (core + crypto)
+An optional second argument is appended to the names, e.g. `_no_error_text` for the map of the
+program built on the core with NOMQ_ERROR_TEXT=0 (mcu_engine_lean).
 """
 import re
 import sys
@@ -23,8 +25,10 @@ NAME_ONLY = re.compile(r"^ (\.\S+)$")
 
 def group_of(path):
     for lib, group in GROUPS.items():
-        if f"/{lib}(" in path or path.startswith(f"{lib}("):
-            return group
+        # The library, or its variant built with NOMQ_ERROR_TEXT=0 (libnomq_core_mcu_lean.a).
+        for name in (lib, lib.replace(".a", "_lean.a")):
+            if f"/{name}(" in path or path.startswith(f"{name}("):
+                return group
     return None
 
 
@@ -60,8 +64,9 @@ def main():
             group = group_of(path)
             if group:
                 sizes[group] += size
-    print(f"mcu flash_core_bytes: {sizes['core']}")
-    print(f"mcu flash_total_bytes: {sizes['core'] + sizes['crypto']}")
+    suffix = sys.argv[2] if len(sys.argv) > 2 else ""
+    print(f"mcu flash_core_bytes{suffix}: {sizes['core']}")
+    print(f"mcu flash_total_bytes{suffix}: {sizes['core'] + sizes['crypto']}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@
 #include <utility>
 #include <variant>
 
+// NOMQ_ERROR_TEXT=0 (a device build's choice, set for the whole program): an Error keeps its
+// code alone, message() is the code's name, and no reason text is built or linked.
+#ifndef NOMQ_ERROR_TEXT
+#define NOMQ_ERROR_TEXT 1
+#endif
+
 namespace nomq {
 
 // One enum for every failure, grouped by domain (see ErrorDomain). Values are contiguous so that
@@ -150,7 +156,8 @@ inline std::error_code make_error_code(Errc e) noexcept {
 // message longer than kCapacity is cut and ends in "...".
 class NOMQ_EXPORT Error {
  public:
-  static constexpr std::size_t kCapacity = 253;
+  static constexpr bool kHasText = NOMQ_ERROR_TEXT != 0;
+  static constexpr std::size_t kCapacity = kHasText ? 253 : 0;
 
   // A code without a reason: message() is the code's name. Implicit, so `return Errc::x;`
   // builds an error Result.
@@ -162,7 +169,11 @@ class NOMQ_EXPORT Error {
   template <class... Parts>
     requires(sizeof...(Parts) > 0)
   Error(Errc code, const Parts&... parts) noexcept : code_(code) {
-    (append(parts), ...);
+    if constexpr (kHasText) {
+      (append(parts), ...);
+    } else {
+      ((void)parts, ...);
+    }
   }
 
   constexpr Errc code() const noexcept { return code_; }

@@ -11,6 +11,10 @@
 namespace nomq {
 
 Error& Error::append(std::string_view text) noexcept {
+  if constexpr (!kHasText) {
+    (void)text;
+    return *this;
+  }
   const std::size_t room = kCapacity - size_;
   const std::size_t n = text.size() < room ? text.size() : room;
   std::memcpy(text_ + size_, text.data(), n);
