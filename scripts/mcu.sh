@@ -143,6 +143,10 @@ else
 fi
 grep -E '^mcu state_(small|seed)_bytes: ' "$out/mcu_noheap.log" || true
 grep -E '^mcu insns_' "$out/mcu_icount.log" || true
+# the deepest stack of any test in each gtest-subset program (tests/mcu/test_main.cpp)
+for t in mcu_engine mcu_engine_lean mcu_device_loop mcu_unit mcu_engine_unit mcu_wire_vectors; do
+  sed -n "s/^mcu stack_peak_bytes: /mcu stack_peak_bytes $t: /p" "$out/$t.log"
+done
 
 # --- 6. footprint, from the link map of the program that uses everything (the engine test), and
 # of the same program on the core built with NOMQ_ERROR_TEXT=0 (errors without reason text)
