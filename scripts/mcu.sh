@@ -141,10 +141,10 @@ if [ -n "$heap_syms" ]; then
 else
   echo "mcu: mcu_noheap.elf links no allocator (nm: no malloc, calloc, realloc, sbrk, operator new)"
 fi
-grep -E '^mcu state_(small|seed)_bytes: ' "$out/mcu_noheap.log" || true
+grep -E '^mcu (state_(small|seed)_bytes|stack_exchange_bytes): ' "$out/mcu_noheap.log" || true
 grep -E '^mcu insns_' "$out/mcu_icount.log" || true
-# the deepest stack of any test in each gtest-subset program (tests/mcu/test_main.cpp)
-for t in mcu_engine mcu_engine_lean mcu_device_loop mcu_unit mcu_engine_unit mcu_wire_vectors; do
+# the deepest stack of each program's run, or of any of its tests (tests/mcu/stack_depth.hpp)
+for t in mcu_noheap mcu_engine mcu_engine_lean mcu_device_loop mcu_unit mcu_engine_unit mcu_wire_vectors; do
   sed -n "s/^mcu stack_peak_bytes: /mcu stack_peak_bytes $t: /p" "$out/$t.log"
 done
 

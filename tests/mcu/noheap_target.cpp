@@ -22,6 +22,7 @@
 #include <variant>
 
 #include "crypto/mbedtls_drbg.hpp"
+#include "mcu/stack_depth.hpp"
 #include "mcu/target_crypto.hpp"
 #include "nomq/engine.hpp"
 #include "nomq/wire.hpp"
@@ -313,6 +314,10 @@ int run() {
     for (std::size_t i = 0; i < kNodes; ++i) drain_events(i);
   };
 
+  // From here on, the stack below this function's frame is what the engines' calls (and the
+  // two lambdas, snprintf and memcpy) take: printed at the end as mcu stack_exchange_bytes.
+  const mcu_test::StackDepth exchange_stack(__builtin_frame_address(0));
+  exchange_stack.paint();
   CHECK(nodes[1].engine->subscribe(kChannel, 0, now).ok());
   CHECK(nodes[2].engine->subscribe(kChannel, 0, now).ok());
   for (int i = 0; i < 400; ++i) step(now += std::chrono::milliseconds(10));
@@ -349,6 +354,8 @@ int run() {
   }
   CHECK(nodes[0].reports_ok == 2 * kPerQos + 1);
   CHECK(nodes[0].reports_other == 0);
+  std::printf("mcu stack_exchange_bytes: %u\n",
+              static_cast<unsigned>(exchange_stack.below(__builtin_frame_address(0))));
   std::printf("mcu noheap: %u reports ok, %d failures\n", static_cast<unsigned>(nodes[0].reports_ok),
               g_failures);
   return g_failures == 0 ? 0 : 1;
@@ -357,4 +364,18 @@ int run() {
 }  // namespace
 }  // namespace nomq
 
-int main() { return nomq::run(); }
+int main() {
+  // The stack the run takes (tests/mcu/stack_depth.hpp): three small-profile engines in static
+  // buffers, the lossy exchange, snprintf of the message text; the printing at the start and
+  // the end included.
+  const nomq::mcu_test::StackDepth stack(__builtin_frame_address(0));
+  stack.paint();
+  int rc = nomq::run();
+  const std::size_t used = stack.peak();
+  const bool overflow = used >= nomq::mcu_test::StackDepth::region();
+  std::printf("mcu stack_peak_bytes: %u (of %u)%s\n", static_cast<unsigned>(used),
+              static_cast<unsigned>(nomq::mcu_test::StackDepth::region()),
+              overflow ? ": the stack reached the heap's end" : "");
+  if (overflow) rc = 1;
+  return rc;
+}
