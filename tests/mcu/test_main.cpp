@@ -8,6 +8,7 @@
 int main() {
   int tests = 0;
   int failed = 0;
+  for (auto* e : testing::environments()) e->SetUp();
   for (auto* t = testing_subset::first_test(); t != nullptr; t = t->next) {
     const int before = testing_subset::current_failures();
     std::printf("[ RUN      ] %s.%s\n", t->suite, t->name);
@@ -17,6 +18,10 @@ int main() {
     ++tests;
     if (!ok) ++failed;
   }
+  const auto& environments = testing::environments();
+  const int before = testing_subset::current_failures();
+  for (auto e = environments.rbegin(); e != environments.rend(); ++e) (*e)->TearDown();
+  if (testing_subset::current_failures() != before) ++failed;  // a check in a TearDown
   std::printf("[==========] %d tests, %d failed\n", tests, failed);
   return failed == 0 ? 0 : 1;
 }
