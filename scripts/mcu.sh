@@ -91,7 +91,7 @@ run_on_qemu() {
     failed=1
   fi
 }
-for t in mcu_unit mcu_engine_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim; do
+for t in mcu_unit mcu_engine_unit mcu_security_unit mcu_wire_vectors mcu_engine mcu_device_loop mcu_noheap mcu_sim; do
   run_on_qemu "$t" 600
 done
 
