@@ -20,10 +20,14 @@ inline int fixed_test_entropy(void* state, unsigned char* out, std::size_t len) 
   return 0;
 }
 
-inline std::unique_ptr<MbedTlsCrypto> make_target_crypto(Bytes encryption_key, Bytes hmac_key) {
+// The fixed stream as an EntropySource (one stream per program, shared by every backend made).
+inline EntropySource fixed_test_entropy_source() {
   static std::uint64_t state = 0x6e6f6d71u;
-  auto made = MbedTlsCrypto::create(encryption_key, hmac_key,
-                                    EntropySource{fixed_test_entropy, &state});
+  return EntropySource{fixed_test_entropy, &state};
+}
+
+inline std::unique_ptr<MbedTlsCrypto> make_target_crypto(Bytes encryption_key, Bytes hmac_key) {
+  auto made = MbedTlsCrypto::create(encryption_key, hmac_key, fixed_test_entropy_source());
   return made ? std::move(made).value() : nullptr;
 }
 

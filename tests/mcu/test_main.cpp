@@ -19,6 +19,7 @@ int main() {
   std::size_t most = 0;
   int tests = 0;
   int failed = 0;
+  for (auto* e : testing::environments()) e->SetUp();
   for (auto* t = testing_subset::first_test(); t != nullptr; t = t->next) {
     const int before = testing_subset::current_failures();
     std::printf("[ RUN      ] %s.%s\n", t->suite, t->name);
@@ -32,6 +33,10 @@ int main() {
     ++tests;
     if (!ok) ++failed;
   }
+  const auto& environments = testing::environments();
+  const int before = testing_subset::current_failures();
+  for (auto e = environments.rbegin(); e != environments.rend(); ++e) (*e)->TearDown();
+  if (testing_subset::current_failures() != before) ++failed;  // a check in a TearDown
   // Every painted byte changed: the stack went at least to the region's end, maybe past it.
   const bool overflow = most >= region;
   std::printf("mcu stack_peak_bytes: %zu (of %zu)%s\n", most, region,

@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -21,6 +20,7 @@
 #include "nomq/crypto_backend.hpp"
 #include "nomq/engine.hpp"
 #include "nomq/wire.hpp"
+#include "unit/vector_file_support.hpp"
 #include "unit/wire_test_support.hpp"
 #include "sim/same_clock.hpp"
 
@@ -145,12 +145,8 @@ std::vector<std::uint8_t> sample(Crypto& c, WireVersion v, PacketType t) {
   return encode_or_die(sample_packet(c, v, t), c);
 }
 
-// --- every negative vector of the original (legacy-v1.json), through a v1 engine
-
-nlohmann::json load_v1_vectors() {
-  std::ifstream in(std::string{NOMQ_VECTORS_DIR} + "/legacy-v1.json");
-  return nlohmann::json::parse(in);
-}
+// --- every negative vector of the original (legacy-v1.json), through a v1 engine (the file
+// through test::vector_file: parsed on the host, embedded on the target)
 
 Errc reason_from_tag(const std::string& tag) {
   if (tag == "replay_nonce") return Errc::replayed;
@@ -162,7 +158,8 @@ Errc reason_from_tag(const std::string& tag) {
 }
 
 TEST(HostileInput, EveryNegativeVectorOfTheOriginal) {
-  const nlohmann::json vectors = load_v1_vectors();
+  const nlohmann::json& vectors = vector_file("legacy-v1.json");
+  ASSERT_FALSE(vectors.is_discarded()) << "tests/vectors/legacy-v1.json unreadable";
   int run = 0;
   for (const auto& v : vectors["negative_vectors"]) {
     const auto name = v["name"].get<std::string>();

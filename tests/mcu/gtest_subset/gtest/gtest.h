@@ -6,19 +6,27 @@
 // comes from tests/mcu/test_main.cpp and returns non-zero if any check failed.
 //
 // Supported: TEST, TEST_F (fixtures derived from ::testing::Test, SetUp/TearDown), TEST_P with
-// INSTANTIATE_TEST_SUITE_P over ::testing::Values(...) or ::testing::Range(a, b) (one test case
-// per pattern and instantiation, running every parameter in order), EXPECT_/ASSERT_ EQ NE LT
-// LE GT GE TRUE FALSE, `<< message` after a check (printed only when it fails: integers, enums,
-// strings, pointers, Errc by name), SCOPED_TRACE (accepted and ignored: put what a failure
-// needs into its `<<` message), ADD_FAILURE, FAIL, RecordProperty (ignored). Not supported: typed tests, death tests, matchers.
+// INSTANTIATE_TEST_SUITE_P over ::testing::Values(...), ::testing::ValuesIn(container or array),
+// ::testing::Range(a, b) or ::testing::Combine(generators...) of a std::tuple parameter (one
+// test case per pattern and instantiation, running every parameter in order; Combine varies the
+// last generator fastest, as GoogleTest does), TYPED_TEST_SUITE over ::testing::Types<...> (with
+// or without a name generator) and TYPED_TEST (one test case per pattern and type, named
+// Suite/TypeName), ::testing::Environment with AddGlobalTestEnvironment (SetUp before the first
+// test, TearDown after the last), EXPECT_/ASSERT_ EQ NE LT LE GT GE TRUE FALSE, `<< message`
+// after a check (printed only when it fails: integers, enums, strings, pointers, Errc by name),
+// SCOPED_TRACE (accepted and ignored: put what a failure needs into its `<<` message),
+// ADD_FAILURE, FAIL, RecordProperty (ignored). Not supported: death tests, matchers.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <array>
 #include <initializer_list>
-#include <tuple>
+#include <iterator>
+#include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -202,6 +210,75 @@ template <class I>
 RangeHolder<I> Range(I begin, I end) {
   return {begin, end};
 }
+template <class E>
+struct ValuesInHolder {
+  std::vector<E> values;
+  template <class T>
+  std::vector<T> to_vector() const {
+    std::vector<T> out;
+    for (const E& v : values) out.push_back(static_cast<T>(v));
+    return out;
+  }
+};
+template <class C>
+auto ValuesIn(const C& container) {
+  using E = std::decay_t<decltype(*std::begin(container))>;
+  return ValuesInHolder<E>{std::vector<E>(std::begin(container), std::end(container))};
+}
+// Every combination of the generators' values, as std::tuple parameters.
+template <class... G>
+struct CombineHolder {
+  std::tuple<G...> generators;
+  template <class T>
+  std::vector<T> to_vector() const {
+    return product<T>(std::index_sequence_for<G...>{});
+  }
+  template <class T, std::size_t... I>
+  std::vector<T> product(std::index_sequence<I...>) const {
+    const auto lists =
+        std::make_tuple(std::get<I>(generators).template to_vector<std::tuple_element_t<I, T>>()...);
+    const std::array<std::size_t, sizeof...(G)> sizes{std::get<I>(lists).size()...};
+    std::vector<T> out;
+    for (const std::size_t n : sizes) {
+      if (n == 0) return out;
+    }
+    std::array<std::size_t, sizeof...(G)> at{};
+    for (;;) {
+      out.push_back(T{std::get<I>(lists)[at[I]]...});
+      std::size_t k = sizeof...(G);
+      for (;;) {
+        if (k == 0) return out;
+        --k;
+        if (++at[k] < sizes[k]) break;
+        at[k] = 0;
+      }
+    }
+  }
+};
+template <class... G>
+CombineHolder<G...> Combine(G... generators) {
+  return {std::tuple<G...>{generators...}};
+}
+
+// Typed tests: the list of types a TYPED_TEST_SUITE runs over.
+template <class... T>
+struct Types {};
+
+// A global environment: SetUp before the first test, TearDown after the last (test_main.cpp).
+class Environment {
+ public:
+  virtual ~Environment() = default;
+  virtual void SetUp() {}
+  virtual void TearDown() {}
+};
+inline std::vector<Environment*>& environments() {
+  static std::vector<Environment*> list;
+  return list;
+}
+inline Environment* AddGlobalTestEnvironment(Environment* e) {
+  environments().push_back(e);
+  return e;
+}
 
 template <class T>
 struct TestParamInfo {
@@ -268,6 +345,41 @@ struct Instantiate {
   Instantiate(const char* suite, const Gen& gen, NameFn) : Instantiate(suite, gen) {}
 };
 
+// TYPED_TEST: one test case per type of the suite's list, named Suite/Name-of-the-type (the
+// suite's name generator, or the type's index as GoogleTest does without one).
+struct IndexTypeNames {
+  template <class T>
+  static std::string GetName(int i) {
+    return std::to_string(i);
+  }
+};
+template <class TypeList, class Names = IndexTypeNames>
+struct TypedSuite {
+  using List = TypeList;
+  using NameGenerator = Names;
+};
+template <template <class> class Body, class Suite, class List = typename Suite::List>
+struct TypedRegistrar;
+template <template <class> class Body, class Suite, class... T>
+struct TypedRegistrar<Body, Suite, ::testing::Types<T...>> {
+  TypedRegistrar(const char* suite, const char* name) {
+    int i = 0;
+    (add<T>(suite, name, i++), ...);
+  }
+  template <class U>
+  static void run() {
+    Body<U> t;
+    t.Run();
+  }
+  template <class U>
+  static void add(const char* suite, const char* name, int i) {
+    static const std::string full =
+        std::string{suite} + "/" + Suite::NameGenerator::template GetName<U>(i);
+    static TestCase tc{full.c_str(), name, &run<U>, nullptr};
+    Registrar{&tc};
+  }
+};
+
 }  // namespace testing_subset
 
 #define NOMQ_SUBSET_CONCAT2(a, b) a##b
@@ -306,6 +418,22 @@ struct Instantiate {
   static ::testing_subset::Patterns<fixture>::Add fixture##_##name##_pattern{               \
       #name, fixture##_##name##_run};                                                       \
   void fixture##_##name##_Test::TestBody()
+
+#define TYPED_TEST_SUITE(fixture, types, ...) \
+  using fixture##_SubsetTypedSuite = ::testing_subset::TypedSuite<types __VA_OPT__(, ) __VA_ARGS__>
+
+#define TYPED_TEST(fixture, name)                                                           \
+  template <class gtest_TypeParam_>                                                         \
+  class fixture##_##name##_Test : public fixture<gtest_TypeParam_> {                        \
+   protected:                                                                               \
+    using TypeParam = gtest_TypeParam_;                                                     \
+    void TestBody() override;                                                               \
+  };                                                                                        \
+  static ::testing_subset::TypedRegistrar<fixture##_##name##_Test,                          \
+                                          fixture##_SubsetTypedSuite>                       \
+      fixture##_##name##_registrar{#fixture, #name};                                        \
+  template <class gtest_TypeParam_>                                                         \
+  void fixture##_##name##_Test<gtest_TypeParam_>::TestBody()
 
 #define INSTANTIATE_TEST_SUITE_P(prefix, fixture, generator, ...)                          \
   static ::testing_subset::Instantiate<fixture, decltype(generator)>                        \
