@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "bridge/bridge_store.hpp"
 #include "cli/command.hpp"
@@ -96,7 +98,10 @@ class Bridge {
   // there is something or the bridge stops).
   bool writer_turn(bool wait);
   // Deletes `row` in the writer's next transaction.
-  void drop_row(std::int64_t row);
+  // Queues the removal of `row` for the writer's next commit. `settles`: the row of a publish
+  // into NoMQ whose report came in (it counts against nomq_inflight until the removal is
+  // committed: in_settling_).
+  void drop_row(std::int64_t row, bool settles = false);
   // Cuts the MQTT connection before anything more is written to it (docs/bridge.md "Store
   // full"): a PUBACK already queued for a message the store refused never leaves.
   void cut_connection();
@@ -142,6 +147,11 @@ class Bridge {
   std::condition_variable w_cv_;
   std::vector<OutItem> w_items_;
   std::vector<std::int64_t> w_removes_;
+  std::size_t w_settling_ = 0;  // of w_removes_, rows drop_row() was told settle a publish
+  // Publishes into NoMQ whose report came in but whose row's removal is not committed yet: a
+  // crash now would republish them at the restart, so they count against nomq_inflight
+  // (in_thread) until the writer has committed the removal.
+  std::atomic<std::size_t> in_settling_{0};
   std::vector<OutItem> wb_items_;  // the writer's batch (writer thread, then run() at the end)
   std::vector<std::int64_t> wb_removes_;
   std::vector<const StoredMessage*> wb_adds_;
@@ -504,12 +514,16 @@ void Bridge::forward_out(const Message& msg) {
   if (wake) w_cv_.notify_one();
 }
 
-void Bridge::drop_row(std::int64_t row) {
+void Bridge::drop_row(std::int64_t row, bool settles) {
   bool wake = false;
   {
     std::lock_guard lk(w_mu_);
     wake = w_items_.empty() && w_removes_.empty();
     w_removes_.push_back(row);
+    if (settles) {
+      ++w_settling_;
+      ++in_settling_;
+    }
   }
   if (wake) w_cv_.notify_one();
 }
@@ -524,6 +538,7 @@ bool Bridge::writer_turn(bool wait) {
   std::vector<OutItem>& items = wb_items_;
   std::vector<std::int64_t>& removes = wb_removes_;
   std::vector<const StoredMessage*>& adds = wb_adds_;
+  std::size_t settling = 0;
   items.clear();
   removes.clear();
   adds.clear();
@@ -535,6 +550,7 @@ bool Bridge::writer_turn(bool wait) {
     if (w_items_.empty() && w_removes_.empty()) return false;  // stopping, nothing left
     items.swap(w_items_);
     removes.swap(w_removes_);
+    settling = std::exchange(w_settling_, 0);
   }
   {
     for (const OutItem& it : items) {
@@ -542,6 +558,14 @@ bool Bridge::writer_turn(bool wait) {
     }
     // One transaction for the batch: what arrived while the previous one committed.
     auto rows = store_->commit(adds, removes);
+    if (settling > 0) {
+      // Those publishes leave the in-flight window: in_thread may publish more.
+      {
+        std::lock_guard lk(in_mu_);
+        in_settling_ -= settling;
+      }
+      in_cv_.notify_one();
+    }
     {
       // The acknowledgements leave in sendmmsg() batches, after the commit.
       Node::Batch acks = node_->batch();
@@ -615,17 +639,21 @@ void Bridge::in_thread() {
         ++n_.in_failed;
         if (d.reason == Errc::expired) ++n_.expired;
       }
-      drop_row(it->row);
+      drop_row(it->row, /*settles=*/true);
       it = open.erase(it);
     }
     std::optional<InItem> item;
-    // At most nomq_inflight reports outstanding (config; docs/bridge.md).
-    const bool room = open.size() < static_cast<std::size_t>(c_.nomq_inflight);
+    // At most nomq_inflight publishes whose row a crash would republish: reports outstanding,
+    // and reported ones whose row's removal is not committed yet (config; docs/bridge.md,
+    // "Exactly once into NoMQ across a bridge crash").
+    const auto room = [&] {
+      return open.size() + in_settling_.load() < static_cast<std::size_t>(c_.nomq_inflight);
+    };
     {
       std::unique_lock lk(in_mu_);
       in_cv_.wait_for(lk, open.empty() ? 200ms : 2ms,
-                      [&] { return (room && !in_queue_.empty()) || stop_.load(); });
-      if (room && !in_queue_.empty()) {
+                      [&] { return (room() && !in_queue_.empty()) || stop_.load(); });
+      if (room() && !in_queue_.empty()) {
         item = std::move(in_queue_.front());
         in_queue_.pop_front();
       }

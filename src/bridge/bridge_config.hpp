@@ -73,10 +73,10 @@ struct BridgeConfig {
   std::vector<Rule> rules;
   StoreOptions store;
   int stats_interval_s = 10;
-  // QoS 1/2 messages published into NoMQ whose delivery report is not in yet, at most. Kept
-  // below the subscribers' max_inbound_qos (256): their dedup records of what was in flight
-  // at a crash must outlive the republish (docs/bridge.md, "Exactly once ... across a bridge
-  // crash").
+  // QoS 1/2 messages published into NoMQ that a crash would republish, at most: their report
+  // is not in yet, or their row's removal is not committed yet. Kept below the subscribers'
+  // max_inbound_qos (256): their dedup records of what was in flight at a crash must outlive
+  // the republish (docs/bridge.md, "Exactly once ... across a bridge crash").
   int nomq_inflight = 128;
 };
 
