@@ -371,11 +371,6 @@ int main() {
   const nomq::mcu_test::StackDepth stack(__builtin_frame_address(0));
   stack.paint();
   int rc = nomq::run();
-  const std::size_t used = stack.peak();
-  const bool overflow = used >= nomq::mcu_test::StackDepth::region();
-  std::printf("mcu stack_peak_bytes: %u (of %u)%s\n", static_cast<unsigned>(used),
-              static_cast<unsigned>(nomq::mcu_test::StackDepth::region()),
-              overflow ? ": the stack reached the heap's end" : "");
-  if (overflow) rc = 1;
+  if (!nomq::mcu_test::StackDepth::report_peak(stack.peak())) rc = 1;
   return rc;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 
 extern "C" char __stack[];
 extern "C" char __heap_end[];
@@ -34,6 +35,14 @@ class StackDepth {
     return peak() - static_cast<std::size_t>(__stack - static_cast<char*>(frame));
   }
   static std::size_t region() noexcept { return static_cast<std::size_t>(__stack - __heap_end); }
+  // Prints `mcu stack_peak_bytes: N (of REGION)` for a peak of `used` bytes; false (and says so)
+  // when the stack reached the heap's end.
+  static bool report_peak(std::size_t used) noexcept {
+    const bool overflow = used >= region();
+    std::printf("mcu stack_peak_bytes: %u (of %u)%s\n", static_cast<unsigned>(used),
+                static_cast<unsigned>(region()), overflow ? ": the stack reached the heap's end" : "");
+    return !overflow;
+  }
 
  private:
   static constexpr unsigned char kPaint = 0xA5;
